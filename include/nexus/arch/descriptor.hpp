@@ -1,0 +1,174 @@
+// The architecture descriptor `n`: one aggregate that describes a decoder-only transformer
+// completely. Fields are grouped by concern; each enum below is a shape-critical choice that the
+// CPU and CUDA backends turn into a compile-time trait, everything else is a runtime value.
+// Reflection (printing, comparison, hashing, JSON) comes from nexus/reflect: fields are listed
+// only here.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nexus/reflect/reflect.hpp"
+
+namespace nexus {
+
+// ---- shape-critical choices (future compile-time traits) ---------------------------------------
+
+enum class norm_kind : std::uint8_t {
+  rms,               // x / sqrt(mean(x²) + eps) · w
+  layer,             // (x - mean) / sqrt(var + eps) · w + b
+  layer_no_bias,     // LayerNorm with weight, without bias
+  layer_no_affine,   // parameter-free LayerNorm
+};
+enum class norm_placement : std::uint8_t {
+  pre,       // x + f(norm(x))                 (Llama, GPT-2, ...)
+  post,      // x + norm(f(x))                 (OLMo-2)
+  sandwich,  // x + post_norm(f(pre_norm(x)))  (Gemma-2)
+};
+enum class qk_norm : std::uint8_t {
+  none,
+  per_head,    // one norm over head_dim, shared by all heads (Qwen-3, Phi qk_layernorm)
+  full_width,  // one norm over all heads' concatenation (OLMo-2)
+};
+enum class position_kind : std::uint8_t { rope, alibi, learned, none };
+enum class rope_style : std::uint8_t {
+  neox,         // rotate halves: (x[i], x[i + d/2]) pairs
+  interleaved,  // rotate neighbours: (x[2i], x[2i + 1]) pairs
+};
+enum class rope_scaling : std::uint8_t { none, linear, dynamic, yarn, llama3, longrope };
+enum class activation : std::uint8_t {
+  silu,
+  gelu,       // exact, erf
+  gelu_tanh,  // tanh approximation ("gelu_new", "gelu_pytorch_tanh", "gelu_fast" differ only in rounding)
+  relu,
+};
+enum class residual_form : std::uint8_t {
+  sequential,         // h = x + attn(norm1(x)); out = h + mlp(norm2(h))
+  parallel_one_norm,  // out = x + attn(norm(x)) + mlp(norm(x))            (Phi)
+  parallel_two_norms, // out = x + attn(norm1(x)) + mlp(norm2(x))          (GPT-NeoX)
+};
+enum class layer_attention : std::uint8_t { full, sliding };
+
+}  // namespace nexus
+
+namespace nexus::reflect {
+template <> inline constexpr std::array enum_names<norm_kind>{std::string_view("rms"), std::string_view("layer"), std::string_view("layer_no_bias"), std::string_view("layer_no_affine")};
+template <> inline constexpr std::array enum_names<norm_placement>{std::string_view("pre"), std::string_view("post"), std::string_view("sandwich")};
+template <> inline constexpr std::array enum_names<qk_norm>{std::string_view("none"), std::string_view("per_head"), std::string_view("full_width")};
+template <> inline constexpr std::array enum_names<position_kind>{std::string_view("rope"), std::string_view("alibi"), std::string_view("learned"), std::string_view("none")};
+template <> inline constexpr std::array enum_names<rope_style>{std::string_view("neox"), std::string_view("interleaved")};
+template <> inline constexpr std::array enum_names<rope_scaling>{std::string_view("none"), std::string_view("linear"), std::string_view("dynamic"), std::string_view("yarn"), std::string_view("llama3"), std::string_view("longrope")};
+template <> inline constexpr std::array enum_names<activation>{std::string_view("silu"), std::string_view("gelu"), std::string_view("gelu_tanh"), std::string_view("relu")};
+template <> inline constexpr std::array enum_names<residual_form>{std::string_view("sequential"), std::string_view("parallel_one_norm"), std::string_view("parallel_two_norms")};
+template <> inline constexpr std::array enum_names<layer_attention>{std::string_view("full"), std::string_view("sliding")};
+}  // namespace nexus::reflect
+
+namespace nexus {
+
+struct dims_desc {
+  std::int64_t vocab_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t num_layers = 0;
+  std::int64_t num_heads = 0;
+  std::int64_t num_kv_heads = 0;  // == num_heads: MHA; 1: MQA; else GQA
+  std::int64_t head_dim = 0;      // may differ from hidden_size / num_heads
+  std::int64_t intermediate_size = 0;
+  std::int64_t max_positions = 0;
+
+  bool operator==(const dims_desc&) const = default;
+};
+
+struct norm_desc {
+  norm_kind kind = norm_kind::rms;
+  double eps = 1e-6;
+  bool unit_offset = false;  // weight applied as (1 + w), computed in fp32 (Gemma)
+  norm_placement placement = norm_placement::pre;
+  qk_norm qk = qk_norm::none;  // same kind, eps and offset as the block norms
+
+  bool operator==(const norm_desc&) const = default;
+};
+
+struct rope_scaling_desc {
+  rope_scaling type = rope_scaling::none;
+  double factor = 1.0;
+  std::int64_t original_max_positions = 0;  // pre-extension context (yarn, llama3, longrope, dynamic)
+  double attention_factor = 1.0;            // cos/sin multiplier, resolved as transformers resolves it
+  double beta_fast = 32.0, beta_slow = 1.0;  // yarn
+  bool truncate = true;                      // yarn: round the correction range
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  std::vector<double> short_factor, long_factor;         // longrope, one per rotated pair
+
+  bool operator==(const rope_scaling_desc&) const = default;
+};
+
+struct position_desc {
+  position_kind kind = position_kind::rope;
+  rope_style style = rope_style::neox;
+  double theta = 10000.0;
+  double partial_rotary = 1.0;  // fraction of head_dim rotated
+  std::int64_t rotary_dim = 0;  // int(head_dim · partial_rotary): what the modeling code uses
+  rope_scaling_desc scaling;
+
+  bool operator==(const position_desc&) const = default;
+};
+
+struct attention_desc {
+  double scale = 0.0;    // multiplies q·k; head_dim^-0.5 unless the family overrides it
+  double softcap = 0.0;  // 0: none; else tanh(s / cap) · cap before the mask
+  std::int64_t sliding_window = 0;       // 0: none; window includes the current token
+  std::vector<layer_attention> layers;   // per layer: full or sliding
+  bool qkv_bias = false;
+  bool o_bias = false;
+
+  bool operator==(const attention_desc&) const = default;
+};
+
+struct mlp_desc {
+  bool gated = true;  // act(gate(x)) * up(x), else act(up(x))
+  activation act = activation::silu;
+  bool bias = false;  // on every MLP projection
+
+  bool operator==(const mlp_desc&) const = default;
+};
+
+struct embedding_desc {
+  bool tied = false;    // lm_head shares the token embedding
+  double scale = 1.0;   // multiplies embeddings (Gemma: sqrt(hidden_size))
+
+  bool operator==(const embedding_desc&) const = default;
+};
+
+struct head_desc {
+  bool bias = false;          // lm_head bias (Phi)
+  double final_softcap = 0.0; // 0: none
+  double logit_scale = 1.0;   // multiplies the logits
+
+  bool operator==(const head_desc&) const = default;
+};
+
+/// The value `n`: a complete description of one decoder-only architecture.
+struct descriptor {
+  std::string family;  // the registry entry that produced it (config.json model_type)
+  dims_desc dims;
+  norm_desc norm;
+  position_desc position;
+  attention_desc attention;
+  mlp_desc mlp;
+  residual_form residual = residual_form::sequential;
+  embedding_desc embedding;
+  head_desc head;
+
+  bool operator==(const descriptor&) const = default;
+
+  bool is_gqa() const { return dims.num_kv_heads != dims.num_heads; }
+};
+
+}  // namespace nexus
+
+template <>
+struct std::hash<nexus::descriptor> {
+  std::size_t operator()(const nexus::descriptor& d) const { return nexus::reflect::hash(d); }
+};

@@ -1,0 +1,78 @@
+// Typed errors. Every failure Nexus reports names what went wrong and where (file, tensor, field),
+// so a caller can both show it to a person and branch on its type.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace nexus {
+
+/// Base of every Nexus error. `where()` is the file, tensor or config field concerned.
+class error : public std::runtime_error {
+ public:
+  error(std::string where, const std::string& what)
+      : std::runtime_error(where.empty() ? what : where + ": " + what), where_(std::move(where)) {}
+  const std::string& where() const noexcept { return where_; }
+
+ private:
+  std::string where_;
+};
+
+/// A file could not be opened, read, mapped or written.
+class io_error : public error {
+  using error::error;
+};
+
+/// A safetensors file or index is malformed. `code()` tells which rule it broke.
+class safetensors_error : public error {
+ public:
+  enum class code {
+    file_too_small,         // fewer than 8 bytes: no header length
+    header_too_large,       // header length above the limit or beyond the end of the file
+    header_not_json,        // header bytes are not valid JSON
+    header_not_object,      // header is JSON but not an object
+    entry_invalid,          // a tensor entry is not an object with dtype, shape, data_offsets
+    unknown_dtype,          // dtype string not one Nexus reads
+    bad_shape,              // shape is not a list of non-negative integers, or its size overflows
+    bad_offsets,            // data_offsets is not [begin, end] with begin <= end
+    out_of_bounds,          // data_offsets end beyond the data section
+    size_mismatch,          // end - begin differs from dtype size times element count
+    overlap,                // two tensors share bytes
+    gap,                    // bytes of the data section belong to no tensor
+    duplicate_name,         // a tensor name appears twice
+    metadata_invalid,       // __metadata__ is not an object of strings
+    index_invalid,          // model.safetensors.index.json is malformed
+    missing_shard,          // the index names a shard file that does not exist
+    index_mismatch,         // a tensor is missing from the shard the index names, or a shard holds a tensor the index omits
+  };
+  safetensors_error(code c, std::string where, const std::string& what)
+      : error(std::move(where), what), code_(c) {}
+  code get_code() const noexcept { return code_; }
+
+ private:
+  code code_;
+};
+
+/// config.json is missing a field, or a field has the wrong type or an impossible value.
+class config_error : public error {
+  using error::error;
+};
+
+/// The input is well formed but names something Nexus does not support (model_type, rope type,
+/// activation, a flag no trait can express). The message lists what is supported.
+class unsupported_error : public error {
+  using error::error;
+};
+
+/// A checkpoint does not match its architecture: a tensor missing, duplicated, unused or mis-shaped.
+class checkpoint_error : public error {
+  using error::error;
+};
+
+/// Arguments of a public API (or the command line) are wrong.
+class usage_error : public error {
+  using error::error;
+};
+
+}  // namespace nexus

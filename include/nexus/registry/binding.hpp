@@ -1,0 +1,151 @@
+// Binding a checkpoint to an architecture: which checkpoint tensor holds which canonical tensor,
+// and everything that does not fit (missing, mis-shaped, unused). `nexus inspect --check` and the
+// model loaders both start here.
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "nexus/arch/tensors.hpp"
+#include "nexus/io/checkpoint.hpp"
+#include "nexus/registry/family.hpp"
+
+namespace nexus::registry {
+
+/// One checkpoint tensor the architecture expects.
+struct expected_tensor {
+  std::string name;                  // checkpoint name (with the family's base prefix)
+  std::vector<std::string> targets;  // canonical names it holds, in order
+  tensor_layout layout = tensor_layout::same;
+  shape_t shape;                     // the shape the checkpoint must have
+};
+
+/// Shape a checkpoint tensor has when it holds `targets` in `layout`.
+inline shape_t stored_shape(tensor_layout layout, const std::vector<shape_t>& targets) {
+  shape_t s = targets.front();
+  std::int64_t rows = 0;
+  for (const auto& t : targets) rows += t[0];
+  switch (layout) {
+    case tensor_layout::same: return s;
+    case tensor_layout::transposed: return s.size() == 2 ? shape_t{s[1], s[0]} : s;
+    case tensor_layout::fused_rows:
+    case tensor_layout::fused_rows_per_head: s[0] = rows; return s;
+    case tensor_layout::fused_cols_transposed:
+      if (s.size() == 2) return {s[1], rows};
+      return {rows};  // its bias is simply stacked
+  }
+  return s;
+}
+
+inline std::string substitute_layer(std::string_view pattern, std::int64_t layer) {
+  std::string s(pattern);
+  if (const auto at = s.find("{L}"); at != std::string::npos) s.replace(at, 3, std::to_string(layer));
+  return s;
+}
+
+/// Every checkpoint tensor a descriptor needs under a family's naming. Throws if the family's
+/// table leaves a canonical tensor without a source (a bug in the table, caught by the tests).
+inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) {
+  const auto canonical = canonical_tensors(n);
+  std::set<std::string> covered;
+  std::vector<expected_tensor> out;
+  for (const auto& rule : fam.tensors) {
+    const bool per_layer = rule.checkpoint.find("{L}") != std::string_view::npos;
+    for (std::int64_t l = 0; l < (per_layer ? n.dims.num_layers : 1); ++l) {
+      for (const char* param : {".weight", ".bias"}) {
+        expected_tensor e{substitute_layer(rule.checkpoint, l) + param, {}, rule.layout, {}};
+        std::vector<shape_t> shapes;
+        for (const auto& t : rule.targets) {
+          if (t.empty()) continue;
+          const auto name = substitute_layer(t, l) + param;
+          if (const auto it = canonical.find(name); it != canonical.end()) {
+            e.targets.push_back(name);
+            shapes.push_back(it->second);
+          }
+        }
+        if (e.targets.empty()) continue;
+        if (std::ptrdiff_t(e.targets.size()) != std::count_if(rule.targets.begin(), rule.targets.end(), [](auto t) { return !t.empty(); }))
+          throw checkpoint_error(e.name, "family '" + std::string(fam.model_type) + "': fused tensor holds only some of its targets");
+        e.shape = stored_shape(rule.layout, shapes);
+        covered.insert(e.targets.begin(), e.targets.end());
+        out.push_back(std::move(e));
+      }
+    }
+  }
+  for (const auto& [name, shape] : canonical)
+    if (!covered.count(name))
+      throw checkpoint_error(name, "family '" + std::string(fam.model_type) + "' has no checkpoint name for this canonical tensor");
+  return out;
+}
+
+/// How a checkpoint matched what the architecture expects.
+struct binding {
+  struct bound {
+    expected_tensor expected;
+    tensor_view tensor;
+  };
+  std::vector<bound> tensors;           // found with the right shape
+  std::vector<std::string> missing;     // expected, absent
+  std::vector<std::string> mis_shaped;  // "name: checkpoint [..], expected [..]"
+  std::vector<std::string> unused;      // present, consumed by nothing
+  std::vector<std::string> ignored;     // present, known not to be weights (buffers, tied copies)
+
+  bool complete() const { return missing.empty() && mis_shaped.empty() && unused.empty(); }
+  /// One line per problem, at most `limit` lines.
+  std::string report(std::size_t limit = 8) const {
+    std::vector<std::string> lines;
+    for (const auto& m : missing) lines.push_back("missing tensor " + m);
+    for (const auto& m : mis_shaped) lines.push_back("wrong shape " + m);
+    for (const auto& u : unused) lines.push_back("unused tensor " + u);
+    std::string out;
+    for (std::size_t i = 0; i < lines.size() && i < limit; ++i) out += (i ? "; " : "") + lines[i];
+    if (lines.size() > limit) out += "; and " + std::to_string(lines.size() - limit) + " more";
+    return out;
+  }
+};
+
+inline std::string shape_text(const shape_t& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+inline binding bind(const family& fam, const descriptor& n, const checkpoint& ckpt) {
+  binding b;
+  std::set<std::string> consumed;
+  const std::string prefix(fam.base_prefix);
+  auto lookup = [&](const std::string& name) -> std::string {
+    if (ckpt.contains(name)) return name;
+    if (!prefix.empty() && name.rfind(prefix, 0) == 0 && ckpt.contains(name.substr(prefix.size()))) return name.substr(prefix.size());
+    return {};
+  };
+  for (auto& e : expected_tensors(fam, n)) {
+    const auto found = lookup(e.name);
+    if (found.empty()) {
+      b.missing.push_back(e.name);
+      continue;
+    }
+    consumed.insert(found);
+    auto t = ckpt.tensor(found);
+    if (t.shape != e.shape) b.mis_shaped.push_back(found + ": checkpoint " + shape_text(t.shape) + ", expected " + shape_text(e.shape));
+    else b.tensors.push_back({std::move(e), std::move(t)});
+  }
+  // A tied model's checkpoint may still carry the head: a copy, not a weight of its own.
+  std::string tied_head;
+  if (n.embedding.tied)
+    for (const auto& rule : fam.tensors)
+      if (rule.targets[0] == "lm_head") tied_head = lookup(std::string(rule.checkpoint) + ".weight");
+  for (const auto& t : ckpt.tensors()) {
+    if (consumed.count(t.name)) continue;
+    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) {
+      return t.name.size() >= s.size() && t.name.compare(t.name.size() - s.size(), s.size(), s) == 0;
+    });
+    (buffer || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
+  }
+  return b;
+}
+
+}  // namespace nexus::registry

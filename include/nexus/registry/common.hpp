@@ -1,0 +1,142 @@
+// Parsing pieces shared by the family files: activation names, rope_scaling, layer types, and
+// the final consistency checks. Each mirrors what transformers 4.57 does, cited where it matters.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "nexus/arch/descriptor.hpp"
+#include "nexus/registry/config_reader.hpp"
+
+namespace nexus::registry {
+
+/// Rotated dims per head as the modeling code computes them: int(head_dim · partial_rotary_factor).
+inline std::int64_t rotary_dim_of(std::int64_t head_dim, double partial_rotary) {
+  return static_cast<std::int64_t>(double(head_dim) * partial_rotary);
+}
+
+/// transformers' ACT2FN names -> activation. The tanh-approximated gelus share one formula.
+inline activation parse_activation(const config_reader& c, const std::string& key, const std::string& dflt) {
+  const auto name = c.get<std::string>(key, dflt);
+  if (name == "silu" || name == "swish") return activation::silu;
+  if (name == "gelu") return activation::gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return activation::gelu_tanh;
+  if (name == "relu") return activation::relu;
+  c.unsupported(key, "\"" + name + "\"", "silu, swish, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu");
+}
+
+enum class rope_type_key {
+  rope_type_first,  // rope_scaling.get("rope_type", rope_scaling.get("type"))
+  type_first,       // configs that copy "type" over "rope_type" in __init__ (Llama, Qwen2, Phi, GPT-NeoX)
+};
+
+/// rope_scaling -> rope_scaling_desc, resolving defaults exactly as modeling_rope_utils does.
+/// `top_level_original` is config.original_max_position_embeddings where the family has it.
+inline rope_scaling_desc parse_rope_scaling(const config_reader& c, std::int64_t max_positions, std::int64_t rotary_dim,
+                                            rope_type_key order, std::optional<std::int64_t> top_level_original) {
+  rope_scaling_desc s;
+  if (!c.has("rope_scaling") || c.is_null("rope_scaling")) return s;
+  const auto rs = c.sub("rope_scaling");
+  const auto a = rs.field<std::string>("rope_type"), b = rs.field<std::string>("type");
+  const auto name = order == rope_type_key::type_first ? (b ? b : a) : (a ? a : b);
+  if (!name) rs.fail("rope_type", "is required (or its legacy spelling 'type')");
+  const std::string key = (order == rope_type_key::type_first ? (b ? "type" : "rope_type") : (a ? "rope_type" : "type"));
+  if (*name == "default") return s;
+  const auto type = reflect::parse_enum<rope_scaling>(*name);
+  if (!type || *type == rope_scaling::none) rs.unsupported(key, "\"" + *name + "\"", "default, linear, dynamic, yarn, llama3, longrope");
+  s.type = *type;
+  switch (s.type) {
+    case rope_scaling::linear:
+      s.factor = rs.require<double>("factor");
+      break;
+    case rope_scaling::dynamic:
+      s.factor = rs.require<double>("factor");
+      s.original_max_positions = max_positions;
+      break;
+    case rope_scaling::yarn: {
+      s.factor = rs.require<double>("factor");
+      s.original_max_positions = rs.get<std::int64_t>("original_max_position_embeddings", 0);
+      if (s.original_max_positions == 0) s.original_max_positions = max_positions;  // `or` in Python
+      const auto mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
+      const double m = rs.get<double>("mscale", 0.0), m_all = rs.get<double>("mscale_all_dim", 0.0);
+      if (const auto af = rs.field<double>("attention_factor")) s.attention_factor = *af;
+      else if (m != 0 && m_all != 0) s.attention_factor = mscale(s.factor, m) / mscale(s.factor, m_all);
+      else s.attention_factor = mscale(s.factor, 1.0);
+      s.beta_fast = rs.get<double>("beta_fast", 0.0);
+      s.beta_slow = rs.get<double>("beta_slow", 0.0);
+      if (s.beta_fast == 0) s.beta_fast = 32;  // `or 32`
+      if (s.beta_slow == 0) s.beta_slow = 1;   // `or 1`
+      s.truncate = rs.get<bool>("truncate", true);
+      break;
+    }
+    case rope_scaling::llama3:
+      s.factor = rs.require<double>("factor");
+      s.low_freq_factor = rs.require<double>("low_freq_factor");
+      s.high_freq_factor = rs.require<double>("high_freq_factor");
+      s.original_max_positions = rs.require<std::int64_t>("original_max_position_embeddings");
+      break;
+    case rope_scaling::longrope: {
+      s.short_factor = rs.require<std::vector<double>>("short_factor");
+      s.long_factor = rs.require<std::vector<double>>("long_factor");
+      const auto pairs = static_cast<std::size_t>(rotary_dim / 2);
+      if (s.short_factor.size() != pairs) rs.fail("short_factor", "must have " + std::to_string(pairs) + " entries (rotary_dim / 2), got " + std::to_string(s.short_factor.size()));
+      if (s.long_factor.size() != pairs) rs.fail("long_factor", "must have " + std::to_string(pairs) + " entries (rotary_dim / 2), got " + std::to_string(s.long_factor.size()));
+      // Phi-3 style: the ratio of context lengths replaces `factor` when the config has the original length.
+      if (top_level_original && *top_level_original > 0) {
+        s.original_max_positions = *top_level_original;
+        s.factor = double(max_positions) / double(*top_level_original);
+      } else {
+        s.original_max_positions = max_positions;
+        s.factor = rs.require<double>("factor");
+      }
+      if (const auto af = rs.field<double>("attention_factor")) s.attention_factor = *af;
+      else s.attention_factor = s.factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(s.factor) / std::log(double(s.original_max_positions)));
+      break;
+    }
+    case rope_scaling::none: break;
+  }
+  return s;
+}
+
+/// layer_types ("full_attention"/"sliding_attention"), validated against the layer count.
+inline std::vector<layer_attention> parse_layer_types(const config_reader& c, std::int64_t layers) {
+  const auto names = c.require<std::vector<std::string>>("layer_types");
+  if (std::int64_t(names.size()) != layers)
+    c.fail("layer_types", "has " + std::to_string(names.size()) + " entries for " + std::to_string(layers) + " layers");
+  std::vector<layer_attention> out;
+  for (const auto& n : names) {
+    if (n == "full_attention") out.push_back(layer_attention::full);
+    else if (n == "sliding_attention") out.push_back(layer_attention::sliding);
+    else c.unsupported("layer_types", "[... \"" + n + "\" ...]", "full_attention, sliding_attention");
+  }
+  return out;
+}
+
+/// Checks that hold for every family, and values derived the same way for all of them.
+/// Call last in each family's parse.
+inline descriptor finish(descriptor n, const config_reader& c) {
+  auto& d = n.dims;
+  const std::pair<const char*, std::int64_t> positive[] = {
+      {"vocab_size", d.vocab_size},   {"hidden_size", d.hidden_size},        {"num_hidden_layers", d.num_layers},
+      {"num_attention_heads", d.num_heads}, {"num_key_value_heads", d.num_kv_heads}, {"head_dim", d.head_dim},
+      {"intermediate_size", d.intermediate_size}, {"max_position_embeddings", d.max_positions}};
+  for (const auto& [key, v] : positive)
+    if (v <= 0) c.fail(key, "must be positive, got " + std::to_string(v));
+  if (d.num_heads % d.num_kv_heads != 0)
+    c.fail("num_key_value_heads", "= " + std::to_string(d.num_kv_heads) + " must divide num_attention_heads = " + std::to_string(d.num_heads));
+  if (!(n.norm.eps > 0)) c.fail("eps", "must be positive");
+  if (n.attention.scale == 0.0) n.attention.scale = 1.0 / std::sqrt(double(d.head_dim));
+  if (n.attention.sliding_window < 0) c.fail("sliding_window", "must not be negative");
+  if (n.attention.layers.empty()) n.attention.layers.assign(std::size_t(d.num_layers), n.attention.sliding_window > 0 ? layer_attention::sliding : layer_attention::full);
+  if (n.attention.sliding_window == 0) n.attention.layers.assign(std::size_t(d.num_layers), layer_attention::full);  // no window: every layer full
+  if (n.position.kind == position_kind::rope) {
+    if (!(n.position.partial_rotary > 0 && n.position.partial_rotary <= 1)) c.fail("partial_rotary_factor", "must be in (0, 1]");
+    n.position.rotary_dim = rotary_dim_of(d.head_dim, n.position.partial_rotary);
+    if (n.position.rotary_dim < 2 || n.position.rotary_dim % 2) c.fail("partial_rotary_factor", "gives " + std::to_string(n.position.rotary_dim) + " rotated dims per head; need an even number ≥ 2");
+    if (!(n.position.theta > 0)) c.fail("rope_theta", "must be positive");
+  }
+  return n;
+}
+
+}  // namespace nexus::registry

@@ -1,0 +1,48 @@
+// Gemma-2 (Gemma2Config / modeling_gemma2, 4.57): Gemma with sandwich norms, attention and final
+// logit softcaps, query_pre_attn_scalar as the attention scale, and sliding windows on even layers.
+#pragma once
+
+#include <cmath>
+
+#include "nexus/registry/families/gemma.hpp"
+
+namespace nexus::registry {
+
+inline constexpr tensor_rule gemma2_tensors[] = {
+    {"model.embed_tokens", {"embed.tokens"}},
+    {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
+    {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
+    {"model.layers.{L}.pre_feedforward_layernorm", {"layers.{L}.mlp_norm"}},
+    {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
+    {"model.layers.{L}.self_attn.q_proj", {"layers.{L}.attn.q"}},
+    {"model.layers.{L}.self_attn.k_proj", {"layers.{L}.attn.k"}},
+    {"model.layers.{L}.self_attn.v_proj", {"layers.{L}.attn.v"}},
+    {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
+    {"model.layers.{L}.mlp.gate_proj", {"layers.{L}.mlp.gate"}},
+    {"model.layers.{L}.mlp.up_proj", {"layers.{L}.mlp.up"}},
+    {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
+    {"model.norm", {"final_norm"}},
+    {"lm_head", {"lm_head"}},
+};
+
+inline descriptor parse_gemma2(const config_reader& c) {
+  auto n = parse_gemma_like(c, {256000, 2304, 9216, 26, 8, 4, 8192, true}, "hidden_activation");
+  n.norm.placement = norm_placement::sandwich;
+  const auto scalar = c.field<double>("query_pre_attn_scalar", 256.0);
+  if (!scalar || *scalar <= 0) c.fail("query_pre_attn_scalar", "must be a positive number");
+  n.attention.scale = 1.0 / std::sqrt(*scalar);
+  n.attention.softcap = c.field<double>("attn_logit_softcapping", 50.0).value_or(0.0);
+  n.head.final_softcap = c.field<double>("final_logit_softcapping", 30.0).value_or(0.0);
+  n.attention.sliding_window = c.field<std::int64_t>("sliding_window", 4096).value_or(0);
+  if (c.has("layer_types") && !c.is_null("layer_types")) {
+    n.attention.layers = parse_layer_types(c, n.dims.num_layers);
+  } else {  // `"sliding_attention" if bool((i + 1) % 2)`: even layers slide
+    for (std::int64_t i = 0; i < n.dims.num_layers; ++i)
+      n.attention.layers.push_back((i + 1) % 2 ? layer_attention::sliding : layer_attention::full);
+  }
+  return finish(n, c);
+}
+
+inline constexpr family gemma2_family{"gemma2", parse_gemma2, gemma2_tensors, "model.", llama_ignored};
+
+}  // namespace nexus::registry

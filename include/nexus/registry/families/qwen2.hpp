@@ -1,0 +1,37 @@
+// Qwen-2 (Qwen2Config / modeling_qwen2, 4.57): Llama with q/k/v biases and an optional sliding
+// window on the layers from `max_window_layers` on (or as `layer_types` says).
+#pragma once
+
+#include "nexus/registry/families/llama.hpp"
+
+namespace nexus::registry {
+
+/// Qwen-2 and Qwen-3 share the window rule: `sliding_window if use_sliding_window else None`,
+/// layer i slides when a window is set and i >= max_window_layers, unless layer_types is given.
+inline void parse_qwen_window(const config_reader& c, descriptor& n) {
+  const bool use = c.get<bool>("use_sliding_window", false);
+  const auto window = use ? c.field<std::int64_t>("sliding_window", 4096) : std::nullopt;
+  n.attention.sliding_window = window.value_or(0);
+  if (c.has("layer_types") && !c.is_null("layer_types")) {
+    n.attention.layers = parse_layer_types(c, n.dims.num_layers);
+  } else {
+    const auto max_window_layers = c.get<std::int64_t>("max_window_layers", 28);
+    for (std::int64_t i = 0; i < n.dims.num_layers; ++i)
+      n.attention.layers.push_back(window && i >= max_window_layers ? layer_attention::sliding : layer_attention::full);
+  }
+}
+
+inline descriptor parse_qwen2(const config_reader& c) {
+  auto n = parse_llama_like(c, {151936, 4096, 22016, 32, 32, 32, 32768});
+  // Qwen2Config has no head_dim, but modeling reads `getattr(config, "head_dim", hidden // heads)`.
+  n.dims.head_dim = c.field<std::int64_t>("head_dim", n.dims.head_dim).value_or(0);
+  n.attention.qkv_bias = true;  // fixed in the modeling: q/k/v with bias, o without
+  parse_qwen_window(c, n);
+  n.position.scaling = parse_rope_scaling(c, n.dims.max_positions, rotary_dim_of(n.dims.head_dim, 1.0),
+                                          rope_type_key::type_first, c.field<std::int64_t>("original_max_position_embeddings"));
+  return finish(n, c);
+}
+
+inline constexpr family qwen2_family{"qwen2", parse_qwen2, llama_tensors, "model.", llama_ignored};
+
+}  // namespace nexus::registry

@@ -1,0 +1,70 @@
+// The registry: config.json "model_type" -> family, and from there the descriptor.
+// To add a family: write registry/families/<name>.hpp and list it in `families` below.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "nexus/registry/families/gemma.hpp"
+#include "nexus/registry/families/gemma2.hpp"
+#include "nexus/registry/families/gpt2.hpp"
+#include "nexus/registry/families/gpt_neox.hpp"
+#include "nexus/registry/families/llama.hpp"
+#include "nexus/registry/families/mistral.hpp"
+#include "nexus/registry/families/phi.hpp"
+#include "nexus/registry/families/phi3.hpp"
+#include "nexus/registry/families/qwen2.hpp"
+#include "nexus/registry/families/qwen3.hpp"
+
+namespace nexus::registry {
+
+inline constexpr std::array<const family*, 10> families{
+    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family,
+    &gemma2_family, &phi_family, &phi3_family, &gpt2_family, &gpt_neox_family,
+};
+
+inline std::string supported_model_types() {
+  std::string out;
+  for (const auto* f : families) out += (out.empty() ? "" : ", ") + std::string(f->model_type);
+  return out;
+}
+
+/// The family of a config, or unsupported_error naming model_type and what is supported.
+inline const family& find_family(const config_reader& c) {
+  const auto type = c.require<std::string>("model_type");
+  for (const auto* f : families)
+    if (f->model_type == type) return *f;
+  c.unsupported("model_type", "\"" + type + "\"", supported_model_types());
+}
+
+/// config.json (already parsed) -> descriptor. `where` names the source in errors.
+inline descriptor describe(const nlohmann::json& config, const std::string& where = "config.json") {
+  const config_reader c(config, where);
+  descriptor n = find_family(c).parse(c);
+  n.family = c.require<std::string>("model_type");
+  return n;
+}
+
+inline nlohmann::json read_config(const std::filesystem::path& dir_or_file) {
+  const auto path = std::filesystem::is_directory(dir_or_file) ? dir_or_file / "config.json" : dir_or_file;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io_error(path.string(), "cannot read (is this a Hugging Face checkpoint folder?)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw config_error(path.string(), std::string("invalid JSON: ") + e.what());
+  }
+}
+
+/// A checkpoint folder's config.json -> descriptor.
+inline descriptor describe(const std::filesystem::path& dir) {
+  const auto path = (dir / "config.json").string();
+  return describe(read_config(dir), path);
+}
+
+}  // namespace nexus::registry

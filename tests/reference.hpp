@@ -1,0 +1,29 @@
+// Access to the reference files written by tools/fixtures/make_fixtures.py from transformers.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace nexus::test {
+
+inline std::filesystem::path data_dir() { return NEXUS_TEST_DATA; }
+
+/// Every folder under tests/data/<kind> that has a reference.json (kind: "configs" or "models").
+inline std::vector<std::filesystem::path> reference_dirs(const std::string& kind) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir() / kind))
+    if (std::filesystem::exists(e.path() / "reference.json")) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+inline nlohmann::json load_json(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace nexus::test

@@ -1,0 +1,107 @@
+// Name maps: every fixture's tensors are each consumed exactly once, and the tensors a
+// descriptor expects are exactly the state_dict transformers builds for the same config.
+#include <catch2/catch.hpp>
+
+#include "nexus/io/checkpoint.hpp"
+#include "nexus/io/safetensors_writer.hpp"
+#include "nexus/registry/binding.hpp"
+#include "nexus/registry/registry.hpp"
+#include "reference.hpp"
+
+using namespace nexus;
+namespace fs = std::filesystem;
+
+namespace {
+
+const family& family_of(const fs::path& dir) {
+  const auto cfg = registry::read_config(dir);
+  return registry::find_family(config_reader(cfg, "config.json"));
+}
+
+}  // namespace
+
+TEST_CASE("expected tensors equal transformers' state_dict for every config") {
+  auto dirs = test::reference_dirs("configs");
+  const auto models = test::reference_dirs("models");
+  dirs.insert(dirs.end(), models.begin(), models.end());
+  for (const auto& dir : dirs) {
+    INFO("fixture " << dir.filename().string());
+    const auto ref = test::load_json(dir / "reference.json")["state_dict"];
+    const auto n = registry::describe(dir);
+    std::map<std::string, shape_t> ours;
+    for (const auto& e : registry::expected_tensors(family_of(dir), n)) {
+      CHECK(ours.emplace(e.name, e.shape).second);  // each checkpoint name once
+    }
+    std::map<std::string, shape_t> theirs;
+    for (const auto& [name, shape] : ref.items()) theirs[name] = shape.get<shape_t>();
+    for (const auto& [name, shape] : theirs) {
+      INFO(name);
+      REQUIRE(ours.count(name));
+      CHECK(ours[name] == shape);
+    }
+    for (const auto& [name, shape] : ours) {
+      INFO(name);
+      CHECK(theirs.count(name));
+    }
+  }
+}
+
+TEST_CASE("every fixture checkpoint binds completely, each tensor consumed once") {
+  for (const auto& dir : test::reference_dirs("models")) {
+    INFO("fixture " << dir.filename().string());
+    const checkpoint ck(dir);
+    const auto n = registry::describe(dir);
+    const auto b = registry::bind(family_of(dir), n, ck);
+    CHECK(b.complete());
+    INFO(b.report());
+    CHECK(b.tensors.size() + b.ignored.size() == ck.size());
+    std::set<std::string> used;
+    std::set<std::string> targets;
+    for (const auto& t : b.tensors) {
+      CHECK(used.insert(t.tensor.name).second);
+      for (const auto& c : t.expected.targets) CHECK(targets.insert(c).second);
+    }
+    CHECK(targets.size() == canonical_tensors(n).size());  // every canonical tensor has a source
+  }
+}
+
+TEST_CASE("binding reports missing, mis-shaped, unused and ignored tensors") {
+  const fs::path src = test::data_dir() / "models/gpt2";
+  const checkpoint original(src);
+  const auto n = registry::describe(src);
+  const auto& fam = family_of(src);
+
+  // Rewrite the checkpoint the way old GPT-2 files look (no "transformer." prefix, mask buffers),
+  // then break it: drop a tensor, reshape one, add a stranger.
+  std::vector<tensor_to_write> out;
+  std::vector<std::vector<std::byte>> keep;
+  for (const auto& t : original.tensors()) {
+    if (t.name == "transformer.h.1.ln_2.bias") continue;
+    auto shape = t.shape;
+    if (t.name == "transformer.h.0.mlp.c_fc.weight") std::swap(shape[0], shape[1]);
+    out.push_back({t.name.substr(std::string("transformer.").size()), t.type, shape, t.data});
+  }
+  const std::vector<float> mask(4, 1.0f), extra(2, 0.0f);
+  out.push_back({"h.0.attn.bias", dtype::f32, {1, 1, 2, 2}, std::as_bytes(std::span(mask))});
+  out.push_back({"h.0.attn.extra", dtype::f32, {2}, std::as_bytes(std::span(extra))});
+  const auto dir = fs::temp_directory_path() / ("nexus_bind_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  write_safetensors((dir / "model.safetensors").string(), out);
+  const checkpoint broken(dir);
+  const auto b = registry::bind(fam, n, broken);
+  CHECK_FALSE(b.complete());
+  CHECK(b.missing == std::vector<std::string>{"transformer.h.1.ln_2.bias"});
+  REQUIRE(b.mis_shaped.size() == 1);
+  CHECK_THAT(b.mis_shaped[0], Catch::StartsWith("h.0.mlp.c_fc.weight"));
+  CHECK(b.unused == std::vector<std::string>{"h.0.attn.extra"});
+  CHECK(b.ignored == std::vector<std::string>{"h.0.attn.bias"});
+  CHECK_THAT(b.report(), Catch::Contains("missing tensor transformer.h.1.ln_2.bias"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("fused layouts have the shapes of their targets stacked") {
+  CHECK(registry::stored_shape(tensor_layout::fused_rows, {{32, 64}, {16, 64}, {16, 64}}) == shape_t{64, 64});
+  CHECK(registry::stored_shape(tensor_layout::fused_cols_transposed, {{64, 64}, {64, 64}, {64, 64}}) == shape_t{64, 192});
+  CHECK(registry::stored_shape(tensor_layout::fused_cols_transposed, {{64}, {64}, {64}}) == shape_t{192});
+  CHECK(registry::stored_shape(tensor_layout::transposed, {{256, 64}}) == shape_t{64, 256});
+}

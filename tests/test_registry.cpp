@@ -1,0 +1,158 @@
+// config.json -> descriptor, checked against what transformers itself reports for the same
+// config (tests/data/*/reference.json, written by tools/fixtures/make_fixtures.py).
+#include <catch2/catch.hpp>
+
+#include "nexus/arch/rope.hpp"
+#include "nexus/registry/registry.hpp"
+#include "reference.hpp"
+
+using namespace nexus;
+namespace fs = std::filesystem;
+
+namespace {
+
+activation expected_activation(const std::string& hf_name) {
+  if (hf_name == "silu" || hf_name == "swish") return activation::silu;
+  if (hf_name == "gelu") return activation::gelu;
+  if (hf_name == "gelu_new" || hf_name == "gelu_pytorch_tanh" || hf_name == "gelu_fast") return activation::gelu_tanh;
+  if (hf_name == "relu") return activation::relu;
+  FAIL("reference uses activation " << hf_name);
+  return {};
+}
+
+double or_zero(const nlohmann::json& v) { return v.is_null() ? 0.0 : v.get<double>(); }
+
+void check_against_reference(const fs::path& dir) {
+  INFO("fixture " << dir.filename().string());
+  const auto ref = test::load_json(dir / "reference.json");
+  const auto& v = ref["values"];
+  const auto n = registry::describe(dir);
+  CHECK(n.family == ref["model_type"].get<std::string>());
+  CHECK(n.dims.vocab_size == v["vocab_size"].get<std::int64_t>());
+  CHECK(n.dims.hidden_size == v["hidden_size"].get<std::int64_t>());
+  CHECK(n.dims.num_layers == v["num_layers"].get<std::int64_t>());
+  CHECK(n.dims.num_heads == v["num_heads"].get<std::int64_t>());
+  CHECK(n.dims.num_kv_heads == v["num_kv_heads"].get<std::int64_t>());
+  CHECK(n.dims.head_dim == v["head_dim"].get<std::int64_t>());
+  CHECK(n.dims.intermediate_size == v["intermediate_size"].get<std::int64_t>());
+  CHECK(n.dims.max_positions == v["max_positions"].get<std::int64_t>());
+  CHECK(n.norm.eps == v["norm_eps"].get<double>());
+  CHECK(n.mlp.act == expected_activation(v["hidden_act"].get<std::string>()));
+  CHECK(n.embedding.tied == v["tie_word_embeddings"].get<bool>());
+  CHECK(n.embedding.scale == Approx(v["embed_scale"].get<double>()).epsilon(1e-12));
+  CHECK(n.attention.scale == Approx(v["attention_scale"].get<double>()).epsilon(1e-12));
+  CHECK(n.attention.softcap == or_zero(v["attn_softcap"]));
+  CHECK(n.head.final_softcap == or_zero(v["final_softcap"]));
+  CHECK((n.residual != residual_form::sequential) == v["parallel_residual"].get<bool>());
+  CHECK(n.attention.qkv_bias == v["qkv_bias"].get<bool>());
+  CHECK(n.attention.o_bias == v["o_bias"].get<bool>());
+  CHECK(n.mlp.bias == v["mlp_bias"].get<bool>());
+  CHECK(n.head.bias == v["lm_head_bias"].get<bool>());
+
+  const auto& windows = v["sliding_window_per_layer"];
+  REQUIRE(n.attention.layers.size() == windows.size());
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    INFO("layer " << i);
+    if (windows[i].is_null()) {
+      CHECK(n.attention.layers[i] == layer_attention::full);
+    } else {
+      CHECK(n.attention.layers[i] == layer_attention::sliding);
+      CHECK(n.attention.sliding_window == windows[i].get<std::int64_t>());
+    }
+  }
+
+  if (v["rope_theta"].is_null()) {
+    CHECK(n.position.kind != position_kind::rope);
+    return;
+  }
+  REQUIRE(n.position.kind == position_kind::rope);
+  CHECK(n.position.theta == v["rope_theta"].get<double>());
+  CHECK(n.position.rotary_dim == v["rotary_dim"].get<std::int64_t>());
+  const auto type = v["rope_type"].get<std::string>();
+  CHECK(reflect::to_string(n.position.scaling.type) == (type == "default" ? "none" : type));
+  CHECK(n.position.scaling.attention_factor == Approx(v["rope_attention_factor"].get<double>()).epsilon(1e-12));
+  const auto inv = rope_inv_freq(n.position);
+  const auto ref_inv = v["rope_inv_freq"].get<std::vector<double>>();
+  REQUIRE(inv.size() == ref_inv.size());
+  for (std::size_t i = 0; i < inv.size(); ++i) {
+    INFO("inv_freq[" << i << "]");
+    CHECK(inv[i] == Approx(ref_inv[i]).epsilon(2e-6));  // reference computed in fp32
+  }
+}
+
+}  // namespace
+
+TEST_CASE("config cases: descriptor equals what transformers reports") {
+  const auto dirs = test::reference_dirs("configs");
+  REQUIRE(dirs.size() >= 30);
+  for (const auto& d : dirs) check_against_reference(d);
+}
+
+TEST_CASE("fixture checkpoints: descriptor equals what transformers reports") {
+  const auto dirs = test::reference_dirs("models");
+  REQUIRE(dirs.size() >= 10);
+  for (const auto& d : dirs) check_against_reference(d);
+}
+
+TEST_CASE("every registered family has config cases and a fixture checkpoint") {
+  for (const auto* f : registry::families) {
+    INFO(f->model_type);
+    CHECK(fs::exists(test::data_dir() / "models" / f->model_type / "reference.json"));
+    CHECK(fs::exists(test::data_dir() / "configs" / (std::string(f->model_type) + "_defaults") / "reference.json"));
+  }
+}
+
+namespace {
+
+/// Parses `config` and expects error type E whose message contains every one of `words`.
+template <class E>
+void expect_error(const std::string& config, std::initializer_list<const char*> words) {
+  INFO(config);
+  try {
+    registry::describe(nlohmann::json::parse(config), "cfg.json");
+    FAIL("accepted");
+  } catch (const E& e) {
+    const std::string what = e.what();
+    CHECK(what.find("cfg.json") != std::string::npos);
+    for (const char* w : words) CHECK_THAT(what, Catch::Contains(w));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("unsupported configs fail naming the field, the value and what is supported") {
+  expect_error<unsupported_error>(R"({"model_type":"mamba"})", {"model_type", "mamba", "llama", "gpt_neox"});
+  expect_error<config_error>(R"({"hidden_size":64})", {"model_type", "required"});
+  expect_error<unsupported_error>(R"({"model_type":"llama","hidden_act":"quick_gelu"})", {"hidden_act", "quick_gelu", "silu"});
+  expect_error<unsupported_error>(R"({"model_type":"llama","rope_scaling":{"rope_type":"mrope","factor":2.0}})", {"rope_type", "mrope", "yarn"});
+  expect_error<unsupported_error>(R"({"model_type":"gpt2","scale_attn_by_inverse_layer_idx":true})", {"scale_attn_by_inverse_layer_idx"});
+  expect_error<unsupported_error>(R"({"model_type":"phi3","rope_scaling":{"type":"linear","factor":2.0}})", {"rope_scaling", "longrope"});
+  expect_error<unsupported_error>(R"({"model_type":"qwen2","layer_types":["full_attention","chunked_attention"],"num_hidden_layers":2})",
+                                  {"layer_types", "chunked_attention"});
+}
+
+TEST_CASE("malformed configs fail with a config_error naming the field") {
+  expect_error<config_error>(R"({"model_type":"llama","hidden_size":"4096"})", {"hidden_size", "integer"});
+  expect_error<config_error>(R"({"model_type":"llama","hidden_size":4096.5})", {"hidden_size", "integer"});
+  expect_error<config_error>(R"({"model_type":"llama","num_attention_heads":0})", {"num_attention_heads", "positive"});
+  expect_error<config_error>(R"({"model_type":"llama","num_key_value_heads":5})", {"num_key_value_heads", "divide"});
+  expect_error<config_error>(R"({"model_type":"llama","tie_word_embeddings":"yes"})", {"tie_word_embeddings"});
+  expect_error<config_error>(R"({"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0}})", {"low_freq_factor", "required"});
+  expect_error<config_error>(R"({"model_type":"llama","rope_scaling":{"factor":8.0}})", {"rope_type"});
+  expect_error<config_error>(R"({"model_type":"llama","rope_scaling":[1,2]})", {"rope_scaling", "object"});
+  expect_error<config_error>(R"({"model_type":"qwen2","layer_types":["full_attention"],"num_hidden_layers":2})", {"layer_types", "2 layers"});
+  expect_error<config_error>(R"({"model_type":"gpt_neox","hidden_size":100,"num_attention_heads":3})", {"num_attention_heads", "divide"});
+  expect_error<config_error>(R"({"model_type":"phi","partial_rotary_factor":0.01})", {"partial_rotary_factor"});
+  expect_error<config_error>(R"({"model_type":"phi3","rope_scaling":{"type":"longrope","short_factor":[1.0],"long_factor":[1.0]}})",
+                             {"short_factor", "48 entries"});
+  expect_error<config_error>(R"([1, 2])", {"object"});
+}
+
+TEST_CASE("config.json that is missing or not JSON") {
+  CHECK_THROWS_AS(registry::describe(fs::path("/nonexistent/model")), io_error);
+  const auto dir = fs::temp_directory_path() / ("nexus_badjson_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << "{\"model_type\": ";
+  CHECK_THROWS_AS(registry::describe(dir), config_error);
+  fs::remove_all(dir);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Nexus needs on a Debian 12 machine. Idempotent: a package
+# already present is not installed again, and apt is not touched when nothing is missing.
+set -euo pipefail
+
+packages=(
+  cmake g++ clang libclang-rt-14-dev   # build; clang + its runtime for libFuzzer targets
+  catch2                               # tests (v2, single header)
+  libboost1.81-dev                     # Boost.PFR: reflection of the descriptor
+  nlohmann-json3-dev                   # config.json, safetensors headers, --json output
+  libcli11-dev                         # command line of the nexus tool
+  libfmt-dev                           # formatting of tables and errors
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: all packages present"
+fi
