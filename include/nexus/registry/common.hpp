@@ -132,7 +132,7 @@ inline descriptor finish(descriptor n, const config_reader& c) {
   if (n.attention.sliding_window == 0) n.attention.layers.assign(std::size_t(d.num_layers), layer_attention::full);  // no window: every layer full
   if (n.position.kind == position_kind::rope) {
     if (!(n.position.partial_rotary > 0 && n.position.partial_rotary <= 1)) c.fail("partial_rotary_factor", "must be in (0, 1]");
-    n.position.rotary_dim = rotary_dim_of(d.head_dim, n.position.partial_rotary);
+    if (n.position.rotary_dim == 0) n.position.rotary_dim = rotary_dim_of(d.head_dim, n.position.partial_rotary);
     if (n.position.rotary_dim < 2 || n.position.rotary_dim % 2) c.fail("partial_rotary_factor", "gives " + std::to_string(n.position.rotary_dim) + " rotated dims per head; need an even number ≥ 2");
     if (!(n.position.theta > 0)) c.fail("rope_theta", "must be positive");
   }

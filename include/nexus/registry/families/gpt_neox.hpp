@@ -41,7 +41,10 @@ inline descriptor parse_gpt_neox(const config_reader& c) {
   // the **kwargs, so the legacy names win over the new ones.
   n.position.theta = c.get<double>("rotary_emb_base", 10000.0);
   n.position.partial_rotary = c.get<double>("rotary_pct", 0.25);
-  n.position.scaling = parse_rope_scaling(c, d.max_positions, rotary_dim_of(d.head_dim, n.position.partial_rotary),
+  // The attention ignores a "head_dim" key, but the rotary embedding reads it: it then rotates
+  // int(head_dim · rotary_pct) dims with frequencies over that width.
+  n.position.rotary_dim = rotary_dim_of(c.get<std::int64_t>("head_dim", d.head_dim), n.position.partial_rotary);
+  n.position.scaling = parse_rope_scaling(c, d.max_positions, n.position.rotary_dim,
                                           rope_type_key::type_first, c.field<std::int64_t>("original_max_position_embeddings"));
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", true);
   n.mlp = {false, parse_activation(c, "hidden_act", "gelu"), true};
