@@ -46,6 +46,7 @@ inline rope_scaling_desc parse_rope_scaling(const config_reader& c, std::int64_t
   const auto type = reflect::parse_enum<rope_scaling>(*name);
   if (!type || *type == rope_scaling::none) rs.unsupported(key, "\"" + *name + "\"", "default, linear, dynamic, yarn, llama3, longrope");
   s.type = *type;
+  if (rs.has("factor") && !(rs.get<double>("factor", 1.0) > 0)) rs.fail("factor", "must be positive");
   switch (s.type) {
     case rope_scaling::linear:
       s.factor = rs.require<double>("factor");
@@ -75,6 +76,8 @@ inline rope_scaling_desc parse_rope_scaling(const config_reader& c, std::int64_t
       s.low_freq_factor = rs.require<double>("low_freq_factor");
       s.high_freq_factor = rs.require<double>("high_freq_factor");
       s.original_max_positions = rs.require<std::int64_t>("original_max_position_embeddings");
+      if (!(s.high_freq_factor > s.low_freq_factor)) rs.fail("high_freq_factor", "must be above low_freq_factor");
+      if (s.original_max_positions <= 0) rs.fail("original_max_position_embeddings", "must be positive");
       break;
     case rope_scaling::longrope: {
       s.short_factor = rs.require<std::vector<double>>("short_factor");
@@ -121,8 +124,13 @@ inline descriptor finish(descriptor n, const config_reader& c) {
       {"vocab_size", d.vocab_size},   {"hidden_size", d.hidden_size},        {"num_hidden_layers", d.num_layers},
       {"num_attention_heads", d.num_heads}, {"num_key_value_heads", d.num_kv_heads}, {"head_dim", d.head_dim},
       {"intermediate_size", d.intermediate_size}, {"max_position_embeddings", d.max_positions}};
-  for (const auto& [key, v] : positive)
+  // Bounds far above any real model keep shape arithmetic free of overflow on hostile input.
+  constexpr std::int64_t max_size = std::int64_t(1) << 26, max_layers = 1024;
+  for (const auto& [key, v] : positive) {
     if (v <= 0) c.fail(key, "must be positive, got " + std::to_string(v));
+    if (v > max_size) c.fail(key, "= " + std::to_string(v) + " is above the limit of " + std::to_string(max_size));
+  }
+  if (d.num_layers > max_layers) c.fail("num_hidden_layers", "= " + std::to_string(d.num_layers) + " is above the limit of " + std::to_string(max_layers));
   if (d.num_heads % d.num_kv_heads != 0)
     c.fail("num_key_value_heads", "= " + std::to_string(d.num_kv_heads) + " must divide num_attention_heads = " + std::to_string(d.num_heads));
   if (!(n.norm.eps > 0)) c.fail("eps", "must be positive");

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# README command two (and CI): set up, build, run every test, then each fuzzer for
+# ${NEXUS_FUZZ_SECONDS:-60} seconds from seeds taken from tests/data.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash tools/build.sh
+build="${NEXUS_BUILD_DIR:-build}"
+(cd "$build" && ctest --output-on-failure -j"$(nproc)")
+
+fuzz_build="${build}-fuzz"
+CXX=clang++ cmake -S . -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNEXUS_BUILD_FUZZERS=ON \
+  -DNEXUS_BUILD_TESTS=OFF -DNEXUS_BUILD_TOOLS=OFF -DNEXUS_ENABLE_CUDA=OFF >/dev/null
+cmake --build "$fuzz_build" -j"$(nproc)"
+seconds="${NEXUS_FUZZ_SECONDS:-60}"
+seeds_st="$fuzz_build/corpus-safetensors" seeds_cfg="$fuzz_build/corpus-config"
+mkdir -p "$seeds_st" "$seeds_cfg"
+for d in tests/data/models/*/; do
+  name=$(basename "$d")
+  cp "$d"/config.json "$seeds_cfg/model-$name.json"
+  for f in "$d"/*.safetensors; do cp "$f" "$seeds_st/$name-$(basename "$f")"; done
+done
+for d in tests/data/configs/*/; do cp "$d"/config.json "$seeds_cfg/$(basename "$d").json"; done
+# A crash makes libFuzzer exit non-zero and leaves the input as crash-* for reproduction.
+"$fuzz_build/tests/fuzz/fuzz_safetensors" -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 "$seeds_st" 2>&1 | tail -n 4
+"$fuzz_build/tests/fuzz/fuzz_config" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$seeds_cfg" 2>&1 | tail -n 4
+echo "fuzzers: ${seconds}s each, no crash"
