@@ -13,6 +13,10 @@ foreach(step
   endif()
 endforeach()
 message(STATUS "consumer printed: ${out}")
-if(NOT out MATCHES "^llama 64")
-  message(FATAL_ERROR "consumer printed '${out}', expected the llama fixture's family and hidden size")
+# Expected values: what transformers reported for the same checkpoint.
+file(READ ${MODEL_DIR}/reference.json ref)
+string(JSON family GET "${ref}" model_type)
+string(JSON hidden GET "${ref}" values hidden_size)
+if(NOT out MATCHES "^${family} ${hidden}\n?$")
+  message(FATAL_ERROR "consumer printed '${out}', expected '${family} ${hidden}'")
 endif()
