@@ -32,9 +32,13 @@ enum class rope_type_key {
 };
 
 /// rope_scaling -> rope_scaling_desc, resolving defaults exactly as modeling_rope_utils does.
-/// `top_level_original` is config.original_max_position_embeddings where the family has it.
-inline rope_scaling_desc parse_rope_scaling(const config_reader& c, std::int64_t max_positions, std::int64_t rotary_dim,
-                                            rope_type_key order, std::optional<std::int64_t> top_level_original) {
+/// Reads dims, partial_rotary (and rotary_dim when the family set it) from `n`.
+/// `original_default` is the class default of a top-level original_max_position_embeddings (Phi-3).
+inline rope_scaling_desc parse_rope_scaling(const config_reader& c, const descriptor& n, rope_type_key order,
+                                            std::optional<std::int64_t> original_default = std::nullopt) {
+  const std::int64_t max_positions = n.dims.max_positions;
+  const std::int64_t rotary_dim = n.position.rotary_dim ? n.position.rotary_dim : rotary_dim_of(n.dims.head_dim, n.position.partial_rotary);
+  const auto top_level_original = c.field<std::int64_t>("original_max_position_embeddings", original_default);
   rope_scaling_desc s;
   if (!c.has("rope_scaling") || c.is_null("rope_scaling")) return s;
   const auto rs = c.sub("rope_scaling");

@@ -18,8 +18,7 @@ inline descriptor parse_gemma_like(const config_reader& c, const llama_like_defa
   n.mlp.act = parse_activation(c, act_key, "gelu_pytorch_tanh");
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   n.embedding.scale = std::sqrt(double(n.dims.hidden_size));
-  n.position.scaling = parse_rope_scaling(c, n.dims.max_positions, rotary_dim_of(n.dims.head_dim, 1.0),
-                                          rope_type_key::rope_type_first, c.field<std::int64_t>("original_max_position_embeddings"));
+  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
   return n;
 }
 

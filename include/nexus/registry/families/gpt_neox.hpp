@@ -44,8 +44,7 @@ inline descriptor parse_gpt_neox(const config_reader& c) {
   // The attention ignores a "head_dim" key, but the rotary embedding reads it: it then rotates
   // int(head_dim · rotary_pct) dims with frequencies over that width.
   n.position.rotary_dim = rotary_dim_of(c.get<std::int64_t>("head_dim", d.head_dim), n.position.partial_rotary);
-  n.position.scaling = parse_rope_scaling(c, d.max_positions, n.position.rotary_dim,
-                                          rope_type_key::type_first, c.field<std::int64_t>("original_max_position_embeddings"));
+  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::type_first);
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", true);
   n.mlp = {false, parse_activation(c, "hidden_act", "gelu"), true};
   n.embedding.tied = c.get<bool>("tie_word_embeddings", false);

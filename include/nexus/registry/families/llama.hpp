@@ -60,8 +60,7 @@ inline descriptor parse_llama(const config_reader& c) {
   n.dims.head_dim = c.get<std::int64_t>("head_dim", n.dims.head_dim);
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   n.mlp.bias = c.get<bool>("mlp_bias", false);
-  n.position.scaling = parse_rope_scaling(c, n.dims.max_positions, rotary_dim_of(n.dims.head_dim, 1.0),
-                                          rope_type_key::type_first, c.field<std::int64_t>("original_max_position_embeddings"));
+  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::type_first);
   return finish(n, c);
 }
 

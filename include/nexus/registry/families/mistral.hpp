@@ -12,8 +12,7 @@ inline descriptor parse_mistral(const config_reader& c) {
   // Absent: 4096. null: no window. The modeling applies it to every layer (layer_types ignored).
   n.attention.sliding_window = c.field<std::int64_t>("sliding_window", 4096).value_or(0);
   // MistralConfig has no rope_scaling argument, but the modeling reads one passed through **kwargs.
-  n.position.scaling = parse_rope_scaling(c, n.dims.max_positions, rotary_dim_of(n.dims.head_dim, 1.0),
-                                          rope_type_key::rope_type_first, c.field<std::int64_t>("original_max_position_embeddings"));
+  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
   return finish(n, c);
 }
 

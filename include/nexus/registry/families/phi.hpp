@@ -41,8 +41,7 @@ inline descriptor parse_phi(const config_reader& c) {
   n.residual = residual_form::parallel_one_norm;
   n.position.theta = c.get<double>("rope_theta", 10000.0);
   n.position.partial_rotary = c.get<double>("partial_rotary_factor", 0.5);
-  n.position.scaling = parse_rope_scaling(c, d.max_positions, rotary_dim_of(d.head_dim, n.position.partial_rotary),
-                                          rope_type_key::type_first, c.field<std::int64_t>("original_max_position_embeddings"));
+  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::type_first);
   n.attention.qkv_bias = n.attention.o_bias = true;
   n.mlp = {false, parse_activation(c, "hidden_act", "gelu_new"), true};
   n.embedding.tied = c.get<bool>("tie_word_embeddings", false);

@@ -35,8 +35,7 @@ inline descriptor parse_phi3(const config_reader& c) {
     auto renamed = c.json();
     renamed["rope_scaling"]["type"] = "longrope";
     const config_reader r(renamed, c.where());
-    n.position.scaling = parse_rope_scaling(r, n.dims.max_positions, rotary_dim_of(n.dims.head_dim, n.position.partial_rotary),
-                                            rope_type_key::rope_type_first, r.get<std::int64_t>("original_max_position_embeddings", 4096));
+    n.position.scaling = parse_rope_scaling(r, n, rope_type_key::rope_type_first, 4096);
   }
   n.attention.sliding_window = c.get<std::int64_t>("sliding_window", 0);  // None by default; all layers
   return finish(n, c);

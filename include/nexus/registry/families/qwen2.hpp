@@ -6,9 +6,13 @@
 
 namespace nexus::registry {
 
-/// Qwen-2 and Qwen-3 share the window rule: `sliding_window if use_sliding_window else None`,
-/// layer i slides when a window is set and i >= max_window_layers, unless layer_types is given.
-inline void parse_qwen_window(const config_reader& c, descriptor& n) {
+/// What Qwen-2 and Qwen-3 share, their window rule included: `sliding_window if use_sliding_window
+/// else None`; layer i slides when a window is set and i >= max_window_layers, unless layer_types
+/// is given. `head_dim` absent: `head_dim_default` (nullopt: hidden / heads); null: an error, as
+/// it breaks transformers too.
+inline descriptor parse_qwen_like(const config_reader& c, std::optional<std::int64_t> head_dim_default) {
+  auto n = parse_llama_like(c, {151936, 4096, 22016, 32, 32, 32, 32768});
+  n.dims.head_dim = c.field<std::int64_t>("head_dim", head_dim_default.value_or(n.dims.head_dim)).value_or(0);
   const bool use = c.get<bool>("use_sliding_window", false);
   const auto window = use ? c.field<std::int64_t>("sliding_window", 4096) : std::nullopt;
   n.attention.sliding_window = window.value_or(0);
@@ -19,16 +23,14 @@ inline void parse_qwen_window(const config_reader& c, descriptor& n) {
     for (std::int64_t i = 0; i < n.dims.num_layers; ++i)
       n.attention.layers.push_back(window && i >= max_window_layers ? layer_attention::sliding : layer_attention::full);
   }
+  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::type_first);
+  return n;
 }
 
 inline descriptor parse_qwen2(const config_reader& c) {
-  auto n = parse_llama_like(c, {151936, 4096, 22016, 32, 32, 32, 32768});
   // Qwen2Config has no head_dim, but modeling reads `getattr(config, "head_dim", hidden // heads)`.
-  n.dims.head_dim = c.field<std::int64_t>("head_dim", n.dims.head_dim).value_or(0);
+  auto n = parse_qwen_like(c, std::nullopt);
   n.attention.qkv_bias = true;  // fixed in the modeling: q/k/v with bias, o without
-  parse_qwen_window(c, n);
-  n.position.scaling = parse_rope_scaling(c, n.dims.max_positions, rotary_dim_of(n.dims.head_dim, 1.0),
-                                          rope_type_key::type_first, c.field<std::int64_t>("original_max_position_embeddings"));
   return finish(n, c);
 }
 

@@ -7,13 +7,9 @@
 namespace nexus::registry {
 
 inline descriptor parse_qwen3(const config_reader& c) {
-  auto n = parse_llama_like(c, {151936, 4096, 22016, 32, 32, 32, 32768});
-  n.dims.head_dim = c.field<std::int64_t>("head_dim", 128).value_or(0);  // null breaks transformers too
+  auto n = parse_qwen_like(c, 128);
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   n.norm.qk = qk_norm::per_head;
-  parse_qwen_window(c, n);
-  n.position.scaling = parse_rope_scaling(c, n.dims.max_positions, rotary_dim_of(n.dims.head_dim, 1.0),
-                                          rope_type_key::type_first, c.field<std::int64_t>("original_max_position_embeddings"));
   return finish(n, c);
 }
 
