@@ -1,0 +1,274 @@
+// The universal transformer on the CPU, in fp32: one templated block covers every family; the
+// traits (nexus/model/traits.hpp) fix the shape-critical choices at compile time, the descriptor
+// supplies every runtime value. This is the ground truth the CUDA kernels are checked against.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "nexus/backend/cpu/ops.hpp"
+#include "nexus/model/kv_cache.hpp"
+#include "nexus/model/traits.hpp"
+#include "nexus/model/weights.hpp"
+#include "nexus/registry/registry.hpp"
+
+namespace nexus {
+
+struct forward_options {
+  bool all_logits = true;       // false: logits of the last position only
+  bool hidden_states = false;   // also return embed, every layer's output, and the final norm
+};
+
+struct forward_result {
+  tensor_f32 logits;                // [positions, vocab]
+  std::vector<tensor_f32> hidden;   // [embed, layer 0..L-1, final], each [positions, hidden]
+};
+
+/// A model ready to run; created by load_cpu_model / make_cpu_model.
+class model {
+ public:
+  virtual ~model() = default;
+  const descriptor& arch() const noexcept { return n_; }
+  kv_cache new_cache(std::int64_t capacity) const { return kv_cache(n_, capacity); }
+  /// Runs `ids` at the positions following what `cache` holds, appending their keys and values.
+  virtual forward_result forward(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt = {}) const = 0;
+
+ protected:
+  explicit model(descriptor n) : n_(std::move(n)) {}
+  descriptor n_;
+};
+
+namespace cpu {
+
+template <block_traits T>
+class universal_model final : public model {
+ public:
+  universal_model(descriptor n, weight_map w) : model(std::move(n)), w_(std::move(w)) {
+    const auto& d = n_.dims;
+    tok_ = &need("embed.tokens.weight");
+    if constexpr (T.position == position_kind::learned) pos_ = &need("embed.positions.weight");
+    for (std::int64_t l = 0; l < d.num_layers; ++l) {
+      const std::string p = "layers." + std::to_string(l) + ".";
+      layer_weights L;
+      L.attn_norm = norm_of(p + "attn_norm");
+      L.attn_post_norm = norm_of(p + "attn_post_norm");
+      L.mlp_norm = norm_of(p + "mlp_norm");
+      L.mlp_post_norm = norm_of(p + "mlp_post_norm");
+      L.q_norm = norm_of(p + "attn.q_norm");
+      L.k_norm = norm_of(p + "attn.k_norm");
+      for (auto [dst, name] : {std::pair{&L.q, "attn.q"}, {&L.k, "attn.k"}, {&L.v, "attn.v"}, {&L.o, "attn.o"},
+                               {&L.gate, "mlp.gate"}, {&L.up, "mlp.up"}, {&L.down, "mlp.down"}}) {
+        if (!T.gated && std::string_view(name) == "mlp.gate") continue;
+        dst->w = &need(p + name + ".weight");
+        dst->b = find(p + name + ".bias");
+      }
+      layers_.push_back(L);
+    }
+    final_norm_ = norm_of("final_norm");
+    head_ = n_.embedding.tied ? tok_ : &need("lm_head.weight");
+    head_bias_ = find("lm_head.bias");
+  }
+
+  forward_result forward(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
+    const auto& d = n_.dims;
+    const std::int64_t rows = std::int64_t(ids.size()), first = cache.size(), H = d.hidden_size;
+    if (rows == 0) throw usage_error("forward", "no tokens given");
+    if (cache.width() != d.num_kv_heads * d.head_dim) throw usage_error("forward", "kv_cache was made for another architecture");
+    cache.check_room(rows);
+    if constexpr (T.position == position_kind::learned)
+      if (first + rows > d.max_positions)
+        throw usage_error("forward", "position " + std::to_string(first + rows - 1) + " beyond max_positions " + std::to_string(d.max_positions));
+    forward_result res;
+
+    // Embedding (Gemma's scale is rounded to the activation dtype first, as transformers does).
+    std::vector<float> x(std::size_t(rows * H));
+    const float scale = float(n_.embedding.scale);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const auto id = ids[std::size_t(r)];
+      if (id < 0 || id >= d.vocab_size)
+        throw usage_error("forward", "token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(d.vocab_size));
+      const float* e = tok_->data.data() + std::int64_t(id) * H;
+      for (std::int64_t i = 0; i < H; ++i) x[std::size_t(r * H + i)] = e[i] * scale;
+      if constexpr (T.position == position_kind::learned) {
+        const float* pe = pos_->data.data() + (first + r) * H;
+        for (std::int64_t i = 0; i < H; ++i) x[std::size_t(r * H + i)] += pe[i];
+      }
+    }
+    if (opt.hidden_states) res.hidden.push_back({{rows, H}, x});
+
+    cpu::rope_table rope;
+    if constexpr (T.position == position_kind::rope) rope = cpu::make_rope_table(n_.position, first, rows, first + rows);
+
+    std::vector<float> a(x.size()), m(x.size()), attn_out(x.size()), mlp_out(x.size());
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const auto& L = layers_[l];
+      if constexpr (T.residual == residual_form::sequential) {
+        copy_norm(x, L.attn_norm, rows, a);
+        attention(L, l, a, rows, first, rope, cache, attn_out);
+        post_norm(attn_out, L.attn_post_norm, rows);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = x[i] + attn_out[i];
+        copy_norm(x, L.mlp_norm, rows, m);
+        mlp(L, m, rows, mlp_out);
+        post_norm(mlp_out, L.mlp_post_norm, rows);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = x[i] + mlp_out[i];
+      } else if constexpr (T.residual == residual_form::parallel_one_norm) {  // Phi
+        copy_norm(x, L.attn_norm, rows, a);
+        attention(L, l, a, rows, first, rope, cache, attn_out);
+        mlp(L, a, rows, mlp_out);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = (attn_out[i] + mlp_out[i]) + x[i];
+      } else {  // GPT-NeoX
+        copy_norm(x, L.attn_norm, rows, a);
+        copy_norm(x, L.mlp_norm, rows, m);
+        attention(L, l, a, rows, first, rope, cache, attn_out);
+        mlp(L, m, rows, mlp_out);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
+      }
+      if (opt.hidden_states) res.hidden.push_back({{rows, H}, x});
+    }
+    cache.advance(rows);
+
+    copy_norm(x, final_norm_, rows, a);
+    if (opt.hidden_states) res.hidden.push_back({{rows, H}, a});
+    const std::int64_t out_rows = opt.all_logits ? rows : 1;
+    res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
+    cpu::linear(a.data() + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data());
+    const float logit_scale = float(n_.head.logit_scale), cap = float(n_.head.final_softcap);
+    for (auto& v : res.logits.data) {
+      if (logit_scale != 1.0f) v *= logit_scale;
+      if (cap > 0) v = math::softcap(v, cap);
+    }
+    return res;
+  }
+
+ private:
+  struct linear_weights {
+    const tensor_f32* w = nullptr;
+    const tensor_f32* b = nullptr;
+  };
+  struct norm_weights {
+    bool present = false;
+    const tensor_f32* w = nullptr;
+    const tensor_f32* b = nullptr;
+  };
+  struct layer_weights {
+    norm_weights attn_norm, attn_post_norm, mlp_norm, mlp_post_norm, q_norm, k_norm;
+    linear_weights q, k, v, o, gate, up, down;
+  };
+
+  const tensor_f32* find(const std::string& name) const {
+    const auto it = w_.find(name);
+    return it == w_.end() ? nullptr : &it->second;
+  }
+  const tensor_f32& need(const std::string& name) const {
+    const auto* t = find(name);
+    if (!t) throw checkpoint_error(name, "weight missing for this architecture");
+    return *t;
+  }
+  /// A norm is present when the descriptor's canonical tensors include it (parameter-free
+  /// LayerNorm has none yet is present: the placement decides, via canonical_tensors).
+  norm_weights norm_of(const std::string& name) const {
+    norm_weights nw;
+    nw.w = find(name + ".weight");
+    nw.b = find(name + ".bias");
+    nw.present = nw.w || (T.norm == norm_kind::layer_no_affine && has_norm(name));
+    return nw;
+  }
+  bool has_norm(const std::string& name) const {
+    const bool pre = n_.norm.placement != norm_placement::pre ? n_.norm.placement == norm_placement::sandwich : true;
+    const bool post = n_.norm.placement != norm_placement::pre;
+    if (name.ends_with("attn_post_norm") || name.ends_with("mlp_post_norm")) return post;
+    if (name.ends_with("mlp_norm")) return pre && n_.residual != residual_form::parallel_one_norm;
+    if (name.ends_with("q_norm") || name.ends_with("k_norm")) return n_.norm.qk != qk_norm::none;
+    return pre || name == "final_norm";
+  }
+
+  void apply_norm(float* v, std::int64_t rows, std::int64_t width, const norm_weights& nw) const {
+    constexpr norm_kind kind = T.norm == norm_kind::rms ? norm_kind::rms : norm_kind::layer;
+    cpu::normalize<kind>(v, rows, width, nw.w, T.norm == norm_kind::layer ? nw.b : nullptr, float(n_.norm.eps), n_.norm.unit_offset);
+  }
+  /// dst = norm(src), or a plain copy where the placement has no such norm.
+  void copy_norm(const std::vector<float>& src, const norm_weights& nw, std::int64_t rows, std::vector<float>& dst) const {
+    dst = src;
+    if (nw.present) apply_norm(dst.data(), rows, n_.dims.hidden_size, nw);
+  }
+  void post_norm(std::vector<float>& v, const norm_weights& nw, std::int64_t rows) const {
+    if (nw.present) apply_norm(v.data(), rows, n_.dims.hidden_size, nw);
+  }
+
+  void attention(const layer_weights& L, std::size_t layer, const std::vector<float>& a, std::int64_t rows, std::int64_t first,
+                 const cpu::rope_table& rope, kv_cache& cache, std::vector<float>& out) const {
+    const auto& d = n_.dims;
+    const std::int64_t hd = d.head_dim, qw = d.num_heads * hd, kw = d.num_kv_heads * hd;
+    std::vector<float> q(std::size_t(rows * qw)), o(std::size_t(rows * qw));
+    float* k = cache.keys(layer) + first * kw;
+    float* v = cache.values(layer) + first * kw;
+    cpu::linear(a.data(), rows, *L.q.w, L.q.b, q.data());
+    cpu::linear(a.data(), rows, *L.k.w, L.k.b, k);
+    cpu::linear(a.data(), rows, *L.v.w, L.v.b, v);
+    if (L.q_norm.present) {
+      const bool per_head = n_.norm.qk == qk_norm::per_head;
+      apply_norm(q.data(), per_head ? rows * d.num_heads : rows, per_head ? hd : qw, L.q_norm);
+      apply_norm(k, per_head ? rows * d.num_kv_heads : rows, per_head ? hd : kw, L.k_norm);
+    }
+    if constexpr (T.position == position_kind::rope) {
+      cpu::apply_rope<T.rope>(q.data(), rows, d.num_heads, hd, rope);
+      cpu::apply_rope<T.rope>(k, rows, d.num_kv_heads, hd, rope);
+    }
+    const bool sliding = n_.attention.sliding_window > 0 && n_.attention.layers[layer] == layer_attention::sliding;
+    cpu::attend(q.data(), rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o.data());
+    cpu::linear(o.data(), rows, *L.o.w, L.o.b, out.data());
+  }
+
+  void mlp(const layer_weights& L, const std::vector<float>& a, std::int64_t rows, std::vector<float>& out) const {
+    const std::int64_t inter = n_.dims.intermediate_size;
+    std::vector<float> up(std::size_t(rows * inter));
+    cpu::linear(a.data(), rows, *L.up.w, L.up.b, up.data());
+    if constexpr (T.gated) {
+      std::vector<float> gate(up.size());
+      cpu::linear(a.data(), rows, *L.gate.w, L.gate.b, gate.data());
+      for (std::size_t i = 0; i < up.size(); ++i) up[i] = math::activate<T.act>(gate[i]) * up[i];
+    } else {
+      for (auto& u : up) u = math::activate<T.act>(u);
+    }
+    cpu::linear(up.data(), rows, *L.down.w, L.down.b, out.data());
+  }
+
+  weight_map w_;
+  const tensor_f32* tok_ = nullptr;
+  const tensor_f32* pos_ = nullptr;
+  std::vector<layer_weights> layers_;
+  norm_weights final_norm_;
+  const tensor_f32* head_ = nullptr;
+  const tensor_f32* head_bias_ = nullptr;
+};
+
+template <std::size_t... I>
+std::unique_ptr<model> dispatch(std::size_t index, descriptor n, weight_map w, std::index_sequence<I...>) {
+  using factory = std::unique_ptr<model> (*)(descriptor, weight_map);
+  static constexpr factory table[] = {+[](descriptor n, weight_map w) -> std::unique_ptr<model> {
+    return std::make_unique<universal_model<supported_blocks[I]>>(std::move(n), std::move(w));
+  }...};
+  return table[index](std::move(n), std::move(w));
+}
+
+}  // namespace cpu
+
+/// The CPU model for a descriptor and its unpacked weights, through the instantiation list.
+inline std::unique_ptr<model> make_cpu_model(descriptor n, weight_map w) {
+  const auto index = find_instantiation(traits_of(n));
+  return cpu::dispatch(index, std::move(n), std::move(w), std::make_index_sequence<supported_blocks.size()>{});
+}
+
+/// Loads a checkpoint folder onto the CPU: config, binding, fp32 weights, instantiation.
+inline std::unique_ptr<model> load_cpu_model(const std::filesystem::path& dir) {
+  const auto config = registry::read_config(dir);
+  const config_reader reader(config, (dir / "config.json").string());
+  const auto& fam = registry::find_family(reader);
+  auto n = registry::describe(config, reader.where());
+  const checkpoint ckpt(dir);
+  auto weights = unpack_weights(registry::bind(fam, n, ckpt), n);
+  return make_cpu_model(std::move(n), std::move(weights));
+}
+
+}  // namespace nexus

@@ -1,0 +1,45 @@
+// Key/value cache for incremental decoding: one contiguous buffer per layer, sized once up front
+// so decoding never reallocates. Keys are stored after RoPE, as transformers stores them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nexus/arch/descriptor.hpp"
+#include "nexus/core/error.hpp"
+
+namespace nexus {
+
+class kv_cache {
+ public:
+  kv_cache(const descriptor& n, std::int64_t capacity)
+      : capacity_(capacity), width_(n.dims.num_kv_heads * n.dims.head_dim),
+        k_(std::size_t(n.dims.num_layers)), v_(std::size_t(n.dims.num_layers)) {
+    if (capacity <= 0) throw usage_error("kv_cache", "capacity must be positive");
+    for (auto& layer : k_) layer.resize(std::size_t(capacity * width_));
+    for (auto& layer : v_) layer.resize(std::size_t(capacity * width_));
+  }
+
+  std::int64_t size() const noexcept { return size_; }        // tokens already cached
+  std::int64_t capacity() const noexcept { return capacity_; }
+  std::int64_t width() const noexcept { return width_; }      // kv_heads · head_dim
+  void clear() noexcept { size_ = 0; }
+
+  float* keys(std::size_t layer) { return k_[layer].data(); }
+  float* values(std::size_t layer) { return v_[layer].data(); }
+  const float* keys(std::size_t layer) const { return k_[layer].data(); }
+  const float* values(std::size_t layer) const { return v_[layer].data(); }
+
+  /// Reserves room for `tokens` more; the model calls this before writing them.
+  void check_room(std::int64_t tokens) const {
+    if (size_ + tokens > capacity_)
+      throw usage_error("kv_cache", "needs " + std::to_string(size_ + tokens) + " positions, capacity is " + std::to_string(capacity_));
+  }
+  void advance(std::int64_t tokens) noexcept { size_ += tokens; }
+
+ private:
+  std::int64_t capacity_, width_, size_ = 0;
+  std::vector<std::vector<float>> k_, v_;
+};
+
+}  // namespace nexus

@@ -1,0 +1,104 @@
+// Weights by canonical name, in fp32, unpacked from a bound checkpoint: dtype widened, Conv1D
+// transposed, fused tensors split. The CPU reference reads these; backends with their own
+// layouts start from the same binding.
+#pragma once
+
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "nexus/registry/binding.hpp"
+
+namespace nexus {
+
+struct tensor_f32 {
+  shape_t shape;
+  std::vector<float> data;
+};
+
+using weight_map = std::unordered_map<std::string, tensor_f32>;
+
+namespace detail {
+
+inline std::vector<float> widen(const tensor_view& t) {
+  std::vector<float> out(static_cast<std::size_t>(t.numel()));
+  const auto* p = t.data.data();
+  switch (t.type) {
+    case dtype::f32: std::memcpy(out.data(), p, out.size() * 4); break;
+    case dtype::bf16:
+    case dtype::f16:
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        out[i] = t.type == dtype::bf16 ? bf16_to_float(h) : f16_to_float(h);
+      }
+      break;
+    default:
+      throw checkpoint_error(t.name, "dtype " + std::string(name_of(t.type)) + " is not a floating-point weight type (F32, F16, BF16)");
+  }
+  return out;
+}
+
+/// [rows, cols] -> [cols, rows]
+inline std::vector<float> transpose(const std::vector<float>& a, std::int64_t rows, std::int64_t cols) {
+  std::vector<float> out(a.size());
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) out[std::size_t(c * rows + r)] = a[std::size_t(r * cols + c)];
+  return out;
+}
+
+}  // namespace detail
+
+/// Unpacks every bound tensor into its canonical tensors. `head_dim` is needed for the
+/// per-head interleaved layout (GPT-NeoX).
+inline weight_map unpack_weights(const registry::binding& b, const descriptor& n) {
+  if (!b.complete()) throw checkpoint_error("checkpoint", "does not match its config: " + b.report());
+  const auto canonical = canonical_tensors(n);
+  weight_map out;
+  for (const auto& [expected, view] : b.tensors) {
+    auto data = detail::widen(view);
+    const auto& shape = view.shape;
+    const std::int64_t cols = shape.size() == 2 ? shape[1] : 1;
+    auto rows_of = [&](const std::string& name) { return canonical.at(name)[0]; };
+    switch (expected.layout) {
+      case tensor_layout::same:
+        out[expected.targets[0]] = {shape, std::move(data)};
+        break;
+      case tensor_layout::transposed:
+        out[expected.targets[0]] = {canonical.at(expected.targets[0]), shape.size() == 2 ? detail::transpose(data, shape[0], shape[1]) : std::move(data)};
+        break;
+      case tensor_layout::fused_cols_transposed:
+        if (shape.size() == 2) data = detail::transpose(data, shape[0], shape[1]);  // now [Σout, in]
+        [[fallthrough]];
+      case tensor_layout::fused_rows: {
+        const std::int64_t width = shape.size() == 2 ? (expected.layout == tensor_layout::fused_rows ? cols : shape[0]) : 1;
+        std::size_t at = 0;
+        for (const auto& t : expected.targets) {
+          const auto n_el = std::size_t(rows_of(t) * width);
+          out[t] = {canonical.at(t), std::vector<float>(data.begin() + std::ptrdiff_t(at), data.begin() + std::ptrdiff_t(at + n_el))};
+          at += n_el;
+        }
+        break;
+      }
+      case tensor_layout::fused_rows_per_head: {
+        // rows are [head][q|k|v][head_dim]: gather each target's rows head by head
+        const auto parts = expected.targets.size();
+        const std::int64_t hd = n.dims.head_dim, heads = shape[0] / (std::int64_t(parts) * hd);
+        for (std::size_t part = 0; part < parts; ++part) {
+          std::vector<float> t;
+          t.reserve(std::size_t(heads * hd * cols));
+          for (std::int64_t h = 0; h < heads; ++h) {
+            const auto row0 = (h * std::int64_t(parts) + std::int64_t(part)) * hd;
+            t.insert(t.end(), data.begin() + row0 * cols, data.begin() + (row0 + hd) * cols);
+          }
+          out[expected.targets[part]] = {canonical.at(expected.targets[part]), std::move(t)};
+        }
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace nexus
