@@ -1,10 +1,15 @@
-// The `nexus` command line. Exit codes: 0 ok, 1 a model failed (error or --check), 2 bad usage.
+// The `nexus` command line. Exit codes: 0 ok, 1 a model failed (error, --check, parity), 2 bad usage.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <iostream>
+#include <numeric>
 
 #include "nexus/nexus.hpp"
+#include "nexus/backend/cpu/model.hpp"
+#include "nexus/generate/greedy.hpp"
+#include "nexus/model/parity.hpp"
+#include "nexus/registry/architecture_table.hpp"
 
 namespace {
 
@@ -116,6 +121,81 @@ int inspect(const std::vector<std::string>& dirs, bool check, bool json) {
   return status;
 }
 
+
+std::vector<std::int32_t> parse_ids(const std::string& text) {
+  std::vector<std::int32_t> ids;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const auto comma = std::min(text.find(',', at), text.size());
+    const auto item = text.substr(at, comma - at);
+    try {
+      std::size_t used = 0;
+      const long v = std::stol(item, &used);
+      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
+      ids.push_back(static_cast<std::int32_t>(v));
+    } catch (const std::exception&) {
+      throw nexus::usage_error("--ids", "'" + item + "' is not a token id (expected comma-separated non-negative integers)");
+    }
+    at = comma + 1;
+  }
+  return ids;
+}
+
+/// `nexus run`: top-k next tokens at every position.
+int run(const std::string& dir, const std::string& ids_text, int top) {
+  const auto ids = parse_ids(ids_text);
+  const auto m = nexus::load_cpu_model(dir);
+  auto cache = m->new_cache(std::int64_t(ids.size()));
+  const auto out = m->forward(ids, cache);
+  const auto vocab = std::size_t(m->arch().dims.vocab_size);
+  const auto k = std::min<std::size_t>(std::size_t(std::max(top, 1)), vocab);
+  for (std::size_t p = 0; p < ids.size(); ++p) {
+    std::vector<std::size_t> order(vocab);
+    std::iota(order.begin(), order.end(), 0);
+    const float* row = out.logits.data.data() + p * vocab;
+    std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(), [&](auto a, auto b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+    std::string line = fmt::format("pos {:>4} id {:>6} ->", p, ids[p]);
+    for (std::size_t i = 0; i < k; ++i) line += fmt::format(" {}:{:.4f}", order[i], row[order[i]]);
+    fmt::print("{}\n", line);
+  }
+  return 0;
+}
+
+/// `nexus parity`: every layer and the logits against a reference file; non-zero when out of bounds.
+int parity(const std::string& dir, std::string ref_path) {
+  if (ref_path.empty()) ref_path = (std::filesystem::path(dir) / "outputs.safetensors").string();
+  const nexus::checkpoint ref(ref_path);
+  const auto m = nexus::load_cpu_model(dir);
+  bool ok = true;
+  fmt::print("{:<22} {:>12} {:>12} {:>12}  {}\n", "tensor", "max|d|", "max|ref|", "NMSE", "");
+  auto row = [&](const std::string& name, std::span<const float> ours) {
+    const auto s = nexus::compare(ours, nexus::reference_floats(ref, name));
+    ok = ok && s.within();
+    fmt::print("{:<22} {:>12.3e} {:>12.3e} {:>12.3e}  {}\n", name, s.max_abs, s.max_ref, s.nmse, s.within() ? "ok" : "OUT OF BOUNDS");
+  };
+  int sequences = 0;
+  for (int s = 0; ref.contains("seq" + std::to_string(s) + ".input_ids"); ++s, ++sequences) {
+    const std::string seq = "seq" + std::to_string(s);
+    const auto ids = nexus::reference_ids(ref, seq + ".input_ids");
+    auto cache = m->new_cache(std::int64_t(ids.size()));
+    const auto out = m->forward(ids, cache, {.all_logits = true, .hidden_states = true});
+    row(seq + ".embed", out.hidden.front().data);
+    for (std::size_t l = 1; l + 1 < out.hidden.size(); ++l) row(seq + ".layer" + std::to_string(l - 1), out.hidden[l].data);
+    row(seq + ".final", out.hidden.back().data);
+    row(seq + ".logits", out.logits.data);
+    if (ref.contains(seq + ".greedy")) {
+      const auto want = nexus::reference_ids(ref, seq + ".greedy");
+      const auto g = nexus::greedy_generate(*m, ids, std::int64_t(want.size()));
+      const bool same = g.tokens == want;
+      ok = ok && same;
+      fmt::print("{:<22} {} greedy tokens {}\n", seq + ".greedy", want.size(), same ? "identical" : "DIFFER");
+    }
+  }
+  if (sequences == 0) throw nexus::checkpoint_error(ref_path, "no seq0.input_ids: not a reference outputs file");
+  fmt::print("parity {}: {}\n", dir, ok ? "pass" : "FAIL");
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +207,16 @@ int main(int argc, char** argv) {
   cmd->add_option("dirs", dirs, "Hugging Face checkpoint folders (config.json + *.safetensors)")->required()->check(CLI::ExistingDirectory);
   cmd->add_flag("--check", check, "verify every expected tensor exists once with the right shape and none is unused");
   cmd->add_flag("--json", json, "print JSON instead of a table");
+  std::string dir, ids, ref;
+  int top = 5;
+  auto* run_cmd = app.add_subcommand("run", "Top-k next tokens at every position (CPU, fp32)");
+  run_cmd->add_option("dir", dir, "checkpoint folder")->required()->check(CLI::ExistingDirectory);
+  run_cmd->add_option("--ids", ids, "comma-separated token ids, e.g. 1,2,3")->required();
+  run_cmd->add_option("--top", top, "how many tokens per position")->check(CLI::Range(1, 1000));
+  auto* parity_cmd = app.add_subcommand("parity", "Compare every layer and the logits with a reference file");
+  parity_cmd->add_option("dir", dir, "checkpoint folder")->required()->check(CLI::ExistingDirectory);
+  parity_cmd->add_option("--ref", ref, "reference outputs (default DIR/outputs.safetensors)")->check(CLI::ExistingFile);
+  auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -136,6 +226,12 @@ int main(int argc, char** argv) {
   }
   try {
     if (*cmd) return inspect(dirs, check, json);
+    if (*run_cmd) return run(dir, ids, top);
+    if (*parity_cmd) return parity(dir, ref);
+    if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
+  } catch (const nexus::usage_error& e) {
+    fmt::print(stderr, "nexus: {}\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());
     return 1;

@@ -32,10 +32,13 @@ class model {
   const descriptor& arch() const noexcept { return n_; }
   kv_cache new_cache(std::int64_t capacity) const { return kv_cache(n_, capacity); }
   /// Runs `ids` at the positions following what `cache` holds, appending their keys and values.
-  virtual forward_result forward(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt = {}) const = 0;
+  forward_result forward(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt = {}) const {
+    return run(ids, cache, opt);
+  }
 
  protected:
   explicit model(descriptor n) : n_(std::move(n)) {}
+  virtual forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const = 0;
   descriptor n_;
 };
 
@@ -70,7 +73,7 @@ class universal_model final : public model {
     head_bias_ = find("lm_head.bias");
   }
 
-  forward_result forward(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
+  forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
     const auto& d = n_.dims;
     const std::int64_t rows = std::int64_t(ids.size()), first = cache.size(), H = d.hidden_size;
     if (rows == 0) throw usage_error("forward", "no tokens given");

@@ -1,0 +1,117 @@
+// The fixtures can catch mistakes: flipping any one trait moves the logits by at least 100× the
+// parity tolerance on at least one fixture. If a flip did not, a wrong implementation of that
+// trait could pass the parity test unnoticed.
+#include <catch2/catch.hpp>
+
+#include "nexus/backend/cpu/model.hpp"
+#include "nexus/model/parity.hpp"
+#include "reference.hpp"
+
+using namespace nexus;
+
+namespace {
+
+struct fixture {
+  descriptor n;
+  weight_map w;
+  std::vector<std::int32_t> ids;
+  std::vector<float> ref;  // transformers' logits for ids
+};
+
+fixture load(const std::string& name) {
+  const auto dir = test::data_dir() / "models" / name;
+  const auto config = registry::read_config(dir);
+  fixture f;
+  f.n = registry::describe(dir);
+  const checkpoint ck(dir);
+  f.w = unpack_weights(registry::bind(registry::find_family(config_reader(config, "config.json")), f.n, ck), f.n);
+  const checkpoint out(dir / "outputs.safetensors");
+  f.ids = reference_ids(out, "seq2.input_ids");
+  f.ref = reference_floats(out, "seq2.logits");
+  return f;
+}
+
+/// Logits of `f` run as traits T with descriptor `n` (the flipped one).
+template <block_traits T>
+std::vector<float> logits_as(const fixture& f, const descriptor& n) {
+  const cpu::universal_model<T> m(n, f.w);
+  auto cache = m.new_cache(std::int64_t(f.ids.size()));
+  return m.forward(f.ids, cache).logits.data;
+}
+
+/// The flip must move the logits far outside the tolerance, while the unflipped model is inside.
+void check_visible(const fixture& f, const std::vector<float>& unflipped, const std::vector<float>& flipped, const char* trait) {
+  INFO(trait);
+  const auto base = compare(unflipped, f.ref);
+  REQUIRE(base.within());
+  const auto moved = compare(flipped, f.ref);
+  const double tolerance = parity_bounds{}.rel_max_abs * std::max(1.0, moved.max_ref);
+  INFO("flipped max|d| " << moved.max_abs << ", tolerance " << tolerance);
+  CHECK(moved.max_abs >= 100 * tolerance);
+}
+
+template <block_traits T>
+constexpr block_traits with(auto change) {
+  block_traits t = T;
+  change(t);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
+  {
+    const auto f = load("llama");
+    constexpr auto T = supported_blocks[0];
+    const auto base = logits_as<T>(f, f.n);
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.rope = rope_style::interleaved; })>(f, f.n), "rope style");
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.act = activation::gelu; })>(f, f.n), "activation");
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::layer_no_bias; })>(f, f.n), "norm kind rms -> layer");
+  }
+  {
+    const auto f = load("gpt2");
+    constexpr auto T = supported_blocks[4];
+    const auto base = logits_as<T>(f, f.n);
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::rms; })>(f, f.n), "norm kind layer -> rms");
+  }
+  {
+    const auto f = load("gemma");
+    auto n = f.n;
+    n.norm.unit_offset = false;
+    check_visible(f, logits_as<supported_blocks[1]>(f, f.n), logits_as<supported_blocks[1]>(f, n), "1+w norm");
+  }
+  {
+    const auto f = load("gpt_neox");
+    constexpr auto T = supported_blocks[6];
+    const auto base = logits_as<T>(f, f.n);
+    auto n = f.n;
+    n.residual = residual_form::sequential;
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.residual = residual_form::sequential; })>(f, n), "residual form");
+  }
+  {
+    const auto f = load("qwen3");
+    auto n = f.n;
+    n.norm.qk = qk_norm::none;
+    check_visible(f, logits_as<supported_blocks[0]>(f, f.n), logits_as<supported_blocks[0]>(f, n), "qk-norm");
+  }
+  {
+    const auto f = load("gemma2");
+    constexpr auto T = supported_blocks[2];
+    const auto base = logits_as<T>(f, f.n);
+    auto n = f.n;
+    n.attention.softcap = 0;
+    check_visible(f, base, logits_as<T>(f, n), "attention softcap");
+    n = f.n;
+    n.head.final_softcap = 0;
+    check_visible(f, base, logits_as<T>(f, n), "final softcap");
+    n = f.n;
+    n.norm.placement = norm_placement::pre;
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.placement = norm_placement::pre; })>(f, n), "sandwich placement");
+  }
+  {
+    const auto f = load("mistral");
+    auto n = f.n;
+    n.attention.sliding_window = 0;
+    check_visible(f, logits_as<supported_blocks[0]>(f, f.n), logits_as<supported_blocks[0]>(f, n), "sliding window");
+  }
+}
