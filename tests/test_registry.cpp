@@ -156,3 +156,16 @@ TEST_CASE("config.json that is missing or not JSON") {
   CHECK_THROWS_AS(registry::describe(dir), config_error);
   fs::remove_all(dir);
 }
+
+#include "nexus/registry/architecture_table.hpp"
+
+TEST_CASE("docs/architectures.md holds the table the registry generates") {
+  std::ifstream in(fs::path(NEXUS_SOURCE_DIR) / "docs/architectures.md");
+  REQUIRE(in);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string begin = "<!-- BEGIN GENERATED: nexus architectures -->\n", end = "<!-- END GENERATED -->";
+  const auto b = text.find(begin), e = text.find(end);
+  REQUIRE(b != std::string::npos);
+  REQUIRE(e != std::string::npos);
+  CHECK(text.substr(b + begin.size(), e - b - begin.size()) == registry::architecture_table_markdown());
+}

@@ -25,7 +25,7 @@ inline std::string architecture_table_markdown() {
     std::string inst_text;
     try {
       inst = find_instantiation(traits_of(n));
-      inst_text = "#" + std::to_string(inst);
+      inst_text = fmt::format("#{}", inst);
     } catch (const unsupported_error&) {
       inst_text = "none";
     }
