@@ -18,7 +18,10 @@ class kv_cache {
     if (capacity <= 0) throw usage_error("kv_cache", "capacity must be positive");
     for (auto& layer : k_) layer.resize(std::size_t(capacity * width_));
     for (auto& layer : v_) layer.resize(std::size_t(capacity * width_));
+    scratch_.resize(scratch_slots);  // fixed: growing the outer list never moves a slot
   }
+
+  static constexpr std::size_t scratch_slots = 16;
 
   std::int64_t size() const noexcept { return size_; }        // tokens already cached
   std::int64_t capacity() const noexcept { return capacity_; }
@@ -37,9 +40,18 @@ class kv_cache {
   }
   void advance(std::int64_t tokens) noexcept { size_ += tokens; }
 
+  /// Scratch buffer `slot` of at least `size` floats, kept between calls so that decoding one
+  /// token after another allocates nothing.
+  float* scratch(std::size_t slot, std::size_t size) {
+    if (slot >= scratch_slots) throw usage_error("kv_cache", "scratch slot " + std::to_string(slot) + " out of range");
+    if (scratch_[slot].size() < size) scratch_[slot].resize(size);
+    return scratch_[slot].data();
+  }
+
  private:
   std::int64_t capacity_, width_, size_ = 0;
   std::vector<std::vector<float>> k_, v_;
+  std::vector<std::vector<float>> scratch_;
 };
 
 }  // namespace nexus

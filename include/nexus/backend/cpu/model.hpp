@@ -84,58 +84,65 @@ class universal_model final : public model {
         throw usage_error("forward", "position " + std::to_string(first + rows - 1) + " beyond max_positions " + std::to_string(d.max_positions));
     forward_result res;
 
+    // Activations live in the cache's scratch buffers: nothing is allocated per token.
+    const std::size_t n_act = std::size_t(rows * H);
+    float* x = cache.scratch(s_x, n_act);
+    float* a = cache.scratch(s_a, n_act);
+    float* m = cache.scratch(s_m, n_act);
+    float* attn_out = cache.scratch(s_attn, n_act);
+    float* mlp_out = cache.scratch(s_mlp, n_act);
+    auto snapshot = [&](const float* v) { res.hidden.push_back({{rows, H}, std::vector<float>(v, v + n_act)}); };
+
     // Embedding (Gemma's scale is rounded to the activation dtype first, as transformers does).
-    std::vector<float> x(std::size_t(rows * H));
     const float scale = float(n_.embedding.scale);
     for (std::int64_t r = 0; r < rows; ++r) {
       const auto id = ids[std::size_t(r)];
       if (id < 0 || id >= d.vocab_size)
         throw usage_error("forward", "token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(d.vocab_size));
       const float* e = tok_->data.data() + std::int64_t(id) * H;
-      for (std::int64_t i = 0; i < H; ++i) x[std::size_t(r * H + i)] = e[i] * scale;
+      for (std::int64_t i = 0; i < H; ++i) x[r * H + i] = e[i] * scale;
       if constexpr (T.position == position_kind::learned) {
         const float* pe = pos_->data.data() + (first + r) * H;
-        for (std::int64_t i = 0; i < H; ++i) x[std::size_t(r * H + i)] += pe[i];
+        for (std::int64_t i = 0; i < H; ++i) x[r * H + i] += pe[i];
       }
     }
-    if (opt.hidden_states) res.hidden.push_back({{rows, H}, x});
+    if (opt.hidden_states) snapshot(x);
 
     cpu::rope_table rope;
     if constexpr (T.position == position_kind::rope) rope = cpu::make_rope_table(n_.position, first, rows, first + rows);
 
-    std::vector<float> a(x.size()), m(x.size()), attn_out(x.size()), mlp_out(x.size());
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const auto& L = layers_[l];
       if constexpr (T.residual == residual_form::sequential) {
         copy_norm(x, L.attn_norm, rows, a);
         attention(L, l, a, rows, first, rope, cache, attn_out);
         post_norm(attn_out, L.attn_post_norm, rows);
-        for (std::size_t i = 0; i < x.size(); ++i) x[i] = x[i] + attn_out[i];
+        for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + attn_out[i];
         copy_norm(x, L.mlp_norm, rows, m);
-        mlp(L, m, rows, mlp_out);
+        mlp(L, m, rows, cache, mlp_out);
         post_norm(mlp_out, L.mlp_post_norm, rows);
-        for (std::size_t i = 0; i < x.size(); ++i) x[i] = x[i] + mlp_out[i];
+        for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + mlp_out[i];
       } else if constexpr (T.residual == residual_form::parallel_one_norm) {  // Phi
         copy_norm(x, L.attn_norm, rows, a);
         attention(L, l, a, rows, first, rope, cache, attn_out);
-        mlp(L, a, rows, mlp_out);
-        for (std::size_t i = 0; i < x.size(); ++i) x[i] = (attn_out[i] + mlp_out[i]) + x[i];
+        mlp(L, a, rows, cache, mlp_out);
+        for (std::size_t i = 0; i < n_act; ++i) x[i] = (attn_out[i] + mlp_out[i]) + x[i];
       } else {  // GPT-NeoX
         copy_norm(x, L.attn_norm, rows, a);
         copy_norm(x, L.mlp_norm, rows, m);
         attention(L, l, a, rows, first, rope, cache, attn_out);
-        mlp(L, m, rows, mlp_out);
-        for (std::size_t i = 0; i < x.size(); ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
+        mlp(L, m, rows, cache, mlp_out);
+        for (std::size_t i = 0; i < n_act; ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
       }
-      if (opt.hidden_states) res.hidden.push_back({{rows, H}, x});
+      if (opt.hidden_states) snapshot(x);
     }
     cache.advance(rows);
 
     copy_norm(x, final_norm_, rows, a);
-    if (opt.hidden_states) res.hidden.push_back({{rows, H}, a});
+    if (opt.hidden_states) snapshot(a);
     const std::int64_t out_rows = opt.all_logits ? rows : 1;
     res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
-    cpu::linear(a.data() + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data());
+    cpu::linear(a + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data());
     const float logit_scale = float(n_.head.logit_scale), cap = float(n_.head.final_softcap);
     for (auto& v : res.logits.data) {
       if (logit_scale != 1.0f) v *= logit_scale;
@@ -145,6 +152,8 @@ class universal_model final : public model {
   }
 
  private:
+  enum scratch_slot : std::size_t { s_x, s_a, s_m, s_attn, s_mlp, s_q, s_o, s_up, s_gate, s_probs };
+
   struct linear_weights {
     const tensor_f32* w = nullptr;
     const tensor_f32* b = nullptr;
@@ -191,50 +200,52 @@ class universal_model final : public model {
     cpu::normalize<kind>(v, rows, width, nw.w, T.norm == norm_kind::layer ? nw.b : nullptr, float(n_.norm.eps), n_.norm.unit_offset);
   }
   /// dst = norm(src), or a plain copy where the placement has no such norm.
-  void copy_norm(const std::vector<float>& src, const norm_weights& nw, std::int64_t rows, std::vector<float>& dst) const {
-    dst = src;
-    if (nw.present) apply_norm(dst.data(), rows, n_.dims.hidden_size, nw);
+  void copy_norm(const float* src, const norm_weights& nw, std::int64_t rows, float* dst) const {
+    std::copy(src, src + rows * n_.dims.hidden_size, dst);
+    if (nw.present) apply_norm(dst, rows, n_.dims.hidden_size, nw);
   }
-  void post_norm(std::vector<float>& v, const norm_weights& nw, std::int64_t rows) const {
-    if (nw.present) apply_norm(v.data(), rows, n_.dims.hidden_size, nw);
+  void post_norm(float* v, const norm_weights& nw, std::int64_t rows) const {
+    if (nw.present) apply_norm(v, rows, n_.dims.hidden_size, nw);
   }
 
-  void attention(const layer_weights& L, std::size_t layer, const std::vector<float>& a, std::int64_t rows, std::int64_t first,
-                 const cpu::rope_table& rope, kv_cache& cache, std::vector<float>& out) const {
+  void attention(const layer_weights& L, std::size_t layer, const float* a, std::int64_t rows, std::int64_t first,
+                 const cpu::rope_table& rope, kv_cache& cache, float* out) const {
     const auto& d = n_.dims;
     const std::int64_t hd = d.head_dim, qw = d.num_heads * hd, kw = d.num_kv_heads * hd;
-    std::vector<float> q(std::size_t(rows * qw)), o(std::size_t(rows * qw));
+    float* q = cache.scratch(s_q, std::size_t(rows * qw));
+    float* o = cache.scratch(s_o, std::size_t(rows * qw));
+    float* probs = cache.scratch(s_probs, std::size_t(first + rows));
     float* k = cache.keys(layer) + first * kw;
     float* v = cache.values(layer) + first * kw;
-    cpu::linear(a.data(), rows, *L.q.w, L.q.b, q.data());
-    cpu::linear(a.data(), rows, *L.k.w, L.k.b, k);
-    cpu::linear(a.data(), rows, *L.v.w, L.v.b, v);
+    cpu::linear(a, rows, *L.q.w, L.q.b, q);
+    cpu::linear(a, rows, *L.k.w, L.k.b, k);
+    cpu::linear(a, rows, *L.v.w, L.v.b, v);
     if (L.q_norm.present) {
       const bool per_head = n_.norm.qk == qk_norm::per_head;
-      apply_norm(q.data(), per_head ? rows * d.num_heads : rows, per_head ? hd : qw, L.q_norm);
+      apply_norm(q, per_head ? rows * d.num_heads : rows, per_head ? hd : qw, L.q_norm);
       apply_norm(k, per_head ? rows * d.num_kv_heads : rows, per_head ? hd : kw, L.k_norm);
     }
     if constexpr (T.position == position_kind::rope) {
-      cpu::apply_rope<T.rope>(q.data(), rows, d.num_heads, hd, rope);
+      cpu::apply_rope<T.rope>(q, rows, d.num_heads, hd, rope);
       cpu::apply_rope<T.rope>(k, rows, d.num_kv_heads, hd, rope);
     }
     const bool sliding = n_.attention.sliding_window > 0 && n_.attention.layers[layer] == layer_attention::sliding;
-    cpu::attend(q.data(), rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o.data());
-    cpu::linear(o.data(), rows, *L.o.w, L.o.b, out.data());
+    cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, probs, o);
+    cpu::linear(o, rows, *L.o.w, L.o.b, out);
   }
 
-  void mlp(const layer_weights& L, const std::vector<float>& a, std::int64_t rows, std::vector<float>& out) const {
-    const std::int64_t inter = n_.dims.intermediate_size;
-    std::vector<float> up(std::size_t(rows * inter));
-    cpu::linear(a.data(), rows, *L.up.w, L.up.b, up.data());
+  void mlp(const layer_weights& L, const float* a, std::int64_t rows, kv_cache& cache, float* out) const {
+    const auto n = std::size_t(rows * n_.dims.intermediate_size);
+    float* up = cache.scratch(s_up, n);
+    cpu::linear(a, rows, *L.up.w, L.up.b, up);
     if constexpr (T.gated) {
-      std::vector<float> gate(up.size());
-      cpu::linear(a.data(), rows, *L.gate.w, L.gate.b, gate.data());
-      for (std::size_t i = 0; i < up.size(); ++i) up[i] = math::activate<T.act>(gate[i]) * up[i];
+      float* gate = cache.scratch(s_gate, n);
+      cpu::linear(a, rows, *L.gate.w, L.gate.b, gate);
+      for (std::size_t i = 0; i < n; ++i) up[i] = math::activate<T.act>(gate[i]) * up[i];
     } else {
-      for (auto& u : up) u = math::activate<T.act>(u);
+      for (std::size_t i = 0; i < n; ++i) up[i] = math::activate<T.act>(up[i]);
     }
-    cpu::linear(up.data(), rows, *L.down.w, L.down.b, out.data());
+    cpu::linear(up, rows, *L.down.w, L.down.b, out);
   }
 
   weight_map w_;

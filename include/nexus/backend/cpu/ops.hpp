@@ -98,12 +98,13 @@ void apply_rope(float* x, std::int64_t rows, std::int64_t heads, std::int64_t he
 
 /// Causal attention of `rows` new queries (positions first..) over the cache's keys 0..first+rows-1.
 /// q: [rows, heads·hd]; k, v: [positions, kv_heads·hd]; out: [rows, heads·hd].
+/// `probs` is scratch of at least first + rows floats.
 inline void attend(const float* q, std::int64_t rows, std::int64_t first, const float* k, const float* v, const descriptor& n,
-                   bool sliding, float* out) {
+                   bool sliding, float* probs, float* out) {
   const auto& d = n.dims;
   const std::int64_t hd = d.head_dim, group = d.num_heads / d.num_kv_heads, kv_width = d.num_kv_heads * hd;
   const float scale = float(n.attention.scale), cap = float(n.attention.softcap);
-  std::vector<float> p(std::size_t(first + rows));
+  float* p = probs;
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t pos = first + r;
     const std::int64_t lo = sliding ? std::max<std::int64_t>(0, pos - n.attention.sliding_window + 1) : 0;
@@ -114,15 +115,15 @@ inline void attend(const float* q, std::int64_t rows, std::int64_t first, const 
       for (std::int64_t j = lo; j <= pos; ++j) {
         float s = dot(qh, k + j * kv_width + g * hd, hd) * scale;
         if (cap > 0) s = math::softcap(s, cap);
-        p[std::size_t(j)] = s;
+        p[j] = s;
         max = std::max(max, s);
       }
       float sum = 0;
-      for (std::int64_t j = lo; j <= pos; ++j) sum += p[std::size_t(j)] = std::exp(p[std::size_t(j)] - max);
+      for (std::int64_t j = lo; j <= pos; ++j) sum += p[j] = std::exp(p[j] - max);
       float* o = out + (r * d.num_heads + h) * hd;
       std::fill(o, o + hd, 0.0f);
       for (std::int64_t j = lo; j <= pos; ++j) {
-        const float w = p[std::size_t(j)] / sum;
+        const float w = p[j] / sum;
         const float* vj = v + j * kv_width + g * hd;
         for (std::int64_t i = 0; i < hd; ++i) o[i] += w * vj[i];
       }
