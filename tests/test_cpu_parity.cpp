@@ -67,7 +67,10 @@ TEST_CASE("CPU logits, hidden states and greedy tokens match transformers") {
         check_parity(g.logits[k], {step_logits.begin() + std::ptrdiff_t(k * vocab), step_logits.begin() + std::ptrdiff_t((k + 1) * vocab)},
                      "greedy step " + std::to_string(k));
 
-      // Prefill + decode must equal a full recompute over the same tokens.
+      // Prefill + decode must equal a full recompute over the same tokens. Not for dynamic NTK
+      // RoPE: its frequencies depend on the sequence length, and cached keys keep those of the
+      // step that wrote them — in transformers as here (the greedy check above covers it).
+      if (m->arch().position.scaling.type == rope_scaling::dynamic) continue;
       std::vector<std::int32_t> all(ids);
       all.insert(all.end(), g.tokens.begin(), g.tokens.end() - 1);
       auto fresh = m->new_cache(std::int64_t(all.size()));

@@ -54,12 +54,15 @@ class universal_model final : public model {
     for (std::int64_t l = 0; l < d.num_layers; ++l) {
       const std::string p = "layers." + std::to_string(l) + ".";
       layer_weights L;
-      L.attn_norm = norm_of(p + "attn_norm");
-      L.attn_post_norm = norm_of(p + "attn_post_norm");
-      L.mlp_norm = norm_of(p + "mlp_norm");
-      L.mlp_post_norm = norm_of(p + "mlp_post_norm");
-      L.q_norm = norm_of(p + "attn.q_norm");
-      L.k_norm = norm_of(p + "attn.k_norm");
+      // Which norms exist follows from the traits (placement, residual) and qk-norm, never
+      // from which weights happen to be present.
+      constexpr bool pre = T.placement != norm_placement::post, post = T.placement != norm_placement::pre;
+      L.attn_norm = norm_of(p + "attn_norm", pre);
+      L.mlp_norm = norm_of(p + "mlp_norm", pre && T.residual != residual_form::parallel_one_norm);
+      L.attn_post_norm = norm_of(p + "attn_post_norm", post);
+      L.mlp_post_norm = norm_of(p + "mlp_post_norm", post);
+      L.q_norm = norm_of(p + "attn.q_norm", n_.norm.qk != qk_norm::none);
+      L.k_norm = norm_of(p + "attn.k_norm", n_.norm.qk != qk_norm::none);
       for (auto [dst, name] : {std::pair{&L.q, "attn.q"}, {&L.k, "attn.k"}, {&L.v, "attn.v"}, {&L.o, "attn.o"},
                                {&L.gate, "mlp.gate"}, {&L.up, "mlp.up"}, {&L.down, "mlp.down"}}) {
         if (!T.gated && std::string_view(name) == "mlp.gate") continue;
@@ -68,7 +71,7 @@ class universal_model final : public model {
       }
       layers_.push_back(L);
     }
-    final_norm_ = norm_of("final_norm");
+    final_norm_ = norm_of("final_norm", true);
     head_ = n_.embedding.tied ? tok_ : &need("lm_head.weight");
     head_bias_ = find("lm_head.bias");
   }
@@ -177,27 +180,17 @@ class universal_model final : public model {
     if (!t) throw checkpoint_error(name, "weight missing for this architecture");
     return *t;
   }
-  /// A norm is present when the descriptor's canonical tensors include it (parameter-free
-  /// LayerNorm has none yet is present: the placement decides, via canonical_tensors).
-  norm_weights norm_of(const std::string& name) const {
+  norm_weights norm_of(const std::string& name, bool present) const {
     norm_weights nw;
-    nw.w = find(name + ".weight");
-    nw.b = find(name + ".bias");
-    nw.present = nw.w || (T.norm == norm_kind::layer_no_affine && has_norm(name));
+    nw.present = present;
+    if (present && T.norm != norm_kind::layer_no_affine) nw.w = &need(name + ".weight");
+    if (present && T.norm == norm_kind::layer) nw.b = &need(name + ".bias");
     return nw;
-  }
-  bool has_norm(const std::string& name) const {
-    const bool pre = n_.norm.placement != norm_placement::pre ? n_.norm.placement == norm_placement::sandwich : true;
-    const bool post = n_.norm.placement != norm_placement::pre;
-    if (name.ends_with("attn_post_norm") || name.ends_with("mlp_post_norm")) return post;
-    if (name.ends_with("mlp_norm")) return pre && n_.residual != residual_form::parallel_one_norm;
-    if (name.ends_with("q_norm") || name.ends_with("k_norm")) return n_.norm.qk != qk_norm::none;
-    return pre || name == "final_norm";
   }
 
   void apply_norm(float* v, std::int64_t rows, std::int64_t width, const norm_weights& nw) const {
     constexpr norm_kind kind = T.norm == norm_kind::rms ? norm_kind::rms : norm_kind::layer;
-    cpu::normalize<kind>(v, rows, width, nw.w, T.norm == norm_kind::layer ? nw.b : nullptr, float(n_.norm.eps), n_.norm.unit_offset);
+    cpu::normalize<kind>(v, rows, width, nw.w, nw.b, float(n_.norm.eps), n_.norm.unit_offset);
   }
   /// dst = norm(src), or a plain copy where the placement has no such norm.
   void copy_norm(const float* src, const norm_weights& nw, std::int64_t rows, float* dst) const {
