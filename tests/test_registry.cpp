@@ -43,6 +43,8 @@ void check_against_reference(const fs::path& dir) {
   CHECK(n.attention.scale == Approx(v["attention_scale"].get<double>()).epsilon(1e-12));
   CHECK(n.attention.softcap == or_zero(v["attn_softcap"]));
   CHECK(n.head.final_softcap == or_zero(v["final_softcap"]));
+  CHECK(n.head.logit_scale == v["logit_scale"].get<double>());
+  CHECK(n.attention.qkv_clip == or_zero(v["qkv_clip"]));
   CHECK((n.residual != residual_form::sequential) == v["parallel_residual"].get<bool>());
   CHECK(n.attention.qkv_bias == v["qkv_bias"].get<bool>());
   CHECK(n.attention.o_bias == v["o_bias"].get<bool>());
@@ -129,6 +131,8 @@ TEST_CASE("unsupported configs fail naming the field, the value and what is supp
   expect_error<unsupported_error>(R"({"model_type":"phi3","rope_scaling":{"type":"linear","factor":2.0}})", {"rope_scaling", "longrope"});
   expect_error<unsupported_error>(R"({"model_type":"qwen2","layer_types":["full_attention","chunked_attention"],"num_hidden_layers":2})",
                                   {"layer_types", "chunked_attention"});
+  expect_error<unsupported_error>(R"({"model_type":"cohere","use_qk_norm":true})", {"use_qk_norm"});
+  expect_error<unsupported_error>(R"({"model_type":"olmo","rope_scaling":{"type":"yarn","factor":2.0}})", {"rope_scaling", "linear"});
 }
 
 TEST_CASE("malformed configs fail with a config_error naming the field") {

@@ -120,6 +120,7 @@ struct attention_desc {
   double softcap = 0.0;  // 0: none; else tanh(s / cap) · cap before the mask
   std::int64_t sliding_window = 0;       // 0: none; window includes the current token
   std::vector<layer_attention> layers;   // per layer: full or sliding
+  double qkv_clip = 0.0;  // 0: none; else q, k, v clamped to ±clip after projection (OLMo)
   bool qkv_bias = false;
   bool o_bias = false;
 
@@ -144,7 +145,7 @@ struct embedding_desc {
 struct head_desc {
   bool bias = false;          // lm_head bias (Phi)
   double final_softcap = 0.0; // 0: none
-  double logit_scale = 1.0;   // multiplies the logits
+  double logit_scale = 1.0;   // multiplies the logits (Cohere)
 
   bool operator==(const head_desc&) const = default;
 };

@@ -8,12 +8,15 @@
 #include <sstream>
 #include <string>
 
+#include "nexus/registry/families/cohere.hpp"
 #include "nexus/registry/families/gemma.hpp"
 #include "nexus/registry/families/gemma2.hpp"
 #include "nexus/registry/families/gpt2.hpp"
 #include "nexus/registry/families/gpt_neox.hpp"
 #include "nexus/registry/families/llama.hpp"
 #include "nexus/registry/families/mistral.hpp"
+#include "nexus/registry/families/olmo.hpp"
+#include "nexus/registry/families/olmo2.hpp"
 #include "nexus/registry/families/phi.hpp"
 #include "nexus/registry/families/phi3.hpp"
 #include "nexus/registry/families/qwen2.hpp"
@@ -21,9 +24,9 @@
 
 namespace nexus::registry {
 
-inline constexpr std::array<const family*, 10> families{
-    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family,
-    &gemma2_family, &phi_family, &phi3_family, &gpt2_family, &gpt_neox_family,
+inline constexpr std::array<const family*, 13> families{
+    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family, &gemma2_family, &phi_family,
+    &phi3_family, &gpt2_family, &gpt_neox_family, &olmo_family, &olmo2_family, &cohere_family,
 };
 
 inline std::string supported_model_types() {

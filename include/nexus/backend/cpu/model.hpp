@@ -213,6 +213,12 @@ class universal_model final : public model {
     cpu::linear(a, rows, *L.q.w, L.q.b, q);
     cpu::linear(a, rows, *L.k.w, L.k.b, k);
     cpu::linear(a, rows, *L.v.w, L.v.b, v);
+    if (const float clip = float(n_.attention.qkv_clip); clip > 0) {  // OLMo: before qk-norm and RoPE
+      for (float* t : {q, k, v}) {
+        const std::int64_t count = rows * (t == q ? qw : kw);
+        for (std::int64_t i = 0; i < count; ++i) t[i] = std::clamp(t[i], -clip, clip);
+      }
+    }
     if (L.q_norm.present) {
       const bool per_head = n_.norm.qk == qk_norm::per_head;
       apply_norm(q, per_head ? rows * d.num_heads : rows, per_head ? hd : qw, L.q_norm);

@@ -1,0 +1,37 @@
+// OLMo-2 (Olmo2Config / modeling_olmo2, 4.57): RMS norms after attention and after the MLP
+// ("post" placement, no pre-norms) and RMS qk-norm over the full width of all heads.
+#pragma once
+
+#include "nexus/registry/families/olmo.hpp"
+
+namespace nexus::registry {
+
+inline constexpr tensor_rule olmo2_tensors[] = {
+    {"model.embed_tokens", {"embed.tokens"}},
+    {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
+    {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
+    {"model.layers.{L}.self_attn.q_proj", {"layers.{L}.attn.q"}},
+    {"model.layers.{L}.self_attn.k_proj", {"layers.{L}.attn.k"}},
+    {"model.layers.{L}.self_attn.v_proj", {"layers.{L}.attn.v"}},
+    {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
+    {"model.layers.{L}.self_attn.q_norm", {"layers.{L}.attn.q_norm"}},
+    {"model.layers.{L}.self_attn.k_norm", {"layers.{L}.attn.k_norm"}},
+    {"model.layers.{L}.mlp.gate_proj", {"layers.{L}.mlp.gate"}},
+    {"model.layers.{L}.mlp.up_proj", {"layers.{L}.mlp.up"}},
+    {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
+    {"model.norm", {"final_norm"}},
+    {"lm_head", {"lm_head"}},
+};
+
+inline descriptor parse_olmo2(const config_reader& c) {
+  check_olmo_rope_scaling(c);
+  auto n = parse_llama_like(c, {50304, 4096, 11008, 32, 32, std::nullopt, 2048});
+  n.norm = {norm_kind::rms, c.get<double>("rms_norm_eps", 1e-5), false, norm_placement::post, qk_norm::full_width};
+  n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
+  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
+  return finish(n, c);
+}
+
+inline constexpr family olmo2_family{"olmo2", parse_olmo2, olmo2_tensors, "model.", llama_ignored};
+
+}  // namespace nexus::registry
