@@ -10,6 +10,8 @@ packages=(
   nlohmann-json3-dev                   # config.json, safetensors headers, --json output
   libcli11-dev                         # command line of the nexus tool
   libfmt-dev                           # formatting of tables and errors
+  libpcre2-dev                         # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
+  libutf8proc-dev                      # tokenizer NFC normalisation
 )
 
 missing=()

@@ -1,0 +1,91 @@
+// Text generation: prefill the prompt once, then one token per step through the KV cache, with
+// sampling, stop tokens, stop strings, a streaming callback, and timing.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "nexus/backend/cpu/model.hpp"
+#include "nexus/generate/sampling.hpp"
+#include "nexus/tokenizer/stream.hpp"
+
+namespace nexus {
+
+struct generate_options {
+  std::int64_t max_new_tokens = 32;
+  sampling_options sampling;
+  std::vector<std::int32_t> stop_tokens;       // e.g. the tokenizer's eos
+  std::vector<std::string> stop_strings;       // generation stops once the text contains one
+  std::function<void(const std::string&)> on_text;  // streamed text, complete characters only
+};
+
+struct generate_result {
+  std::vector<std::int32_t> tokens;  // new tokens (a stop token included when it ended generation)
+  std::string text;                  // their text, cut before a stop string
+  enum class stop { length, token, string } reason = stop::length;
+  double prefill_seconds = 0, decode_seconds = 0;
+  std::int64_t prompt_tokens = 0;
+  double prefill_tokens_per_second() const { return prefill_seconds > 0 ? double(prompt_tokens) / prefill_seconds : 0; }
+  double decode_tokens_per_second() const {
+    return decode_seconds > 0 && tokens.size() > 1 ? double(tokens.size() - 1) / decode_seconds : 0;
+  }
+};
+
+/// `tok` may be null: then no text, no stop strings, no streaming.
+inline generate_result generate(const model& m, const tokenizer* tok, std::span<const std::int32_t> prompt, const generate_options& opt) {
+  if (prompt.empty()) throw usage_error("generate", "empty prompt");
+  if (opt.max_new_tokens < 0) throw usage_error("--max-new-tokens", "must be ≥ 0");
+  if (!opt.stop_strings.empty() && !tok) throw usage_error("generate", "stop strings need a tokenizer");
+  generate_result r;
+  r.prompt_tokens = std::int64_t(prompt.size());
+  if (opt.max_new_tokens == 0) return r;
+  sampler pick(opt.sampling);
+  auto cache = m.new_cache(std::int64_t(prompt.size()) + opt.max_new_tokens);
+  std::optional<stream_decoder> stream;
+  if (tok) stream.emplace(*tok);
+  using clock = std::chrono::steady_clock;
+
+  auto t0 = clock::now();
+  auto out = m.forward(prompt, cache, {.all_logits = false});
+  r.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  t0 = clock::now();
+  for (std::int64_t i = 0; i < opt.max_new_tokens; ++i) {
+    const auto next = pick.next(out.logits.data);
+    r.tokens.push_back(next);
+    if (std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), next) != opt.stop_tokens.end()) {
+      r.reason = generate_result::stop::token;
+      break;
+    }
+    if (stream) {
+      std::string piece = stream->push(next);
+      if (!piece.empty()) {
+        const auto before = r.text.size();
+        r.text += piece;
+        // A stop string may straddle pieces: search the tail that could contain it.
+        for (const auto& s : opt.stop_strings) {
+          const auto from = before >= s.size() ? before - s.size() + 1 : 0;
+          if (const auto hit = r.text.find(s, from); hit != std::string::npos) {
+            if (opt.on_text && hit > before) opt.on_text(r.text.substr(before, hit - before));
+            r.text.resize(hit);
+            r.reason = generate_result::stop::string;
+            break;
+          }
+        }
+        if (r.reason == generate_result::stop::string) break;
+        if (opt.on_text) opt.on_text(piece);
+      }
+    }
+    if (i + 1 < opt.max_new_tokens) out = m.forward(std::span(&r.tokens.back(), 1), cache, {.all_logits = false});
+  }
+  r.decode_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  if (stream && r.reason != generate_result::stop::string) {
+    const auto rest = stream->finish();
+    r.text += rest;
+    if (opt.on_text && !rest.empty()) opt.on_text(rest);
+  }
+  return r;
+}
+
+}  // namespace nexus

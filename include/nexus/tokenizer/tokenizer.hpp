@@ -1,0 +1,705 @@
+// Hugging Face `tokenizer.json` in C++: added tokens, normalizers, pre-tokenizers, BPE (byte-level
+// and SentencePiece-style with byte fallback), post-processing and decoding, with the semantics
+// of the `tokenizers` library. A component it does not know fails naming the component.
+#pragma once
+
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <set>
+#include <span>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nexus/core/error.hpp"
+#include "nexus/tokenizer/regex.hpp"
+#include "nexus/tokenizer/utf8.hpp"
+
+namespace nexus {
+
+namespace tok {
+
+using json = nlohmann::json;
+
+/// GPT-2's reversible byte -> printable code point map.
+inline const std::array<std::uint32_t, 256>& byte_to_codepoint() {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    std::uint32_t next = 256;
+    for (std::uint32_t b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
+      t[b] = printable ? b : next++;
+    }
+    return t;
+  }();
+  return table;
+}
+
+inline const std::unordered_map<std::uint32_t, unsigned char>& codepoint_to_byte() {
+  static const auto table = [] {
+    std::unordered_map<std::uint32_t, unsigned char> t;
+    for (std::uint32_t b = 0; b < 256; ++b) t[byte_to_codepoint()[b]] = static_cast<unsigned char>(b);
+    return t;
+  }();
+  return table;
+}
+
+inline std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {
+  if (from.empty()) return std::string(s);
+  std::string out;
+  std::size_t at = 0;
+  for (std::size_t hit; (hit = s.find(from, at)) != std::string_view::npos; at = hit + from.size()) out.append(s.substr(at, hit - at)).append(to);
+  return out.append(s.substr(at));
+}
+
+inline const char* gpt2_pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// ---- normalizers --------------------------------------------------------------------------------
+
+struct normalizer {
+  enum class kind { prepend, replace, nfc, nfd, nfkc, nfkd } type = kind::nfc;
+  std::string a, b;                         // prepend: a; replace: a -> b
+  std::shared_ptr<unicode_regex> pattern;   // replace with a regex
+
+  std::string apply(std::string s) const {
+    switch (type) {
+      case kind::prepend: return s.empty() ? s : a + s;
+      case kind::replace:
+        if (!pattern) return replace_all(s, a, b);
+        else {
+          std::string out;
+          std::size_t at = 0;
+          for (auto [mb, me] : pattern->find_all(s)) out.append(s, at, mb - at).append(b), at = me;
+          return out.append(s, at);
+        }
+      default: {
+        const int opts = type == kind::nfc ? UTF8PROC_COMPOSE : type == kind::nfd ? UTF8PROC_DECOMPOSE
+                       : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT) : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+        utf8proc_uint8_t* out = nullptr;
+        const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), utf8proc_ssize_t(s.size()), &out,
+                                    utf8proc_option_t(opts | UTF8PROC_STABLE));
+        if (n < 0) return s;
+        std::string r(reinterpret_cast<char*>(out), std::size_t(n));
+        std::free(out);
+        return r;
+      }
+    }
+  }
+};
+
+inline void parse_normalizer(const json& j, std::vector<normalizer>& out, const std::string& where) {
+  if (j.is_null()) return;
+  const auto type = j.value("type", "");
+  if (type == "Sequence") {
+    for (const auto& n : j.at("normalizers")) parse_normalizer(n, out, where);
+  } else if (type == "Prepend") {
+    normalizer n;
+    n.type = normalizer::kind::prepend;
+    n.a = j.at("prepend").get<std::string>();
+    out.push_back(std::move(n));
+  } else if (type == "Replace") {
+    const auto& p = j.at("pattern");
+    normalizer n;
+    n.type = normalizer::kind::replace;
+    n.b = j.at("content").get<std::string>();
+    if (p.contains("String")) n.a = p["String"].get<std::string>();
+    else n.pattern = std::make_shared<unicode_regex>(p.at("Regex").get<std::string>(), where);
+    out.push_back(std::move(n));
+  } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+    normalizer n;
+    n.type = type == "NFC" ? normalizer::kind::nfc : type == "NFD" ? normalizer::kind::nfd : type == "NFKC" ? normalizer::kind::nfkc : normalizer::kind::nfkd;
+    out.push_back(std::move(n));
+  } else {
+    throw unsupported_error(where, "normalizer '" + type + "' is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD)");
+  }
+}
+
+// ---- pre-tokenizers -----------------------------------------------------------------------------
+
+/// A piece of text on its way to the model, and whether it starts the original text.
+struct piece {
+  std::string text;
+  bool at_start = false;
+};
+
+struct pre_tokenizer {
+  enum class kind { byte_level, split, metaspace, digits } type = kind::split;
+  enum class behavior { removed, isolated, merged_with_previous, merged_with_next, contiguous } split_behavior = behavior::isolated;
+  std::shared_ptr<unicode_regex> pattern;  // byte_level (when use_regex) and split
+  std::string literal;                     // split on a string pattern
+  bool add_prefix_space = false;           // byte_level
+  std::string replacement;                 // metaspace
+  enum class prepend { always, first, never } prepend_scheme = prepend::always;
+  bool split = true;                       // metaspace
+  bool individual_digits = false;
+
+  std::vector<std::pair<std::size_t, std::size_t>> matches(const std::string& s) const {
+    if (pattern) return pattern->find_all(s);
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    if (literal.empty()) return out;
+    for (std::size_t at = 0, hit; (hit = s.find(literal, at)) != std::string::npos; at = hit + literal.size()) out.emplace_back(hit, hit + literal.size());
+    return out;
+  }
+
+  static std::vector<std::string> split_by(const std::string& s, const std::vector<std::pair<std::size_t, std::size_t>>& m, behavior how) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    std::string carry;  // merged_with_next: a match waiting for the following text
+    for (auto [b, e] : m) {
+      std::string gap = s.substr(at, b - at), hit = s.substr(b, e - b);
+      switch (how) {
+        case behavior::removed: if (!gap.empty()) out.push_back(gap); break;
+        case behavior::isolated: if (!gap.empty()) out.push_back(gap); out.push_back(hit); break;
+        case behavior::merged_with_previous:
+          if (!gap.empty()) out.push_back(gap + hit);
+          else if (!out.empty() && at == b && at != 0) out.back() += hit;
+          else out.push_back(hit);
+          break;
+        case behavior::merged_with_next:
+          if (!gap.empty()) out.push_back(carry + gap), carry.clear();
+          carry += hit;
+          break;
+        case behavior::contiguous:
+          if (!gap.empty()) out.push_back(gap), out.push_back(hit);
+          else if (!out.empty() && at == b && at != 0) out.back() += hit;
+          else out.push_back(hit);
+          break;
+      }
+      at = e;
+    }
+    std::string rest = s.substr(at);
+    if (how == behavior::merged_with_next) rest = carry + rest;
+    if (!rest.empty()) out.push_back(rest);
+    return out;
+  }
+
+  std::vector<piece> apply(const piece& p) const {
+    std::vector<piece> out;
+    auto emit = [&](std::vector<std::string> parts) {
+      for (std::size_t i = 0; i < parts.size(); ++i) out.push_back({std::move(parts[i]), p.at_start && i == 0});
+    };
+    switch (type) {
+      case kind::byte_level: {
+        std::string s = p.text;
+        if (add_prefix_space && !s.empty() && s[0] != ' ') s.insert(s.begin(), ' ');
+        std::vector<std::string> parts = pattern ? split_by(s, pattern->find_all(s), behavior::isolated) : std::vector<std::string>{s};
+        for (auto& part : parts) {
+          std::string mapped;
+          for (unsigned char c : part) utf8::append(mapped, byte_to_codepoint()[c]);
+          part = std::move(mapped);
+        }
+        emit(std::move(parts));
+        break;
+      }
+      case kind::split: {
+        const auto m = matches(p.text);
+        emit(split_by(p.text, m, split_behavior));
+        break;
+      }
+      case kind::metaspace: {
+        std::string s = replace_all(p.text, " ", replacement);
+        const bool add = prepend_scheme == prepend::always || (prepend_scheme == prepend::first && p.at_start);
+        if (add && s.rfind(replacement, 0) != 0) s = replacement + s;
+        if (!split) {
+          emit({s});
+        } else {
+          std::vector<std::pair<std::size_t, std::size_t>> m;
+          for (std::size_t at = 0, hit; (hit = s.find(replacement, at)) != std::string::npos; at = hit + replacement.size())
+            m.emplace_back(hit, hit + replacement.size());
+          emit(split_by(s, m, behavior::merged_with_next));
+        }
+        break;
+      }
+      case kind::digits: {
+        std::vector<std::pair<std::size_t, std::size_t>> m;
+        for (std::size_t i = 0; i < p.text.size();) {
+          if (std::isdigit(static_cast<unsigned char>(p.text[i]))) {
+            std::size_t j = i + 1;
+            while (!individual_digits && j < p.text.size() && std::isdigit(static_cast<unsigned char>(p.text[j]))) ++j;
+            m.emplace_back(i, j);
+            i = j;
+          } else {
+            ++i;
+          }
+        }
+        emit(split_by(p.text, m, behavior::isolated));
+        break;
+      }
+    }
+    return out;
+  }
+};
+
+inline void parse_pre_tokenizer(const json& j, std::vector<pre_tokenizer>& out, const std::string& where) {
+  if (j.is_null()) return;
+  const auto type = j.value("type", "");
+  if (type == "Sequence") {
+    for (const auto& p : j.at("pretokenizers")) parse_pre_tokenizer(p, out, where);
+  } else if (type == "ByteLevel") {
+    pre_tokenizer p;
+    p.type = pre_tokenizer::kind::byte_level;
+    p.add_prefix_space = j.value("add_prefix_space", false);
+    if (j.value("use_regex", true)) p.pattern = std::make_shared<unicode_regex>(gpt2_pattern, where);
+    out.push_back(std::move(p));
+  } else if (type == "Split") {
+    pre_tokenizer p;
+    p.type = pre_tokenizer::kind::split;
+    const auto& pat = j.at("pattern");
+    if (pat.contains("String")) p.literal = pat["String"].get<std::string>();
+    else p.pattern = std::make_shared<unicode_regex>(pat.at("Regex").get<std::string>(), where);
+    const auto b = j.value("behavior", "Isolated");
+    using bh = pre_tokenizer::behavior;
+    const std::map<std::string, bh> behaviors{{"Removed", bh::removed}, {"Isolated", bh::isolated}, {"MergedWithPrevious", bh::merged_with_previous},
+                                              {"MergedWithNext", bh::merged_with_next}, {"Contiguous", bh::contiguous}};
+    if (!behaviors.count(b)) throw unsupported_error(where, "Split behavior '" + b + "' is not supported");
+    p.split_behavior = behaviors.at(b);
+    if (j.value("invert", false)) throw unsupported_error(where, "Split with invert=true is not supported");
+    out.push_back(std::move(p));
+  } else if (type == "Metaspace") {
+    pre_tokenizer p;
+    p.type = pre_tokenizer::kind::metaspace;
+    p.replacement = j.value("replacement", "\xE2\x96\x81");
+    const auto scheme = j.value("prepend_scheme", j.value("add_prefix_space", true) ? "always" : "never");
+    p.prepend_scheme = scheme == "first" ? pre_tokenizer::prepend::first : scheme == "never" ? pre_tokenizer::prepend::never : pre_tokenizer::prepend::always;
+    p.split = j.value("split", true);
+    out.push_back(std::move(p));
+  } else if (type == "Digits") {
+    pre_tokenizer p;
+    p.type = pre_tokenizer::kind::digits;
+    p.individual_digits = j.value("individual_digits", false);
+    out.push_back(std::move(p));
+  } else {
+    throw unsupported_error(where, "pre_tokenizer '" + type + "' is not supported (supported: Sequence, ByteLevel, Split, Metaspace, Digits)");
+  }
+}
+
+// ---- decoders -----------------------------------------------------------------------------------
+
+struct decoder {
+  enum class kind { byte_level, replace, byte_fallback, fuse, strip, metaspace } type = kind::fuse;
+  std::string a, b;  // replace a -> b; strip: a = content; metaspace: a = replacement
+  int start = 0, stop = 0;
+  bool prepend = true;  // metaspace: strip the space it prepended to the first token
+
+  /// One step of the decoder chain, on token strings (bytes; not yet validated as UTF-8).
+  std::vector<std::string> apply(std::vector<std::string> tokens) const {
+    switch (type) {
+      case kind::byte_level: {
+        std::string bytes;
+        for (const auto& t : tokens)
+          utf8::for_each_char(t, [&](std::string_view c) {
+            const auto it = codepoint_to_byte().find(utf8::decode(c));
+            if (it != codepoint_to_byte().end()) bytes += char(it->second);
+            else bytes.append(c);
+          });
+        return {bytes};
+      }
+      case kind::replace:
+        for (auto& t : tokens) t = replace_all(t, a, b);
+        return tokens;
+      case kind::byte_fallback: {
+        std::vector<std::string> out;
+        std::string pending;
+        std::size_t pending_count = 0;
+        auto flush = [&] {
+          if (!pending_count) return;
+          if (utf8::valid(pending)) out.push_back(pending);
+          else for (std::size_t i = 0; i < pending_count; ++i) out.push_back("\xEF\xBF\xBD");
+          pending.clear();
+          pending_count = 0;
+        };
+        for (auto& t : tokens) {
+          if (t.size() == 6 && t.rfind("<0x", 0) == 0 && t.back() == '>' && std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]))) {
+            pending += char(std::stoi(t.substr(3, 2), nullptr, 16));
+            ++pending_count;
+          } else {
+            flush();
+            out.push_back(std::move(t));
+          }
+        }
+        flush();
+        return out;
+      }
+      case kind::fuse: {
+        std::string all;
+        for (const auto& t : tokens) all += t;
+        return {all};
+      }
+      case kind::strip:
+        for (auto& t : tokens) {
+          for (int i = 0; i < start && t.rfind(a, 0) == 0; ++i) t.erase(0, a.size());
+          for (int i = 0; i < stop && t.size() >= a.size() && t.compare(t.size() - a.size(), a.size(), a) == 0; ++i) t.erase(t.size() - a.size());
+        }
+        return tokens;
+      case kind::metaspace:
+        for (std::size_t i = 0; i < tokens.size(); ++i) {
+          tokens[i] = replace_all(tokens[i], a, " ");
+          if (i == 0 && prepend && !tokens[i].empty() && tokens[i][0] == ' ') tokens[i].erase(0, 1);
+        }
+        return tokens;
+    }
+    return tokens;
+  }
+};
+
+inline decoder make_decoder(decoder::kind k, std::string a = {}, std::string b = {}) {
+  decoder d;
+  d.type = k;
+  d.a = std::move(a);
+  d.b = std::move(b);
+  return d;
+}
+
+inline void parse_decoder(const json& j, std::vector<decoder>& out, const std::string& where) {
+  if (j.is_null()) return;
+  const auto type = j.value("type", "");
+  if (type == "Sequence") {
+    for (const auto& d : j.at("decoders")) parse_decoder(d, out, where);
+  } else if (type == "ByteLevel") {
+    out.push_back(make_decoder(decoder::kind::byte_level));
+  } else if (type == "Replace") {
+    const auto& p = j.at("pattern");
+    if (!p.contains("String")) throw unsupported_error(where, "Replace decoder with a regex pattern is not supported");
+    out.push_back(make_decoder(decoder::kind::replace, p["String"].get<std::string>(), j.at("content").get<std::string>()));
+  } else if (type == "ByteFallback") {
+    out.push_back(make_decoder(decoder::kind::byte_fallback));
+  } else if (type == "Fuse") {
+    out.push_back(make_decoder(decoder::kind::fuse));
+  } else if (type == "Strip") {
+    auto d = make_decoder(decoder::kind::strip, j.value("content", " "));
+    d.start = j.value("start", 0);
+    d.stop = j.value("stop", 0);
+    out.push_back(std::move(d));
+  } else if (type == "Metaspace") {
+    auto d = make_decoder(decoder::kind::metaspace, j.value("replacement", "\xE2\x96\x81"));
+    d.prepend = j.value("prepend_scheme", j.value("add_prefix_space", true) ? "always" : "never") != "never";
+    out.push_back(std::move(d));
+  } else {
+    throw unsupported_error(where, "decoder '" + type + "' is not supported (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)");
+  }
+}
+
+}  // namespace tok
+
+/// A tokenizer loaded from `tokenizer.json`.
+class tokenizer {
+ public:
+  struct added_token {
+    std::string content;
+    std::int32_t id = 0;
+    bool special = false, single_word = false, lstrip = false, rstrip = false, normalized = false;
+  };
+
+  /// `dir`: a folder with tokenizer.json (and optionally tokenizer_config.json), or the file.
+  static tokenizer load(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    const auto file = fs::is_directory(dir) ? dir / "tokenizer.json" : dir;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw io_error(file.string(), "cannot read tokenizer.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    tok::json j;
+    try {
+      j = tok::json::parse(ss.str());
+    } catch (const tok::json::exception& e) {
+      throw config_error(file.string(), std::string("invalid JSON: ") + e.what());
+    }
+    tokenizer t;
+    t.parse(j, file.string());
+    const auto config = file.parent_path() / "tokenizer_config.json";
+    if (fs::exists(config)) {
+      std::ifstream cin(config);
+      try {
+        const auto c = tok::json::parse(cin);
+        auto token_of = [&](const char* key) -> std::optional<std::int32_t> {
+          if (!c.contains(key) || c[key].is_null()) return std::nullopt;
+          const auto& v = c[key];
+          const auto name = v.is_string() ? v.get<std::string>() : v.value("content", "");
+          const auto it = t.vocab_.find(name);
+          if (it == t.vocab_.end()) return std::nullopt;
+          return it->second;
+        };
+        t.bos_ = token_of("bos_token");
+        t.eos_ = token_of("eos_token");
+      } catch (const tok::json::exception& e) {
+        throw config_error(config.string(), std::string("invalid JSON: ") + e.what());
+      }
+    }
+    return t;
+  }
+
+  /// Token ids of `text` (valid UTF-8); with `add_special_tokens`, as the post-processor says.
+  std::vector<std::int32_t> encode(std::string_view text, bool add_special_tokens = false) const {
+    if (!utf8::valid(text)) throw usage_error("tokenizer", "input is not valid UTF-8");
+    std::vector<std::int32_t> ids;
+    // 1. added tokens matched on the raw text (those not normalized), 2. the rest normalized,
+    // 3. added tokens matched on normalized text, 4. pre-tokenize and run the model.
+    for (const auto& [raw, added, start] : split_added(std::string(text), false, true)) {
+      if (added >= 0) {
+        ids.push_back(added);
+        continue;
+      }
+      for (const auto& [norm, added2, start2] : split_added(normalize(raw), true, start)) {
+        if (added2 >= 0) ids.push_back(added2);
+        else encode_piece(norm, start2, ids);
+      }
+    }
+    if (add_special_tokens) {
+      std::vector<std::int32_t> out = prefix_;
+      out.insert(out.end(), ids.begin(), ids.end());
+      out.insert(out.end(), suffix_.begin(), suffix_.end());
+      return out;
+    }
+    return ids;
+  }
+
+  /// Text of `ids` through the decoder chain; invalid UTF-8 becomes U+FFFD as in `tokenizers`.
+  std::string decode(std::span<const std::int32_t> ids, bool skip_special_tokens = false) const {
+    return utf8::lossy(decode_bytes(ids, skip_special_tokens));
+  }
+
+  /// Decoded bytes before the final UTF-8 check (a stream decoder holds back incomplete tails).
+  std::string decode_bytes(std::span<const std::int32_t> ids, bool skip_special_tokens = false) const {
+    std::vector<std::string> tokens;
+    for (const auto id : ids) {
+      if (id < 0 || std::size_t(id) >= id_to_token_.size() || id_to_token_[std::size_t(id)].empty()) {
+        if (id >= 0 && std::size_t(id) < id_to_token_.size()) continue;
+        throw usage_error("tokenizer", "token id " + std::to_string(id) + " is not in the vocabulary");
+      }
+      if (skip_special_tokens && special_ids_.count(id)) continue;
+      tokens.push_back(id_to_token_[std::size_t(id)]);
+    }
+    for (const auto& d : decoders_) tokens = d.apply(std::move(tokens));
+    std::string out;
+    for (const auto& t : tokens) out += t;
+    return out;
+  }
+
+  std::size_t vocab_size() const noexcept { return id_to_token_.size(); }
+  std::optional<std::int32_t> bos() const noexcept { return bos_; }
+  std::optional<std::int32_t> eos() const noexcept { return eos_; }
+  bool is_special(std::int32_t id) const { return special_ids_.count(id) != 0; }
+  std::optional<std::int32_t> token_id(const std::string& token) const {
+    const auto it = vocab_.find(token);
+    return it == vocab_.end() ? std::nullopt : std::optional(it->second);
+  }
+
+ private:
+  struct split_part {
+    std::string text;
+    std::int32_t added = -1;  // id when this part is an added token
+    bool at_start = false;
+  };
+
+  void parse(const tok::json& j, const std::string& where) {
+    const auto& model = j.at("model");
+    const auto type = model.value("type", "BPE");
+    if (type != "BPE") throw unsupported_error(where, "model '" + type + "' is not supported (supported: BPE)");
+    if (!model.value("continuing_subword_prefix", tok::json()).is_null() && !model["continuing_subword_prefix"].get<std::string>().empty())
+      throw unsupported_error(where, "BPE continuing_subword_prefix is not supported");
+    if (!model.value("end_of_word_suffix", tok::json()).is_null() && !model["end_of_word_suffix"].get<std::string>().empty())
+      throw unsupported_error(where, "BPE end_of_word_suffix is not supported");
+    if (!model.value("dropout", tok::json()).is_null()) throw unsupported_error(where, "BPE dropout is not supported");
+    byte_fallback_ = model.value("byte_fallback", false);
+    fuse_unk_ = model.value("fuse_unk", false);
+    ignore_merges_ = model.value("ignore_merges", false);
+    for (const auto& [token, id] : model.at("vocab").items()) add_vocab(token, id.get<std::int32_t>());
+    if (model.contains("unk_token") && !model["unk_token"].is_null()) {
+      const auto it = vocab_.find(model["unk_token"].get<std::string>());
+      if (it != vocab_.end()) unk_ = it->second;
+    }
+    std::int32_t rank = 0;
+    for (const auto& m : model.at("merges")) {
+      std::string a, b;
+      if (m.is_array()) a = m.at(0).get<std::string>(), b = m.at(1).get<std::string>();
+      else {
+        const auto s = m.get<std::string>();
+        const auto sp = s.find(' ', 1);
+        if (sp == std::string::npos) throw config_error(where, "merge '" + s + "' is not 'a b'");
+        a = s.substr(0, sp), b = s.substr(sp + 1);
+      }
+      const auto ia = vocab_.find(a), ib = vocab_.find(b), iab = vocab_.find(a + b);
+      if (ia == vocab_.end() || ib == vocab_.end() || iab == vocab_.end())
+        throw config_error(where, "merge '" + a + " " + b + "' names a token not in the vocabulary");
+      merges_.emplace(pair_key(ia->second, ib->second), std::pair{rank++, iab->second});
+    }
+    for (const auto& t : j.value("added_tokens", tok::json::array())) {
+      added_token a{t.at("content").get<std::string>(), t.at("id").get<std::int32_t>(), t.value("special", false), t.value("single_word", false),
+                    t.value("lstrip", false), t.value("rstrip", false), t.value("normalized", !t.value("special", false))};
+      add_vocab(a.content, a.id);
+      if (a.special) special_ids_.insert(a.id);
+      added_.push_back(std::move(a));
+    }
+    std::stable_sort(added_.begin(), added_.end(), [](const auto& x, const auto& y) { return x.content.size() > y.content.size(); });
+    tok::parse_normalizer(j.value("normalizer", tok::json()), normalizers_, where);
+    tok::parse_pre_tokenizer(j.value("pre_tokenizer", tok::json()), pre_tokenizers_, where);
+    tok::parse_decoder(j.value("decoder", tok::json()), decoders_, where);
+    parse_post_processor(j.value("post_processor", tok::json()), where);
+  }
+
+  void parse_post_processor(const tok::json& j, const std::string& where) {
+    if (j.is_null()) return;
+    const auto type = j.value("type", "");
+    if (type == "Sequence") {
+      for (const auto& p : j.at("processors")) parse_post_processor(p, where);
+    } else if (type == "ByteLevel") {
+      // offsets only: ids unchanged
+    } else if (type == "TemplateProcessing") {
+      bool before = true;
+      for (const auto& item : j.at("single")) {
+        if (item.contains("Sequence")) {
+          before = false;
+        } else if (item.contains("SpecialToken")) {
+          const auto name = item["SpecialToken"].at("id").get<std::string>();
+          const auto& st = j.at("special_tokens").at(name).at("ids");
+          for (const auto& id : st) (before ? prefix_ : suffix_).push_back(id.get<std::int32_t>());
+        }
+      }
+    } else {
+      throw unsupported_error(where, "post_processor '" + type + "' is not supported (supported: Sequence, ByteLevel, TemplateProcessing)");
+    }
+  }
+
+  void add_vocab(const std::string& token, std::int32_t id) {
+    if (id < 0) throw config_error("tokenizer.json", "negative id for token '" + token + "'");
+    vocab_[token] = id;
+    if (std::size_t(id) >= id_to_token_.size()) id_to_token_.resize(std::size_t(id) + 1);
+    id_to_token_[std::size_t(id)] = token;
+  }
+
+  static std::uint64_t pair_key(std::int32_t a, std::int32_t b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
+
+  std::string normalize(std::string s) const {
+    for (const auto& n : normalizers_) s = n.apply(std::move(s));
+    return s;
+  }
+
+  static bool is_word_char(std::string_view c) {
+    const auto cp = utf8::decode(c);
+    const auto cat = utf8proc_category(utf8proc_int32_t(cp));
+    return cp == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) || (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+  }
+  static bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+  /// Splits `s` around the added tokens whose `normalized` flag equals `normalized`: leftmost,
+  /// longest match first; lstrip/rstrip swallow neighbouring whitespace; single_word needs
+  /// non-word characters around the match.
+  std::vector<split_part> split_added(const std::string& s, bool normalized, bool at_start) const {
+    std::vector<split_part> out;
+    std::size_t from = 0, at = 0;
+    while (at < s.size()) {
+      const added_token* hit = nullptr;
+      for (const auto& a : added_) {
+        if (a.normalized != normalized || a.content.empty() || s.compare(at, a.content.size(), a.content) != 0) continue;
+        if (a.single_word) {
+          std::string_view before = at > 0 ? std::string_view(s).substr(0, at) : std::string_view();
+          std::size_t lb = before.size();
+          while (lb > 0 && (static_cast<unsigned char>(before[lb - 1]) & 0xc0) == 0x80) --lb;
+          if (!before.empty() && lb > 0 && is_word_char(before.substr(lb - 1))) continue;
+          const auto end = at + a.content.size();
+          if (end < s.size() && is_word_char(std::string_view(s).substr(end, utf8::sequence_length(static_cast<unsigned char>(s[end]))))) continue;
+        }
+        hit = &a;
+        break;  // sorted longest first
+      }
+      if (!hit) {
+        at += utf8::sequence_length(static_cast<unsigned char>(s[at]));
+        continue;
+      }
+      std::size_t b = at, e = at + hit->content.size();
+      if (hit->lstrip) while (b > from && is_space(static_cast<unsigned char>(s[b - 1]))) --b;
+      if (hit->rstrip) while (e < s.size() && is_space(static_cast<unsigned char>(s[e]))) ++e;
+      if (b > from) out.push_back({s.substr(from, b - from), -1, at_start && from == 0});
+      out.push_back({{}, hit->id, false});
+      from = at = e;
+    }
+    if (from < s.size()) out.push_back({s.substr(from), -1, at_start && from == 0});
+    return out;
+  }
+
+  void encode_piece(const std::string& text, bool at_start, std::vector<std::int32_t>& ids) const {
+    std::vector<tok::piece> pieces{{text, at_start}};
+    for (const auto& p : pre_tokenizers_) {
+      std::vector<tok::piece> next;
+      for (const auto& piece : pieces)
+        for (auto& sub : p.apply(piece)) next.push_back(std::move(sub));
+      pieces = std::move(next);
+    }
+    for (const auto& p : pieces)
+      if (!p.text.empty()) bpe(p.text, ids);
+  }
+
+  /// BPE over one pre-tokenized word: characters (or their bytes), then merges by rank.
+  void bpe(const std::string& word, std::vector<std::int32_t>& ids) const {
+    if (ignore_merges_) {
+      if (const auto it = vocab_.find(word); it != vocab_.end()) {
+        ids.push_back(it->second);
+        return;
+      }
+    }
+    std::vector<std::int32_t> sym;
+    bool last_unk = false;
+    utf8::for_each_char(word, [&](std::string_view c) {
+      if (const auto it = vocab_.find(std::string(c)); it != vocab_.end()) {
+        sym.push_back(it->second);
+        last_unk = false;
+        return;
+      }
+      if (byte_fallback_) {
+        std::vector<std::int32_t> bytes;
+        for (unsigned char b : c) {
+          char name[7];
+          std::snprintf(name, sizeof name, "<0x%02X>", b);
+          const auto it = vocab_.find(name);
+          if (it == vocab_.end()) { bytes.clear(); break; }
+          bytes.push_back(it->second);
+        }
+        if (!bytes.empty()) {
+          sym.insert(sym.end(), bytes.begin(), bytes.end());
+          last_unk = false;
+          return;
+        }
+      }
+      if (!unk_) throw usage_error("tokenizer", "character '" + std::string(c) + "' is not in the vocabulary and there is no unk token");
+      if (!(fuse_unk_ && last_unk)) sym.push_back(*unk_);
+      last_unk = true;
+    });
+    // Merge the lowest-ranked adjacent pair until none applies (ties: leftmost first).
+    while (sym.size() > 1) {
+      std::int32_t best_rank = INT32_MAX, best_id = -1;
+      std::size_t best_at = 0;
+      for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
+        const auto it = merges_.find(pair_key(sym[i], sym[i + 1]));
+        if (it != merges_.end() && it->second.first < best_rank) best_rank = it->second.first, best_id = it->second.second, best_at = i;
+      }
+      if (best_id < 0) break;
+      sym[best_at] = best_id;
+      sym.erase(sym.begin() + std::ptrdiff_t(best_at) + 1);
+    }
+    ids.insert(ids.end(), sym.begin(), sym.end());
+  }
+
+  std::unordered_map<std::string, std::int32_t> vocab_;
+  std::vector<std::string> id_to_token_;
+  std::unordered_map<std::uint64_t, std::pair<std::int32_t, std::int32_t>> merges_;  // pair -> (rank, merged id)
+  std::vector<added_token> added_;
+  std::set<std::int32_t> special_ids_;
+  std::vector<tok::normalizer> normalizers_;
+  std::vector<tok::pre_tokenizer> pre_tokenizers_;
+  std::vector<tok::decoder> decoders_;
+  std::vector<std::int32_t> prefix_, suffix_;
+  std::optional<std::int32_t> unk_, bos_, eos_;
+  bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
+};
+
+}  // namespace nexus
