@@ -60,4 +60,23 @@ inline std::vector<std::int32_t> reference_ids(const checkpoint& ref, const std:
   return out;
 }
 
+struct parity_row {
+  std::string tensor;  // "seq0.layer1", "seq2.logits", "seq1.greedy"
+  parity_stats stats;  // for greedy rows: max_abs 0 when identical, 1 when not
+  bool ok = false;
+};
+
+struct parity_report {
+  std::vector<parity_row> rows;
+  int sequences = 0;
+  bool ok() const { return std::all_of(rows.begin(), rows.end(), [](const auto& r) { return r.ok; }); }
+  /// Largest max |Δ| over the logits rows (the headline number).
+  double worst_logits() const {
+    double w = 0;
+    for (const auto& r : rows)
+      if (r.tensor.ends_with(".logits")) w = std::max(w, r.stats.max_abs);
+    return w;
+  }
+};
+
 }  // namespace nexus

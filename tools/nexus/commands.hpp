@@ -1,0 +1,189 @@
+// The subcommands of `nexus`. Each returns the process exit code: 0 ok, 1 a model failed.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <numeric>
+#include <set>
+
+#include "nexus/generate/generate.hpp"
+#include "nexus/inspect/summary.hpp"
+#include "nexus/model/parity_check.hpp"
+#include "nexus/registry/architecture_table.hpp"
+#include "table.hpp"
+
+namespace nexus::cli {
+
+namespace fs = std::filesystem;
+
+inline std::string folder_name(const std::string& path) {
+  auto p = fs::path(path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "dir/" names "dir"
+  return p.filename().string();
+}
+
+// ---- inspect -----------------------------------------------------------------------------------
+
+/// Rows are descriptor fields, columns are models; with `only_differences`, equal rows are left out.
+inline void print_descriptor_table(const std::vector<model_summary>& models, bool only_differences = false) {
+  std::vector<std::string> header{"field"};
+  for (const auto& m : models) header.push_back(folder_name(m.path));
+  std::vector<std::vector<std::pair<std::string, std::string>>> flat;
+  for (const auto& m : models) flat.push_back(reflect::flatten(m.arch));
+  std::vector<std::vector<std::string>> rows;
+  for (std::size_t r = 0; r < flat.front().size(); ++r) {
+    std::vector<std::string> row{flat.front()[r].first};
+    for (const auto& f : flat) row.push_back(f[r].second);
+    if (!only_differences || std::any_of(row.begin() + 1, row.end(), [&](const auto& v) { return v != row[1]; })) rows.push_back(std::move(row));
+  }
+  std::set<std::string> dtypes;
+  for (const auto& m : models)
+    for (const auto& [d, b] : m.bytes_by_dtype) dtypes.insert(d);
+  auto add = [&](std::string name, auto value_of) {
+    std::vector<std::string> row{std::move(name)};
+    for (const auto& m : models) row.push_back(value_of(m));
+    rows.push_back(std::move(row));
+  };
+  add("parameters", [](const auto& m) { return human(m.parameters); });
+  add("tensors", [](const auto& m) { return std::to_string(m.tensor_count); });
+  for (const auto& d : dtypes)
+    add("bytes." + d, [&](const auto& m) {
+      const auto it = m.bytes_by_dtype.find(d);
+      return it == m.bytes_by_dtype.end() ? std::string("-") : human(it->second);
+    });
+  print_table(header, rows, models.size() > 1);
+}
+
+inline nlohmann::ordered_json summary_json(const model_summary& m, bool check) {
+  nlohmann::ordered_json j;
+  j["path"] = m.path;
+  j["descriptor"] = reflect::to_json(m.arch);
+  j["parameters"] = m.parameters;
+  j["tensors"] = m.tensor_count;
+  j["bytes_by_dtype"] = m.bytes_by_dtype;
+  if (check)
+    j["check"] = {{"ok", m.binding.complete()}, {"missing", m.binding.missing}, {"mis_shaped", m.binding.mis_shaped},
+                  {"unused", m.binding.unused}, {"ignored", m.binding.ignored}};
+  return j;
+}
+
+inline int inspect(const std::vector<std::string>& dirs, bool check, bool json) {
+  std::vector<model_summary> models;
+  int status = 0;
+  for (const auto& dir : dirs) {
+    try {
+      models.push_back(summarize(dir));
+    } catch (const error& e) {
+      fmt::print(stderr, "nexus inspect: {}\n", e.what());
+      status = 1;
+    }
+  }
+  if (json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& m : models) out.push_back(summary_json(m, check));
+    fmt::print("{}\n", out.dump(2));
+  } else if (!models.empty()) {
+    print_descriptor_table(models);
+  }
+  if (check)
+    for (const auto& m : models) {
+      if (m.binding.complete()) {
+        if (!json) fmt::print("check {}: ok ({} tensors bound, {} ignored)\n", m.path, m.binding.tensors.size(), m.binding.ignored.size());
+      } else {
+        fmt::print(stderr, "nexus inspect: {}: checkpoint does not match its config: {}\n", m.path, m.binding.report());
+        status = 1;
+      }
+    }
+  return status;
+}
+
+// ---- run / parity ------------------------------------------------------------------------------
+
+inline std::vector<std::int32_t> parse_ids(const std::string& text) {
+  std::vector<std::int32_t> ids;
+  for (std::size_t at = 0; at <= text.size();) {
+    const auto comma = std::min(text.find(',', at), text.size());
+    const auto item = text.substr(at, comma - at);
+    try {
+      std::size_t used = 0;
+      const long v = std::stol(item, &used);
+      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
+      ids.push_back(static_cast<std::int32_t>(v));
+    } catch (const std::exception&) {
+      throw usage_error("--ids", "'" + item + "' is not a token id (expected comma-separated non-negative integers)");
+    }
+    at = comma + 1;
+  }
+  return ids;
+}
+
+/// `nexus run`: top-k next tokens at every position.
+inline int run(const std::string& dir, const std::string& ids_text, int top) {
+  const auto ids = parse_ids(ids_text);
+  const auto m = load_cpu_model(dir);
+  auto cache = m->new_cache(std::int64_t(ids.size()));
+  const auto out = m->forward(ids, cache);
+  const auto vocab = std::size_t(m->arch().dims.vocab_size);
+  const auto k = std::min<std::size_t>(std::size_t(std::max(top, 1)), vocab);
+  for (std::size_t p = 0; p < ids.size(); ++p) {
+    std::vector<std::size_t> order(vocab);
+    std::iota(order.begin(), order.end(), 0);
+    const float* row = out.logits.data.data() + p * vocab;
+    std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(),
+                      [&](auto a, auto b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+    std::string line = fmt::format("pos {:>4} id {:>6} ->", p, ids[p]);
+    for (std::size_t i = 0; i < k; ++i) line += fmt::format(" {}:{:.4f}", order[i], row[order[i]]);
+    fmt::print("{}\n", line);
+  }
+  return 0;
+}
+
+/// `nexus parity`: every layer and the logits against a reference file.
+inline int parity(const std::string& dir, std::string ref_path) {
+  if (ref_path.empty()) ref_path = (fs::path(dir) / "outputs.safetensors").string();
+  const checkpoint ref(ref_path);
+  const auto rep = check_parity(*load_cpu_model(dir), ref);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : rep.rows) {
+    if (r.tensor.ends_with(".greedy")) rows.push_back({r.tensor, "", "", "", r.ok ? "identical" : "DIFFER"});
+    else rows.push_back({r.tensor, fmt::format("{:.3e}", r.stats.max_abs), fmt::format("{:.3e}", r.stats.max_ref), fmt::format("{:.3e}", r.stats.nmse), r.ok ? "ok" : "OUT OF BOUNDS"});
+  }
+  print_table({"tensor", "max|Δ|", "max|ref|", "NMSE", ""}, rows);
+  fmt::print("parity {}: {}\n", dir, rep.ok() ? "pass" : "FAIL");
+  return rep.ok() ? 0 : 1;
+}
+
+// ---- generate ----------------------------------------------------------------------------------
+
+struct generate_args {
+  std::string dir, prompt;
+  std::int64_t max_new_tokens = 32;
+  float temperature = 0, top_p = 1;
+  int top_k = 0;
+  std::uint64_t seed = 0;
+  std::vector<std::string> stop;
+  bool no_stream = false;
+};
+
+inline int generate_text(const generate_args& a) {
+  const auto m = load_cpu_model(a.dir);
+  const auto tok = tokenizer::load(a.dir);
+  const auto prompt = tok.encode(a.prompt, true);
+  generate_options opt;
+  opt.max_new_tokens = a.max_new_tokens;
+  opt.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
+  opt.stop_strings = a.stop;
+  if (tok.eos()) opt.stop_tokens.push_back(*tok.eos());
+  if (!a.no_stream) opt.on_text = [](const std::string& s) { fmt::print("{}", s); std::fflush(stdout); };
+  const auto r = generate(*m, &tok, prompt, opt);
+  if (a.no_stream) fmt::print("{}", r.text);
+  fmt::print("\n");
+  fmt::print(stderr, "{} prompt tokens, {} new tokens; prefill {:.1f} tok/s, decode {:.1f} tok/s; stopped by {}\n", prompt.size(),
+             r.tokens.size(), r.prefill_tokens_per_second(), r.decode_tokens_per_second(),
+             r.reason == generate_result::stop::length ? "length" : r.reason == generate_result::stop::token ? "stop token" : "stop string");
+  return 0;
+}
+
+}  // namespace nexus::cli
