@@ -3,7 +3,7 @@
 // Reference values: tests/data/models/<name>/outputs.safetensors (tools/fixtures).
 #include <catch2/catch.hpp>
 
-#include "nexus/generate/greedy.hpp"
+#include "nexus/generate/generate.hpp"
 #include "nexus/model/parity.hpp"
 #include "reference.hpp"
 

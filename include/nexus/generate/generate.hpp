@@ -19,11 +19,13 @@ struct generate_options {
   std::vector<std::int32_t> stop_tokens;       // e.g. the tokenizer's eos
   std::vector<std::string> stop_strings;       // generation stops once the text contains one
   std::function<void(const std::string&)> on_text;  // streamed text, complete characters only
+  bool keep_logits = false;                    // return the logits each token was chosen from
 };
 
 struct generate_result {
   std::vector<std::int32_t> tokens;  // new tokens (a stop token included when it ended generation)
   std::string text;                  // their text, cut before a stop string
+  std::vector<std::vector<float>> logits;  // with keep_logits: the logits behind each token
   enum class stop { length, token, string } reason = stop::length;
   double prefill_seconds = 0, decode_seconds = 0;
   std::int64_t prompt_tokens = 0;
@@ -54,6 +56,7 @@ inline generate_result generate(const model& m, const tokenizer* tok, std::span<
   for (std::int64_t i = 0; i < opt.max_new_tokens; ++i) {
     const auto next = pick.next(out.logits.data);
     r.tokens.push_back(next);
+    if (opt.keep_logits) r.logits.push_back(out.logits.data);
     if (std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), next) != opt.stop_tokens.end()) {
       r.reason = generate_result::stop::token;
       break;
@@ -86,6 +89,14 @@ inline generate_result generate(const model& m, const tokenizer* tok, std::span<
     if (opt.on_text && !rest.empty()) opt.on_text(rest);
   }
   return r;
+}
+
+/// Greedy decoding of `new_tokens` tokens, keeping each step's logits (parity checks).
+inline generate_result greedy_generate(const model& m, std::span<const std::int32_t> prompt, std::int64_t new_tokens) {
+  generate_options opt;
+  opt.max_new_tokens = new_tokens;
+  opt.keep_logits = true;
+  return generate(m, nullptr, prompt, opt);
 }
 
 }  // namespace nexus

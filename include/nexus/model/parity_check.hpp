@@ -2,7 +2,7 @@
 // every layer, the logits, and the greedy tokens of each recorded sequence.
 #pragma once
 
-#include "nexus/generate/greedy.hpp"
+#include "nexus/generate/generate.hpp"
 #include "nexus/model/parity.hpp"
 
 namespace nexus {
