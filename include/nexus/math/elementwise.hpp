@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "nexus/arch/descriptor.hpp"
+#include "nexus/arch/enums.hpp"
 
 #if defined(__CUDACC__)
 #define NEXUS_HD __host__ __device__ __forceinline__

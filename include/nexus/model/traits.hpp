@@ -1,27 +1,15 @@
-// Compile-time traits of a block: the shape-critical choices of a descriptor, as one structural
-// value usable as a template argument. `supported_blocks` is the one list of instantiations the
-// registry ships; the CPU model (and later the CUDA kernels) are instantiated from it.
+// From a descriptor to its instantiation: traits_of, and find_instantiation with an error that
+// names the trait no instantiation has.
 #pragma once
 
 #include <array>
 #include <string>
 
 #include "nexus/arch/descriptor.hpp"
+#include "nexus/model/block_traits.hpp"
 #include "nexus/core/error.hpp"
 
 namespace nexus {
-
-struct block_traits {
-  norm_kind norm;
-  norm_placement placement;
-  position_kind position;
-  rope_style rope;
-  bool gated;
-  activation act;
-  residual_form residual;
-
-  constexpr bool operator==(const block_traits&) const = default;
-};
 
 /// The traits of a descriptor. Rope style is fixed to neox where positions are not rotary, so
 /// families without RoPE map to one instantiation.
@@ -30,23 +18,6 @@ constexpr block_traits traits_of(const descriptor& n) {
           n.position.kind == position_kind::rope ? n.position.style : rope_style::neox,
           n.mlp.gated, n.mlp.act, n.residual};
 }
-
-// clang-format off
-/// Every instantiation Nexus ships, and the families that need it.
-inline constexpr std::array supported_blocks{
-  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // llama mistral qwen2 qwen3 phi3
-  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma
-  block_traits{norm_kind::rms,   norm_placement::sandwich, position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma2
-  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::parallel_one_norm},   // phi
-  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu_tanh, residual_form::sequential},          // gpt2
-  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt2 (activation_function gelu)
-  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::parallel_two_norms},  // gpt_neox
-  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt_neox use_parallel_residual=false
-  block_traits{norm_kind::layer_no_affine, norm_placement::pre, position_kind::rope, rope_style::neox, true, activation::silu,      residual_form::sequential},          // olmo
-  block_traits{norm_kind::rms,   norm_placement::post,     position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // olmo2
-  block_traits{norm_kind::layer_no_bias, norm_placement::pre, position_kind::rope, rope_style::interleaved, true, activation::silu, residual_form::parallel_one_norm}, // cohere
-};
-// clang-format on
 
 inline std::string describe_traits(const block_traits& t) {
   using reflect::to_string;

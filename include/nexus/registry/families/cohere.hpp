@@ -28,6 +28,7 @@ inline descriptor parse_cohere(const config_reader& c) {
   n.norm = {norm_kind::layer_no_bias, c.get<double>("layer_norm_eps", 1e-5), false, norm_placement::pre, qk_norm::none};
   n.residual = residual_form::parallel_one_norm;
   n.position.style = rope_style::interleaved;
+  n.dims.head_dim = c.field<std::int64_t>("head_dim", n.dims.head_dim).value_or(0);  // getattr in modeling
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   n.head.logit_scale = c.get<double>("logit_scale", 0.0625);
   n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);

@@ -21,6 +21,7 @@ inline descriptor parse_olmo(const config_reader& c) {
   check_olmo_rope_scaling(c);
   auto n = parse_llama_like(c, {50304, 4096, 11008, 32, 32, std::nullopt, 2048});
   n.norm = {norm_kind::layer_no_affine, 1e-5, false, norm_placement::pre, qk_norm::none};
+  n.dims.head_dim = c.field<std::int64_t>("head_dim", n.dims.head_dim).value_or(0);  // getattr in modeling
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   n.attention.qkv_clip = c.get<double>("clip_qkv", 0.0);
   if (n.attention.qkv_clip < 0) c.fail("clip_qkv", "must not be negative");

@@ -27,6 +27,7 @@ inline descriptor parse_olmo2(const config_reader& c) {
   check_olmo_rope_scaling(c);
   auto n = parse_llama_like(c, {50304, 4096, 11008, 32, 32, std::nullopt, 2048});
   n.norm = {norm_kind::rms, c.get<double>("rms_norm_eps", 1e-5), false, norm_placement::post, qk_norm::full_width};
+  n.dims.head_dim = c.field<std::int64_t>("head_dim", n.dims.head_dim).value_or(0);  // getattr in modeling
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
   return finish(n, c);

@@ -1,0 +1,42 @@
+// Compile-time traits of a block: the shape-critical choices of a descriptor, as one structural
+// value usable as a template argument. `supported_blocks` is the one list of instantiations Nexus
+// ships; the CPU model and the CUDA kernels are both instantiated from it. No dependencies beyond
+// the enums, so CUDA translation units include it cheaply.
+#pragma once
+
+#include <array>
+
+#include "nexus/arch/enums.hpp"
+
+namespace nexus {
+
+struct block_traits {
+  norm_kind norm;
+  norm_placement placement;
+  position_kind position;
+  rope_style rope;
+  bool gated;
+  activation act;
+  residual_form residual;
+
+  constexpr bool operator==(const block_traits&) const = default;
+};
+
+// clang-format off
+/// Every instantiation Nexus ships, and the families that need it.
+inline constexpr std::array supported_blocks{
+  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // llama mistral qwen2 qwen3 phi3
+  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma
+  block_traits{norm_kind::rms,   norm_placement::sandwich, position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma2
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::parallel_one_norm},   // phi
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu_tanh, residual_form::sequential},          // gpt2
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt2 (activation_function gelu)
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::parallel_two_norms},  // gpt_neox
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt_neox use_parallel_residual=false
+  block_traits{norm_kind::layer_no_affine, norm_placement::pre, position_kind::rope, rope_style::neox, true, activation::silu,      residual_form::sequential},          // olmo
+  block_traits{norm_kind::rms,   norm_placement::post,     position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // olmo2
+  block_traits{norm_kind::layer_no_bias, norm_placement::pre, position_kind::rope, rope_style::interleaved, true, activation::silu, residual_form::parallel_one_norm}, // cohere
+};
+// clang-format on
+
+}  // namespace nexus
