@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nexus/arch/descriptor.hpp"
@@ -12,12 +13,16 @@ namespace nexus {
 
 class kv_cache {
  public:
-  kv_cache(const descriptor& n, std::int64_t capacity)
+  /// `device_state`: a backend's own storage (the CUDA model's device cache and arena); the host
+  /// buffers are then not allocated.
+  kv_cache(const descriptor& n, std::int64_t capacity, std::shared_ptr<void> device_state = nullptr)
       : capacity_(capacity), width_(n.dims.num_kv_heads * n.dims.head_dim),
-        k_(std::size_t(n.dims.num_layers)), v_(std::size_t(n.dims.num_layers)) {
+        k_(std::size_t(n.dims.num_layers)), v_(std::size_t(n.dims.num_layers)), device_(std::move(device_state)) {
     if (capacity <= 0) throw usage_error("kv_cache", "capacity must be positive");
-    for (auto& layer : k_) layer.resize(std::size_t(capacity * width_));
-    for (auto& layer : v_) layer.resize(std::size_t(capacity * width_));
+    if (!device_) {
+      for (auto& layer : k_) layer.resize(std::size_t(capacity * width_));
+      for (auto& layer : v_) layer.resize(std::size_t(capacity * width_));
+    }
     scratch_.resize(scratch_slots);  // fixed: growing the outer list never moves a slot
   }
 
@@ -27,6 +32,8 @@ class kv_cache {
   std::int64_t capacity() const noexcept { return capacity_; }
   std::int64_t width() const noexcept { return width_; }      // kv_heads · head_dim
   void clear() noexcept { size_ = 0; }
+
+  void* device_state() const noexcept { return device_.get(); }
 
   float* keys(std::size_t layer) { return k_[layer].data(); }
   float* values(std::size_t layer) { return v_[layer].data(); }
@@ -52,6 +59,7 @@ class kv_cache {
   std::int64_t capacity_, width_, size_ = 0;
   std::vector<std::vector<float>> k_, v_;
   std::vector<std::vector<float>> scratch_;
+  std::shared_ptr<void> device_;
 };
 
 }  // namespace nexus

@@ -9,38 +9,12 @@
 
 #include "nexus/backend/cpu/ops.hpp"
 #include "nexus/model/kv_cache.hpp"
+#include "nexus/model/model.hpp"
 #include "nexus/model/traits.hpp"
 #include "nexus/model/weights.hpp"
 #include "nexus/registry/registry.hpp"
 
 namespace nexus {
-
-struct forward_options {
-  bool all_logits = true;       // false: logits of the last position only
-  bool hidden_states = false;   // also return embed, every layer's output, and the final norm
-};
-
-struct forward_result {
-  tensor_f32 logits;                // [positions, vocab]
-  std::vector<tensor_f32> hidden;   // [embed, layer 0..L-1, final], each [positions, hidden]
-};
-
-/// A model ready to run; created by load_cpu_model / make_cpu_model.
-class model {
- public:
-  virtual ~model() = default;
-  const descriptor& arch() const noexcept { return n_; }
-  kv_cache new_cache(std::int64_t capacity) const { return kv_cache(n_, capacity); }
-  /// Runs `ids` at the positions following what `cache` holds, appending their keys and values.
-  forward_result forward(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt = {}) const {
-    return run(ids, cache, opt);
-  }
-
- protected:
-  explicit model(descriptor n) : n_(std::move(n)) {}
-  virtual forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const = 0;
-  descriptor n_;
-};
 
 namespace cpu {
 
@@ -80,7 +54,8 @@ class universal_model final : public model {
     const auto& d = n_.dims;
     const std::int64_t rows = std::int64_t(ids.size()), first = cache.size(), H = d.hidden_size;
     if (rows == 0) throw usage_error("forward", "no tokens given");
-    if (cache.width() != d.num_kv_heads * d.head_dim) throw usage_error("forward", "kv_cache was made for another architecture");
+    if (cache.width() != d.num_kv_heads * d.head_dim || cache.device_state())
+      throw usage_error("forward", "kv_cache was made for another model or device");
     cache.check_room(rows);
     if constexpr (T.position == position_kind::learned)
       if (first + rows > d.max_positions)
