@@ -6,6 +6,9 @@
 
 #include "common.cuh"
 
+#if defined(NEXUS_CUDA_BUILD_CONFIG)
+#include "nexus_cuda_build_config.h"
+#endif
 #ifndef NEXUS_CUDA_HEAD_DIMS
 #define NEXUS_CUDA_HEAD_DIMS(X) X(16) X(32) X(64) X(80) X(96) X(128) X(256)
 #endif

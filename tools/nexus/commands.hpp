@@ -14,6 +14,10 @@
 #include "nexus/registry/architecture_table.hpp"
 #include "table.hpp"
 
+#if defined(NEXUS_WITH_CUDA)
+#include "nexus/backend/cuda/model.hpp"
+#endif
+
 namespace nexus::cli {
 
 namespace fs = std::filesystem;
@@ -101,6 +105,24 @@ inline int inspect(const std::vector<std::string>& dirs, bool check, bool json) 
 
 // ---- run / parity ------------------------------------------------------------------------------
 
+/// Where a command runs: `--device cpu` (fp32 reference) or `--device cuda --precision ...`.
+struct device_args {
+  std::string device = "cpu", precision = "fp32";
+};
+
+inline std::unique_ptr<model> load_model(const std::string& dir, const device_args& d) {
+  if (d.device == "cpu") {
+    if (d.precision != "fp32") throw usage_error("--precision", "the CPU backend runs fp32 only");
+    return load_cpu_model(dir);
+  }
+#if defined(NEXUS_WITH_CUDA)
+  const auto p = d.precision == "bf16" ? cuda::precision::bf16 : d.precision == "fp16" ? cuda::precision::fp16 : cuda::precision::fp32;
+  return cuda::load_model(dir, p);
+#else
+  throw usage_error("--device", "this build has no CUDA backend (configure with -DNEXUS_ENABLE_CUDA=ON)");
+#endif
+}
+
 inline std::vector<std::int32_t> parse_ids(const std::string& text) {
   std::vector<std::int32_t> ids;
   for (std::size_t at = 0; at <= text.size();) {
@@ -120,9 +142,9 @@ inline std::vector<std::int32_t> parse_ids(const std::string& text) {
 }
 
 /// `nexus run`: top-k next tokens at every position.
-inline int run(const std::string& dir, const std::string& ids_text, int top) {
+inline int run(const std::string& dir, const std::string& ids_text, int top, const device_args& dev) {
   const auto ids = parse_ids(ids_text);
-  const auto m = load_cpu_model(dir);
+  const auto m = load_model(dir, dev);
   auto cache = m->new_cache(std::int64_t(ids.size()));
   const auto out = m->forward(ids, cache);
   const auto vocab = std::size_t(m->arch().dims.vocab_size);
@@ -141,10 +163,10 @@ inline int run(const std::string& dir, const std::string& ids_text, int top) {
 }
 
 /// `nexus parity`: every layer and the logits against a reference file.
-inline int parity(const std::string& dir, std::string ref_path) {
+inline int parity(const std::string& dir, std::string ref_path, const device_args& dev) {
   if (ref_path.empty()) ref_path = (fs::path(dir) / "outputs.safetensors").string();
   const checkpoint ref(ref_path);
-  const auto rep = check_parity(*load_cpu_model(dir), ref);
+  const auto rep = check_parity(*load_model(dir, dev), ref);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : rep.rows) {
     if (r.tensor.ends_with(".greedy")) rows.push_back({r.tensor, "", "", "", r.ok ? "identical" : "DIFFER"});
@@ -165,10 +187,11 @@ struct generate_args {
   std::uint64_t seed = 0;
   std::vector<std::string> stop;
   bool no_stream = false;
+  device_args device;
 };
 
 inline int generate_text(const generate_args& a) {
-  const auto m = load_cpu_model(a.dir);
+  const auto m = load_model(a.dir, a.device);
   const auto tok = tokenizer::load(a.dir);
   const auto prompt = tok.encode(a.prompt, true);
   generate_options opt;

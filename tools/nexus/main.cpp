@@ -20,12 +20,19 @@ int main(int argc, char** argv) {
 
   std::string dir, ids, ref;
   int top = 5;
-  auto* run_cmd = app.add_subcommand("run", "Top-k next tokens at every position (CPU, fp32)");
+  device_args dev;
+  auto add_device = [&](CLI::App* cmd, device_args& d) {
+    cmd->add_option("--device", d.device, "cpu (fp32 reference) or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--precision", d.precision, "cuda storage precision: fp32, bf16, fp16")->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+  };
+  auto* run_cmd = app.add_subcommand("run", "Top-k next tokens at every position");
+  add_device(run_cmd, dev);
   run_cmd->add_option("dir", dir, "checkpoint folder")->required()->check(CLI::ExistingDirectory);
   run_cmd->add_option("--ids", ids, "comma-separated token ids, e.g. 1,2,3")->required();
   run_cmd->add_option("--top", top, "how many tokens per position")->check(CLI::Range(1, 1000));
 
   auto* parity_cmd = app.add_subcommand("parity", "Compare every layer and the logits with a reference file");
+  add_device(parity_cmd, dev);
   parity_cmd->add_option("dir", dir, "checkpoint folder")->required()->check(CLI::ExistingDirectory);
   parity_cmd->add_option("--ref", ref, "reference outputs (default DIR/outputs.safetensors)")->check(CLI::ExistingFile);
 
@@ -40,6 +47,7 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--seed", gen.seed, "sampling seed");
   gen_cmd->add_option("--stop", gen.stop, "stop once the text contains this (repeatable)");
   gen_cmd->add_flag("--no-stream", gen.no_stream, "print the text at the end instead of streaming");
+  add_device(gen_cmd, gen.device);
 
   std::string models_dir = "tests/data/models";
   auto* demo_cmd = app.add_subcommand("demo", "The main job: shipped models side by side, checked against transformers, generating");
@@ -55,8 +63,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (*inspect_cmd) return inspect(dirs, check, json);
-    if (*run_cmd) return run(dir, ids, top);
-    if (*parity_cmd) return parity(dir, ref);
+    if (*run_cmd) return run(dir, ids, top, dev);
+    if (*parity_cmd) return parity(dir, ref, dev);
     if (*gen_cmd) return generate_text(gen);
     if (*demo_cmd) return demo(models_dir);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
