@@ -396,6 +396,7 @@ class tokenizer {
  public:
   struct added_token {
     std::string content;
+    std::string normalized_content;  // content after the normalizer (for normalized tokens)
     std::int32_t id = 0;
     bool special = false, single_word = false, lstrip = false, rstrip = false, normalized = false;
   };
@@ -481,7 +482,7 @@ class tokenizer {
     }
     for (const auto& d : decoders_) tokens = d.apply(std::move(tokens));
     std::string out;
-    for (const auto& t : tokens) out += t;
+    for (std::size_t i = 0; i < tokens.size(); ++i) out += (i && decoders_.empty() ? " " : "") + tokens[i];  // no decoder: joined by spaces
     return out;
   }
 
@@ -534,14 +535,14 @@ class tokenizer {
       merges_.emplace(pair_key(ia->second, ib->second), std::pair{rank++, iab->second});
     }
     for (const auto& t : j.value("added_tokens", tok::json::array())) {
-      added_token a{t.at("content").get<std::string>(), t.at("id").get<std::int32_t>(), t.value("special", false), t.value("single_word", false),
+      added_token a{t.at("content").get<std::string>(), {}, t.at("id").get<std::int32_t>(), t.value("special", false), t.value("single_word", false),
                     t.value("lstrip", false), t.value("rstrip", false), t.value("normalized", !t.value("special", false))};
       add_vocab(a.content, a.id);
       if (a.special) special_ids_.insert(a.id);
       added_.push_back(std::move(a));
     }
-    std::stable_sort(added_.begin(), added_.end(), [](const auto& x, const auto& y) { return x.content.size() > y.content.size(); });
     tok::parse_normalizer(j.value("normalizer", tok::json()), normalizers_, where);
+    for (auto& a : added_) a.normalized_content = a.normalized ? normalize(a.content) : a.content;
     tok::parse_pre_tokenizer(j.value("pre_tokenizer", tok::json()), pre_tokenizers_, where);
     tok::parse_decoder(j.value("decoder", tok::json()), decoders_, where);
     parse_post_processor(j.value("post_processor", tok::json()), where);
@@ -584,12 +585,28 @@ class tokenizer {
     return s;
   }
 
+  /// Rust regex's \w: Alphabetic, Mark, Decimal_Number, Connector_Punctuation, Join_Control.
   static bool is_word_char(std::string_view c) {
     const auto cp = utf8::decode(c);
-    const auto cat = utf8proc_category(utf8proc_int32_t(cp));
-    return cp == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) || (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+    if (cp == 0x200c || cp == 0x200d) return true;
+    switch (utf8proc_category(utf8proc_int32_t(cp))) {
+      case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+      case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC:
+      case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC: return true;
+      default: return false;
+    }
   }
-  static bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+  /// Rust's char::is_whitespace (the White_Space property).
+  static bool is_whitespace(std::uint32_t cp) {
+    return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
+  }
+  /// Start of the UTF-8 character that ends just before byte `at`.
+  static std::size_t previous_char(const std::string& s, std::size_t at) {
+    std::size_t b = at - 1;
+    while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xc0) == 0x80) --b;
+    return b;
+  }
 
   /// Splits `s` around the added tokens whose `normalized` flag equals `normalized`: leftmost,
   /// longest match first; lstrip/rstrip swallow neighbouring whitespace; single_word needs
@@ -599,26 +616,37 @@ class tokenizer {
     std::size_t from = 0, at = 0;
     while (at < s.size()) {
       const added_token* hit = nullptr;
+      std::size_t hit_len = 0;
       for (const auto& a : added_) {
-        if (a.normalized != normalized || a.content.empty() || s.compare(at, a.content.size(), a.content) != 0) continue;
+        if (a.normalized != normalized) continue;
+        // A normalized token is matched in its normalized form (Prepend makes "<<SYS>>" "▁<<SYS>>").
+        const std::string& content = normalized ? a.normalized_content : a.content;
+        if (content.empty() || content.size() <= hit_len || s.compare(at, content.size(), content) != 0) continue;
         if (a.single_word) {
-          std::string_view before = at > 0 ? std::string_view(s).substr(0, at) : std::string_view();
-          std::size_t lb = before.size();
-          while (lb > 0 && (static_cast<unsigned char>(before[lb - 1]) & 0xc0) == 0x80) --lb;
-          if (!before.empty() && lb > 0 && is_word_char(before.substr(lb - 1))) continue;
-          const auto end = at + a.content.size();
+          if (at > 0 && is_word_char(std::string_view(s).substr(previous_char(s, at), at - previous_char(s, at)))) continue;
+          const auto end = at + content.size();
           if (end < s.size() && is_word_char(std::string_view(s).substr(end, utf8::sequence_length(static_cast<unsigned char>(s[end]))))) continue;
         }
         hit = &a;
-        break;  // sorted longest first
+        hit_len = content.size();  // longest match at this position
       }
       if (!hit) {
         at += utf8::sequence_length(static_cast<unsigned char>(s[at]));
         continue;
       }
-      std::size_t b = at, e = at + hit->content.size();
-      if (hit->lstrip) while (b > from && is_space(static_cast<unsigned char>(s[b - 1]))) --b;
-      if (hit->rstrip) while (e < s.size() && is_space(static_cast<unsigned char>(s[e]))) ++e;
+      std::size_t b = at, e = at + hit_len;
+      if (hit->lstrip)
+        while (b > from) {
+          const auto p = previous_char(s, b);
+          if (!is_whitespace(utf8::decode(std::string_view(s).substr(p, b - p)))) break;
+          b = p;
+        }
+      if (hit->rstrip)
+        while (e < s.size()) {
+          const auto n = std::min(utf8::sequence_length(static_cast<unsigned char>(s[e])), s.size() - e);
+          if (!is_whitespace(utf8::decode(std::string_view(s).substr(e, n)))) break;
+          e += n;
+        }
       if (b > from) out.push_back({s.substr(from, b - from), -1, at_start && from == 0});
       out.push_back({{}, hit->id, false});
       from = at = e;
@@ -670,7 +698,7 @@ class tokenizer {
           return;
         }
       }
-      if (!unk_) throw usage_error("tokenizer", "character '" + std::string(c) + "' is not in the vocabulary and there is no unk token");
+      if (!unk_) return;  // no unk token: the character is dropped, as in `tokenizers`
       if (!(fuse_unk_ && last_unk)) sym.push_back(*unk_);
       last_unk = true;
     });
