@@ -65,6 +65,29 @@ TEST_CASE("tokenizers: ids and decoding equal the tokenizers library on every re
   }
 }
 
+TEST_CASE("tokenizers: decoding of cut, byte-fallback and random id runs equals the tokenizers library") {
+  for (const auto& dir : tokenizer_dirs()) {
+    const auto kind = dir.filename().string();
+    const auto tok = tokenizer::load(dir);
+    std::ifstream in(dir / "decode_cases.jsonl");
+    REQUIRE(in);
+    std::size_t cases = 0, mismatches = 0;
+    for (std::string line; std::getline(in, line); ++cases) {
+      const auto c = nlohmann::json::parse(line);
+      const auto ids = c["ids"].get<std::vector<std::int32_t>>();
+      const bool ok = tok.decode(ids, false) == c["decoded"].get<std::string>() && tok.decode(ids, true) == c["decoded_skip_special"].get<std::string>();
+      if (!ok && ++mismatches <= 5) {
+        INFO(kind << " decode case " << cases << ": " << c["ids"].dump());
+        CHECK(tok.decode(ids, false) == c["decoded"].get<std::string>());
+        CHECK(tok.decode(ids, true) == c["decoded_skip_special"].get<std::string>());
+      }
+    }
+    INFO(kind);
+    CHECK(cases >= 300);
+    CHECK(mismatches == 0);
+  }
+}
+
 TEST_CASE("tokenizer errors name the component") {
   const auto dir = fs::temp_directory_path() / ("nexus_tok_" + std::to_string(::getpid()));
   fs::create_directories(dir);
