@@ -43,4 +43,14 @@ enum class residual_form : std::uint8_t {
 };
 enum class layer_attention : std::uint8_t { full, sliding };
 
+/// Which norms a layer has, from the placement and the residual form: the one rule that the
+/// canonical tensor list, the CPU model and the CUDA runner all follow.
+struct layer_norms {
+  bool attn, mlp, attn_post, mlp_post;
+};
+constexpr layer_norms norms_of(norm_placement placement, residual_form residual) {
+  const bool pre = placement != norm_placement::post, post = placement != norm_placement::pre;
+  return {pre, pre && residual != residual_form::parallel_one_norm, post, post};
+}
+
 }  // namespace nexus

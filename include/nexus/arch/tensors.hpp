@@ -43,17 +43,14 @@ inline std::map<std::string, shape_t> canonical_tensors(const descriptor& n) {
   out["embed.tokens.weight"] = {d.vocab_size, d.hidden_size};
   if (n.position.kind == position_kind::learned) out["embed.positions.weight"] = {d.max_positions, d.hidden_size};
 
-  const bool pre = n.norm.placement != norm_placement::post;
-  const bool post = n.norm.placement != norm_placement::pre;
+  const auto has = norms_of(n.norm.placement, n.residual);
   const std::int64_t q_width = d.num_heads * d.head_dim, kv_width = d.num_kv_heads * d.head_dim;
   for (std::int64_t l = 0; l < d.num_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
-    if (pre) norm(p + "attn_norm", d.hidden_size);
-    if (pre && n.residual != residual_form::parallel_one_norm) norm(p + "mlp_norm", d.hidden_size);
-    if (post) {
-      norm(p + "attn_post_norm", d.hidden_size);
-      norm(p + "mlp_post_norm", d.hidden_size);
-    }
+    if (has.attn) norm(p + "attn_norm", d.hidden_size);
+    if (has.mlp) norm(p + "mlp_norm", d.hidden_size);
+    if (has.attn_post) norm(p + "attn_post_norm", d.hidden_size);
+    if (has.mlp_post) norm(p + "mlp_post_norm", d.hidden_size);
     linear(p + "attn.q", q_width, d.hidden_size, n.attention.qkv_bias);
     linear(p + "attn.k", kv_width, d.hidden_size, n.attention.qkv_bias);
     linear(p + "attn.v", kv_width, d.hidden_size, n.attention.qkv_bias);

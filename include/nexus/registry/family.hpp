@@ -2,6 +2,7 @@
 // descriptor, and how its checkpoint tensor names map onto the canonical tensors.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <span>
 #include <string_view>
@@ -27,6 +28,15 @@ struct tensor_rule {
   std::array<std::string_view, 3> targets;  // unused slots empty
   tensor_layout layout = tensor_layout::same;
 };
+
+/// Tables are composed from shared fragments (many families reuse Llama's module names).
+template <std::size_t... N>
+constexpr auto concat(const std::array<tensor_rule, N>&... parts) {
+  std::array<tensor_rule, (N + ...)> out{};
+  std::size_t at = 0;
+  ((std::copy(parts.begin(), parts.end(), out.begin() + std::ptrdiff_t(at)), at += N), ...);
+  return out;
+}
 
 struct family {
   std::string_view model_type;  // config.json "model_type"

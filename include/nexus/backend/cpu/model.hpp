@@ -28,13 +28,13 @@ class universal_model final : public model {
     for (std::int64_t l = 0; l < d.num_layers; ++l) {
       const std::string p = "layers." + std::to_string(l) + ".";
       layer_weights L;
-      // Which norms exist follows from the traits (placement, residual) and qk-norm, never
-      // from which weights happen to be present.
-      constexpr bool pre = T.placement != norm_placement::post, post = T.placement != norm_placement::pre;
-      L.attn_norm = norm_of(p + "attn_norm", pre);
-      L.mlp_norm = norm_of(p + "mlp_norm", pre && T.residual != residual_form::parallel_one_norm);
-      L.attn_post_norm = norm_of(p + "attn_post_norm", post);
-      L.mlp_post_norm = norm_of(p + "mlp_post_norm", post);
+      // Which norms exist follows from the traits and qk-norm, never from which weights
+      // happen to be present.
+      constexpr auto has = norms_of(T.placement, T.residual);
+      L.attn_norm = norm_of(p + "attn_norm", has.attn);
+      L.mlp_norm = norm_of(p + "mlp_norm", has.mlp);
+      L.attn_post_norm = norm_of(p + "attn_post_norm", has.attn_post);
+      L.mlp_post_norm = norm_of(p + "mlp_post_norm", has.mlp_post);
       L.q_norm = norm_of(p + "attn.q_norm", n_.norm.qk != qk_norm::none);
       L.k_norm = norm_of(p + "attn.k_norm", n_.norm.qk != qk_norm::none);
       for (auto [dst, name] : {std::pair{&L.q, "attn.q"}, {&L.k, "attn.k"}, {&L.v, "attn.v"}, {&L.o, "attn.o"},

@@ -318,15 +318,15 @@ class universal_model final : public model {
     embed_scale_ = float(n_.embedding.scale);
     if (p_ == precision::bf16) embed_scale_ = __bfloat162float(__float2bfloat16_rn(embed_scale_));  // rounded like transformers'
     if (p_ == precision::fp16) embed_scale_ = __half2float(__float2half_rn(embed_scale_));            // normalizer tensor
-    constexpr bool pre = T.placement != norm_placement::post, post = T.placement != norm_placement::pre;
+    constexpr auto has = norms_of(T.placement, T.residual);
     const std::int64_t qw = d.num_heads * d.head_dim, kw = d.num_kv_heads * d.head_dim;
     for (std::int64_t l = 0; l < d.num_layers; ++l) {
       const std::string p = "layers." + std::to_string(l) + ".";
       layer_weights L;
-      L.attn_norm = norm(p + "attn_norm", pre);
-      L.mlp_norm = norm(p + "mlp_norm", pre && T.residual != residual_form::parallel_one_norm);
-      L.attn_post = norm(p + "attn_post_norm", post);
-      L.mlp_post = norm(p + "mlp_post_norm", post);
+      L.attn_norm = norm(p + "attn_norm", has.attn);
+      L.mlp_norm = norm(p + "mlp_norm", has.mlp);
+      L.attn_post = norm(p + "attn_post_norm", has.attn_post);
+      L.mlp_post = norm(p + "mlp_post_norm", has.mlp_post);
       L.q_norm = norm(p + "attn.q_norm", n_.norm.qk != qk_norm::none);
       L.k_norm = norm(p + "attn.k_norm", n_.norm.qk != qk_norm::none);
       L.wqkv = put({need(p + "attn.q.weight"), need(p + "attn.k.weight"), need(p + "attn.v.weight")});

@@ -7,19 +7,8 @@
 
 namespace nexus::registry {
 
-inline constexpr tensor_rule cohere_tensors[] = {
-    {"model.embed_tokens", {"embed.tokens"}},
-    {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
-    {"model.layers.{L}.self_attn.q_proj", {"layers.{L}.attn.q"}},
-    {"model.layers.{L}.self_attn.k_proj", {"layers.{L}.attn.k"}},
-    {"model.layers.{L}.self_attn.v_proj", {"layers.{L}.attn.v"}},
-    {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
-    {"model.layers.{L}.mlp.gate_proj", {"layers.{L}.mlp.gate"}},
-    {"model.layers.{L}.mlp.up_proj", {"layers.{L}.mlp.up"}},
-    {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
-    {"model.norm", {"final_norm"}},
-    {"lm_head", {"lm_head"}},
-};
+inline constexpr auto cohere_tensors =
+    concat(hf_embed, std::array<tensor_rule, 1>{{{"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}}}}, hf_attention, hf_gated_mlp, hf_head);
 
 inline descriptor parse_cohere(const config_reader& c) {
   if (c.get<bool>("use_qk_norm", false))

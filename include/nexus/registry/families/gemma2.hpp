@@ -8,22 +8,14 @@
 
 namespace nexus::registry {
 
-inline constexpr tensor_rule gemma2_tensors[] = {
-    {"model.embed_tokens", {"embed.tokens"}},
-    {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
-    {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
-    {"model.layers.{L}.pre_feedforward_layernorm", {"layers.{L}.mlp_norm"}},
-    {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
-    {"model.layers.{L}.self_attn.q_proj", {"layers.{L}.attn.q"}},
-    {"model.layers.{L}.self_attn.k_proj", {"layers.{L}.attn.k"}},
-    {"model.layers.{L}.self_attn.v_proj", {"layers.{L}.attn.v"}},
-    {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
-    {"model.layers.{L}.mlp.gate_proj", {"layers.{L}.mlp.gate"}},
-    {"model.layers.{L}.mlp.up_proj", {"layers.{L}.mlp.up"}},
-    {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
-    {"model.norm", {"final_norm"}},
-    {"lm_head", {"lm_head"}},
-};
+inline constexpr auto gemma2_tensors = concat(hf_embed,
+                                              std::array<tensor_rule, 4>{{
+                                                  {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
+                                                  {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
+                                                  {"model.layers.{L}.pre_feedforward_layernorm", {"layers.{L}.mlp_norm"}},
+                                                  {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
+                                              }},
+                                              hf_attention, hf_gated_mlp, hf_head);
 
 inline descriptor parse_gemma2(const config_reader& c) {
   auto n = parse_gemma_like(c, {256000, 2304, 9216, 26, 8, 4, 8192, true}, "hidden_activation");

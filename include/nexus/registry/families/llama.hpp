@@ -7,22 +7,32 @@
 
 namespace nexus::registry {
 
-inline constexpr tensor_rule llama_tensors[] = {
-    {"model.embed_tokens", {"embed.tokens"}},
-    {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
-    {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.mlp_norm"}},
+// Module names most Hugging Face decoders share; family tables compose them.
+inline constexpr std::array<tensor_rule, 1> hf_embed{{{"model.embed_tokens", {"embed.tokens"}}}};
+inline constexpr std::array<tensor_rule, 4> hf_attention{{
     {"model.layers.{L}.self_attn.q_proj", {"layers.{L}.attn.q"}},
     {"model.layers.{L}.self_attn.k_proj", {"layers.{L}.attn.k"}},
     {"model.layers.{L}.self_attn.v_proj", {"layers.{L}.attn.v"}},
     {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
-    {"model.layers.{L}.self_attn.q_norm", {"layers.{L}.attn.q_norm"}},  // Qwen-3
+}};
+inline constexpr std::array<tensor_rule, 2> hf_qk_norm{{
+    {"model.layers.{L}.self_attn.q_norm", {"layers.{L}.attn.q_norm"}},
     {"model.layers.{L}.self_attn.k_norm", {"layers.{L}.attn.k_norm"}},
+}};
+inline constexpr std::array<tensor_rule, 3> hf_gated_mlp{{
     {"model.layers.{L}.mlp.gate_proj", {"layers.{L}.mlp.gate"}},
     {"model.layers.{L}.mlp.up_proj", {"layers.{L}.mlp.up"}},
     {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
-    {"model.norm", {"final_norm"}},
-    {"lm_head", {"lm_head"}},
-};
+}};
+inline constexpr std::array<tensor_rule, 2> hf_head{{{"model.norm", {"final_norm"}}, {"lm_head", {"lm_head"}}}};
+
+// Rules for tensors a descriptor does not have (Qwen-3's q_norm on a Llama) are skipped.
+inline constexpr auto llama_tensors = concat(hf_embed,
+                                             std::array<tensor_rule, 2>{{
+                                                 {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
+                                                 {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.mlp_norm"}},
+                                             }},
+                                             hf_attention, hf_qk_norm, hf_gated_mlp, hf_head);
 
 inline constexpr std::string_view llama_ignored[] = {".rotary_emb.inv_freq"};
 

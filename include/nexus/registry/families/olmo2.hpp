@@ -6,22 +6,12 @@
 
 namespace nexus::registry {
 
-inline constexpr tensor_rule olmo2_tensors[] = {
-    {"model.embed_tokens", {"embed.tokens"}},
-    {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
-    {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
-    {"model.layers.{L}.self_attn.q_proj", {"layers.{L}.attn.q"}},
-    {"model.layers.{L}.self_attn.k_proj", {"layers.{L}.attn.k"}},
-    {"model.layers.{L}.self_attn.v_proj", {"layers.{L}.attn.v"}},
-    {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
-    {"model.layers.{L}.self_attn.q_norm", {"layers.{L}.attn.q_norm"}},
-    {"model.layers.{L}.self_attn.k_norm", {"layers.{L}.attn.k_norm"}},
-    {"model.layers.{L}.mlp.gate_proj", {"layers.{L}.mlp.gate"}},
-    {"model.layers.{L}.mlp.up_proj", {"layers.{L}.mlp.up"}},
-    {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
-    {"model.norm", {"final_norm"}},
-    {"lm_head", {"lm_head"}},
-};
+inline constexpr auto olmo2_tensors = concat(hf_embed,
+                                             std::array<tensor_rule, 2>{{
+                                                 {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
+                                                 {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
+                                             }},
+                                             hf_attention, hf_qk_norm, hf_gated_mlp, hf_head);
 
 inline descriptor parse_olmo2(const config_reader& c) {
   check_olmo_rope_scaling(c);

@@ -8,17 +8,17 @@
 
 namespace nexus::registry {
 
-inline constexpr tensor_rule phi3_tensors[] = {
-    {"model.embed_tokens", {"embed.tokens"}},
-    {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
-    {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.mlp_norm"}},
-    {"model.layers.{L}.self_attn.qkv_proj", {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"}, tensor_layout::fused_rows},
-    {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
-    {"model.layers.{L}.mlp.gate_up_proj", {"layers.{L}.mlp.gate", "layers.{L}.mlp.up"}, tensor_layout::fused_rows},
-    {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
-    {"model.norm", {"final_norm"}},
-    {"lm_head", {"lm_head"}},
-};
+inline constexpr auto phi3_tensors = concat(
+    hf_embed,
+    std::array<tensor_rule, 6>{{
+        {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
+        {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.mlp_norm"}},
+        {"model.layers.{L}.self_attn.qkv_proj", {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"}, tensor_layout::fused_rows},
+        {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
+        {"model.layers.{L}.mlp.gate_up_proj", {"layers.{L}.mlp.gate", "layers.{L}.mlp.up"}, tensor_layout::fused_rows},
+        {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
+    }},
+    hf_head);
 
 inline descriptor parse_phi3(const config_reader& c) {
   auto n = parse_llama_like(c, {32064, 3072, 8192, 32, 32, std::nullopt, 4096});
