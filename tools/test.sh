@@ -23,4 +23,8 @@ for d in tests/data/configs/*/; do cp "$d"/config.json "$seeds_cfg/$(basename "$
 # A crash makes libFuzzer exit non-zero and leaves the input as crash-* for reproduction.
 "$fuzz_build/tests/fuzz/fuzz_safetensors" -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 "$seeds_st" 2>&1 | tail -n 4
 "$fuzz_build/tests/fuzz/fuzz_config" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$seeds_cfg" 2>&1 | tail -n 4
+seeds_tok="$fuzz_build/corpus-tokenizer"
+mkdir -p "$seeds_tok"
+head -n 200 tests/data/tokenizers/gpt2/cases.jsonl | split -l 20 - "$seeds_tok/case-"
+"$fuzz_build/tests/fuzz/fuzz_tokenizer" -max_total_time="$seconds" -max_len=2048 -print_final_stats=1 "$seeds_tok" 2>&1 | tail -n 4
 echo "fuzzers: ${seconds}s each, no crash"

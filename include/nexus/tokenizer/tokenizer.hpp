@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <queue>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -542,7 +543,12 @@ class tokenizer {
       added_.push_back(std::move(a));
     }
     tok::parse_normalizer(j.value("normalizer", tok::json()), normalizers_, where);
-    for (auto& a : added_) a.normalized_content = a.normalized ? normalize(a.content) : a.content;
+    for (std::size_t i = 0; i < added_.size(); ++i) {
+      auto& a = added_[i];
+      a.normalized_content = a.normalized ? normalize(a.content) : a.content;
+      const std::string& match = a.normalized ? a.normalized_content : a.content;
+      if (!match.empty()) added_by_first_byte_[static_cast<unsigned char>(match[0])].push_back(i);
+    }
     tok::parse_pre_tokenizer(j.value("pre_tokenizer", tok::json()), pre_tokenizers_, where);
     tok::parse_decoder(j.value("decoder", tok::json()), decoders_, where);
     parse_post_processor(j.value("post_processor", tok::json()), where);
@@ -617,7 +623,8 @@ class tokenizer {
     while (at < s.size()) {
       const added_token* hit = nullptr;
       std::size_t hit_len = 0;
-      for (const auto& a : added_) {
+      for (const auto index : added_by_first_byte_[static_cast<unsigned char>(s[at])]) {
+        const auto& a = added_[index];
         if (a.normalized != normalized) continue;
         // A normalized token is matched in its normalized form (Prepend makes "<<SYS>>" "▁<<SYS>>").
         const std::string& content = normalized ? a.normalized_content : a.content;
@@ -702,25 +709,55 @@ class tokenizer {
       if (!(fuse_unk_ && last_unk)) sym.push_back(*unk_);
       last_unk = true;
     });
-    // Merge the lowest-ranked adjacent pair until none applies (ties: leftmost first).
-    while (sym.size() > 1) {
-      std::int32_t best_rank = INT32_MAX, best_id = -1;
-      std::size_t best_at = 0;
-      for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
-        const auto it = merges_.find(pair_key(sym[i], sym[i + 1]));
-        if (it != merges_.end() && it->second.first < best_rank) best_rank = it->second.first, best_id = it->second.second, best_at = i;
-      }
-      if (best_id < 0) break;
-      sym[best_at] = best_id;
-      sym.erase(sym.begin() + std::ptrdiff_t(best_at) + 1);
-    }
+    merge(sym);
     ids.insert(ids.end(), sym.begin(), sym.end());
+  }
+
+  /// Applies merges to `sym`: always the lowest-ranked adjacent pair, the leftmost among equals
+  /// (as `tokenizers` does), with a heap of candidate pairs over a linked list: O(n log n) even
+  /// for long words (SentencePiece-style tokenizers see a whole text as one word).
+  void merge(std::vector<std::int32_t>& sym) const {
+    const std::size_t n = sym.size();
+    if (n < 2) return;
+    std::vector<std::size_t> prev(n), next(n);
+    std::vector<bool> alive(n, true);
+    for (std::size_t i = 0; i < n; ++i) prev[i] = i - 1, next[i] = i + 1;  // prev[0] wraps: never used
+    struct candidate {
+      std::int32_t rank;
+      std::size_t left;
+      std::int32_t a, b;  // the ids the pair had when queued: stale entries are skipped
+      bool operator>(const candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+    };
+    std::priority_queue<candidate, std::vector<candidate>, std::greater<>> heap;
+    auto queue = [&](std::size_t left) {
+      if (left >= n || next[left] >= n) return;
+      const auto it = merges_.find(pair_key(sym[left], sym[next[left]]));
+      if (it != merges_.end()) heap.push({it->second.first, left, sym[left], sym[next[left]]});
+    };
+    for (std::size_t i = 0; i + 1 < n; ++i) queue(i);
+    while (!heap.empty()) {
+      const auto c = heap.top();
+      heap.pop();
+      const std::size_t right = next[c.left];
+      if (!alive[c.left] || right >= n || sym[c.left] != c.a || sym[right] != c.b) continue;
+      sym[c.left] = merges_.at(pair_key(c.a, c.b)).second;
+      alive[right] = false;
+      next[c.left] = next[right];
+      if (next[right] < n) prev[next[right]] = c.left;
+      if (c.left > 0) queue(prev[c.left]);
+      queue(c.left);
+    }
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (alive[i]) sym[out++] = sym[i];
+    sym.resize(out);
   }
 
   std::unordered_map<std::string, std::int32_t> vocab_;
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::uint64_t, std::pair<std::int32_t, std::int32_t>> merges_;  // pair -> (rank, merged id)
   std::vector<added_token> added_;
+  std::array<std::vector<std::size_t>, 256> added_by_first_byte_;  // candidates for a match at a byte
   std::set<std::int32_t> special_ids_;
   std::vector<tok::normalizer> normalizers_;
   std::vector<tok::pre_tokenizer> pre_tokenizers_;
