@@ -1,4 +1,6 @@
-// Umbrella header: everything public. Prefer the one header you need; each stands alone.
+// Umbrella header: everything in nexus::nexus. Prefer the one header you need; each stands alone.
+// The tokenizer and generation (nexus/tokenizer/, nexus/generate/) need the nexus::tokenizer
+// target (PCRE2, utf8proc); the CUDA backend (nexus/backend/cuda/) needs nexus::cuda.
 #pragma once
 
 #include "nexus/core/error.hpp"
@@ -12,4 +14,9 @@
 #include "nexus/arch/rope.hpp"
 #include "nexus/registry/registry.hpp"
 #include "nexus/registry/binding.hpp"
+#include "nexus/registry/architecture_table.hpp"
 #include "nexus/inspect/summary.hpp"
+#include "nexus/model/model.hpp"
+#include "nexus/model/traits.hpp"
+#include "nexus/model/parity.hpp"
+#include "nexus/backend/cpu/model.hpp"
