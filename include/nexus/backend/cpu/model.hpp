@@ -1,5 +1,5 @@
 // The universal transformer on the CPU, in fp32: one templated block covers every family; the
-// traits (nexus/model/traits.hpp) fix the shape-critical choices at compile time, the descriptor
+// traits (nexus/model/block_traits.hpp) fix the shape-critical choices at compile time, the descriptor
 // supplies every runtime value. This is the ground truth the CUDA kernels are checked against.
 #pragma once
 
