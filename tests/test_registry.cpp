@@ -173,3 +173,24 @@ TEST_CASE("docs/architectures.md holds the table the registry generates") {
   REQUIRE(e != std::string::npos);
   CHECK(text.substr(b + begin.size(), e - b - begin.size()) == registry::architecture_table_markdown());
 }
+
+TEST_CASE("configs in the transformers 5 spelling (rope_parameters) describe the same model") {
+  for (const char* name : {"llama_rope_yarn", "llama_rope_llama3", "qwen2_rope_yarn", "gpt_neox_rope_linear", "phi_qk_layernorm", "mistral_defaults"}) {
+    INFO(name);
+    const auto dir = test::data_dir() / "configs" / name;
+    if (!fs::exists(dir / "config.json")) continue;
+    const auto v4 = registry::read_config(dir);
+    const auto want = registry::describe(v4, "v4");  // checked against transformers above
+    auto v5 = v4;
+    const bool neox = v4["model_type"] == "gpt_neox";
+    nlohmann::json rp = v4.contains("rope_scaling") && !v4["rope_scaling"].is_null() ? v4["rope_scaling"] : nlohmann::json{{"rope_type", "default"}};
+    if (rp.contains("type")) rp["rope_type"] = rp["type"], rp.erase("type");
+    rp["rope_theta"] = registry::describe(v4, "v4").position.theta;
+    if (want.position.partial_rotary != 1.0 || neox) rp["partial_rotary_factor"] = want.position.partial_rotary;
+    for (const char* key : {"rope_scaling", "rope_theta", "rotary_emb_base", "rotary_pct", "partial_rotary_factor"}) v5.erase(key);
+    v5["rope_parameters"] = rp;
+    CHECK(registry::describe(v5, "v5") == want);
+  }
+  CHECK_THROWS_AS(registry::describe(nlohmann::json::parse(R"({"model_type":"llama","rope_parameters":{"full_attention":{"rope_theta":1.0}}})"), "v5"),
+                  unsupported_error);
+}

@@ -43,8 +43,30 @@ inline const family& find_family(const config_reader& c) {
   c.unsupported("model_type", "\"" + type + "\"", supported_model_types());
 }
 
+/// Configs saved by transformers ≥ 5 hold RoPE settings in one `rope_parameters` object
+/// ({rope_type, rope_theta, partial_rotary_factor, scaling keys}); the family parsers read the
+/// 4.x spelling (rope_theta, rope_scaling, partial_rotary_factor). Rewrites the first into the second.
+inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::string& where) {
+  if (!config.is_object() || !config.contains("rope_parameters") || config["rope_parameters"].is_null()) return config;
+  const auto rp = config["rope_parameters"];
+  if (!rp.is_object() || !(rp.contains("rope_type") || rp.contains("rope_theta")))
+    throw unsupported_error(where, "field 'rope_parameters' = " + rp.dump().substr(0, 200) +
+                                       " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys)");
+  const bool neox = config.value("model_type", "") == "gpt_neox";  // its 4.x names win over rope_theta
+  if (rp.contains("rope_theta")) config[neox ? "rotary_emb_base" : "rope_theta"] = rp["rope_theta"];
+  if (rp.contains("partial_rotary_factor")) config[neox ? "rotary_pct" : "partial_rotary_factor"] = rp["partial_rotary_factor"];
+  nlohmann::json scaling = rp;
+  scaling.erase("rope_theta");
+  scaling.erase("partial_rotary_factor");
+  if (scaling.value("rope_type", "default") == "default") config["rope_scaling"] = nullptr;
+  else config["rope_scaling"] = scaling;
+  config.erase("rope_parameters");
+  return config;
+}
+
 /// config.json (already parsed) -> descriptor. `where` names the source in errors.
-inline descriptor describe(const nlohmann::json& config, const std::string& where = "config.json") {
+inline descriptor describe(const nlohmann::json& raw, const std::string& where = "config.json") {
+  const auto config = with_legacy_rope_keys(raw, where);
   const config_reader c(config, where);
   descriptor n = find_family(c).parse(c);
   n.family = c.require<std::string>("model_type");
