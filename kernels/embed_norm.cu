@@ -37,10 +37,7 @@ __device__ void normalize_row(float* v, int count, int hidden, const norm_params
   const float inv = rsqrtf(block_sum(ss) / float(hidden) + cfg.eps);
   for (int k = 0; k < count; ++k) {
     const int i = threadIdx.x + k * blockDim.x;
-    float y = (v[k] - mean) * inv;
-    if (n.weight) y *= cfg.unit_offset ? 1.0f + n.weight[i] : n.weight[i];
-    if (n.bias) y += n.bias[i];
-    v[k] = y;
+    v[k] = math::norm_affine((v[k] - mean) * inv, n.weight, n.bias, i, cfg.unit_offset);
   }
 }
 

@@ -17,10 +17,7 @@ __device__ void block_normalize(float* v, int width, const norm_params& n, const
   for (int i = threadIdx.x; i < width; i += blockDim.x) ss += (v[i] - mean) * (v[i] - mean);
   const float inv = rsqrtf(block_sum(ss) / float(width) + cfg.eps);
   for (int i = threadIdx.x; i < width; i += blockDim.x) {
-    float y = (v[i] - mean) * inv;
-    if (n.weight) y *= cfg.unit_offset ? 1.0f + n.weight[i] : n.weight[i];
-    if (n.bias) y += n.bias[i];
-    v[i] = y;
+    v[i] = math::norm_affine((v[i] - mean) * inv, n.weight, n.bias, i, cfg.unit_offset);
   }
   __syncthreads();
 }
@@ -41,10 +38,7 @@ __device__ void warp_normalize_heads(float* v, int heads, int hd, const norm_par
     for (int i = lane; i < hd; i += 32) ss += (x[i] - mean) * (x[i] - mean);
     const float inv = rsqrtf(warp_sum(ss) / float(hd) + cfg.eps);
     for (int i = lane; i < hd; i += 32) {
-      float y = (x[i] - mean) * inv;
-      if (n.weight) y *= cfg.unit_offset ? 1.0f + n.weight[i] : n.weight[i];
-      if (n.bias) y += n.bias[i];
-      x[i] = y;
+      x[i] = math::norm_affine((x[i] - mean) * inv, n.weight, n.bias, i, cfg.unit_offset);
     }
   }
   __syncthreads();

@@ -21,6 +21,14 @@ inline std::vector<std::filesystem::path> reference_dirs(const std::string& kind
   return out;
 }
 
+/// Model fixtures that carry transformers' recorded outputs (outputs.safetensors).
+inline std::vector<std::filesystem::path> models_with_outputs() {
+  std::vector<std::filesystem::path> out;
+  for (const auto& d : reference_dirs("models"))
+    if (std::filesystem::exists(d / "outputs.safetensors")) out.push_back(d);
+  return out;
+}
+
 inline nlohmann::json load_json(const std::filesystem::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);

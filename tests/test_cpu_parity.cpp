@@ -12,12 +12,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<fs::path> models_with_outputs() {
-  std::vector<fs::path> out;
-  for (const auto& d : test::reference_dirs("models"))
-    if (fs::exists(d / "outputs.safetensors")) out.push_back(d);
-  return out;
-}
 
 void check_parity(const std::vector<float>& ours, const std::vector<float>& ref, const std::string& what) {
   const auto s = compare(ours, ref);
@@ -37,7 +31,7 @@ TEST_CASE("every family has fp32 and bf16 fixtures with reference outputs") {
 }
 
 TEST_CASE("CPU logits, hidden states and greedy tokens match transformers") {
-  const auto dirs = models_with_outputs();
+  const auto dirs = test::models_with_outputs();
   REQUIRE(dirs.size() >= 20);
   for (const auto& dir : dirs) {
     const std::string name = dir.filename().string();

@@ -13,19 +13,8 @@
 using namespace nexus;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::vector<fs::path> fixtures() {
-  std::vector<fs::path> out;
-  for (const auto& d : test::reference_dirs("models"))
-    if (fs::exists(d / "outputs.safetensors")) out.push_back(d);
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("CUDA fp32 matches transformers within the CPU parity bounds, greedy tokens included") {
-  for (const auto& dir : fixtures()) {
+  for (const auto& dir : test::models_with_outputs()) {
     INFO("fixture " << dir.filename().string());
     const auto m = cuda::load_model(dir, cuda::precision::fp32);
     const auto rep = check_parity(*m, checkpoint(dir / "outputs.safetensors"));
@@ -37,7 +26,7 @@ TEST_CASE("CUDA fp32 matches transformers within the CPU parity bounds, greedy t
 }
 
 TEST_CASE("CUDA bf16 and fp16 stay close to the fp32 reference") {
-  for (const auto& dir : fixtures()) {
+  for (const auto& dir : test::models_with_outputs()) {
     INFO("fixture " << dir.filename().string());
     const checkpoint ref(dir / "outputs.safetensors");
     const auto ids = reference_ids(ref, "seq2.input_ids");

@@ -31,6 +31,13 @@ NEXUS_HD float activate(float x) {
   else return relu(x);
 }
 
+/// The affine step of every norm: y · w (Gemma: y · (1 + w)) + b, an absent w or b skipped.
+NEXUS_HD float norm_affine(float y, const float* w, const float* b, long long i, bool unit_offset) {
+  if (w) y *= unit_offset ? 1.0f + w[i] : w[i];
+  if (b) y += b[i];
+  return y;
+}
+
 /// tanh(x / cap) · cap, as Gemma-2 applies to attention scores and final logits.
 NEXUS_HD float softcap(float x, float cap) { return ::tanhf(x / cap) * cap; }
 

@@ -35,27 +35,19 @@ inline void linear(const float* x, std::int64_t rows, const tensor_f32& w, const
 /// Normalises each of `rows` vectors of `width` in place.
 template <norm_kind Kind>
 void normalize(float* x, std::int64_t rows, std::int64_t width, const tensor_f32* w, const tensor_f32* b, float eps, bool unit_offset) {
+  const float* wp = w ? w->data.data() : nullptr;
+  const float* bp = b ? b->data.data() : nullptr;
   for (std::int64_t r = 0; r < rows; ++r) {
     float* v = x + r * width;
-    if constexpr (Kind == norm_kind::rms) {
-      float ss = 0;
-      for (std::int64_t i = 0; i < width; ++i) ss += v[i] * v[i];
-      const float inv = 1.0f / std::sqrt(ss / float(width) + eps);
-      for (std::int64_t i = 0; i < width; ++i) v[i] = v[i] * inv * (unit_offset ? 1.0f + w->data[std::size_t(i)] : w->data[std::size_t(i)]);
-    } else {
-      float mean = 0;
+    float mean = 0;
+    if constexpr (Kind != norm_kind::rms) {
       for (std::int64_t i = 0; i < width; ++i) mean += v[i];
       mean /= float(width);
-      float var = 0;
-      for (std::int64_t i = 0; i < width; ++i) var += (v[i] - mean) * (v[i] - mean);
-      const float inv = 1.0f / std::sqrt(var / float(width) + eps);
-      for (std::int64_t i = 0; i < width; ++i) {
-        float y = (v[i] - mean) * inv;
-        if (w) y *= unit_offset ? 1.0f + w->data[std::size_t(i)] : w->data[std::size_t(i)];
-        if (b) y += b->data[std::size_t(i)];
-        v[i] = y;
-      }
     }
+    float ss = 0;
+    for (std::int64_t i = 0; i < width; ++i) ss += (v[i] - mean) * (v[i] - mean);
+    const float inv = 1.0f / std::sqrt(ss / float(width) + eps);
+    for (std::int64_t i = 0; i < width; ++i) v[i] = math::norm_affine((v[i] - mean) * inv, wp, bp, i, unit_offset);
   }
 }
 
