@@ -5,7 +5,7 @@
 #include "nexus/io/checkpoint.hpp"
 #include "nexus/io/safetensors_writer.hpp"
 #include "nexus/registry/binding.hpp"
-#include "nexus/registry/registry.hpp"
+#include "nexus/registry/open.hpp"
 #include "reference.hpp"
 
 using namespace nexus;
@@ -49,9 +49,10 @@ TEST_CASE("expected tensors equal transformers' state_dict for every config") {
 TEST_CASE("every fixture checkpoint binds completely, each tensor consumed once") {
   for (const auto& dir : test::reference_dirs("models")) {
     INFO("fixture " << dir.filename().string());
-    const checkpoint ck(dir);
-    const auto n = registry::describe(dir);
-    const auto b = registry::bind(family_of(dir), n, ck);
+    const auto opened = registry::open_checkpoint(dir);
+    const auto& ck = opened.weights;
+    const auto& n = opened.arch;
+    const auto& b = opened.bound;
     CHECK(b.complete());
     INFO(b.report());
     CHECK(b.tensors.size() + b.ignored.size() == ck.size());

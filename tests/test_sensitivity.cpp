@@ -20,11 +20,10 @@ struct fixture {
 
 fixture load(const std::string& name) {
   const auto dir = test::data_dir() / "models" / name;
-  const auto config = registry::read_config(dir);
+  const auto o = registry::open_checkpoint(dir);
   fixture f;
-  f.n = registry::describe(dir);
-  const checkpoint ck(dir);
-  f.w = unpack_weights(registry::bind(registry::find_family(config_reader(config, "config.json")), f.n, ck), f.n);
+  f.n = o.arch;
+  f.w = unpack_weights(o.bound, f.n);
   const checkpoint out(dir / "outputs.safetensors");
   f.ids = reference_ids(out, "seq2.input_ids");
   f.ref = reference_floats(out, "seq2.logits");

@@ -14,6 +14,7 @@
 #include "nexus/arch/rope.hpp"
 #include "nexus/registry/registry.hpp"
 #include "nexus/registry/binding.hpp"
+#include "nexus/registry/open.hpp"
 #include "nexus/registry/architecture_table.hpp"
 #include "nexus/inspect/summary.hpp"
 #include "nexus/model/model.hpp"

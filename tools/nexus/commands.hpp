@@ -35,7 +35,7 @@ inline void print_descriptor_table(const std::vector<model_summary>& models, boo
   std::vector<std::string> header{"field"};
   for (const auto& m : models) header.push_back(folder_name(m.path));
   std::vector<std::vector<std::pair<std::string, std::string>>> flat;
-  for (const auto& m : models) flat.push_back(reflect::flatten(m.arch));
+  for (const auto& m : models) flat.push_back(reflect::flatten(m.source.arch));
   std::vector<std::vector<std::string>> rows;
   for (std::size_t r = 0; r < flat.front().size(); ++r) {
     std::vector<std::string> row{flat.front()[r].first};
@@ -63,13 +63,13 @@ inline void print_descriptor_table(const std::vector<model_summary>& models, boo
 inline nlohmann::ordered_json summary_json(const model_summary& m, bool check) {
   nlohmann::ordered_json j;
   j["path"] = m.path;
-  j["descriptor"] = reflect::to_json(m.arch);
+  j["descriptor"] = reflect::to_json(m.source.arch);
   j["parameters"] = m.parameters;
   j["tensors"] = m.tensor_count;
   j["bytes_by_dtype"] = m.bytes_by_dtype;
   if (check)
-    j["check"] = {{"ok", m.binding.complete()}, {"missing", m.binding.missing}, {"mis_shaped", m.binding.mis_shaped},
-                  {"unused", m.binding.unused}, {"ignored", m.binding.ignored}};
+    j["check"] = {{"ok", m.source.bound.complete()}, {"missing", m.source.bound.missing}, {"mis_shaped", m.source.bound.mis_shaped},
+                  {"unused", m.source.bound.unused}, {"ignored", m.source.bound.ignored}};
   return j;
 }
 
@@ -93,10 +93,10 @@ inline int inspect(const std::vector<std::string>& dirs, bool check, bool json) 
   }
   if (check)
     for (const auto& m : models) {
-      if (m.binding.complete()) {
-        if (!json) fmt::print("check {}: ok ({} tensors bound, {} ignored)\n", m.path, m.binding.tensors.size(), m.binding.ignored.size());
+      if (m.source.bound.complete()) {
+        if (!json) fmt::print("check {}: ok ({} tensors bound, {} ignored)\n", m.path, m.source.bound.tensors.size(), m.source.bound.ignored.size());
       } else {
-        fmt::print(stderr, "nexus inspect: {}: checkpoint does not match its config: {}\n", m.path, m.binding.report());
+        fmt::print(stderr, "nexus inspect: {}: checkpoint does not match its config: {}\n", m.path, m.source.bound.report());
         status = 1;
       }
     }

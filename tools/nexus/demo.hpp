@@ -53,9 +53,9 @@ inline int demo(const std::string& models_dir) {
     for (std::size_t i = 0; i < dirs.size(); ++i) {
       bar.update(i, dirs[i].filename().string());
       auto s = summarize(dirs[i]);
-      summary.push_back({dirs[i].filename().string(), s.arch.family});
+      summary.push_back({dirs[i].filename().string(), s.source.arch.family});
       summary.back().parameters = s.parameters;
-      if (dirs[i].filename() == s.arch.family) families.push_back(std::move(s));
+      if (dirs[i].filename() == s.source.arch.family) families.push_back(std::move(s));
     }
   }
 

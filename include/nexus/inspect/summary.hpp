@@ -6,32 +6,23 @@
 #include <map>
 #include <string>
 
-#include "nexus/io/checkpoint.hpp"
-#include "nexus/registry/binding.hpp"
-#include "nexus/registry/registry.hpp"
+#include "nexus/registry/open.hpp"
 
 namespace nexus {
 
 struct model_summary {
   std::string path;
-  descriptor arch;
-  std::int64_t parameters = 0;                  // elements of every weight tensor (not buffers)
+  registry::opened_checkpoint source;  // descriptor, mapped weights, binding
+  std::int64_t parameters = 0;         // elements of every weight tensor (not buffers)
   std::map<std::string, std::int64_t> bytes_by_dtype;
   std::size_t tensor_count = 0;
-  registry::binding binding;
 };
 
 inline model_summary summarize(const std::filesystem::path& dir) {
-  model_summary s;
-  s.path = dir.string();
-  const auto config = registry::read_config(dir);
-  const config_reader reader(config, (dir / "config.json").string());
-  const auto& fam = registry::find_family(reader);
-  s.arch = registry::describe(config, reader.where());
-  const checkpoint ckpt(dir);
-  s.binding = registry::bind(fam, s.arch, ckpt);
-  for (const auto& t : ckpt.tensors()) {
-    if (std::find(s.binding.ignored.begin(), s.binding.ignored.end(), t.name) != s.binding.ignored.end()) continue;
+  model_summary s{dir.string(), registry::open_checkpoint(dir), 0, {}, 0};
+  const auto& ignored = s.source.bound.ignored;
+  for (const auto& t : s.source.weights.tensors()) {
+    if (std::find(ignored.begin(), ignored.end(), t.name) != ignored.end()) continue;
     s.parameters += t.numel();
     s.bytes_by_dtype[std::string(name_of(t.type))] += std::int64_t(t.data.size());
     ++s.tensor_count;

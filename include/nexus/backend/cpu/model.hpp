@@ -12,7 +12,7 @@
 #include "nexus/model/model.hpp"
 #include "nexus/model/traits.hpp"
 #include "nexus/model/weights.hpp"
-#include "nexus/registry/registry.hpp"
+#include "nexus/registry/open.hpp"
 
 namespace nexus {
 
@@ -250,13 +250,9 @@ inline std::unique_ptr<model> make_cpu_model(descriptor n, weight_map w) {
 
 /// Loads a checkpoint folder onto the CPU: config, binding, fp32 weights, instantiation.
 inline std::unique_ptr<model> load_cpu_model(const std::filesystem::path& dir) {
-  const auto config = registry::read_config(dir);
-  const config_reader reader(config, (dir / "config.json").string());
-  const auto& fam = registry::find_family(reader);
-  auto n = registry::describe(config, reader.where());
-  const checkpoint ckpt(dir);
-  auto weights = unpack_weights(registry::bind(fam, n, ckpt), n);
-  return make_cpu_model(std::move(n), std::move(weights));
+  auto o = registry::open_checkpoint(dir);
+  auto weights = unpack_weights(o.bound, o.arch);
+  return make_cpu_model(std::move(o.arch), std::move(weights));
 }
 
 }  // namespace nexus

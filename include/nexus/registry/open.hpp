@@ -1,0 +1,30 @@
+// A checkpoint folder read and matched to its architecture in one call: config.json -> family and
+// descriptor, the weights mapped, every tensor bound. Loaders, `nexus inspect` and the tests all
+// start here.
+#pragma once
+
+#include <filesystem>
+
+#include "nexus/registry/binding.hpp"
+#include "nexus/registry/registry.hpp"
+
+namespace nexus::registry {
+
+/// The binding's tensor views point into `weights`, which this object owns (moving it keeps them
+/// valid: the maps belong to the shards, not to the checkpoint object).
+struct opened_checkpoint {
+  const family* fam = nullptr;
+  descriptor arch;
+  checkpoint weights;
+  binding bound;
+};
+
+inline opened_checkpoint open_checkpoint(const std::filesystem::path& dir) {
+  const auto config = read_config(dir);
+  const config_reader reader(config, (dir / "config.json").string());
+  opened_checkpoint o{&find_family(reader), describe(config, reader.where()), checkpoint(dir), {}};
+  o.bound = bind(*o.fam, o.arch, o.weights);
+  return o;
+}
+
+}  // namespace nexus::registry
