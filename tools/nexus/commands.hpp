@@ -31,11 +31,11 @@ inline std::string folder_name(const std::string& path) {
 // ---- inspect -----------------------------------------------------------------------------------
 
 /// Rows are descriptor fields, columns are models; with `only_differences`, equal rows are left out.
-inline void print_descriptor_table(const std::vector<model_summary>& models, bool only_differences = false) {
+inline void print_descriptor_table(const std::vector<const model_summary*>& models, bool only_differences = false) {
   std::vector<std::string> header{"field"};
-  for (const auto& m : models) header.push_back(folder_name(m.path));
+  for (const auto* m : models) header.push_back(folder_name(m->path));
   std::vector<std::vector<std::pair<std::string, std::string>>> flat;
-  for (const auto& m : models) flat.push_back(reflect::flatten(m.source.arch));
+  for (const auto* m : models) flat.push_back(reflect::flatten(m->source.arch));
   std::vector<std::vector<std::string>> rows;
   for (std::size_t r = 0; r < flat.front().size(); ++r) {
     std::vector<std::string> row{flat.front()[r].first};
@@ -43,11 +43,11 @@ inline void print_descriptor_table(const std::vector<model_summary>& models, boo
     if (!only_differences || std::any_of(row.begin() + 1, row.end(), [&](const auto& v) { return v != row[1]; })) rows.push_back(std::move(row));
   }
   std::set<std::string> dtypes;
-  for (const auto& m : models)
-    for (const auto& [d, b] : m.bytes_by_dtype) dtypes.insert(d);
+  for (const auto* m : models)
+    for (const auto& [d, b] : m->bytes_by_dtype) dtypes.insert(d);
   auto add = [&](std::string name, auto value_of) {
     std::vector<std::string> row{std::move(name)};
-    for (const auto& m : models) row.push_back(value_of(m));
+    for (const auto* m : models) row.push_back(value_of(*m));
     rows.push_back(std::move(row));
   };
   add("parameters", [](const auto& m) { return human(m.parameters); });
@@ -89,7 +89,9 @@ inline int inspect(const std::vector<std::string>& dirs, bool check, bool json) 
     for (const auto& m : models) out.push_back(summary_json(m, check));
     fmt::print("{}\n", out.dump(2));
   } else if (!models.empty()) {
-    print_descriptor_table(models);
+    std::vector<const model_summary*> columns;
+    for (const auto& m : models) columns.push_back(&m);
+    print_descriptor_table(columns);
   }
   if (check)
     for (const auto& m : models) {

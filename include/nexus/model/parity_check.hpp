@@ -24,7 +24,9 @@ inline parity_report check_parity(const model& m, const checkpoint& ref, const p
     row(seq + ".logits", out.logits.data);
     if (ref.contains(seq + ".greedy")) {
       const auto want = reference_ids(ref, seq + ".greedy");
-      const bool same = greedy_generate(m, ids, std::int64_t(want.size())).tokens == want;
+      generate_options greedy;  // temperature 0: greedy, logits not kept
+      greedy.max_new_tokens = std::int64_t(want.size());
+      const bool same = generate(m, nullptr, ids, greedy).tokens == want;
       rep.rows.push_back({seq + ".greedy", {same ? 0.0 : 1.0, 0, 0}, same});
     }
   }
