@@ -152,6 +152,39 @@ TEST_CASE("malformed configs fail with a config_error naming the field") {
   expect_error<config_error>(R"([1, 2])", {"object"});
 }
 
+namespace {
+
+/// Whether `e` is the error type named in an expected_error.json.
+bool is_error_type(const nexus::error& e, const std::string& name) {
+  if (name == "config_error") return dynamic_cast<const config_error*>(&e) != nullptr;
+  if (name == "unsupported_error") return dynamic_cast<const unsupported_error*>(&e) != nullptr;
+  FAIL("expected_error.json names an error type the test does not know: " << name);
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("bad config cases: each fails with the named error type, naming the field") {
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(test::data_dir() / "configs"))
+    if (fs::exists(e.path() / "expected_error.json")) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  REQUIRE(dirs.size() >= 4);
+  for (const auto& dir : dirs) {
+    INFO("case " << dir.filename().string());
+    const auto want = test::load_json(dir / "expected_error.json");
+    try {
+      registry::describe(dir);
+      FAIL_CHECK("accepted");  // and on to the next case: every case must fail on its own
+    } catch (const nexus::error& e) {
+      INFO(e.what());
+      CHECK(is_error_type(e, want["error"].get<std::string>()));
+      CHECK_THAT(e.what(), Catch::Contains("config.json"));
+      for (const auto& w : want["contains"]) CHECK_THAT(e.what(), Catch::Contains(w.get<std::string>()));
+    }
+  }
+}
+
 TEST_CASE("config.json that is missing or not JSON") {
   CHECK_THROWS_AS(registry::describe(fs::path("/nonexistent/model")), io_error);
   const auto dir = fs::temp_directory_path() / ("nexus_badjson_" + std::to_string(::getpid()));
@@ -178,7 +211,7 @@ TEST_CASE("configs in the transformers 5 spelling (rope_parameters) describe the
   for (const char* name : {"llama_rope_yarn", "llama_rope_llama3", "qwen2_rope_yarn", "gpt_neox_rope_linear", "phi_qk_layernorm", "mistral_defaults"}) {
     INFO(name);
     const auto dir = test::data_dir() / "configs" / name;
-    if (!fs::exists(dir / "config.json")) continue;
+    REQUIRE(fs::exists(dir / "config.json"));
     const auto v4 = registry::read_config(dir);
     const auto want = registry::describe(v4, "v4");  // checked against transformers above
     auto v5 = v4;

@@ -14,18 +14,6 @@
 #include "nexus/arch/enums.hpp"
 #include "nexus/reflect/reflect.hpp"
 
-namespace nexus::reflect {
-template <> inline constexpr std::array enum_names<norm_kind>{std::string_view("rms"), std::string_view("layer"), std::string_view("layer_no_bias"), std::string_view("layer_no_affine")};
-template <> inline constexpr std::array enum_names<norm_placement>{std::string_view("pre"), std::string_view("post"), std::string_view("sandwich")};
-template <> inline constexpr std::array enum_names<qk_norm>{std::string_view("none"), std::string_view("per_head"), std::string_view("full_width")};
-template <> inline constexpr std::array enum_names<position_kind>{std::string_view("rope"), std::string_view("alibi"), std::string_view("learned"), std::string_view("none")};
-template <> inline constexpr std::array enum_names<rope_style>{std::string_view("neox"), std::string_view("interleaved")};
-template <> inline constexpr std::array enum_names<rope_scaling>{std::string_view("none"), std::string_view("linear"), std::string_view("dynamic"), std::string_view("yarn"), std::string_view("llama3"), std::string_view("longrope")};
-template <> inline constexpr std::array enum_names<activation>{std::string_view("silu"), std::string_view("gelu"), std::string_view("gelu_tanh"), std::string_view("relu")};
-template <> inline constexpr std::array enum_names<residual_form>{std::string_view("sequential"), std::string_view("parallel_one_norm"), std::string_view("parallel_two_norms")};
-template <> inline constexpr std::array enum_names<layer_attention>{std::string_view("full"), std::string_view("sliding")};
-}  // namespace nexus::reflect
-
 namespace nexus {
 
 struct dims_desc {

@@ -1,47 +1,86 @@
 // The shape-critical choices of an architecture, as plain enums with no dependencies, so that
-// CUDA kernels and the descriptor share them. Their printable names live in descriptor.hpp.
+// CUDA kernels and the descriptor share them. Each is declared from one list (core/enum_table.hpp):
+// the list gives the values, their printable names, and the columns that describe each value, so
+// adding a value is adding one line here (plus its formula in nexus/math where it has one).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string_view>
+
+#include "nexus/core/enum_table.hpp"
 
 namespace nexus {
 
-// ---- shape-critical choices (future compile-time traits) ---------------------------------------
+// ---- shape-critical choices (compile-time traits) -----------------------------------------------
 
-enum class norm_kind : std::uint8_t {
-  rms,               // x / sqrt(mean(x²) + eps) · w
-  layer,             // (x - mean) / sqrt(var + eps) · w + b
-  layer_no_bias,     // LayerNorm with weight, without bias
-  layer_no_affine,   // parameter-free LayerNorm
+// X(name, subtracts the mean, has a weight, has a bias). The formula: nexus/math/norm.hpp.
+#define NEXUS_NORM_KINDS(X)                                                              \
+  X(rms, false, true, false)             /* x / sqrt(mean(x²) + eps) · w */              \
+  X(layer, true, true, true)             /* (x - mean) / sqrt(var + eps) · w + b */       \
+  X(layer_no_bias, true, true, false)    /* LayerNorm with weight, without bias */        \
+  X(layer_no_affine, true, false, false) /* parameter-free LayerNorm */
+NEXUS_ENUM(norm_kind, NEXUS_NORM_KINDS);
+
+/// What a norm kind computes and which parameters it has: the one rule that the canonical tensor
+/// list, the CPU model, the CUDA weight upload and the kernels follow.
+struct norm_rule {
+  bool centred, weight, bias;
 };
-enum class norm_placement : std::uint8_t {
-  pre,       // x + f(norm(x))                 (Llama, GPT-2, ...)
-  post,      // x + norm(f(x))                 (OLMo-2)
-  sandwich,  // x + post_norm(f(pre_norm(x)))  (Gemma-2)
+#define NEXUS_NORM_RULE_(name, centred, weight, bias) norm_rule{centred, weight, bias},
+inline constexpr std::array<norm_rule, enum_size<norm_kind>> norm_rules{NEXUS_NORM_KINDS(NEXUS_NORM_RULE_)};
+#undef NEXUS_NORM_RULE_
+constexpr const norm_rule& rule_of(norm_kind k) { return norm_rules[static_cast<std::size_t>(k)]; }
+
+#define NEXUS_NORM_PLACEMENTS(X)                                      \
+  X(pre)      /* x + f(norm(x))                 (Llama, GPT-2, ...) */ \
+  X(post)     /* x + norm(f(x))                 (OLMo-2) */            \
+  X(sandwich) /* x + post_norm(f(pre_norm(x)))  (Gemma-2) */
+NEXUS_ENUM(norm_placement, NEXUS_NORM_PLACEMENTS);
+
+#define NEXUS_QK_NORMS(X)                                                                    \
+  X(none)                                                                                    \
+  X(per_head)   /* one norm over head_dim, shared by all heads (Qwen-3, Phi qk_layernorm) */ \
+  X(full_width) /* one norm over all heads' concatenation (OLMo-2) */
+NEXUS_ENUM(qk_norm, NEXUS_QK_NORMS);
+
+#define NEXUS_POSITION_KINDS(X) X(rope) X(alibi) X(learned) X(none)
+NEXUS_ENUM(position_kind, NEXUS_POSITION_KINDS);
+
+#define NEXUS_ROPE_STYLES(X)                                  \
+  X(neox)        /* rotate halves: (x[i], x[i + d/2]) pairs */ \
+  X(interleaved) /* rotate neighbours: (x[2i], x[2i + 1]) pairs */
+NEXUS_ENUM(rope_style, NEXUS_ROPE_STYLES);
+
+#define NEXUS_ROPE_SCALINGS(X) X(none) X(linear) X(dynamic) X(yarn) X(llama3) X(longrope)
+NEXUS_ENUM(rope_scaling, NEXUS_ROPE_SCALINGS);
+
+// X(name, the transformers ACT2FN names that mean it). The formula: nexus/math/elementwise.hpp,
+// a function of the same name.
+#define NEXUS_ACTIVATIONS(X)                                                                          \
+  X(silu, "silu", "swish")                                                                            \
+  X(gelu, "gelu")                                              /* exact, erf */                       \
+  X(gelu_tanh, "gelu_new", "gelu_pytorch_tanh", "gelu_fast")   /* tanh approximation (they differ  */ \
+  X(relu, "relu")                                              /* only in rounding) */
+NEXUS_ENUM(activation, NEXUS_ACTIVATIONS);
+
+/// The transformers names of each activation (unused slots empty), indexed by the activation.
+struct activation_names {
+  activation act;
+  std::array<std::string_view, 4> transformers;
 };
-enum class qk_norm : std::uint8_t {
-  none,
-  per_head,    // one norm over head_dim, shared by all heads (Qwen-3, Phi qk_layernorm)
-  full_width,  // one norm over all heads' concatenation (OLMo-2)
-};
-enum class position_kind : std::uint8_t { rope, alibi, learned, none };
-enum class rope_style : std::uint8_t {
-  neox,         // rotate halves: (x[i], x[i + d/2]) pairs
-  interleaved,  // rotate neighbours: (x[2i], x[2i + 1]) pairs
-};
-enum class rope_scaling : std::uint8_t { none, linear, dynamic, yarn, llama3, longrope };
-enum class activation : std::uint8_t {
-  silu,
-  gelu,       // exact, erf
-  gelu_tanh,  // tanh approximation ("gelu_new", "gelu_pytorch_tanh", "gelu_fast" differ only in rounding)
-  relu,
-};
-enum class residual_form : std::uint8_t {
-  sequential,         // h = x + attn(norm1(x)); out = h + mlp(norm2(h))
-  parallel_one_norm,  // out = x + attn(norm(x)) + mlp(norm(x))            (Phi)
-  parallel_two_norms, // out = x + attn(norm1(x)) + mlp(norm2(x))          (GPT-NeoX)
-};
-enum class layer_attention : std::uint8_t { full, sliding };
+#define NEXUS_ACTIVATION_NAMES_(name, ...) activation_names{activation::name, {__VA_ARGS__}},
+inline constexpr std::array activation_names_table{NEXUS_ACTIVATIONS(NEXUS_ACTIVATION_NAMES_)};
+#undef NEXUS_ACTIVATION_NAMES_
+
+#define NEXUS_RESIDUAL_FORMS(X)                                                           \
+  X(sequential)         /* h = x + attn(norm1(x)); out = h + mlp(norm2(h)) */              \
+  X(parallel_one_norm)  /* out = x + attn(norm(x)) + mlp(norm(x))            (Phi) */      \
+  X(parallel_two_norms) /* out = x + attn(norm1(x)) + mlp(norm2(x))          (GPT-NeoX) */
+NEXUS_ENUM(residual_form, NEXUS_RESIDUAL_FORMS);
+
+#define NEXUS_LAYER_ATTENTIONS(X) X(full) X(sliding)
+NEXUS_ENUM(layer_attention, NEXUS_LAYER_ATTENTIONS);
 
 /// Which norms a layer has, from the placement and the residual form: the one rule that the
 /// canonical tensor list, the CPU model and the CUDA runner all follow.

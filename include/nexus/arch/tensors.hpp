@@ -35,9 +35,8 @@ inline std::map<std::string, shape_t> canonical_tensors(const descriptor& n) {
     if (bias) out[name + ".bias"] = {rows};
   };
   auto norm = [&](const std::string& name, std::int64_t width) {
-    if (n.norm.kind == norm_kind::layer_no_affine) return;
-    out[name + ".weight"] = {width};
-    if (n.norm.kind == norm_kind::layer) out[name + ".bias"] = {width};
+    if (rule_of(n.norm.kind).weight) out[name + ".weight"] = {width};
+    if (rule_of(n.norm.kind).bias) out[name + ".bias"] = {width};
   };
 
   out["embed.tokens.weight"] = {d.vocab_size, d.hidden_size};

@@ -11,48 +11,55 @@
 
 namespace nexus {
 
-/// The traits of a descriptor. Rope style is fixed to neox where positions are not rotary, so
-/// families without RoPE map to one instantiation.
+/// The traits of a descriptor.
 constexpr block_traits traits_of(const descriptor& n) {
-  return {n.norm.kind, n.norm.placement, n.position.kind,
-          n.position.kind == position_kind::rope ? n.position.style : rope_style::neox,
-          n.mlp.gated, n.mlp.act, n.residual};
+#define NEXUS_TRAIT_VALUE_(type, member, path, value) value,
+  return {NEXUS_BLOCK_TRAITS(NEXUS_TRAIT_VALUE_)};
+#undef NEXUS_TRAIT_VALUE_
 }
 
+namespace detail {
+inline std::string trait_text(bool v) { return v ? "true" : "false"; }
+template <reflect::named_enum E>
+std::string trait_text(E v) {
+  return std::string(reflect::to_string(v));
+}
+/// f(descriptor path, value in a, value in b) for every trait.
+template <class F>
+void for_each_trait(const block_traits& a, const block_traits& b, F&& f) {
+#define NEXUS_TRAIT_VISIT_(type, member, path, value) f(path, a.member, b.member);
+  NEXUS_BLOCK_TRAITS(NEXUS_TRAIT_VISIT_)
+#undef NEXUS_TRAIT_VISIT_
+}
+}  // namespace detail
+
+/// "norm.kind=rms norm.placement=pre ...".
 inline std::string describe_traits(const block_traits& t) {
-  using reflect::to_string;
-  return "norm.kind=" + std::string(to_string(t.norm)) + " norm.placement=" + std::string(to_string(t.placement)) +
-         " position.kind=" + std::string(to_string(t.position)) + " position.style=" + std::string(to_string(t.rope)) +
-         " mlp.gated=" + (t.gated ? "true" : "false") + " mlp.act=" + std::string(to_string(t.act)) +
-         " residual=" + std::string(to_string(t.residual));
+  std::string out;
+  detail::for_each_trait(t, t, [&](const char* path, auto v, auto) {
+    out += (out.empty() ? "" : " ") + std::string(path) + "=" + detail::trait_text(v);
+  });
+  return out;
 }
 
 /// Index of the instantiation for `t`, or unsupported_error naming the traits no instantiation
 /// has together, relative to the closest one.
 inline std::size_t find_instantiation(const block_traits& t) {
-  std::size_t best = 0, best_diff = 99;
+  std::size_t best = 0, best_diff = ~std::size_t(0);
   for (std::size_t i = 0; i < supported_blocks.size(); ++i) {
-    const auto& s = supported_blocks[i];
-    if (s == t) return i;
-    const std::size_t diff = (s.norm != t.norm) + (s.placement != t.placement) + (s.position != t.position) +
-                             (s.rope != t.rope) + (s.gated != t.gated) + (s.act != t.act) + (s.residual != t.residual);
+    if (supported_blocks[i] == t) return i;
+    std::size_t diff = 0;
+    detail::for_each_trait(t, supported_blocks[i], [&](const char*, auto have, auto other) { diff += have != other; });
     if (diff < best_diff) best = i, best_diff = diff;
   }
-  const auto& s = supported_blocks[best];
   std::string diff;
-  auto note = [&](bool differs, const char* name, std::string_view have, std::string_view closest) {
-    if (differs) diff += std::string(diff.empty() ? "" : ", ") + name + "=" + std::string(have) + " (closest instantiation has " + std::string(closest) + ")";
-  };
-  using reflect::to_string;
-  note(s.norm != t.norm, "norm.kind", to_string(t.norm), to_string(s.norm));
-  note(s.placement != t.placement, "norm.placement", to_string(t.placement), to_string(s.placement));
-  note(s.position != t.position, "position.kind", to_string(t.position), to_string(s.position));
-  note(s.rope != t.rope, "position.style", to_string(t.rope), to_string(s.rope));
-  note(s.gated != t.gated, "mlp.gated", t.gated ? "true" : "false", s.gated ? "true" : "false");
-  note(s.act != t.act, "mlp.act", to_string(t.act), to_string(s.act));
-  note(s.residual != t.residual, "residual", to_string(t.residual), to_string(s.residual));
+  detail::for_each_trait(t, supported_blocks[best], [&](const char* path, auto have, auto closest) {
+    if (have != closest)
+      diff += std::string(diff.empty() ? "" : ", ") + path + "=" + detail::trait_text(have) + " (closest instantiation has " +
+              detail::trait_text(closest) + ")";
+  });
   throw unsupported_error("traits", "no instantiation for " + describe_traits(t) + ": " + diff +
-                                        "; add the combination to supported_blocks in nexus/model/traits.hpp");
+                                        "; add the combination to supported_blocks in nexus/model/block_traits.hpp");
 }
 
 }  // namespace nexus

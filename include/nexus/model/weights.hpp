@@ -34,7 +34,10 @@ inline std::vector<float> widen(const tensor_view& t) {
         out[i] = t.type == dtype::bf16 ? bf16_to_float(h) : f16_to_float(h);
       }
       break;
-    default:
+    case dtype::i8:
+    case dtype::u8:
+    case dtype::i32:
+    case dtype::i64:
       throw checkpoint_error(t.name, "dtype " + std::string(name_of(t.type)) + " is not a floating-point weight type (F32, F16, BF16)");
   }
   return out;

@@ -20,17 +20,18 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "nexus/core/enum_table.hpp"
+
 namespace nexus::reflect {
 
-// ---- enums: each enum names its values once, beside its declaration --------------------------
+// ---- enums: each enum names its values once, in the list that declares it ----------------------
 
-/// Specialise for an enum E: `template <> inline constexpr std::array enum_names<E>{"a", "b"};`
-/// listing the names in declaration order (values must be 0, 1, 2, ...).
+/// Names of E's values in declaration order (core/enum_table.hpp: NEXUS_ENUM).
 template <class E>
-inline constexpr std::array<std::string_view, 0> enum_names{};
+inline constexpr auto enum_names = enum_table<E>::names;
 
 template <class E>
-concept named_enum = std::is_enum_v<E> && (enum_names<E>.size() > 0);
+concept named_enum = table_enum<E>;
 
 template <named_enum E>
 constexpr std::string_view to_string(E e) {

@@ -16,14 +16,26 @@ inline std::int64_t rotary_dim_of(std::int64_t head_dim, double partial_rotary) 
   return static_cast<std::int64_t>(double(head_dim) * partial_rotary);
 }
 
-/// transformers' ACT2FN names -> activation. The tanh-approximated gelus share one formula.
+/// transformers' ACT2FN names -> activation, from the one activation list (arch/enums.hpp).
 inline activation parse_activation(const config_reader& c, const std::string& key, const std::string& dflt) {
   const auto name = c.get<std::string>(key, dflt);
-  if (name == "silu" || name == "swish") return activation::silu;
-  if (name == "gelu") return activation::gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return activation::gelu_tanh;
-  if (name == "relu") return activation::relu;
-  c.unsupported(key, "\"" + name + "\"", "silu, swish, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu");
+  std::string supported;
+  for (const auto& a : activation_names_table)
+    for (const auto hf : a.transformers) {
+      if (hf.empty()) continue;
+      if (hf == name) return a.act;
+      supported += (supported.empty() ? "" : ", ") + std::string(hf);
+    }
+  c.unsupported(key, "\"" + name + "\"", supported);
+}
+
+/// A logit softcap (tanh(x / cap) · cap): absent -> `dflt`, null -> none (0). A written value must
+/// be positive: transformers divides by it, so 0 gives non-finite logits and a negative cap acts as
+/// its absolute value — neither may silently become "no cap".
+inline double parse_softcap(const config_reader& c, const std::string& key, double dflt) {
+  const auto cap = c.field<double>(key, dflt);
+  if (cap && !(*cap > 0)) c.fail(key, "= " + std::to_string(*cap) + " must be positive (null turns the softcap off)");
+  return cap.value_or(0.0);
 }
 
 enum class rope_type_key {
@@ -135,6 +147,10 @@ inline descriptor finish(descriptor n, const config_reader& c) {
     if (v > max_size) c.fail(key, "= " + std::to_string(v) + " is above the limit of " + std::to_string(max_size));
   }
   if (d.num_layers > max_layers) c.fail("num_hidden_layers", "= " + std::to_string(d.num_layers) + " is above the limit of " + std::to_string(max_layers));
+  // Projection widths too: 32-bit shape arithmetic in the kernels must not overflow.
+  if (d.num_heads * d.head_dim > max_size)
+    c.fail("num_attention_heads", "· head_dim = " + std::to_string(d.num_heads) + " · " + std::to_string(d.head_dim) +
+                                      " is above the limit of " + std::to_string(max_size));
   if (d.num_heads % d.num_kv_heads != 0)
     c.fail("num_key_value_heads", "= " + std::to_string(d.num_kv_heads) + " must divide num_attention_heads = " + std::to_string(d.num_heads));
   if (!(n.norm.eps > 0)) c.fail("eps", "must be positive");
@@ -146,6 +162,10 @@ inline descriptor finish(descriptor n, const config_reader& c) {
     if (!(n.position.partial_rotary > 0 && n.position.partial_rotary <= 1)) c.fail("partial_rotary_factor", "must be in (0, 1]");
     if (n.position.rotary_dim == 0) n.position.rotary_dim = rotary_dim_of(d.head_dim, n.position.partial_rotary);
     if (n.position.rotary_dim < 2 || n.position.rotary_dim % 2) c.fail("partial_rotary_factor", "gives " + std::to_string(n.position.rotary_dim) + " rotated dims per head; need an even number ≥ 2");
+    // The rotation runs over the first rotary_dim entries of each head: never past its end.
+    if (n.position.rotary_dim > d.head_dim)
+      c.fail("head_dim", "gives " + std::to_string(n.position.rotary_dim) + " rotary dims, wider than the attention's head_dim " +
+                             std::to_string(d.head_dim));
     if (!(n.position.theta > 0)) c.fail("rope_theta", "must be positive");
   }
   return n;

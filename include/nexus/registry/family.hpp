@@ -13,13 +13,13 @@
 namespace nexus {
 
 /// How a checkpoint tensor holds its canonical tensor(s). Fused layouts list several targets.
-enum class tensor_layout : std::uint8_t {
-  same,                   // identical shape and layout
-  transposed,             // GPT-2 Conv1D: stored [in, out]
-  fused_rows,             // targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj)
-  fused_rows_per_head,    // per head [q_h; k_h; v_h] stacked along dim 0 (GPT-NeoX query_key_value)
-  fused_cols_transposed,  // Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn)
-};
+#define NEXUS_TENSOR_LAYOUTS(X)                                                                  \
+  X(same)                  /* identical shape and layout */                                      \
+  X(transposed)            /* GPT-2 Conv1D: stored [in, out] */                                  \
+  X(fused_rows)            /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */      \
+  X(fused_rows_per_head)   /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */ \
+  X(fused_cols_transposed) /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */
+NEXUS_ENUM(tensor_layout, NEXUS_TENSOR_LAYOUTS);
 
 /// One checkpoint module ("model.layers.{L}.self_attn.q_proj") and the canonical module(s) it
 /// holds ("layers.{L}.attn.q"). Its ".weight" and ".bias" map to the targets' ".weight"/".bias".
@@ -47,7 +47,3 @@ struct family {
 };
 
 }  // namespace nexus
-
-namespace nexus::reflect {
-template <> inline constexpr std::array enum_names<tensor_layout>{std::string_view("same"), std::string_view("transposed"), std::string_view("fused_rows"), std::string_view("fused_rows_per_head"), std::string_view("fused_cols_transposed")};
-}

@@ -83,7 +83,10 @@ struct normalizer {
           for (auto [mb, me] : pattern->find_all(s)) out.append(s, at, mb - at).append(b), at = me;
           return out.append(s, at);
         }
-      default: {
+      case kind::nfc:
+      case kind::nfd:
+      case kind::nfkc:
+      case kind::nfkd: {
         const int opts = type == kind::nfc ? UTF8PROC_COMPOSE : type == kind::nfd ? UTF8PROC_DECOMPOSE
                        : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT) : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
         utf8proc_uint8_t* out = nullptr;
@@ -95,6 +98,7 @@ struct normalizer {
         return r;
       }
     }
+    throw usage_error("normalizer", "kind " + std::to_string(int(type)) + " is not a declared value");
   }
 };
 
@@ -595,7 +599,7 @@ class tokenizer {
   static bool is_word_char(std::string_view c) {
     const auto cp = utf8::decode(c);
     if (cp == 0x200c || cp == 0x200d) return true;
-    switch (utf8proc_category(utf8proc_int32_t(cp))) {
+    switch (int(utf8proc_category(utf8proc_int32_t(cp)))) {  // int: a C enum of 30 categories, most of them "no"
       case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
       case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC:
       case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC: return true;

@@ -53,13 +53,8 @@ class universal_model final : public model {
   forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
     const auto& d = n_.dims;
     const std::int64_t rows = std::int64_t(ids.size()), first = cache.size(), H = d.hidden_size;
-    if (rows == 0) throw usage_error("forward", "no tokens given");
     if (cache.width() != d.num_kv_heads * d.head_dim || cache.device_state())
       throw usage_error("forward", "kv_cache was made for another model or device");
-    cache.check_room(rows);
-    if constexpr (T.position == position_kind::learned)
-      if (first + rows > d.max_positions)
-        throw usage_error("forward", "position " + std::to_string(first + rows - 1) + " beyond max_positions " + std::to_string(d.max_positions));
     forward_result res;
 
     // Activations live in the cache's scratch buffers: nothing is allocated per token.
@@ -74,10 +69,7 @@ class universal_model final : public model {
     // Embedding (Gemma's scale is rounded to the activation dtype first, as transformers does).
     const float scale = float(n_.embedding.scale);
     for (std::int64_t r = 0; r < rows; ++r) {
-      const auto id = ids[std::size_t(r)];
-      if (id < 0 || id >= d.vocab_size)
-        throw usage_error("forward", "token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(d.vocab_size));
-      const float* e = tok_->data.data() + std::int64_t(id) * H;
+      const float* e = tok_->data.data() + std::int64_t(ids[std::size_t(r)]) * H;
       for (std::int64_t i = 0; i < H; ++i) x[r * H + i] = e[i] * scale;
       if constexpr (T.position == position_kind::learned) {
         const float* pe = pos_->data.data() + (first + r) * H;
@@ -122,10 +114,7 @@ class universal_model final : public model {
     res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
     cpu::linear(a + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data());
     const float logit_scale = float(n_.head.logit_scale), cap = float(n_.head.final_softcap);
-    for (auto& v : res.logits.data) {
-      if (logit_scale != 1.0f) v *= logit_scale;
-      if (cap > 0) v = math::softcap(v, cap);
-    }
+    for (auto& v : res.logits.data) v = math::finish_logit(v, logit_scale, cap);
     return res;
   }
 
@@ -138,8 +127,7 @@ class universal_model final : public model {
   };
   struct norm_weights {
     bool present = false;
-    const tensor_f32* w = nullptr;
-    const tensor_f32* b = nullptr;
+    math::norm_params p;
   };
   struct layer_weights {
     norm_weights attn_norm, attn_post_norm, mlp_norm, mlp_post_norm, q_norm, k_norm;
@@ -156,16 +144,14 @@ class universal_model final : public model {
     return *t;
   }
   norm_weights norm_of(const std::string& name, bool present) const {
-    norm_weights nw;
-    nw.present = present;
-    if (present && T.norm != norm_kind::layer_no_affine) nw.w = &need(name + ".weight");
-    if (present && T.norm == norm_kind::layer) nw.b = &need(name + ".bias");
+    norm_weights nw{present, {nullptr, nullptr, float(n_.norm.eps), n_.norm.unit_offset}};
+    if (present && rule_of(T.norm).weight) nw.p.weight = need(name + ".weight").data.data();
+    if (present && rule_of(T.norm).bias) nw.p.bias = need(name + ".bias").data.data();
     return nw;
   }
 
   void apply_norm(float* v, std::int64_t rows, std::int64_t width, const norm_weights& nw) const {
-    constexpr norm_kind kind = T.norm == norm_kind::rms ? norm_kind::rms : norm_kind::layer;
-    cpu::normalize<kind>(v, rows, width, nw.w, nw.b, float(n_.norm.eps), n_.norm.unit_offset);
+    cpu::normalize<T.norm>(v, rows, width, nw.p);
   }
   /// dst = norm(src), or a plain copy where the placement has no such norm.
   void copy_norm(const float* src, const norm_weights& nw, std::int64_t rows, float* dst) const {

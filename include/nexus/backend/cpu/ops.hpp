@@ -9,6 +9,7 @@
 
 #include "nexus/arch/rope.hpp"
 #include "nexus/math/elementwise.hpp"
+#include "nexus/math/norm.hpp"
 #include "nexus/model/weights.hpp"
 
 namespace nexus::cpu {
@@ -32,23 +33,10 @@ inline void linear(const float* x, std::int64_t rows, const tensor_f32& w, const
       y[t * out + o] = dot(x + t * in, w.data.data() + o * in, in) + (b ? b->data[std::size_t(o)] : 0.0f);
 }
 
-/// Normalises each of `rows` vectors of `width` in place.
+/// Normalises each of `rows` vectors of `width` in place (the row step: nexus/math/norm.hpp).
 template <norm_kind Kind>
-void normalize(float* x, std::int64_t rows, std::int64_t width, const tensor_f32* w, const tensor_f32* b, float eps, bool unit_offset) {
-  const float* wp = w ? w->data.data() : nullptr;
-  const float* bp = b ? b->data.data() : nullptr;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* v = x + r * width;
-    float mean = 0;
-    if constexpr (Kind != norm_kind::rms) {
-      for (std::int64_t i = 0; i < width; ++i) mean += v[i];
-      mean /= float(width);
-    }
-    float ss = 0;
-    for (std::int64_t i = 0; i < width; ++i) ss += (v[i] - mean) * (v[i] - mean);
-    const float inv = 1.0f / std::sqrt(ss / float(width) + eps);
-    for (std::int64_t i = 0; i < width; ++i) v[i] = math::norm_affine((v[i] - mean) * inv, wp, bp, i, unit_offset);
-  }
+void normalize(float* x, std::int64_t rows, std::int64_t width, const math::norm_params& p) {
+  for (std::int64_t r = 0; r < rows; ++r) math::normalize_row<Kind>(x + r * width, width, p);
 }
 
 /// cos/sin tables [positions, rotary_dim / 2] for positions first..first+count-1, in fp32 as
@@ -66,11 +54,8 @@ inline rope_table make_rope_table(const position_desc& p, std::int64_t first, st
   t.cos.resize(std::size_t(count * t.half));
   t.sin.resize(std::size_t(count * t.half));
   for (std::int64_t i = 0; i < count; ++i)
-    for (std::int64_t j = 0; j < t.half; ++j) {
-      const float angle = float(inv[std::size_t(j)]) * float(first + i);
-      t.cos[std::size_t(i * t.half + j)] = std::cos(angle) * factor;
-      t.sin[std::size_t(i * t.half + j)] = std::sin(angle) * factor;
-    }
+    for (std::int64_t j = 0; j < t.half; ++j)
+      math::rope_cos_sin(float(inv[std::size_t(j)]), first + i, factor, t.cos[std::size_t(i * t.half + j)], t.sin[std::size_t(i * t.half + j)]);
   return t;
 }
 
@@ -80,11 +65,8 @@ void apply_rope(float* x, std::int64_t rows, std::int64_t heads, std::int64_t he
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t h = 0; h < heads; ++h) {
       float* v = x + (r * heads + h) * head_dim;
-      for (std::int64_t j = 0; j < t.half; ++j) {
-        const float c = t.cos[std::size_t(r * t.half + j)], s = t.sin[std::size_t(r * t.half + j)];
-        if constexpr (Style == rope_style::neox) math::rotate(v[j], v[j + t.half], c, s);
-        else math::rotate(v[2 * j], v[2 * j + 1], c, s);
-      }
+      for (std::int64_t j = 0; j < t.half; ++j)
+        math::rotate_pair<Style>(v, j, t.half, t.cos[std::size_t(r * t.half + j)], t.sin[std::size_t(r * t.half + j)]);
     }
 }
 
@@ -105,8 +87,7 @@ inline void attend(const float* q, std::int64_t rows, std::int64_t first, const 
       const std::int64_t g = h / group;
       float max = -INFINITY;
       for (std::int64_t j = lo; j <= pos; ++j) {
-        float s = dot(qh, k + j * kv_width + g * hd, hd) * scale;
-        if (cap > 0) s = math::softcap(s, cap);
+        const float s = math::softcap(dot(qh, k + j * kv_width + g * hd, hd) * scale, cap);
         p[j] = s;
         max = std::max(max, s);
       }

@@ -23,8 +23,8 @@ inline descriptor parse_gemma2(const config_reader& c) {
   const auto scalar = c.field<double>("query_pre_attn_scalar", 256.0);
   if (!scalar || *scalar <= 0) c.fail("query_pre_attn_scalar", "must be a positive number");
   n.attention.scale = 1.0 / std::sqrt(*scalar);
-  n.attention.softcap = c.field<double>("attn_logit_softcapping", 50.0).value_or(0.0);
-  n.head.final_softcap = c.field<double>("final_logit_softcapping", 30.0).value_or(0.0);
+  n.attention.softcap = parse_softcap(c, "attn_logit_softcapping", 50.0);
+  n.head.final_softcap = parse_softcap(c, "final_logit_softcapping", 30.0);
   n.attention.sliding_window = c.field<std::int64_t>("sliding_window", 4096).value_or(0);
   if (c.has("layer_types") && !c.is_null("layer_types")) {
     n.attention.layers = parse_layer_types(c, n.dims.num_layers);
