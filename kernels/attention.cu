@@ -46,7 +46,7 @@ __global__ void attention_kernel(attention_args a) {
       if (i < HD) dot += q[e] * to_float(kj[i]);
     }
     float score = warp_sum(dot) * a.scale;
-    if (a.softcap > 0) score = math::softcap(score, a.softcap);
+    score = math::softcap(score, a.softcap);
     const float m_new = fmaxf(m, score), correction = __expf(m - m_new), p = __expf(score - m_new);
     l = l * correction + p;
     const S* vj = V + std::int64_t(j) * kw + g * HD;
@@ -113,8 +113,8 @@ void attention(const attention_args& a, int rows, precision p, cudaStream_t s) {
       NEXUS_CUDA_HEAD_DIMS(NEXUS_HEAD_DIM_CASE)
 #undef NEXUS_HEAD_DIM_CASE
       default:
-        throw std::runtime_error("nexus cuda: head_dim " + std::to_string(a.head_dim) +
-                                 " has no attention kernel in this build (CMake option NEXUS_CUDA_HEAD_DIMS)");
+        throw unsupported_error("cuda", "head_dim " + std::to_string(a.head_dim) +
+                                            " has no attention kernel in this build (CMake option NEXUS_CUDA_HEAD_DIMS)");
     }
   });
   check_launch("attention");

@@ -1,16 +1,17 @@
 // Building blocks shared by the kernels: storage conversions, warp and block reductions, and the
-// runtime -> compile-time switches.
+// runtime -> compile-time switches (enums go through visit_enum, core/enum_table.hpp).
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <stdexcept>
 #include <string>
 
 #include "nexus/backend/cuda/launch.hpp"
+#include "nexus/backend/cuda/status.hpp"
 #include "nexus/math/elementwise.hpp"
+#include "nexus/math/norm.hpp"
 
 namespace nexus::cuda {
 
@@ -48,6 +49,19 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(v);
 }
 
+/// The reductions math::normalize_row takes: the sum over a warp, or over the block.
+struct warp_reduce {
+  __device__ float operator()(float v) const { return warp_sum(v); }
+};
+struct block_reduce {
+  __device__ float operator()(float v) const { return block_sum(v); }
+};
+
+/// A norm's parameters as math::normalize_row takes them.
+__host__ __device__ inline math::norm_params params_of(const norm_params& n, const norm_config& cfg) {
+  return {n.weight, n.bias, cfg.eps, cfg.unit_offset};
+}
+
 /// Calls f(type_tag) with the storage type of `p`.
 template <class F>
 void with_storage(precision p, F&& f) {
@@ -56,11 +70,7 @@ void with_storage(precision p, F&& f) {
     case precision::bf16: f(__nv_bfloat16{}); return;
     case precision::fp16: f(__half{}); return;
   }
-}
-
-inline void check_launch(const char* what) {
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw std::runtime_error(std::string("nexus cuda: ") + what + ": " + cudaGetErrorString(e));
+  throw usage_error("cuda", "precision " + std::to_string(int(p)) + " is not a declared value");
 }
 
 }  // namespace nexus::cuda

@@ -23,25 +23,13 @@ void embed(const std::int32_t* ids, int rows, const void* tok, const void* pos, 
   check_launch("embed");
 }
 
-/// Normalises v (this thread's elements i = threadIdx.x + k·blockDim.x of one row) in place.
-template <norm_kind Kind>
-__device__ void normalize_row(float* v, int count, int hidden, const norm_params& n, const norm_config& cfg) {
-  float mean = 0;
-  if constexpr (Kind != norm_kind::rms) {
-    float s = 0;
-    for (int k = 0; k < count; ++k) s += v[k];
-    mean = block_sum(s) / float(hidden);
-  }
-  float ss = 0;
-  for (int k = 0; k < count; ++k) ss += (v[k] - mean) * (v[k] - mean);
-  const float inv = rsqrtf(block_sum(ss) / float(hidden) + cfg.eps);
-  for (int k = 0; k < count; ++k) {
-    const int i = threadIdx.x + k * blockDim.x;
-    v[k] = math::norm_affine((v[k] - mean) * inv, n.weight, n.bias, i, cfg.unit_offset);
-  }
-}
-
 constexpr int max_per_thread = 32;  // hidden ≤ 32 · 1024
+
+/// The row step (nexus/math/norm.hpp) on this thread's elements t[k] = row[threadIdx.x + k · blockDim.x].
+template <norm_kind Kind>
+__device__ void normalize_here(float* t, int count, int hidden, const math::norm_params& p) {
+  math::normalize_row<Kind>(t, count, 1, threadIdx.x, blockDim.x, hidden, p, block_reduce{});
+}
 
 template <class S, norm_kind Kind>
 __global__ void residual_norm_kernel(residual_norm_args a, int hidden, norm_config cfg) {
@@ -54,7 +42,7 @@ __global__ void residual_norm_kernel(residual_norm_args a, int hidden, norm_conf
     const norm_params& post = b ? a.post2 : a.post1;
     if (!branch) continue;
     for (int k = 0; k < count; ++k) t[k] = branch[row + threadIdx.x + k * blockDim.x];
-    if (post.present) normalize_row<Kind>(t, count, hidden, post, cfg);
+    if (post.present) normalize_here<Kind>(t, count, hidden, params_of(post, cfg));
     for (int k = 0; k < count; ++k) x[k] += t[k];
   }
   if (a.branch1 || a.branch2)
@@ -64,20 +52,19 @@ __global__ void residual_norm_kernel(residual_norm_args a, int hidden, norm_conf
     const norm_params& n = o ? a.norm_m : a.norm_a;
     if (!out) continue;
     for (int k = 0; k < count; ++k) t[k] = x[k];
-    if (n.present) normalize_row<Kind>(t, count, hidden, n, cfg);
+    if (n.present) normalize_here<Kind>(t, count, hidden, params_of(n, cfg));
     for (int k = 0; k < count; ++k) out[row + threadIdx.x + k * blockDim.x] = from_float<S>(t[k]);
   }
 }
 
 void residual_norm(const residual_norm_args& a, int rows, int hidden, const norm_config& cfg, precision p, cudaStream_t s) {
   const int threads = hidden >= 1024 ? 1024 : ((hidden + 31) / 32) * 32;
-  if (hidden > threads * max_per_thread) throw std::runtime_error("nexus cuda: hidden size above 32768 is not supported");
+  if (hidden > threads * max_per_thread)
+    throw unsupported_error("cuda", "hidden size " + std::to_string(hidden) + " is above the " + std::to_string(threads * max_per_thread) +
+                                        " the fused residual-norm kernel holds per row");
   with_storage(p, [&](auto tag) {
     using S = decltype(tag);
-    switch (cfg.kind) {  // one switch per axis: the norm kind
-      case norm_kind::rms: residual_norm_kernel<S, norm_kind::rms><<<rows, threads, 0, s>>>(a, hidden, cfg); break;
-      default: residual_norm_kernel<S, norm_kind::layer><<<rows, threads, 0, s>>>(a, hidden, cfg); break;
-    }
+    visit_enum(cfg.kind, [&](auto kind) { residual_norm_kernel<S, decltype(kind)::value><<<rows, threads, 0, s>>>(a, hidden, cfg); });
   });
   check_launch("residual_norm");
 }

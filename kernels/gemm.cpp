@@ -3,16 +3,21 @@
 
 #include <cuda_runtime_api.h>
 
-#include <stdexcept>
+#include <memory>
 #include <string>
+#include <type_traits>
 
 namespace nexus::cuda {
 
 namespace {
-void check(cublasStatus_t st, const char* what) {
-  if (st != CUBLAS_STATUS_SUCCESS) throw std::runtime_error(std::string("nexus cuda: cuBLASLt ") + what + " failed (status " + std::to_string(int(st)) + ")");
+cudaDataType_t data_type(precision p) {
+  switch (p) {
+    case precision::fp32: return CUDA_R_32F;
+    case precision::bf16: return CUDA_R_16BF;
+    case precision::fp16: return CUDA_R_16F;
+  }
+  throw usage_error("gemm", "precision " + std::to_string(int(p)) + " is not a declared value");
 }
-cudaDataType_t data_type(precision p) { return p == precision::fp32 ? CUDA_R_32F : p == precision::bf16 ? CUDA_R_16BF : CUDA_R_16F; }
 }  // namespace
 
 struct gemm::plan {
@@ -27,14 +32,12 @@ struct gemm::plan {
   }
 };
 
-gemm::gemm(std::size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
+gemm::gemm(std::size_t workspace_bytes) : workspace_bytes_(workspace_bytes), workspace_(workspace_bytes) {
   check(cublasLtCreate(&handle_), "create");
-  if (cudaMalloc(&workspace_, workspace_bytes_) != cudaSuccess) throw std::runtime_error("nexus cuda: cannot allocate the cuBLASLt workspace");
 }
 
 gemm::~gemm() {
-  for (auto& [key, p] : plans_) delete p;
-  if (workspace_) cudaFree(workspace_);
+  plans_.clear();  // plan descriptors before the handle
   if (handle_) cublasLtDestroy(handle_);
 }
 
@@ -43,7 +46,7 @@ void gemm::run(const void* a, const void* w, const float* bias, float* d, int ro
   const auto key = std::tuple{rows, n, k, int(p), bias != nullptr};
   auto it = plans_.find(key);
   if (it == plans_.end()) {
-    auto* pl = new plan;
+    auto pl = std::make_unique<plan>();
     const auto t = data_type(p);
     check(cublasLtMatmulDescCreate(&pl->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul desc");
     const cublasOperation_t trans = CUBLAS_OP_T, none = CUBLAS_OP_N;
@@ -60,22 +63,22 @@ void gemm::run(const void* a, const void* w, const float* bias, float* d, int ro
     check(cublasLtMatrixLayoutCreate(&pl->d, CUDA_R_32F, n, rows, n), "layout D");
     cublasLtMatmulPreference_t pref = nullptr;
     check(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    const std::unique_ptr<std::remove_pointer_t<cublasLtMatmulPreference_t>, decltype(&cublasLtMatmulPreferenceDestroy)> owned(
+        pref, &cublasLtMatmulPreferenceDestroy);
     check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof workspace_bytes_), "workspace");
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const auto st = cublasLtMatmulAlgoGetHeuristic(handle_, pl->op, pl->a, pl->b, pl->d, pl->d, pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
-      delete pl;
-      throw std::runtime_error("nexus cuda: no cuBLASLt algorithm for " + std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k));
-    }
+    check(st, "algorithm heuristic");
+    if (found == 0)
+      throw unsupported_error("cuBLASLt", "no algorithm for " + std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k));
     pl->algo = result.algo;
-    it = plans_.emplace(key, pl).first;
+    it = plans_.emplace(key, std::move(pl)).first;
   }
   plan& pl = *it->second;
   if (bias) check(cublasLtMatmulDescSetAttribute(pl.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "bias pointer");
   const float alpha = 1.0f, beta = 0.0f;
-  check(cublasLtMatmul(handle_, pl.op, &alpha, w, pl.a, a, pl.b, &beta, d, pl.d, d, pl.d, &pl.algo, workspace_, workspace_bytes_, s), "matmul");
+  check(cublasLtMatmul(handle_, pl.op, &alpha, w, pl.a, a, pl.b, &beta, d, pl.d, d, pl.d, &pl.algo, workspace_.get(), workspace_bytes_, s), "matmul");
 }
 
 }  // namespace nexus::cuda

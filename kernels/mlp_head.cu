@@ -22,22 +22,14 @@ void activate(const float* in, int rows, int inter, bool gated, activation act, 
   with_storage(p, [&](auto tag) {
     using S = decltype(tag);
     S* out = static_cast<S*>(h);
-    switch (act) {  // one switch per axis: the activation
-      case activation::silu: activate_kernel<S, activation::silu><<<blocks, 256, 0, s>>>(in, rows, inter, gated, out); break;
-      case activation::gelu: activate_kernel<S, activation::gelu><<<blocks, 256, 0, s>>>(in, rows, inter, gated, out); break;
-      case activation::gelu_tanh: activate_kernel<S, activation::gelu_tanh><<<blocks, 256, 0, s>>>(in, rows, inter, gated, out); break;
-      case activation::relu: activate_kernel<S, activation::relu><<<blocks, 256, 0, s>>>(in, rows, inter, gated, out); break;
-    }
+    visit_enum(act, [&](auto a) { activate_kernel<S, decltype(a)::value><<<blocks, 256, 0, s>>>(in, rows, inter, gated, out); });
   });
   check_launch("activate");
 }
 
 __global__ void finish_logits_kernel(float* logits, std::int64_t count, float scale, float cap) {
   for (std::int64_t t = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; t < count; t += std::int64_t(gridDim.x) * blockDim.x) {
-    float v = logits[t];
-    if (scale != 1.0f) v *= scale;
-    if (cap > 0) v = math::softcap(v, cap);
-    logits[t] = v;
+    logits[t] = math::finish_logit(logits[t], scale, cap);
   }
 }
 
@@ -61,8 +53,9 @@ __global__ void argmax_index_kernel(const cub::KeyValuePair<int, float>* pairs, 
 std::size_t argmax_temp_bytes(int rows, int vocab) {
   std::size_t bytes = 0;
   const auto offsets = thrust::make_transform_iterator(thrust::make_counting_iterator(0), row_offset{vocab});
-  cub::DeviceSegmentedReduce::ArgMax(nullptr, bytes, static_cast<const float*>(nullptr), static_cast<cub::KeyValuePair<int, float>*>(nullptr), rows,
-                                     offsets, offsets + 1);
+  check(cub::DeviceSegmentedReduce::ArgMax(nullptr, bytes, static_cast<const float*>(nullptr),
+                                           static_cast<cub::KeyValuePair<int, float>*>(nullptr), rows, offsets, offsets + 1),
+        "arg-max temp size");
   return bytes + std::size_t(rows) * sizeof(cub::KeyValuePair<int, float>) + 256;
 }
 
@@ -71,7 +64,7 @@ void argmax(const float* logits, int rows, int vocab, int* out, void* temp, std:
   void* cub_temp = static_cast<char*>(temp) + ((std::size_t(rows) * sizeof(*pairs) + 255) / 256) * 256;
   std::size_t bytes = temp_bytes - ((std::size_t(rows) * sizeof(*pairs) + 255) / 256) * 256;
   const auto offsets = thrust::make_transform_iterator(thrust::make_counting_iterator(0), row_offset{vocab});
-  cub::DeviceSegmentedReduce::ArgMax(cub_temp, bytes, logits, pairs, rows, offsets, offsets + 1, s);
+  check(cub::DeviceSegmentedReduce::ArgMax(cub_temp, bytes, logits, pairs, rows, offsets, offsets + 1, s), "arg-max");
   argmax_index_kernel<<<(rows + 127) / 128, 128, 0, s>>>(pairs, rows, out);
   check_launch("argmax");
 }

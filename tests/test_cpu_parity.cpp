@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "nexus/generate/generate.hpp"
-#include "nexus/model/parity.hpp"
+#include "nexus/generate/parity_check.hpp"
 #include "reference.hpp"
 
 using namespace nexus;
@@ -12,6 +12,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+void check_rows(const parity_report& rep) {
+  REQUIRE(rep.sequences >= 3);
+  for (const auto& r : rep.rows) {
+    INFO(r.tensor << ": max|d| " << r.stats.max_abs << " (max|ref| " << r.stats.max_ref << "), NMSE " << r.stats.nmse);
+    CHECK(r.ok);
+  }
+}
 
 void check_parity(const std::vector<float>& ours, const std::vector<float>& ref, const std::string& what) {
   const auto s = compare(ours, ref);
@@ -38,23 +45,23 @@ TEST_CASE("CPU logits, hidden states and greedy tokens match transformers") {
     INFO("fixture " << name);
     const auto m = load_cpu_model(dir);
     const checkpoint ref(dir / "outputs.safetensors");
+    // Every layer, the logits and the greedy tokens: the parity check the CLI and CUDA tests run.
+    check_rows(check_parity(*m, ref));
+    // The same in prefill steps of 16 tokens (joined by model::forward, as the CUDA backend's
+    // 512-row steps are). Not for dynamic NTK RoPE or LongRoPE: their frequencies follow the length
+    // of each step (as in transformers with a cache).
+    if (const auto t = m->arch().position.scaling.type; t != rope_scaling::dynamic && t != rope_scaling::longrope) {
+      INFO("in steps of 16 tokens");
+      check_rows(check_parity(*m, ref, {}, 16));
+    }
     for (int s = 0; ref.contains("seq" + std::to_string(s) + ".input_ids"); ++s) {
       const std::string seq = "seq" + std::to_string(s);
       INFO(seq);
       const auto ids = reference_ids(ref, seq + ".input_ids");
-      auto cache = m->new_cache(std::int64_t(ids.size()));
-      const auto out = m->forward(ids, cache, {.all_logits = true, .hidden_states = true});
-      check_parity(out.logits.data, reference_floats(ref, seq + ".logits"), "logits");
-      const auto L = m->arch().dims.num_layers;
-      check_parity(out.hidden[0].data, reference_floats(ref, seq + ".embed"), "embed");
-      for (std::int64_t l = 0; l < L; ++l)
-        check_parity(out.hidden[std::size_t(l + 1)].data, reference_floats(ref, seq + ".layer" + std::to_string(l)), "layer " + std::to_string(l));
-      check_parity(out.hidden.back().data, reference_floats(ref, seq + ".final"), "final norm");
-
-      // 16 greedy tokens with the KV cache; the logits of every step too.
+      // The logits of every greedy step (through the KV cache).
       const auto want = reference_ids(ref, seq + ".greedy");
       const auto g = greedy_generate(*m, ids, std::int64_t(want.size()));
-      CHECK(g.tokens == want);
+      REQUIRE(g.tokens == want);
       const auto step_logits = reference_floats(ref, seq + ".greedy_logits");
       const auto vocab = std::size_t(m->arch().dims.vocab_size);
       for (std::size_t k = 0; k < g.logits.size(); ++k)
@@ -76,4 +83,29 @@ TEST_CASE("CPU logits, hidden states and greedy tokens match transformers") {
       }
     }
   }
+}
+
+TEST_CASE("a prompt longer than two 512-token prefill steps: every hidden state and the logits") {
+  const auto dir = test::data_dir() / "models" / "llama_long";
+  const checkpoint ref(dir / "outputs.safetensors");
+  REQUIRE(reference_ids(ref, "seq2.input_ids").size() > 2 * 512);
+  const auto m = load_cpu_model(dir);
+  check_rows(check_parity(*m, ref, {}, 512));
+  // One step and 512-token steps give the same numbers, and the same number of hidden states.
+  const auto ids = reference_ids(ref, "seq2.input_ids");
+  auto c1 = m->new_cache(std::int64_t(ids.size())), c2 = m->new_cache(std::int64_t(ids.size()));
+  const auto whole = m->forward(ids, c1, {.hidden_states = true});
+  const auto steps = m->forward(ids, c2, {.hidden_states = true, .chunk_rows = 512});
+  REQUIRE(steps.hidden.size() == whole.hidden.size());
+  for (std::size_t i = 0; i < whole.hidden.size(); ++i) {
+    CHECK(steps.hidden[i].shape == whole.hidden[i].shape);
+    CHECK(steps.hidden[i].data == whole.hidden[i].data);
+  }
+  CHECK(steps.logits.shape == whole.logits.shape);
+  CHECK(steps.logits.data == whole.logits.data);
+  // Only the last position's logits, in steps.
+  auto c3 = m->new_cache(std::int64_t(ids.size()));
+  const auto last = m->forward(ids, c3, {.all_logits = false, .chunk_rows = 512});
+  REQUIRE(last.logits.shape == shape_t{1, m->arch().dims.vocab_size});
+  CHECK(std::equal(last.logits.data.begin(), last.logits.data.end(), whole.logits.data.end() - std::ptrdiff_t(last.logits.data.size())));
 }

@@ -7,7 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include "nexus/backend/cuda/model.hpp"
-#include "nexus/model/parity_check.hpp"
+#include "nexus/generate/parity_check.hpp"
 #include "reference.hpp"
 
 using namespace nexus;

@@ -194,7 +194,7 @@ TEST_CASE("config.json that is missing or not JSON") {
   fs::remove_all(dir);
 }
 
-#include "nexus/registry/architecture_table.hpp"
+#include "nexus/inspect/architecture_table.hpp"
 
 TEST_CASE("docs/architectures.md holds the table the registry generates") {
   std::ifstream in(fs::path(NEXUS_SOURCE_DIR) / "docs/architectures.md");

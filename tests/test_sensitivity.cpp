@@ -18,17 +18,35 @@ struct fixture {
   std::vector<float> ref;  // transformers' logits for ids
 };
 
-fixture load(const std::string& name) {
+fixture load(const std::string& name, const block_traits& expected) {
   const auto dir = test::data_dir() / "models" / name;
   const auto o = registry::open_checkpoint(dir);
   fixture f;
   f.n = o.arch;
+  INFO(name << ": " << describe_traits(traits_of(f.n)));
+  REQUIRE(traits_of(f.n) == expected);  // the fixture is what the flips below assume
   f.w = unpack_weights(o.bound, f.n);
   const checkpoint out(dir / "outputs.safetensors");
   f.ids = reference_ids(out, "seq2.input_ids");
   f.ref = reference_floats(out, "seq2.logits");
   return f;
 }
+
+/// The traits of a fixture, spelt out: each must be an instantiation Nexus ships, and the test
+/// checks at run time that the fixture's descriptor has exactly these (no index into the list).
+constexpr bool shipped(const block_traits& t) {
+  for (const auto& s : supported_blocks)
+    if (s == t) return true;
+  return false;
+}
+constexpr block_traits llama_like{norm_kind::rms, norm_placement::pre, position_kind::rope, rope_style::neox, true, activation::silu, residual_form::sequential};
+constexpr block_traits gemma_like = [] { auto t = llama_like; t.act = activation::gelu_tanh; return t; }();
+constexpr block_traits gemma2_like = [] { auto t = gemma_like; t.placement = norm_placement::sandwich; return t; }();
+constexpr block_traits gpt2_like{norm_kind::layer, norm_placement::pre, position_kind::learned, rope_style::neox, false, activation::gelu_tanh,
+                                 residual_form::sequential};
+constexpr block_traits gpt_neox_like{norm_kind::layer, norm_placement::pre, position_kind::rope, rope_style::neox, false, activation::gelu,
+                                     residual_form::parallel_two_norms};
+static_assert(shipped(llama_like) && shipped(gemma_like) && shipped(gemma2_like) && shipped(gpt2_like) && shipped(gpt_neox_like));
 
 /// Logits of `f` run as traits T with descriptor `n` (the flipped one).
 template <block_traits T>
@@ -60,42 +78,42 @@ constexpr block_traits with(auto change) {
 
 TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
   {
-    const auto f = load("llama");
-    constexpr auto T = supported_blocks[0];
+    const auto f = load("llama", llama_like);
+    constexpr auto T = llama_like;
     const auto base = logits_as<T>(f, f.n);
     check_visible(f, base, logits_as<with<T>([](auto& t) { t.rope = rope_style::interleaved; })>(f, f.n), "rope style");
     check_visible(f, base, logits_as<with<T>([](auto& t) { t.act = activation::gelu; })>(f, f.n), "activation");
     check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::layer_no_bias; })>(f, f.n), "norm kind rms -> layer");
   }
   {
-    const auto f = load("gpt2");
-    constexpr auto T = supported_blocks[4];
+    const auto f = load("gpt2", gpt2_like);
+    constexpr auto T = gpt2_like;
     const auto base = logits_as<T>(f, f.n);
     check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::rms; })>(f, f.n), "norm kind layer -> rms");
   }
   {
-    const auto f = load("gemma");
+    const auto f = load("gemma", gemma_like);
     auto n = f.n;
     n.norm.unit_offset = false;
-    check_visible(f, logits_as<supported_blocks[1]>(f, f.n), logits_as<supported_blocks[1]>(f, n), "1+w norm");
+    check_visible(f, logits_as<gemma_like>(f, f.n), logits_as<gemma_like>(f, n), "1+w norm");
   }
   {
-    const auto f = load("gpt_neox");
-    constexpr auto T = supported_blocks[6];
+    const auto f = load("gpt_neox", gpt_neox_like);
+    constexpr auto T = gpt_neox_like;
     const auto base = logits_as<T>(f, f.n);
     auto n = f.n;
     n.residual = residual_form::sequential;
     check_visible(f, base, logits_as<with<T>([](auto& t) { t.residual = residual_form::sequential; })>(f, n), "residual form");
   }
   {
-    const auto f = load("qwen3");
+    const auto f = load("qwen3", llama_like);
     auto n = f.n;
     n.norm.qk = qk_norm::none;
-    check_visible(f, logits_as<supported_blocks[0]>(f, f.n), logits_as<supported_blocks[0]>(f, n), "qk-norm");
+    check_visible(f, logits_as<llama_like>(f, f.n), logits_as<llama_like>(f, n), "qk-norm");
   }
   {
-    constexpr auto T = supported_blocks[2];
-    const auto f = load("gemma2_softcap");  // caps small enough to bite (gemma2's own 50/30 barely do)
+    constexpr auto T = gemma2_like;
+    const auto f = load("gemma2_softcap", gemma2_like);  // caps small enough to bite (gemma2's own 50/30 barely do)
     const auto base = logits_as<T>(f, f.n);
     auto n = f.n;
     n.attention.softcap = 0;
@@ -103,15 +121,15 @@ TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
     n = f.n;
     n.head.final_softcap = 0;
     check_visible(f, base, logits_as<T>(f, n), "final softcap");
-    const auto g = load("gemma2");
+    const auto g = load("gemma2", gemma2_like);
     n = g.n;
     n.norm.placement = norm_placement::pre;
     check_visible(g, logits_as<T>(g, g.n), logits_as<with<T>([](auto& t) { t.placement = norm_placement::pre; })>(g, n), "sandwich placement");
   }
   {
-    const auto f = load("mistral");
+    const auto f = load("mistral", llama_like);
     auto n = f.n;
     n.attention.sliding_window = 0;
-    check_visible(f, logits_as<supported_blocks[0]>(f, f.n), logits_as<supported_blocks[0]>(f, n), "sliding window");
+    check_visible(f, logits_as<llama_like>(f, f.n), logits_as<llama_like>(f, n), "sliding window");
   }
 }

@@ -15,7 +15,7 @@
 #include "nexus/registry/registry.hpp"
 #include "nexus/registry/binding.hpp"
 #include "nexus/registry/open.hpp"
-#include "nexus/registry/architecture_table.hpp"
+#include "nexus/inspect/architecture_table.hpp"
 #include "nexus/inspect/summary.hpp"
 #include "nexus/model/model.hpp"
 #include "nexus/model/traits.hpp"

@@ -10,8 +10,8 @@
 
 #include "nexus/generate/generate.hpp"
 #include "nexus/inspect/summary.hpp"
-#include "nexus/model/parity_check.hpp"
-#include "nexus/registry/architecture_table.hpp"
+#include "nexus/generate/parity_check.hpp"
+#include "nexus/inspect/architecture_table.hpp"
 #include "table.hpp"
 
 #if defined(NEXUS_WITH_CUDA)

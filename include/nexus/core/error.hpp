@@ -1,5 +1,6 @@
 // Typed errors. Every failure Nexus reports names what went wrong and where (file, tensor, field),
-// so a caller can both show it to a person and branch on its type.
+// so a caller can both show it to a person and branch on its type. The one hierarchy of the
+// library: the CUDA backend reports its runtime and cuBLASLt status codes through it too.
 #pragma once
 
 #include <stdexcept>
@@ -73,6 +74,21 @@ class checkpoint_error : public error {
 /// Arguments of a public API (or the command line) are wrong.
 class usage_error : public error {
   using error::error;
+};
+
+/// A call into the CUDA runtime, cuBLASLt or CUB failed. `code()` is the library's own status
+/// value (cudaError_t or cublasStatus_t), `library()` says whose.
+class device_error : public error {
+ public:
+  enum class api { cuda, cublas };
+  device_error(api library, int code, std::string where, const std::string& what)
+      : error(std::move(where), what), library_(library), code_(code) {}
+  api library() const noexcept { return library_; }
+  int code() const noexcept { return code_; }
+
+ private:
+  api library_;
+  int code_;
 };
 
 }  // namespace nexus

@@ -24,7 +24,7 @@
 
 namespace nexus::registry {
 
-inline constexpr std::array<const family*, 13> families{
+inline constexpr std::array families{  // the count follows the list
     &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family, &gemma2_family, &phi_family,
     &phi3_family, &gpt2_family, &gpt_neox_family, &olmo_family, &olmo2_family, &cohere_family,
 };

@@ -7,9 +7,11 @@
 #include <cublasLt.h>
 
 #include <map>
+#include <memory>
 #include <tuple>
 
 #include "nexus/backend/cuda/launch.hpp"
+#include "nexus/backend/cuda/status.hpp"
 
 namespace nexus::cuda {
 
@@ -25,9 +27,9 @@ class gemm {
  private:
   struct plan;
   cublasLtHandle_t handle_ = nullptr;
-  void* workspace_ = nullptr;
   std::size_t workspace_bytes_;
-  std::map<std::tuple<int, int, int, int, bool>, plan*> plans_;
+  device_buffer workspace_;
+  std::map<std::tuple<int, int, int, int, bool>, std::unique_ptr<plan>> plans_;
 };
 
 }  // namespace nexus::cuda

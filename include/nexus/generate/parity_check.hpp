@@ -1,5 +1,7 @@
 // Running a model against a reference outputs file (tools/fixtures' outputs.safetensors):
-// every layer, the logits, and the greedy tokens of each recorded sequence.
+// every layer, the logits, and the greedy tokens of each recorded sequence. It sits above the
+// backends and generation (it runs a model and decodes greedily); model/parity.hpp, below, only
+// compares numbers.
 #pragma once
 
 #include "nexus/generate/generate.hpp"
@@ -7,7 +9,9 @@
 
 namespace nexus {
 
-inline parity_report check_parity(const model& m, const checkpoint& ref, const parity_bounds& bounds = {}) {
+/// `chunk_rows` > 0 runs each prompt in steps of that many tokens (model::forward), so that the
+/// joined hidden states and logits of a multi-step prefill are checked too.
+inline parity_report check_parity(const model& m, const checkpoint& ref, const parity_bounds& bounds = {}, std::int64_t chunk_rows = 0) {
   parity_report rep;
   auto row = [&](const std::string& name, std::span<const float> ours) {
     const auto s = compare(ours, reference_floats(ref, name));
@@ -17,7 +21,7 @@ inline parity_report check_parity(const model& m, const checkpoint& ref, const p
     const std::string seq = "seq" + std::to_string(s);
     const auto ids = reference_ids(ref, seq + ".input_ids");
     auto cache = m.new_cache(std::int64_t(ids.size()));
-    const auto out = m.forward(ids, cache, {.all_logits = true, .hidden_states = true});
+    const auto out = m.forward(ids, cache, {.all_logits = true, .hidden_states = true, .chunk_rows = chunk_rows});
     row(seq + ".embed", out.hidden.front().data);
     for (std::size_t l = 1; l + 1 < out.hidden.size(); ++l) row(seq + ".layer" + std::to_string(l - 1), out.hidden[l].data);
     row(seq + ".final", out.hidden.back().data);
