@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ clang libclang-rt-14-dev   # build; clang + its runtime for libFuzzer targets
+  clang-format                         # tools/format.sh (.clang-format)
   catch2                               # tests (v2, single header)
   libboost1.81-dev                     # Boost.PFR: reflection of the descriptor
   nlohmann-json3-dev                   # config.json, safetensors headers, --json output

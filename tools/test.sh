@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
 # README command two (and CI): set up, build, run every test, then each fuzzer for
 # ${NEXUS_FUZZ_SECONDS:-60} seconds from seeds taken from tests/data.
+#
+#   tools/test.sh --sanitize   instead: the tests built with ASan + UBSan (CUDA off, no fuzzers) in
+#                              ${NEXUS_BUILD_DIR:-build}-sanitize, and run there
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ "${1:-}" = "--sanitize" ]; then
+  bash tools/setup.sh
+  build="${NEXUS_BUILD_DIR:-build}-sanitize"
+  # -O1: sanitizer builds at -O3 take much longer to compile for little gain in run time.
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DNEXUS_SANITIZE=ON \
+    -DNEXUS_ENABLE_CUDA=OFF -DNEXUS_BUILD_TOOLS=OFF -DNEXUS_BUILD_EXAMPLES=OFF -DNEXUS_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target nexus_tests
+  # Any report ends the run with a non-zero status (-fno-sanitize-recover, halt_on_error).
+  ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
+    "$build/tests/nexus_tests"
+  echo "sanitize: nexus_tests passed under ASan + UBSan"
+  exit 0
+fi
 bash tools/build.sh
 build="${NEXUS_BUILD_DIR:-build}"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)")

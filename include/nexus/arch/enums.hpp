@@ -20,7 +20,8 @@ namespace nexus {
   X(layer, true, true, true)             /* (x - mean) / sqrt(var + eps) · w + b */       \
   X(layer_no_bias, true, true, false)    /* LayerNorm with weight, without bias */        \
   X(layer_no_affine, true, false, false) /* parameter-free LayerNorm */
-NEXUS_ENUM(norm_kind, NEXUS_NORM_KINDS);
+enum class norm_kind : std::uint8_t { NEXUS_NORM_KINDS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(norm_kind, NEXUS_NORM_KINDS);
 
 /// What a norm kind computes and which parameters it has: the one rule that the canonical tensor
 /// list, the CPU model, the CUDA weight upload and the kernels follow.
@@ -36,24 +37,29 @@ constexpr const norm_rule& rule_of(norm_kind k) { return norm_rules[static_cast<
   X(pre)      /* x + f(norm(x))                 (Llama, GPT-2, ...) */ \
   X(post)     /* x + norm(f(x))                 (OLMo-2) */            \
   X(sandwich) /* x + post_norm(f(pre_norm(x)))  (Gemma-2) */
-NEXUS_ENUM(norm_placement, NEXUS_NORM_PLACEMENTS);
+enum class norm_placement : std::uint8_t { NEXUS_NORM_PLACEMENTS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(norm_placement, NEXUS_NORM_PLACEMENTS);
 
 #define NEXUS_QK_NORMS(X)                                                                    \
   X(none)                                                                                    \
   X(per_head)   /* one norm over head_dim, shared by all heads (Qwen-3, Phi qk_layernorm) */ \
   X(full_width) /* one norm over all heads' concatenation (OLMo-2) */
-NEXUS_ENUM(qk_norm, NEXUS_QK_NORMS);
+enum class qk_norm : std::uint8_t { NEXUS_QK_NORMS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(qk_norm, NEXUS_QK_NORMS);
 
 #define NEXUS_POSITION_KINDS(X) X(rope) X(alibi) X(learned) X(none)
-NEXUS_ENUM(position_kind, NEXUS_POSITION_KINDS);
+enum class position_kind : std::uint8_t { NEXUS_POSITION_KINDS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(position_kind, NEXUS_POSITION_KINDS);
 
 #define NEXUS_ROPE_STYLES(X)                                  \
   X(neox)        /* rotate halves: (x[i], x[i + d/2]) pairs */ \
   X(interleaved) /* rotate neighbours: (x[2i], x[2i + 1]) pairs */
-NEXUS_ENUM(rope_style, NEXUS_ROPE_STYLES);
+enum class rope_style : std::uint8_t { NEXUS_ROPE_STYLES(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(rope_style, NEXUS_ROPE_STYLES);
 
 #define NEXUS_ROPE_SCALINGS(X) X(none) X(linear) X(dynamic) X(yarn) X(llama3) X(longrope)
-NEXUS_ENUM(rope_scaling, NEXUS_ROPE_SCALINGS);
+enum class rope_scaling : std::uint8_t { NEXUS_ROPE_SCALINGS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(rope_scaling, NEXUS_ROPE_SCALINGS);
 
 // X(name, the transformers ACT2FN names that mean it). The formula: nexus/math/elementwise.hpp,
 // a function of the same name.
@@ -62,7 +68,8 @@ NEXUS_ENUM(rope_scaling, NEXUS_ROPE_SCALINGS);
   X(gelu, "gelu")                                              /* exact, erf */                       \
   X(gelu_tanh, "gelu_new", "gelu_pytorch_tanh", "gelu_fast")   /* tanh approximation (they differ  */ \
   X(relu, "relu")                                              /* only in rounding) */
-NEXUS_ENUM(activation, NEXUS_ACTIVATIONS);
+enum class activation : std::uint8_t { NEXUS_ACTIVATIONS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(activation, NEXUS_ACTIVATIONS);
 
 /// The transformers names of each activation (unused slots empty), indexed by the activation.
 struct activation_names {
@@ -77,10 +84,12 @@ inline constexpr std::array activation_names_table{NEXUS_ACTIVATIONS(NEXUS_ACTIV
   X(sequential)         /* h = x + attn(norm1(x)); out = h + mlp(norm2(h)) */              \
   X(parallel_one_norm)  /* out = x + attn(norm(x)) + mlp(norm(x))            (Phi) */      \
   X(parallel_two_norms) /* out = x + attn(norm1(x)) + mlp(norm2(x))          (GPT-NeoX) */
-NEXUS_ENUM(residual_form, NEXUS_RESIDUAL_FORMS);
+enum class residual_form : std::uint8_t { NEXUS_RESIDUAL_FORMS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(residual_form, NEXUS_RESIDUAL_FORMS);
 
 #define NEXUS_LAYER_ATTENTIONS(X) X(full) X(sliding)
-NEXUS_ENUM(layer_attention, NEXUS_LAYER_ATTENTIONS);
+enum class layer_attention : std::uint8_t { NEXUS_LAYER_ATTENTIONS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(layer_attention, NEXUS_LAYER_ATTENTIONS);
 
 /// Which norms a layer has, from the placement and the residual form: the one rule that the
 /// canonical tensor list, the CPU model and the CUDA runner all follow.

@@ -26,13 +26,15 @@ concept table_enum = std::is_enum_v<E> && requires { enum_table<E>::names; };
 #define NEXUS_ENUM_VALUE_(name, ...) name,
 #define NEXUS_ENUM_NAME_(name, ...) std::string_view(#name),
 
-/// `enum class E : std::uint8_t` with the values LIST(X) names (X(a, ...) X(b, ...) ...: extra
-/// columns are the list's own), and enum_table<E>. Values are 0, 1, 2, ... in list order.
-#define NEXUS_ENUM(E, LIST)                                                  \
-  enum class E : std::uint8_t { LIST(NEXUS_ENUM_VALUE_) };                   \
-  template <>                                                                \
-  struct enum_table<E> {                                                     \
-    static constexpr std::array names{LIST(NEXUS_ENUM_NAME_)};               \
+/// enum_table<E> for an enum declared from the same list, values 0, 1, 2, ... in list order:
+///   #define NEXUS_COLOURS(X) X(red) X(green)       (X(name, ...): extra columns are the list's own)
+///   enum class colour : std::uint8_t { NEXUS_COLOURS(NEXUS_ENUM_VALUE_) };
+///   NEXUS_ENUM_TABLE(colour, NEXUS_COLOURS);
+/// (The `enum class` line is written out, not generated, so that a search for it finds it.)
+#define NEXUS_ENUM_TABLE(E, LIST)                              \
+  template <>                                                  \
+  struct enum_table<E> {                                       \
+    static constexpr std::array names{LIST(NEXUS_ENUM_NAME_)}; \
   }
 
 template <table_enum E>
@@ -41,7 +43,8 @@ inline constexpr std::size_t enum_size = enum_table<E>::names.size();
 namespace detail {
 template <class E, class F, std::size_t... I>
 decltype(auto) visit_enum(E v, F& f, std::index_sequence<I...>) {
-  using result = decltype(f(std::integral_constant<E, E{}>{}));
+  // static_cast<E>(0), not E{}: nvcc's stub generator mis-spells a kernel argument first seen as E{}.
+  using result = decltype(f(std::integral_constant<E, static_cast<E>(0)>{}));
   using call = result (*)(F&);
   static constexpr call table[] = {+[](F& g) -> result { return g(std::integral_constant<E, static_cast<E>(I)>{}); }...};
   const auto i = static_cast<std::size_t>(v);

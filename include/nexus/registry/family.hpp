@@ -19,7 +19,8 @@ namespace nexus {
   X(fused_rows)            /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */      \
   X(fused_rows_per_head)   /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */ \
   X(fused_cols_transposed) /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */
-NEXUS_ENUM(tensor_layout, NEXUS_TENSOR_LAYOUTS);
+enum class tensor_layout : std::uint8_t { NEXUS_TENSOR_LAYOUTS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(tensor_layout, NEXUS_TENSOR_LAYOUTS);
 
 /// One checkpoint module ("model.layers.{L}.self_attn.q_proj") and the canonical module(s) it
 /// holds ("layers.{L}.attn.q"). Its ".weight" and ".bias" map to the targets' ".weight"/".bias".
