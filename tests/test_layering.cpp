@@ -8,7 +8,6 @@
 #include <functional>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,15 +30,18 @@ std::string folder_of(const std::string& header) {  // "arch/enums.hpp" -> "arch
 /// header (relative to include/nexus) -> the nexus headers it includes.
 std::map<std::string, std::vector<std::string>> include_graph() {
   const fs::path root = fs::path(NEXUS_SOURCE_DIR) / "include" / "nexus";
-  const std::regex include_line(R"(^\s*#\s*include\s*"nexus/([^"]+)\")");
   std::map<std::string, std::vector<std::string>> graph;
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     if (!e.is_regular_file() || e.path().extension() != ".hpp") continue;
     const auto name = fs::relative(e.path(), root).generic_string();
     auto& deps = graph[name];
     std::ifstream in(e.path());
-    for (std::string line; std::getline(in, line);)
-      if (std::smatch m; std::regex_search(line, m, include_line)) deps.push_back(m[1]);
+    for (std::string line; std::getline(in, line);) {  // #include "nexus/<dep>"
+      const auto at = line.find_first_not_of(" \t");
+      if (at == std::string::npos || line.compare(at, 8, "#include") != 0) continue;
+      const auto open = line.find("\"nexus/", at), close = open == std::string::npos ? open : line.find('"', open + 1);
+      if (close != std::string::npos) deps.push_back(line.substr(open + 7, close - open - 7));
+    }
   }
   return graph;
 }
