@@ -201,7 +201,7 @@ class safetensors_file {
 
   tensor_view tensor(std::size_t i) const {
     const auto& e = header_.tensors.at(i);
-    return {e.name, e.type, e.shape, map_.bytes().subspan(header_.data_offset + e.begin, e.end - e.begin)};
+    return {e.name, e.type, e.shape, map_.bytes().subspan(header_.data_offset + e.begin, e.end - e.begin), std::nullopt};
   }
   tensor_view tensor(const std::string& name) const {
     const auto it = index_.find(name);
