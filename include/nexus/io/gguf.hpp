@@ -135,11 +135,13 @@ class value {
     if (elem_ == value_type::string || elem_ == value_type::array) mismatch("an array of " + expected_name<T>());
     std::vector<T> out(static_cast<std::size_t>(count_));
     const std::size_t step = scalar_size(elem_);
-    if (same_representation<T>(elem_)) {
-      if (count_ > 0) std::memcpy(out.data(), data_, out.size() * sizeof(T));
-    } else {
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = convert<T>(elem_, data_ + i * step);
+    if constexpr (!std::is_same_v<T, bool>) {  // std::vector<bool> has no data()
+      if (same_representation<T>(elem_)) {
+        if (count_ > 0) std::memcpy(out.data(), data_, out.size() * sizeof(T));
+        return out;
+      }
     }
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = convert<T>(elem_, data_ + i * step);
     return out;
   }
 
@@ -200,7 +202,7 @@ class value {
       case value_type::i64: return std::is_same_v<T, std::int64_t>;
       case value_type::f32: return std::is_same_v<T, float>;
       case value_type::f64: return std::is_same_v<T, double>;
-      case value_type::boolean: return std::is_same_v<T, bool> && sizeof(bool) == 1;  // bytes validated 0/1
+      case value_type::boolean: return false;  // std::vector<bool> packs bits
       case value_type::string: case value_type::array: return false;
     }
     return false;
@@ -386,7 +388,10 @@ struct parser {
     need(4, "magic");
     if (std::memcmp(f.data(), "GGUF", 4) != 0) {
       std::string got;
-      for (int i = 0; i < 4; ++i) got += (i ? " " : "") + std::to_string(std::to_integer<unsigned>(f[i]));
+      for (int i = 0; i < 4; ++i) {
+        if (i) got += ' ';
+        got += std::to_string(std::to_integer<unsigned>(f[i]));
+      }
       detail::fail(code::bad_magic, where(), "not a GGUF file: the first four bytes are " + got + ", not \"GGUF\"");
     }
     pos = 4;
@@ -501,7 +506,10 @@ struct parser {
 
   static std::string dims_text(const std::vector<std::int64_t>& ne) {
     std::string out = "[";
-    for (std::size_t i = 0; i < ne.size(); ++i) out += (i ? ", " : "") + std::to_string(ne[i]);
+    for (std::size_t i = 0; i < ne.size(); ++i) {
+      if (i) out += ", ";
+      out += std::to_string(ne[i]);
+    }
     return out + "]";
   }
 };
