@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "nexus/io/gguf_dequantize.hpp"
+#include "nexus/io/gguf_blocks.hpp"
 #include "nexus/registry/binding.hpp"
 
 namespace nexus {
