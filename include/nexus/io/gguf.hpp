@@ -39,6 +39,8 @@ using code = gguf_error::code;
 
 namespace detail {
 
+struct parser;
+
 /// Where a value came from, for error messages: the file and the metadata key.
 struct origin {
   const std::string* path = nullptr;
@@ -166,8 +168,7 @@ class value {
   }
 
  private:
-  friend class file;
-  friend struct parser;
+  friend struct detail::parser;
 
   [[noreturn]] void fail(code c, const std::string& what) const {
     const std::string where = origin_ && origin_->path ? *origin_->path : std::string();
@@ -280,6 +281,8 @@ struct tensor_info {
   std::vector<std::int64_t> shape() const { return {ne.rbegin(), ne.rend()}; }
 };
 
+namespace detail {
+
 /// Everything a parse produces; heap-held so that a file moves without invalidating its values.
 struct parsed_file {
   mapped_file map;
@@ -292,7 +295,7 @@ struct parsed_file {
   std::unordered_map<std::string_view, std::size_t> key_index;
   std::vector<tensor_info> tensors;
   std::unordered_map<std::string_view, std::size_t> tensor_index;
-  std::deque<detail::origin> origins;
+  std::deque<origin> origins;
   std::vector<std::vector<value>> arrays;  // children of arrays of strings / arrays
 };
 
@@ -514,21 +517,23 @@ struct parser {
   }
 };
 
+}  // namespace detail
+
 /// A GGUF file, memory-mapped and validated up front. Movable; values and tensor views stay valid
 /// while the file lives.
 class file {
  public:
-  explicit file(const std::filesystem::path& path) : s_(std::make_unique<parsed_file>()) {
+  explicit file(const std::filesystem::path& path) : s_(std::make_unique<detail::parsed_file>()) {
     s_->map = mapped_file(path.string());
     s_->path = path.string();
     s_->bytes = s_->map.bytes();
-    parser{*s_}.parse();
+    detail::parser{*s_}.parse();
   }
   /// Parses bytes the caller keeps alive (tests, fuzzing); `name` stands for the path in errors.
-  file(std::span<const std::byte> bytes, std::string name) : s_(std::make_unique<parsed_file>()) {
+  file(std::span<const std::byte> bytes, std::string name) : s_(std::make_unique<detail::parsed_file>()) {
     s_->path = std::move(name);
     s_->bytes = bytes;
-    parser{*s_}.parse();
+    detail::parser{*s_}.parse();
   }
 
   std::uint32_t version() const noexcept { return s_->version; }
@@ -565,7 +570,7 @@ class file {
   }
 
  private:
-  std::unique_ptr<parsed_file> s_;
+  std::unique_ptr<detail::parsed_file> s_;
 };
 
 }  // namespace nexus::gguf

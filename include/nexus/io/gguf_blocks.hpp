@@ -1,10 +1,11 @@
 // GGUF block formats: each ggml block layout defined once, as a struct checked against the type
 // table (gguf_types.hpp), with a small inline decoder per block. The decoders are bit-exact with
 // the gguf Python package's gguf.quants.dequantize (numpy float32 arithmetic), whose operation
-// order they mirror: every product and sum rounds to float32 on its own. A fused multiply-add would
-// round once and differ in the last bit: clang is told not to contract below; with GCC do not add
-// -ffp-contract=fast together with an FMA target (-mfma, -march=native) to code that includes this.
-// ggml-quants.c dequantize_row_* is the C specification of the same layouts.
+// order they mirror. Every product that feeds an addition is exact in float32 (an f16 scale has 11
+// significant bits, times a 6-bit sub-scale, times a quant of at most 5 bits: 22 bits, no overflow,
+// no subnormal), so a fused multiply-add gives the same bits: SIMD versions may use FMA freely.
+// Only Q6_K's d * scale * q can round, and it is a product alone. ggml-quants.c dequantize_row_*
+// is the C specification of the same layouts.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +17,6 @@
 #include "nexus/io/dtype.hpp"
 #include "nexus/io/gguf.hpp"
 #include "nexus/io/gguf_types.hpp"
-
-#if defined(__clang__)
-#define NEXUS_GGUF_NO_CONTRACT _Pragma("clang fp contract(off)")
-#else
-#define NEXUS_GGUF_NO_CONTRACT
-#endif
 
 namespace nexus::gguf {
 
@@ -129,7 +124,6 @@ inline void decode(const block_f16& b, float* y) { y[0] = f16_to_float(b.v); }
 inline void decode(const block_bf16& b, float* y) { y[0] = bf16_to_float(b.v); }
 
 inline void decode(const block_q4_0& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d);
   for (int j = 0; j < 16; ++j) {
     y[j] = d * static_cast<float>((b.qs[j] & 0x0F) - 8);
@@ -138,7 +132,6 @@ inline void decode(const block_q4_0& b, float* y) {
 }
 
 inline void decode(const block_q4_1& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d), m = f16_to_float(b.m);
   for (int j = 0; j < 16; ++j) {
     const float lo = d * static_cast<float>(b.qs[j] & 0x0F), hi = d * static_cast<float>(b.qs[j] >> 4);
@@ -156,14 +149,12 @@ inline int q5(const std::uint8_t* qs, std::uint32_t qh, int j) {
 }
 
 inline void decode(const block_q5_0& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d);
   const std::uint32_t qh = load_u32(b.qh);
   for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q5(b.qs, qh, j) - 16);
 }
 
 inline void decode(const block_q5_1& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d), m = f16_to_float(b.m);
   const std::uint32_t qh = load_u32(b.qh);
   for (int j = 0; j < 32; ++j) {
@@ -173,13 +164,11 @@ inline void decode(const block_q5_1& b, float* y) {
 }
 
 inline void decode(const block_q8_0& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d);
   for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(b.qs[j]) * d;
 }
 
 inline void decode(const block_q2_k& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d), dmin = f16_to_float(b.dmin);
   // Element i = 128 c + 32 s + l holds bits 2s..2s+1 of qs[32 c + l]; groups of 16 share a scale.
   for (int i = 0; i < qk_k; ++i) {
@@ -191,7 +180,6 @@ inline void decode(const block_q2_k& b, float* y) {
 }
 
 inline void decode(const block_q3_k& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d);
   float dl[16];
   for (int g = 0; g < 16; ++g) {
@@ -221,7 +209,6 @@ inline void scale_min_k4(const std::uint8_t* s, int g, int& scale, int& min) {
 }
 
 inline void decode(const block_q4_k& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d), dmin = f16_to_float(b.dmin);
   // Group g (32 elements) holds nibble g % 2 of qs[32 (g / 2) + l].
   for (int g = 0; g < 8; ++g) {
@@ -236,7 +223,6 @@ inline void decode(const block_q4_k& b, float* y) {
 }
 
 inline void decode(const block_q5_k& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d), dmin = f16_to_float(b.dmin);
   // As Q4_K, plus bit g of qh[l] as the fifth bit of element 32 g + l.
   for (int g = 0; g < 8; ++g) {
@@ -252,7 +238,6 @@ inline void decode(const block_q5_k& b, float* y) {
 }
 
 inline void decode(const block_q6_k& b, float* y) {
-  NEXUS_GGUF_NO_CONTRACT
   const float d = f16_to_float(b.d);
   // Element i = 128 c + 32 k + l (k 0..3): low nibble k / 2 of ql[64 c + 32 (k % 2) + l],
   // high bits 2k..2k+1 of qh[32 c + l]; groups of 16 share a signed scale.
@@ -340,5 +325,3 @@ inline std::vector<float> dequantize(const tensor_info& t) {
 }
 
 }  // namespace nexus::gguf
-
-#undef NEXUS_GGUF_NO_CONTRACT
