@@ -21,6 +21,7 @@ struct expected_tensor {
   std::vector<std::string> targets;  // canonical names it holds, in order
   tensor_layout layout = tensor_layout::same;
   shape_t shape;                     // the shape the checkpoint must have
+  std::vector<std::string> aliases;  // other names a checkpoint may store it under (family renames)
 };
 
 /// Shape a checkpoint tensor has when it holds `targets` in `layout`.
@@ -50,15 +51,29 @@ inline std::string substitute_layer(std::string_view pattern, std::int64_t layer
 
 /// How a checkpoint format names a family's tensors: its Hugging Face names or llama.cpp's GGUF names.
 struct tensor_naming {
-  std::string_view family;  // for errors
+  std::string_view model_type;  // for errors
   std::span<const tensor_rule> tensors;
   std::string_view base_prefix;
   std::span<const std::string_view> ignored_suffixes;
+  std::span<const prefix_rename> renames;
+  std::span<const std::string_view> ignored_prefixes;
 };
-inline tensor_naming hf_naming(const family& f) { return {f.model_type, f.tensors, f.base_prefix, f.ignored_suffixes}; }
+inline tensor_naming hf_naming(const family& f) {
+  return {f.model_type, f.tensors, f.base_prefix, f.ignored_suffixes, f.renames, f.ignored_prefixes};
+}
 inline tensor_naming gguf_naming(const family& f) {
   if (!f.gguf) throw unsupported_error(std::string(f.model_type), "llama.cpp writes no GGUF files for this family");
-  return {f.model_type, f.gguf->tensors, "", {}};
+  return {f.model_type, f.gguf->tensors, "", {}, {}, {}};
+}
+
+/// The names a table name is stored under through the naming's renames, transformers' own first
+/// (the table name itself where no rename applies).
+inline std::vector<std::string> stored_names(const tensor_naming& fam, const std::string& table_name) {
+  std::vector<std::string> out;
+  for (const auto& r : fam.renames)
+    if (table_name.starts_with(r.table)) out.push_back(std::string(r.stored) + table_name.substr(r.table.size()));
+  if (out.empty()) out.push_back(table_name);
+  return out;
 }
 
 /// Every checkpoint tensor a descriptor needs under a naming. Throws if the naming's table leaves a canonical
@@ -71,7 +86,8 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
     const bool per_layer = rule.checkpoint.find("{L}") != std::string_view::npos;
     for (std::int64_t l = 0; l < (per_layer ? n.dims.num_layers : 1); ++l) {
       for (const char* param : {".weight", ".bias"}) {
-        expected_tensor e{substitute_layer(rule.checkpoint, l) + param, {}, rule.layout, {}};
+        auto names = stored_names(fam, substitute_layer(rule.checkpoint, l) + param);
+        expected_tensor e{names.front(), {}, rule.layout, {}, {names.begin() + 1, names.end()}};
         std::vector<shape_t> shapes;
         for (const auto& t : rule.targets) {
           if (t.empty()) continue;
@@ -83,7 +99,7 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
         }
         if (e.targets.empty()) continue;
         if (std::ptrdiff_t(e.targets.size()) != std::count_if(rule.targets.begin(), rule.targets.end(), [](auto t) { return !t.empty(); }))
-          throw checkpoint_error(e.name, "family '" + std::string(fam.family) + "': fused tensor holds only some of its targets");
+          throw checkpoint_error(e.name, "family '" + std::string(fam.model_type) + "': fused tensor holds only some of its targets");
         e.shape = stored_shape(rule.layout, shapes);
         covered.insert(e.targets.begin(), e.targets.end());
         out.push_back(std::move(e));
@@ -92,7 +108,7 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
   }
   for (const auto& [name, shape] : canonical)
     if (!covered.count(name))
-      throw checkpoint_error(name, "family '" + std::string(fam.family) + "' has no checkpoint name for this canonical tensor");
+      throw checkpoint_error(name, "family '" + std::string(fam.model_type) + "' has no checkpoint name for this canonical tensor");
   return out;
 }
 inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) { return expected_tensors(hf_naming(fam), n); }
@@ -138,8 +154,15 @@ inline binding bind(const tensor_naming& fam, const descriptor& n, const checkpo
     if (!prefix.empty() && name.rfind(prefix, 0) == 0 && ckpt.contains(name.substr(prefix.size()))) return name.substr(prefix.size());
     return {};
   };
+  auto lookup_any = [&](const std::vector<std::string>& names) -> std::string {
+    for (const auto& name : names)
+      if (auto found = lookup(name); !found.empty()) return found;
+    return {};
+  };
   for (auto& e : expected_tensors(fam, n)) {
-    const auto found = lookup(e.name);
+    std::vector<std::string> names{e.name};
+    names.insert(names.end(), e.aliases.begin(), e.aliases.end());
+    const auto found = lookup_any(names);
     if (found.empty()) {
       b.missing.push_back(e.name);
       continue;
@@ -153,13 +176,12 @@ inline binding bind(const tensor_naming& fam, const descriptor& n, const checkpo
   std::string tied_head;
   if (n.embedding.tied)
     for (const auto& rule : fam.tensors)
-      if (rule.targets[0] == "lm_head") tied_head = lookup(std::string(rule.checkpoint) + ".weight");
+      if (rule.targets[0] == "lm_head") tied_head = lookup_any(stored_names(fam, std::string(rule.checkpoint) + ".weight"));
   for (const auto& t : ckpt.tensors()) {
     if (consumed.count(t.name)) continue;
-    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) {
-      return t.name.size() >= s.size() && t.name.compare(t.name.size() - s.size(), s.size(), s) == 0;
-    });
-    (buffer || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
+    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) { return t.name.ends_with(s); });
+    const bool other_part = std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(), [&](std::string_view s) { return t.name.starts_with(s); });
+    (buffer || other_part || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
   }
   return b;
 }

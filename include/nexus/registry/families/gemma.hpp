@@ -38,6 +38,6 @@ inline constexpr auto gemma_gguf_tensors = concat(gguf_embed, gguf_gemma_norms, 
 inline constexpr auto gemma_gguf_keys = concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"attention.key_length", "head_dim"}}});
 inline constexpr gguf_format gemma_gguf{"gemma", gemma_gguf_keys, gemma_gguf_tensors};
 
-inline constexpr family gemma_family{"gemma", parse_gemma, llama_tensors, "model.", llama_ignored, &gemma_gguf};
+inline constexpr family gemma_family{"gemma", parse_gemma, llama_tensors, "model.", llama_ignored, {}, {}, &gemma_gguf};
 
 }  // namespace nexus::registry

@@ -131,6 +131,6 @@ inline descriptor parse_llama(const config_reader& c) {
   return finish(n, c);
 }
 
-inline constexpr family llama_family{"llama", parse_llama, llama_tensors, "model.", llama_ignored, &llama_gguf};
+inline constexpr family llama_family{"llama", parse_llama, llama_tensors, "model.", llama_ignored, {}, {}, &llama_gguf};
 
 }  // namespace nexus::registry

@@ -54,6 +54,6 @@ inline constexpr auto phi3_gguf_tensors = concat(
     gguf_head);
 inline constexpr gguf_format phi3_gguf{"phi3", gguf_common_keys, phi3_gguf_tensors};
 
-inline constexpr family phi3_family{"phi3", parse_phi3, phi3_tensors, "model.", llama_ignored, &phi3_gguf};
+inline constexpr family phi3_family{"phi3", parse_phi3, phi3_tensors, "model.", llama_ignored, {}, {}, &phi3_gguf};
 
 }  // namespace nexus::registry

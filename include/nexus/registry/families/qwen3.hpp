@@ -18,6 +18,6 @@ inline descriptor parse_qwen3(const config_reader& c) {
 inline constexpr auto qwen3_gguf_keys = concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"attention.key_length", "head_dim"}}});
 inline constexpr gguf_format qwen3_gguf{"qwen3", qwen3_gguf_keys, qwen_gguf_tensors};
 
-inline constexpr family qwen3_family{"qwen3", parse_qwen3, llama_tensors, "model.", llama_ignored, &qwen3_gguf};
+inline constexpr family qwen3_family{"qwen3", parse_qwen3, llama_tensors, "model.", llama_ignored, {}, {}, &qwen3_gguf};
 
 }  // namespace nexus::registry
