@@ -21,6 +21,7 @@ struct expected_tensor {
   std::vector<std::string> targets;  // canonical names it holds, in order
   tensor_layout layout = tensor_layout::same;
   shape_t shape;                     // the shape the checkpoint must have
+  std::vector<std::string> aliases;  // other names a checkpoint may store it under (family renames)
 };
 
 /// Shape a checkpoint tensor has when it holds `targets` in `layout`.
@@ -29,7 +30,9 @@ inline shape_t stored_shape(tensor_layout layout, const std::vector<shape_t>& ta
   std::int64_t rows = 0;
   for (const auto& t : targets) rows += t[0];
   switch (layout) {
-    case tensor_layout::same: return s;
+    case tensor_layout::same:
+    case tensor_layout::rope_pairs_rows:
+    case tensor_layout::plus_one: return s;
     case tensor_layout::transposed: return s.size() == 2 ? shape_t{s[1], s[0]} : s;
     case tensor_layout::fused_rows:
     case tensor_layout::fused_rows_per_head: s[0] = rows; return s;
@@ -46,9 +49,36 @@ inline std::string substitute_layer(std::string_view pattern, std::int64_t layer
   return s;
 }
 
-/// Every checkpoint tensor a descriptor needs under a family's naming. Throws if the family's
-/// table leaves a canonical tensor without a source (a bug in the table, caught by the tests).
-inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) {
+/// How a checkpoint format names a family's tensors: its Hugging Face names or llama.cpp's GGUF names.
+struct tensor_naming {
+  std::string_view model_type;  // for errors
+  std::span<const tensor_rule> tensors;
+  std::string_view base_prefix;
+  std::span<const std::string_view> ignored_suffixes;
+  std::span<const prefix_rename> renames;
+  std::span<const std::string_view> ignored_prefixes;
+};
+inline tensor_naming hf_naming(const family& f) {
+  return {f.model_type, f.tensors, f.base_prefix, f.ignored_suffixes, f.renames, f.ignored_prefixes};
+}
+inline tensor_naming gguf_naming(const family& f) {
+  if (!f.gguf) throw unsupported_error(std::string(f.model_type), "llama.cpp writes no GGUF files for this family");
+  return {f.model_type, f.gguf->tensors, "", {}, {}, {}};
+}
+
+/// The names a table name is stored under through the naming's renames, transformers' own first
+/// (the table name itself where no rename applies).
+inline std::vector<std::string> stored_names(const tensor_naming& fam, const std::string& table_name) {
+  std::vector<std::string> out;
+  for (const auto& r : fam.renames)
+    if (table_name.starts_with(r.table)) out.push_back(std::string(r.stored) + table_name.substr(r.table.size()));
+  if (out.empty()) out.push_back(table_name);
+  return out;
+}
+
+/// Every checkpoint tensor a descriptor needs under a naming. Throws if the naming's table leaves a canonical
+/// tensor without a source (a bug in the table, caught by the tests).
+inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, const descriptor& n) {
   const auto canonical = canonical_tensors(n);
   std::set<std::string> covered;
   std::vector<expected_tensor> out;
@@ -56,7 +86,8 @@ inline std::vector<expected_tensor> expected_tensors(const family& fam, const de
     const bool per_layer = rule.checkpoint.find("{L}") != std::string_view::npos;
     for (std::int64_t l = 0; l < (per_layer ? n.dims.num_layers : 1); ++l) {
       for (const char* param : {".weight", ".bias"}) {
-        expected_tensor e{substitute_layer(rule.checkpoint, l) + param, {}, rule.layout, {}};
+        auto names = stored_names(fam, substitute_layer(rule.checkpoint, l) + param);
+        expected_tensor e{names.front(), {}, rule.layout, {}, {names.begin() + 1, names.end()}};
         std::vector<shape_t> shapes;
         for (const auto& t : rule.targets) {
           if (t.empty()) continue;
@@ -80,6 +111,7 @@ inline std::vector<expected_tensor> expected_tensors(const family& fam, const de
       throw checkpoint_error(name, "family '" + std::string(fam.model_type) + "' has no checkpoint name for this canonical tensor");
   return out;
 }
+inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) { return expected_tensors(hf_naming(fam), n); }
 
 /// How a checkpoint matched what the architecture expects.
 struct binding {
@@ -113,7 +145,7 @@ inline std::string shape_text(const shape_t& s) {
   return out + "]";
 }
 
-inline binding bind(const family& fam, const descriptor& n, const checkpoint& ckpt) {
+inline binding bind(const tensor_naming& fam, const descriptor& n, const checkpoint& ckpt) {
   binding b;
   std::set<std::string> consumed;
   const std::string prefix(fam.base_prefix);
@@ -122,8 +154,15 @@ inline binding bind(const family& fam, const descriptor& n, const checkpoint& ck
     if (!prefix.empty() && name.rfind(prefix, 0) == 0 && ckpt.contains(name.substr(prefix.size()))) return name.substr(prefix.size());
     return {};
   };
+  auto lookup_any = [&](const std::vector<std::string>& names) -> std::string {
+    for (const auto& name : names)
+      if (auto found = lookup(name); !found.empty()) return found;
+    return {};
+  };
   for (auto& e : expected_tensors(fam, n)) {
-    const auto found = lookup(e.name);
+    std::vector<std::string> names{e.name};
+    names.insert(names.end(), e.aliases.begin(), e.aliases.end());
+    const auto found = lookup_any(names);
     if (found.empty()) {
       b.missing.push_back(e.name);
       continue;
@@ -137,15 +176,19 @@ inline binding bind(const family& fam, const descriptor& n, const checkpoint& ck
   std::string tied_head;
   if (n.embedding.tied)
     for (const auto& rule : fam.tensors)
-      if (rule.targets[0] == "lm_head") tied_head = lookup(std::string(rule.checkpoint) + ".weight");
+      if (rule.targets[0] == "lm_head") tied_head = lookup_any(stored_names(fam, std::string(rule.checkpoint) + ".weight"));
   for (const auto& t : ckpt.tensors()) {
     if (consumed.count(t.name)) continue;
-    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) {
-      return t.name.size() >= s.size() && t.name.compare(t.name.size() - s.size(), s.size(), s) == 0;
-    });
-    (buffer || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
+    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) { return t.name.ends_with(s); });
+    const bool other_part = std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(), [&](std::string_view s) { return t.name.starts_with(s); });
+    (buffer || other_part || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
   }
   return b;
+}
+
+/// A family's checkpoint under the naming of its format (Hugging Face safetensors or GGUF).
+inline binding bind(const family& fam, const descriptor& n, const checkpoint& ckpt) {
+  return bind(ckpt.gguf_file() ? gguf_naming(fam) : hf_naming(fam), n, ckpt);
 }
 
 }  // namespace nexus::registry

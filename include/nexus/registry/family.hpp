@@ -13,12 +13,14 @@
 namespace nexus {
 
 /// How a checkpoint tensor holds its canonical tensor(s). Fused layouts list several targets.
-#define NEXUS_TENSOR_LAYOUTS(X)                                                                  \
-  X(same)                  /* identical shape and layout */                                      \
-  X(transposed)            /* GPT-2 Conv1D: stored [in, out] */                                  \
-  X(fused_rows)            /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */      \
-  X(fused_rows_per_head)   /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */ \
-  X(fused_cols_transposed) /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */
+#define NEXUS_TENSOR_LAYOUTS(X)                                                                                   \
+  X(same)                  /* identical shape and layout */                                                       \
+  X(transposed)            /* GPT-2 Conv1D: stored [in, out] */                                                   \
+  X(fused_rows)            /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */                       \
+  X(fused_rows_per_head)   /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */                  \
+  X(fused_cols_transposed) /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */                  \
+  X(rope_pairs_rows)       /* llama.cpp's Q/K permutation: each head's rows as interleaved rotation pairs (GGUF) */ \
+  X(plus_one)              /* stored as 1 + w (llama.cpp's Gemma RMSNorm weights in GGUF) */
 enum class tensor_layout : std::uint8_t { NEXUS_TENSOR_LAYOUTS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(tensor_layout, NEXUS_TENSOR_LAYOUTS);
 
@@ -39,12 +41,37 @@ constexpr auto concat(const std::array<tensor_rule, N>&... parts) {
   return out;
 }
 
+/// One GGUF metadata key ("<arch>." + gguf) and the config.json key transformers reads it into.
+struct gguf_key {
+  std::string_view gguf, config;
+};
+
+/// How llama.cpp writes a family into GGUF: its `general.architecture`, the metadata keys that become config
+/// fields (then parsed by the family's own parse function, so config-class defaults apply as transformers
+/// applies them), and llama.cpp's tensor names.
+struct gguf_format {
+  std::string_view arch;
+  std::span<const gguf_key> keys;
+  std::span<const tensor_rule> tensors;
+};
+
+/// A wrapper model (a vision-language model around a decoder) stores a table name that starts
+/// with `table` under `stored` instead.
+struct prefix_rename {
+  std::string_view table, stored;
+};
+
 struct family {
   std::string_view model_type;  // config.json "model_type"
   descriptor (*parse)(const config_reader&);
   std::span<const tensor_rule> tensors;
   std::string_view base_prefix;  // may be missing from checkpoints saved without the LM head wrapper
   std::span<const std::string_view> ignored_suffixes;  // buffers some checkpoints carry (causal masks, inv_freq)
+  // Where the table's names are stored otherwise: the first rename that applies gives the name of
+  // transformers' state_dict, later ones are other spellings a checkpoint may use.
+  std::span<const prefix_rename> renames = {};
+  std::span<const std::string_view> ignored_prefixes = {};  // weights of parts the decoder never reads
+  const gguf_format* gguf = nullptr;                         // null: llama.cpp writes no GGUF for this family
 };
 
 }  // namespace nexus

@@ -1,5 +1,5 @@
-// The registry: config.json "model_type" -> family, and from there the descriptor.
-// To add a family: write registry/families/<name>.hpp and list it in `families` below.
+// The registry: config.json "model_type" (or a GGUF file's general.architecture) -> family, and from there the
+// descriptor. To add a family: write registry/families/<name>.hpp and list it in `families` below.
 #pragma once
 
 #include <array>
@@ -11,6 +11,7 @@
 #include "nexus/registry/families/cohere.hpp"
 #include "nexus/registry/families/gemma.hpp"
 #include "nexus/registry/families/gemma2.hpp"
+#include "nexus/registry/families/gemma3.hpp"
 #include "nexus/registry/families/gpt2.hpp"
 #include "nexus/registry/families/gpt_neox.hpp"
 #include "nexus/registry/families/llama.hpp"
@@ -21,12 +22,13 @@
 #include "nexus/registry/families/phi3.hpp"
 #include "nexus/registry/families/qwen2.hpp"
 #include "nexus/registry/families/qwen3.hpp"
+#include "nexus/registry/gguf.hpp"
 
 namespace nexus::registry {
 
 inline constexpr std::array families{  // the count follows the list
-    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family, &gemma2_family, &phi_family,
-    &phi3_family, &gpt2_family, &gpt_neox_family, &olmo_family, &olmo2_family, &cohere_family,
+    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family, &gemma2_family, &gemma3_text_family,
+    &gemma3_family, &phi_family, &phi3_family, &gpt2_family, &gpt_neox_family, &olmo_family, &olmo2_family, &cohere_family,
 };
 
 inline std::string supported_model_types() {
@@ -46,13 +48,18 @@ inline const family& find_family(const config_reader& c) {
 /// Configs saved by transformers ≥ 5 hold RoPE settings in one `rope_parameters` object
 /// ({rope_type, rope_theta, partial_rotary_factor, scaling keys}); the family parsers read the
 /// 4.x spelling (rope_theta, rope_scaling, partial_rotary_factor). Rewrites the first into the second.
+/// Gemma 3's layers rotate differently by kind: transformers 5 writes one object per layer type
+/// there, which its family reads itself (parse_gemma3_rope); elsewhere that form is refused.
 inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::string& where) {
   if (!config.is_object() || !config.contains("rope_parameters") || config["rope_parameters"].is_null()) return config;
+  const auto type = config.contains("model_type") && config["model_type"].is_string() ? config["model_type"].get<std::string>() : "";
+  if (type == gemma3_text_family.model_type) return config;
   const auto rp = config["rope_parameters"];
   if (!rp.is_object() || !(rp.contains("rope_type") || rp.contains("rope_theta")))
     throw unsupported_error(where, "field 'rope_parameters' = " + rp.dump().substr(0, 200) +
-                                       " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys)");
-  const bool neox = config.value("model_type", "") == "gpt_neox";  // its 4.x names win over rope_theta
+                                       " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys;"
+                                       " one object per layer type only for gemma3_text)");
+  const bool neox = type == "gpt_neox";  // its 4.x names win over rope_theta
   if (rp.contains("rope_theta")) config[neox ? "rotary_emb_base" : "rope_theta"] = rp["rope_theta"];
   if (rp.contains("partial_rotary_factor")) config[neox ? "rotary_pct" : "partial_rotary_factor"] = rp["partial_rotary_factor"];
   nlohmann::json scaling = rp;
@@ -69,7 +76,7 @@ inline descriptor describe(const nlohmann::json& raw, const std::string& where =
   const auto config = with_legacy_rope_keys(raw, where);
   const config_reader c(config, where);
   descriptor n = find_family(c).parse(c);
-  n.family = c.require<std::string>("model_type");
+  if (n.family.empty()) n.family = c.require<std::string>("model_type");  // a wrapper names the decoder it holds (gemma3)
   return n;
 }
 
@@ -86,10 +93,40 @@ inline nlohmann::json read_config(const std::filesystem::path& dir_or_file) {
   }
 }
 
-/// A checkpoint folder's config.json -> descriptor.
-inline descriptor describe(const std::filesystem::path& dir) {
-  const auto path = (dir / "config.json").string();
-  return describe(read_config(dir), path);
+inline bool is_gguf_path(const std::filesystem::path& p) { return p.extension() == ".gguf"; }
+
+inline std::string supported_gguf_architectures() {
+  std::string out;
+  for (const auto* f : families)
+    if (f->gguf && out.find(std::string(f->gguf->arch)) == std::string::npos) out += (out.empty() ? "" : ", ") + std::string(f->gguf->arch);
+  return out;
+}
+
+/// The family of a GGUF file, from general.architecture. As transformers does, a "llama" file whose
+/// general.name is exactly "mistral" is read as Mistral (llama.cpp writes Mistral models as llama).
+inline const family& gguf_family(const gguf::file& f) {
+  const auto arch = f.get<std::string>("general.architecture");
+  const family* found = nullptr;
+  for (const auto* fam : families)
+    if (fam->gguf && fam->gguf->arch == arch && !found) found = fam;
+  if (!found)
+    throw unsupported_error(f.path(), "general.architecture = \"" + arch + "\" is not supported (supported: " + supported_gguf_architectures() + ")");
+  if (arch == "llama" && f.find("general.name") && f.find("general.name")->type() == gguf::value_type::string &&
+      f.get<std::string>("general.name") == "mistral")
+    return mistral_family;
+  return *found;
+}
+
+/// A GGUF file's metadata -> descriptor, through the config transformers would build (registry/gguf.hpp).
+inline descriptor describe(const gguf::file& f) {
+  const auto& fam = gguf_family(f);
+  return describe(gguf_config(f, fam, fam.model_type), f.path());
+}
+
+/// A checkpoint folder's config.json, or a .gguf file's metadata -> descriptor.
+inline descriptor describe(const std::filesystem::path& path) {
+  if (is_gguf_path(path)) return describe(gguf::file(path));
+  return describe(read_config(path), (path / "config.json").string());
 }
 
 }  // namespace nexus::registry

@@ -75,9 +75,16 @@ class universal_model final : public model {
     s.first = first;
     check(cudaMemcpyAsync(s.mem.first, &s.first, 4, cudaMemcpyHostToDevice, st), "first");
     if (n_.position.kind == position_kind::rope) {
-      const auto inv = rope_inv_freq(n_.position, first + rows);
-      s.inv_freq.assign(inv.begin(), inv.end());
-      check(cudaMemcpyAsync(s.mem.inv_freq, s.inv_freq.data(), s.inv_freq.size() * 4, cudaMemcpyHostToDevice, st), "inv_freq");
+      const auto full = rope_inv_freq(rope_for(n_.position, layer_attention::full), first + rows);
+      s.inv_freq.assign(full.begin(), full.end());
+      if (has_sliding_rope(n_.position)) {  // Gemma 3: sliding layers' own frequencies, staged behind the others
+        const auto sliding = rope_inv_freq(rope_for(n_.position, layer_attention::sliding), first + rows);
+        s.inv_freq.insert(s.inv_freq.end(), sliding.begin(), sliding.end());
+      }
+      check(cudaMemcpyAsync(s.mem.inv_freq, s.inv_freq.data(), full.size() * 4, cudaMemcpyHostToDevice, st), "inv_freq");
+      if (s.inv_freq.size() > full.size())
+        check(cudaMemcpyAsync(s.mem.inv_freq_sliding, s.inv_freq.data() + full.size(), (s.inv_freq.size() - full.size()) * 4,
+                              cudaMemcpyHostToDevice, st), "inv_freq");
     }
     if (rows == 1 && logit_rows == 1 && !hidden) s.graph.run(st, [&] { launch(s, rows, logit_rows, true, nullptr); });
     else launch(s, rows, logit_rows, false, hidden);
@@ -111,8 +118,11 @@ class universal_model final : public model {
       q.qkv = m.qkv, q.q_out = m.q, q.first = m.first, q.k_cache = m.keys(l), q.v_cache = m.values(l);
       q.heads = int(d.num_heads), q.kv_heads = int(d.num_kv_heads), q.head_dim = hd, q.clip = float(n_.attention.qkv_clip);
       q.qk = n_.norm.qk, q.q_norm = L.q_norm, q.k_norm = L.k_norm;
-      q.position = n_.position.kind, q.style = T.rope, q.inv_freq = m.inv_freq, q.rotary_dim = int(n_.position.rotary_dim);
-      q.attention_factor = float(n_.position.scaling.attention_factor);
+      // Gemma 3: sliding layers rotate with their own base (rope_for picks the settings of the layer's kind).
+      const bool sliding_rope = has_sliding_rope(n_.position) && n_.attention.layers[l] == layer_attention::sliding;
+      q.position = n_.position.kind, q.style = T.rope, q.inv_freq = sliding_rope ? m.inv_freq_sliding : m.inv_freq;
+      q.rotary_dim = int(n_.position.rotary_dim);
+      q.attention_factor = float(rope_for(n_.position, n_.attention.layers[l]).scaling.attention_factor);
       qkv_rope_append(q, rows, cfg, p, st);
       attention_args at;
       at.q = m.q, at.k_cache = q.k_cache, at.v_cache = q.v_cache, at.out = m.attn, at.work = m.work, at.first = m.first;
