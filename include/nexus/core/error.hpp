@@ -54,6 +54,42 @@ class safetensors_error : public error {
   code code_;
 };
 
+/// A GGUF file is malformed, or a metadata value or tensor is not what the caller asked for.
+/// `get_code()` tells which rule it broke.
+class gguf_error : public error {
+ public:
+  enum class code {
+    truncated,                   // a field runs past the end of the file
+    bad_magic,                   // the first four bytes are not "GGUF"
+    bad_version,                 // version 1 (32-bit counts), a big-endian file, or a version other than 2 and 3
+    count_too_large,             // a tensor, metadata or array count cannot fit in the rest of the file
+    string_too_long,             // a string length runs past the end of the file
+    nesting_too_deep,            // arrays nested deeper than gguf_max_array_depth
+    unknown_value_type,          // a metadata value type id outside 0..12
+    unknown_tensor_type,         // a tensor type id ggml does not define
+    bad_bool,                    // a boolean byte other than 0 or 1
+    bad_alignment,               // general.alignment is not a u32 power of two
+    misaligned_offset,           // a tensor offset is not a multiple of the alignment
+    out_of_bounds,               // tensor data runs past the end of the file
+    overlap,                     // two tensors share bytes
+    bad_dims,                    // n_dims is 0 or above 4, or a dimension is 0 or above INT64_MAX
+    dims_overflow,               // the element count or byte size of a tensor overflows 64 bits
+    size_not_multiple_of_block,  // ne[0] is not a multiple of the type's block size
+    duplicate_key,               // a metadata key appears twice
+    duplicate_tensor,            // a tensor name appears twice
+    type_mismatch,               // a value read as a type it does not hold (e.g. a string as u32)
+    value_out_of_range,          // an integer or float that does not convert exactly to the type asked for
+    index_out_of_range,          // an array element past its end
+    missing_key,                 // a required metadata key is absent
+    unsupported_tensor_type,     // a type the reader knows but Nexus cannot dequantise (q8_1, q8_k, IQ*, ...)
+  };
+  gguf_error(code c, std::string where, const std::string& what) : error(std::move(where), what), code_(c) {}
+  code get_code() const noexcept { return code_; }
+
+ private:
+  code code_;
+};
+
 /// config.json is missing a field, or a field has the wrong type or an impossible value.
 class config_error : public error {
   using error::error;
