@@ -368,11 +368,7 @@ inline std::string to_u8(std::u32string_view s) {
   for (const auto c : s) utf8::append(out, std::uint32_t(c));
   return out;
 }
-/// Python's str.isspace() for one code point.
-inline bool is_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-         c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
-}
+inline bool is_space(char32_t c) { return utf8::is_python_space(std::uint32_t(c)); }
 /// str.strip / lstrip / rstrip: whitespace, or the characters of `chars` when given.
 inline std::string strip(std::string_view s, bool left, bool right, const std::optional<std::string>& chars = std::nullopt) {
   const auto u = to_u32(s);
