@@ -1,7 +1,7 @@
 // Chat templates: a conversation rendered to the prompt text a model was trained on, as
 // transformers' `apply_chat_template(messages, tokenize=False, ...)` renders it. The template comes
 // from a model's tokenizer_config.json (`chat_template`), a chat_template.jinja beside it, or GGUF
-// metadata (`tokenizer.chat_template`, see nexus/chat/gguf_chat_template.hpp).
+// metadata (`tokenizer.chat_template`).
 #pragma once
 
 #include <filesystem>
@@ -16,6 +16,8 @@
 
 #include "nexus/chat/jinja.hpp"
 #include "nexus/core/error.hpp"
+#include "nexus/io/gguf.hpp"
+#include "nexus/tokenizer/tokenizer.hpp"
 
 namespace nexus::chat {
 
@@ -52,8 +54,14 @@ class chat_template {
   /// reads: tool_calls, ...). Throws template_raised_error when the template rejects them.
   std::string render(const nlohmann::ordered_json& messages, const options& opts = {}) const {
     if (!messages.is_array()) throw usage_error(compiled_.where(), "messages must be a JSON array");
+    if (messages.empty()) throw usage_error(compiled_.where(), "cannot apply a chat template to an empty conversation");
+    auto chat = nlohmann::ordered_json::array();
+    for (const auto& m : messages) {
+      if (!m.is_object()) throw usage_error(compiled_.where(), "each message must be a JSON object");
+      chat.push_back(with_reasoning_aliases(m));
+    }
     jinja::object vars;
-    vars.set("messages", jinja::from_json(messages));
+    vars.set("messages", jinja::from_json(chat));
     vars.set("tools", nullptr);
     vars.set("documents", nullptr);
     vars.set("add_generation_prompt", opts.add_generation_prompt);
@@ -73,6 +81,23 @@ class chat_template {
   const std::string& source() const noexcept { return source_; }
 
  private:
+  /// As transformers: a message's reasoning (reasoning_content, thinking or reasoning, the first
+  /// set) is also passed as `thinking` (first) and `reasoning_content` (last), the names templates read.
+  static nlohmann::ordered_json with_reasoning_aliases(const nlohmann::ordered_json& m) {
+    const nlohmann::ordered_json* reasoning = nullptr;
+    for (const char* key : {"reasoning_content", "thinking", "reasoning"})
+      if (m.contains(key) && !m[key].is_null()) {
+        reasoning = &m[key];
+        break;
+      }
+    if (!reasoning) return m;
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    out["thinking"] = *reasoning;
+    for (const auto& [k, v] : m.items()) out[k] = v;
+    out["reasoning_content"] = *reasoning;
+    return out;
+  }
+
   std::string source_;
   jinja::compiled_template compiled_;
 };
@@ -83,6 +108,27 @@ inline std::string render_chat(std::string_view source, const nlohmann::ordered_
 }
 inline std::string render_chat(std::string_view source, const std::vector<message>& messages, const options& opts = {}) {
   return chat_template(std::string(source)).render(messages, opts);
+}
+
+/// The special tokens of `tok` as template variables (bos_token, eos_token, unk_token, pad_token),
+/// with the rest of `opts` kept.
+inline options with_special_tokens(const tokenizer& tok, options opts = {}) {
+  auto text = [&](std::optional<std::int32_t> id) -> std::optional<std::string> {
+    if (!id) return std::nullopt;
+    return tok.token_text(*id);
+  };
+  opts.bos_token = text(tok.bos());
+  opts.eos_token = text(tok.eos());
+  opts.unk_token = text(tok.unk());
+  opts.pad_token = text(tok.pad());
+  return opts;
+}
+
+/// A GGUF file's chat template (`tokenizer.chat_template`), or nullopt when it has none.
+inline std::optional<std::string> template_from_gguf(const gguf::file& f) {
+  const auto* v = f.find("tokenizer.chat_template");
+  if (!v) return std::nullopt;
+  return v->as<std::string>();
 }
 
 /// The chat template of a Hugging Face model folder: `chat_template.jinja`, else tokenizer_config.json's

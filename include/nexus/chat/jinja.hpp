@@ -80,13 +80,15 @@ class renderer {
       const auto [line, col] = line_column(t_.lexer_->source(), call_pos_);
       throw template_raised_error(t_.where_, line, col, "raise_exception: " + to_str(a.get(0, "message")));
     });
-    g["namespace"] = function([](call_args& a) -> value {
+    g["namespace"] = function([this](call_args& a) -> value {
       object o;
       o.is_namespace = true;
       for (const auto& p : a.positional)
         if (p.is_object())
           for (const auto& [k, v] : p.obj().items) o.set(k, v);
       for (auto& [k, v] : a.keyword) o.set(k, v);
+      for (const auto& [k, v] : o.items)
+        if (!k.empty() && k.front() == '_') fail(call_pos_, "a namespace attribute may not start with '_'");
       return o;
     });
     g["dict"] = function([](call_args& a) -> value {
@@ -156,6 +158,7 @@ class renderer {
           const value target = lookup(n.targets[0]);
           if (!target.is_object() || !target.obj().is_namespace)
             fail(n.pos, "cannot assign attribute '" + n.targets[1] + "' of '" + n.targets[0] + "': not a namespace()");
+          if (n.targets[1].front() == '_') fail(n.pos, "a namespace attribute may not start with '_'");  // as transformers' sandbox
           target.obj_mut().set(n.targets[1], std::move(v));
         } else if (n.targets.size() == 1) {
           scopes_.back()[n.targets[0]] = std::move(v);
@@ -633,15 +636,17 @@ class renderer {
       out.insert(out.end(), r.arr().begin(), r.arr().end());
       return out;
     }
-    if (op == "*" && (l.is_string() || l.is_array()) && (r.is_int() || r.is_bool())) {
-      const std::int64_t n = r.as_int();
-      if (l.is_string()) {
+    if (op == "*" && ((l.is_string() || l.is_array()) && (r.is_int() || r.is_bool()) || (r.is_string() || r.is_array()) && (l.is_int() || l.is_bool()))) {
+      const value& seq = l.is_string() || l.is_array() ? l : r;
+      const std::int64_t n = (l.is_string() || l.is_array() ? r : l).as_int();
+      if (n > 0 && std::uint64_t(n) * std::uint64_t(length(seq)) > 100'000'000u) fail(e.pos, "repetition too long");
+      if (seq.is_string()) {
         std::string out;
-        for (std::int64_t i = 0; i < n; ++i) out += l.str();
+        for (std::int64_t i = 0; i < n; ++i) out += seq.str();
         return out;
       }
       array out;
-      for (std::int64_t i = 0; i < n; ++i) out.insert(out.end(), l.arr().begin(), l.arr().end());
+      for (std::int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.arr().begin(), seq.arr().end());
       return out;
     }
     if (op == "%" && l.is_string()) return percent_format(l.str(), r, e.pos);

@@ -320,7 +320,10 @@ class parser {
     while (true) {
       const auto& t = cur();
       if (t.type == token::kind::eof) {
-        if (!ends.empty()) fail("missing {% " + *ends.begin() + " %}");
+        if (!ends.empty()) {
+          const auto closer = std::find_if(ends.begin(), ends.end(), [](const std::string& e) { return e.rfind("end", 0) == 0; });
+          fail("missing {% " + (closer != ends.end() ? *closer : *ends.begin()) + " %}");
+        }
         return out;
       }
       if (t.type == token::kind::text) {
@@ -419,6 +422,12 @@ class parser {
       }
       expect_op("=");
       n.value = parse_expression();
+      if (at_op(",")) {  // {% set a, b = x, y %}: the value is a tuple
+        auto t = make(expr::kind::tuple, n.value->pos);
+        t->args.push_back(std::move(n.value));
+        while (at_op(",")) ++i_, t->args.push_back(parse_expression());
+        n.value = std::move(t);
+      }
       expect_block_end();
       return n;
     }
