@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -74,13 +75,14 @@ inline std::string gpt2_pre_tokenizer_names() {
 
 /// transformers' generate_merges(vocab, scores): every split of every token into two vocabulary
 /// tokens, best score first; for one token, the longer left part first. `scores[i]` belongs to
-/// `tokens[i]`; as with Python dicts, a repeated token keeps its first position and last score.
-inline std::vector<std::pair<std::string, std::string>> merges_from_scores(const std::vector<std::string>& tokens, const std::vector<double>& scores) {
+/// `tokens[i]`; as with Python dicts, a repeated token keeps its first position and last score (and
+/// its id is its last index). Returns {left, right, merged} ids by rank.
+inline std::vector<std::array<std::int32_t, 3>> merges_from_scores(const std::vector<std::string>& tokens, const std::vector<double>& scores) {
   std::unordered_map<std::string_view, std::uint32_t> id;  // token -> last index (the vocabulary's id)
   id.reserve(tokens.size());
   for (std::uint32_t i = 0; i < tokens.size(); ++i) id[tokens[i]] = i;
   struct candidate {
-    std::uint32_t token, split;  // the token and the byte offset of the cut
+    std::uint32_t merged_id;
     std::uint32_t left_id, right_id, left_len, right_len;  // ids and lengths in code points
     double score;
   };
@@ -97,7 +99,7 @@ inline std::vector<std::pair<std::string, std::string>> merges_from_scores(const
     for (std::size_t k = 1; k < cuts.size(); ++k) {
       const auto l = id.find(t.substr(0, cuts[k])), r = id.find(t.substr(cuts[k]));
       if (l == id.end() || r == id.end()) continue;
-      out.push_back({i, std::uint32_t(cuts[k]), l->second, r->second, std::uint32_t(k), std::uint32_t(cuts.size() - k), score});
+      out.push_back({id[t], l->second, r->second, std::uint32_t(k), std::uint32_t(cuts.size() - k), score});
     }
     std::stable_sort(out.begin() + std::ptrdiff_t(first), out.end(),
                      [](const candidate& a, const candidate& b) { return std::pair(a.left_id, a.right_id) < std::pair(b.left_id, b.right_id); });
@@ -108,12 +110,9 @@ inline std::vector<std::pair<std::string, std::string>> merges_from_scores(const
     if (a.left_len != b.left_len) return a.left_len > b.left_len;
     return a.right_len > b.right_len;
   });
-  std::vector<std::pair<std::string, std::string>> merges;
+  std::vector<std::array<std::int32_t, 3>> merges;
   merges.reserve(out.size());
-  for (const auto& c : out) {
-    const std::string& t = tokens[c.token];
-    merges.emplace_back(t.substr(0, c.split), t.substr(c.split));
-  }
+  for (const auto& c : out) merges.push_back({std::int32_t(c.left_id), std::int32_t(c.right_id), std::int32_t(c.merged_id)});
   return merges;
 }
 
@@ -227,7 +226,7 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
           throw config_error(where, "tokenizer.ggml.scores has " + std::to_string(values.size()) + " entries for " + std::to_string(n) + " tokens");
         std::copy(values.begin(), values.end(), scores.begin());
       }
-      p.merges = merges_from_scores(tokens, scores);
+      p.merge_ids = merges_from_scores(tokens, scores);
     }
     p.byte_fallback = true;
     p.fuse_unk = true;

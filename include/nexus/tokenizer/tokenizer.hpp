@@ -404,6 +404,7 @@ struct tokenizer_parts {
   // BPE model
   std::vector<std::pair<std::string, std::int32_t>> vocab;  // a later entry for the same token wins
   std::vector<std::pair<std::string, std::string>> merges;  // by rank; a, b and a+b must be in the vocabulary
+  std::vector<std::array<std::int32_t, 3>> merge_ids;        // or by id: {a, b, a+b}, by rank (when merges is empty)
   std::optional<std::string> unk_token;
   bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
   // pipeline
@@ -592,8 +593,13 @@ class tokenizer {
     for (const auto& [token, id] : p.vocab) add_vocab(token, id, where);
     if (p.unk_token)
       if (const auto it = vocab_.find(*p.unk_token); it != vocab_.end()) unk_ = it->second;
-    merges_.reserve(p.merges.size());
+    merges_.reserve(p.merges.size() + p.merge_ids.size());
     std::int32_t rank = 0;
+    if (!p.merges.empty() && !p.merge_ids.empty()) throw config_error(where, "merges given both as strings and as ids");
+    for (const auto& [a, b, ab] : p.merge_ids) {
+      for (const auto id : {a, b, ab}) check_id(id, where, "a merge");
+      merges_.emplace(pair_key(a, b), std::pair{rank++, ab});
+    }
     for (const auto& [a, b] : p.merges) {
       const auto ia = vocab_.find(a), ib = vocab_.find(b), iab = vocab_.find(a + b);
       if (ia == vocab_.end() || ib == vocab_.end() || iab == vocab_.end())
