@@ -162,7 +162,9 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
   const bool byte_level = model == "gpt2";
   const bool gemma = !byte_level && (arch == "gemma" || arch == "gemma2" || arch == "gemma3");
   const bool phi3 = !byte_level && arch == "phi3";
-  std::optional<std::string> mask_token;  // GemmaTokenizer's default, added if the file lacks it
+  // The special tokens the transformers class behind each layout names by default (GPT2Tokenizer,
+  // LlamaTokenizer, GemmaTokenizer): they become special added tokens, with a new id if missing.
+  std::vector<std::string> class_tokens;
 
   if (byte_level) {
     const auto it = std::find_if(gpt2_pre_tokenizers().begin(), gpt2_pre_tokenizers().end(), [&](const auto& e) { return e.name == pre; });
@@ -198,6 +200,7 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
     if (!it->split) bl.pattern = std::make_shared<unicode_regex>(gpt2_pattern, where);
     p.pre_tokenizers.push_back(std::move(bl));
     p.decoders.push_back(make_decoder(decoder::kind::byte_level));
+    class_tokens = {"<|endoftext|>"};
   } else {
     if (pre != "default") throw unsupported_error(where, "tokenizer.ggml.pre '" + pre + "' is not supported for a llama vocabulary (supported: default)");
     if (gemma)  // Gemma files store runs of spaces as spaces; the vocabulary spells them with ▁
@@ -239,7 +242,7 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
     };
     if (gemma) {
       p.unk_token = "<unk>";  // GemmaTokenizer's unk_token
-      mask_token = "<mask>";
+      class_tokens = {"<bos>", "<eos>", "<unk>", "<pad>", "<mask>"};
       p.normalizers.push_back(replace_space());
       pre_tokenizer split;
       split.type = pre_tokenizer::kind::split;
@@ -260,6 +263,7 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
       meta.split = false;
       p.pre_tokenizers.push_back(std::move(meta));
     }
+    if (!gemma) class_tokens = {"<s>", "</s>", "<unk>"};
     p.decoders.push_back(make_decoder(decoder::kind::replace, "\xE2\x96\x81", " "));
     p.decoders.push_back(make_decoder(decoder::kind::byte_fallback));
     p.decoders.push_back(make_decoder(decoder::kind::fuse));
@@ -273,8 +277,9 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
   std::unordered_map<std::string_view, std::int32_t> vocab;  // a repeated token: the last id
   vocab.reserve(n);
   for (std::size_t i = 0; i < n; ++i) vocab[tokens[i]] = std::int32_t(i);
-  // Added tokens as transformers adds them: control tokens (special), user-defined ones (not
-  // special), then the named special tokens still missing (a name the vocabulary lacks gets a new id).
+  // Added tokens in the order transformers adds them: the class's default special tokens, control
+  // tokens (special), user-defined ones (not special), then the special tokens the file names; a
+  // name the vocabulary lacks gets the next new id.
   std::unordered_map<std::string, std::int32_t> added;
   std::int32_t next_id = std::int32_t(n);
   auto add = [&](const std::string& content, bool special) {
@@ -284,6 +289,7 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
     added.emplace(content, id);
     p.added.push_back({content, {}, id, special, false, false, false, false});
   };
+  for (const auto& name : class_tokens) add(name, true);
   const auto& to_byte = codepoint_to_byte();
   auto in_byte_alphabet = [&](std::string_view t) {
     bool spelled = true;
@@ -304,10 +310,12 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
   p.eos = named(eos);
   p.unk = named(unk);
   p.pad = named(pad);
-  if (mask_token) add(*mask_token, true);
 
+  // A token spelled like a later one (after respelling) is shadowed, as in a Python dict: its id
+  // encodes to nothing and decodes to nothing.
   p.vocab.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) p.vocab.emplace_back(std::move(tokens[i]), std::int32_t(i));
+  for (std::size_t i = 0; i < n; ++i)
+    if (vocab.at(tokens[i]) == std::int32_t(i)) p.vocab.emplace_back(tokens[i], std::int32_t(i));
   if (add_bos && p.bos) p.prefix.push_back(*p.bos);
   if (add_eos && p.eos) p.suffix.push_back(*p.eos);
   return p;
