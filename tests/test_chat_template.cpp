@@ -141,6 +141,12 @@ TEST_CASE("chat templates: what the subset does not support is a named error wit
   CHECK(error_of("{{ 'x'.frobnicate() }}").find("no method 'frobnicate'") != std::string::npos);
   CHECK(error_of("{{ none | tojson }}{{ x | tojson }}").find("not JSON serializable") != std::string::npos);
   CHECK(error_of("{% for x in 3 %}{% endfor %}").find("'int' object is not iterable") != std::string::npos);
+  // hostile templates end in an error, not a crash or exhausted memory
+  CHECK(error_of("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}").find("nested deeper") != std::string::npos);
+  CHECK_THROWS_WITH(chat::chat_template("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"), Catch::Contains("nesting deeper"));
+  CHECK_THROWS_WITH(chat::chat_template(std::string(3000, '-') + "{{ " + std::string(3000, '-') + "1 }}"), Catch::Contains("nesting deeper"));
+  CHECK(error_of("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}").find("longer than") != std::string::npos);
+  CHECK(error_of("{{ 'ab' * 1000000000000 }}").find("too long") != std::string::npos);
   CHECK_THROWS_AS(chat::render_chat("{{ 1 }}", nlohmann::ordered_json::array()), usage_error);
   CHECK_THROWS_AS(chat::render_chat("{{ 1 }}", nlohmann::ordered_json::object()), usage_error);
 }

@@ -145,6 +145,7 @@ class renderer {
       case node::kind::output: {
         const value v = eval(*n.value);
         out += to_str(v);
+        if (out.size() > max_string) fail(n.pos, "output longer than " + std::to_string(max_string) + " bytes");
         return flow::normal;
       }
       case node::kind::if_:
@@ -191,6 +192,12 @@ class renderer {
   }
 
   value call_macro(const node& m, call_args& a) {
+    if (macro_depth_ >= max_macro_depth) fail(call_pos_, "macro '" + m.text + "' calls nested deeper than " + std::to_string(max_macro_depth));
+    ++macro_depth_;
+    struct leave {
+      int& d;
+      ~leave() { --d; }
+    } guard{macro_depth_};
     if (a.positional.size() > m.params.size()) fail(call_pos_, "macro '" + m.text + "' takes " + std::to_string(m.params.size()) + " arguments");
     std::unordered_map<std::string, value> frame;
     const std::size_t first_default = m.params.size() - m.defaults.size();
@@ -599,7 +606,7 @@ class renderer {
   value binary(const expr& e) {
     const value l = eval(*e.args[0]), r = eval(*e.args[1]);
     const std::string& op = e.name;
-    if (op == "~") return to_str(l) + to_str(r);
+    if (op == "~") return checked(to_str(l) + to_str(r), e.pos);
     if (l.is_number() && r.is_number()) {
       const bool ints = !l.is_float() && !r.is_float();
       const std::int64_t a = ints ? l.as_int() : 0, b = ints ? r.as_int() : 0;
@@ -630,7 +637,7 @@ class renderer {
         return std::pow(x, y);
       }
     }
-    if (op == "+" && l.is_string() && r.is_string()) return l.str() + r.str();
+    if (op == "+" && l.is_string() && r.is_string()) return checked(l.str() + r.str(), e.pos);
     if (op == "+" && l.is_array() && r.is_array()) {
       array out = l.arr();
       out.insert(out.end(), r.arr().begin(), r.arr().end());
@@ -639,7 +646,7 @@ class renderer {
     if (op == "*" && ((l.is_string() || l.is_array()) && (r.is_int() || r.is_bool()) || (r.is_string() || r.is_array()) && (l.is_int() || l.is_bool()))) {
       const value& seq = l.is_string() || l.is_array() ? l : r;
       const std::int64_t n = (l.is_string() || l.is_array() ? r : l).as_int();
-      if (n > 0 && std::uint64_t(n) * std::uint64_t(length(seq)) > 100'000'000u) fail(e.pos, "repetition too long");
+      if (n > 0 && std::uint64_t(n) * std::uint64_t(seq.is_string() ? seq.str().size() : seq.arr().size()) > max_string) fail(e.pos, "repetition too long");
       if (seq.is_string()) {
         std::string out;
         for (std::int64_t i = 0; i < n; ++i) out += seq.str();
@@ -983,7 +990,16 @@ class renderer {
     fail(pos, "filter '" + name + "' is not supported");
   }
 
+  /// Strings longer than this are an error (doubling a string in a loop would exhaust memory).
+  std::string checked(std::string s, std::size_t pos) const {
+    if (s.size() > max_string) fail(pos, "string longer than " + std::to_string(max_string) + " bytes");
+    return s;
+  }
+  static constexpr std::size_t max_string = std::size_t(1) << 28;
+  static constexpr int max_macro_depth = 100;
+
   const compiled_template& t_;
+  int macro_depth_ = 0;
   std::vector<std::unordered_map<std::string, value>> scopes_;
   std::size_t call_pos_ = 0;  // position of the call being evaluated, for errors raised inside globals
 };

@@ -352,6 +352,7 @@ class parser {
   }
 
   node parse_statement() {
+    const auto guard = enter();
     const std::size_t pos = cur().pos;
     const std::string kw = take_name();
     if (kw == "if") {
@@ -472,6 +473,7 @@ class parser {
   }
 
   expr_ptr parse_expression() {
+    const auto guard = enter();
     auto e = parse_or();
     if (at_name("if")) {
       auto c = make(expr::kind::cond, cur().pos);
@@ -592,6 +594,7 @@ class parser {
     return left;
   }
   expr_ptr parse_unary(bool with_filter) {
+    const auto guard = enter();
     expr_ptr e;
     if (at_op("-") || at_op("+")) {
       e = make(at_op("-") ? expr::kind::neg : expr::kind::pos, cur().pos);
@@ -795,9 +798,25 @@ class parser {
     }
   }
 
+  /// Bounds the recursion of the parser (and so of the renderer): deeper nesting is an error, not a
+  /// stack overflow.
+  struct nesting {
+    int& depth;
+    ~nesting() { --depth; }
+  };
+  nesting enter() {
+    if (++depth_ > max_nesting) {
+      --depth_;
+      fail("nesting deeper than " + std::to_string(max_nesting) + " levels");
+    }
+    return nesting{depth_};
+  }
+  static constexpr int max_nesting = 200;
+
   std::vector<token> t_;
   std::size_t i_ = 0;
   const lexer& lex_;
+  int depth_ = 0;
 };
 
 }  // namespace nexus::jinja
