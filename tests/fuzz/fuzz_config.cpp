@@ -14,7 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto& fam = nexus::registry::find_family(nexus::config_reader(j, "fuzz"));
     (void)nexus::registry::expected_tensors(fam, n);
     (void)nexus::reflect::to_json(n);
-    if (n.position.kind == nexus::position_kind::rope) (void)nexus::rope_inv_freq(n.position, n.dims.max_positions + 1);
+    if (n.position.kind == nexus::position_kind::rope)
+      for (const auto kind : {nexus::layer_attention::full, nexus::layer_attention::sliding})
+        (void)nexus::rope_inv_freq(nexus::rope_for(n.position, kind), n.dims.max_positions + 1);
   } catch (const nexus::error&) {
   }
   return 0;

@@ -64,6 +64,15 @@ struct rope_scaling_desc {
   bool operator==(const rope_scaling_desc&) const = default;
 };
 
+/// RoPE of the sliding-window layers where it differs from the other layers' (Gemma 3: its own
+/// base, rope_local_base_freq, unscaled; transformers 5 allows any scaling there).
+struct sliding_rope_desc {
+  double theta = 0.0;  // 0: sliding layers rotate like the others
+  rope_scaling_desc scaling;
+
+  bool operator==(const sliding_rope_desc&) const = default;
+};
+
 struct position_desc {
   position_kind kind = position_kind::rope;
   rope_style style = rope_style::neox;
@@ -71,6 +80,7 @@ struct position_desc {
   double partial_rotary = 1.0;  // fraction of head_dim rotated
   std::int64_t rotary_dim = 0;  // int(head_dim · partial_rotary): what the modeling code uses
   rope_scaling_desc scaling;
+  sliding_rope_desc sliding;    // rope_for(position, layer kind) picks (nexus/arch/rope.hpp)
 
   bool operator==(const position_desc&) const = default;
 };

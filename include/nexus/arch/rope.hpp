@@ -11,6 +11,21 @@
 
 namespace nexus {
 
+/// The RoPE settings a layer of `kind` rotates with: `p` itself, or for sliding-window layers
+/// their own base and scaling where the descriptor has them (Gemma 3). Every backend picks the
+/// rope of a layer through this one rule.
+inline position_desc rope_for(const position_desc& p, layer_attention kind) {
+  if (kind != layer_attention::sliding || p.sliding.theta == 0) return p;
+  position_desc out = p;
+  out.theta = p.sliding.theta;
+  out.scaling = p.sliding.scaling;
+  out.sliding = {};
+  return out;
+}
+
+/// Whether the two kinds of layer rotate differently.
+inline bool has_sliding_rope(const position_desc& p) { return p.sliding.theta != 0; }
+
 /// inv_freq[i] for the rotary_dim / 2 rotated pairs at a sequence of `seq_len` tokens
 /// (only dynamic and longrope depend on it; 0 means "at most the original context").
 inline std::vector<double> rope_inv_freq(const position_desc& p, std::int64_t seq_len = 0) {

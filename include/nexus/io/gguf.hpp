@@ -39,6 +39,8 @@ using code = gguf_error::code;
 
 namespace detail {
 
+struct parser;
+
 /// Where a value came from, for error messages: the file and the metadata key.
 struct origin {
   const std::string* path = nullptr;
@@ -135,11 +137,13 @@ class value {
     if (elem_ == value_type::string || elem_ == value_type::array) mismatch("an array of " + expected_name<T>());
     std::vector<T> out(static_cast<std::size_t>(count_));
     const std::size_t step = scalar_size(elem_);
-    if (same_representation<T>(elem_)) {
-      if (count_ > 0) std::memcpy(out.data(), data_, out.size() * sizeof(T));
-    } else {
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = convert<T>(elem_, data_ + i * step);
+    if constexpr (!std::is_same_v<T, bool>) {  // std::vector<bool> has no data()
+      if (same_representation<T>(elem_)) {
+        if (count_ > 0) std::memcpy(out.data(), data_, out.size() * sizeof(T));
+        return out;
+      }
     }
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = convert<T>(elem_, data_ + i * step);
     return out;
   }
 
@@ -164,8 +168,7 @@ class value {
   }
 
  private:
-  friend class file;
-  friend struct parser;
+  friend struct detail::parser;
 
   [[noreturn]] void fail(code c, const std::string& what) const {
     const std::string where = origin_ && origin_->path ? *origin_->path : std::string();
@@ -200,7 +203,7 @@ class value {
       case value_type::i64: return std::is_same_v<T, std::int64_t>;
       case value_type::f32: return std::is_same_v<T, float>;
       case value_type::f64: return std::is_same_v<T, double>;
-      case value_type::boolean: return std::is_same_v<T, bool> && sizeof(bool) == 1;  // bytes validated 0/1
+      case value_type::boolean: return false;  // std::vector<bool> packs bits
       case value_type::string: case value_type::array: return false;
     }
     return false;
@@ -278,6 +281,8 @@ struct tensor_info {
   std::vector<std::int64_t> shape() const { return {ne.rbegin(), ne.rend()}; }
 };
 
+namespace detail {
+
 /// Everything a parse produces; heap-held so that a file moves without invalidating its values.
 struct parsed_file {
   mapped_file map;
@@ -290,7 +295,7 @@ struct parsed_file {
   std::unordered_map<std::string_view, std::size_t> key_index;
   std::vector<tensor_info> tensors;
   std::unordered_map<std::string_view, std::size_t> tensor_index;
-  std::deque<detail::origin> origins;
+  std::deque<origin> origins;
   std::vector<std::vector<value>> arrays;  // children of arrays of strings / arrays
 };
 
@@ -386,7 +391,10 @@ struct parser {
     need(4, "magic");
     if (std::memcmp(f.data(), "GGUF", 4) != 0) {
       std::string got;
-      for (int i = 0; i < 4; ++i) got += (i ? " " : "") + std::to_string(std::to_integer<unsigned>(f[i]));
+      for (int i = 0; i < 4; ++i) {
+        if (i) got += ' ';
+        got += std::to_string(std::to_integer<unsigned>(f[i]));
+      }
       detail::fail(code::bad_magic, where(), "not a GGUF file: the first four bytes are " + got + ", not \"GGUF\"");
     }
     pos = 4;
@@ -501,26 +509,31 @@ struct parser {
 
   static std::string dims_text(const std::vector<std::int64_t>& ne) {
     std::string out = "[";
-    for (std::size_t i = 0; i < ne.size(); ++i) out += (i ? ", " : "") + std::to_string(ne[i]);
+    for (std::size_t i = 0; i < ne.size(); ++i) {
+      if (i) out += ", ";
+      out += std::to_string(ne[i]);
+    }
     return out + "]";
   }
 };
+
+}  // namespace detail
 
 /// A GGUF file, memory-mapped and validated up front. Movable; values and tensor views stay valid
 /// while the file lives.
 class file {
  public:
-  explicit file(const std::filesystem::path& path) : s_(std::make_unique<parsed_file>()) {
+  explicit file(const std::filesystem::path& path) : s_(std::make_unique<detail::parsed_file>()) {
     s_->map = mapped_file(path.string());
     s_->path = path.string();
     s_->bytes = s_->map.bytes();
-    parser{*s_}.parse();
+    detail::parser{*s_}.parse();
   }
   /// Parses bytes the caller keeps alive (tests, fuzzing); `name` stands for the path in errors.
-  file(std::span<const std::byte> bytes, std::string name) : s_(std::make_unique<parsed_file>()) {
+  file(std::span<const std::byte> bytes, std::string name) : s_(std::make_unique<detail::parsed_file>()) {
     s_->path = std::move(name);
     s_->bytes = bytes;
-    parser{*s_}.parse();
+    detail::parser{*s_}.parse();
   }
 
   std::uint32_t version() const noexcept { return s_->version; }
@@ -557,7 +570,7 @@ class file {
   }
 
  private:
-  std::unique_ptr<parsed_file> s_;
+  std::unique_ptr<detail::parsed_file> s_;
 };
 
 }  // namespace nexus::gguf

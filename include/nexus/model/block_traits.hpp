@@ -27,7 +27,7 @@ struct block_traits {
 inline constexpr std::array supported_blocks{
   block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // llama mistral qwen2 qwen3 phi3
   block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma
-  block_traits{norm_kind::rms,   norm_placement::sandwich, position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma2
+  block_traits{norm_kind::rms,   norm_placement::sandwich, position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma2 gemma3_text (gemma3)
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::parallel_one_norm},   // phi
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu_tanh, residual_form::sequential},          // gpt2
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt2 (activation_function gelu)

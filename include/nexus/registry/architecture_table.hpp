@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "nexus/arch/rope.hpp"
 #include "nexus/model/traits.hpp"
 #include "nexus/registry/registry.hpp"
 
@@ -14,8 +15,8 @@ namespace nexus::registry {
 inline std::string architecture_table_markdown() {
   using reflect::to_string;
   std::string out =
-      "| family | norm | 1+w | placement | qk-norm | positions | rope style | rotary | mlp | act | residual | qkv/o/mlp/head bias | tied | attn softcap | final softcap | window | instantiation |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| family | norm | 1+w | placement | qk-norm | positions | rope style | rotary | sliding-layer rope | mlp | act | residual | qkv/o/mlp/head bias | tied | attn softcap | final softcap | window | instantiation |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   auto yn = [](bool b) { return std::string(b ? "yes" : "no"); };
   auto num = [](double v) { return v == 0 ? std::string("—") : fmt::format("{}", v); };
   for (const auto* f : families) {
@@ -29,10 +30,12 @@ inline std::string architecture_table_markdown() {
     } catch (const unsupported_error&) {
       inst_text = "none";
     }
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} |\n", f->model_type,
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} |\n", f->model_type,
                        to_string(n.norm.kind), yn(n.norm.unit_offset), to_string(n.norm.placement), to_string(n.norm.qk),
                        to_string(n.position.kind), rope ? std::string(to_string(n.position.style)) : "—",
-                       rope ? fmt::format("{}", n.position.partial_rotary) : "—", n.mlp.gated ? "gated" : "plain",
+                       rope ? fmt::format("{}", n.position.partial_rotary) : "—",
+                       rope && has_sliding_rope(n.position) ? fmt::format("θ {} (global θ {})", n.position.sliding.theta, n.position.theta) : "—",
+                       n.mlp.gated ? "gated" : "plain",
                        to_string(n.mlp.act), to_string(n.residual), yn(n.attention.qkv_bias), yn(n.attention.o_bias), yn(n.mlp.bias),
                        yn(n.head.bias), yn(n.embedding.tied), num(n.attention.softcap), num(n.head.final_softcap),
                        n.attention.sliding_window ? fmt::format("{} on {} of {} layers", n.attention.sliding_window,

@@ -21,6 +21,7 @@ struct expected_tensor {
   std::vector<std::string> targets;  // canonical names it holds, in order
   tensor_layout layout = tensor_layout::same;
   shape_t shape;                     // the shape the checkpoint must have
+  std::vector<std::string> aliases;  // other names a checkpoint may store it under (family renames)
 };
 
 /// Shape a checkpoint tensor has when it holds `targets` in `layout`.
@@ -46,6 +47,16 @@ inline std::string substitute_layer(std::string_view pattern, std::int64_t layer
   return s;
 }
 
+/// The names a table name is stored under through the family's renames, transformers' own first
+/// (the table name itself where no rename applies).
+inline std::vector<std::string> stored_names(const family& fam, const std::string& table_name) {
+  std::vector<std::string> out;
+  for (const auto& r : fam.renames)
+    if (table_name.starts_with(r.table)) out.push_back(std::string(r.stored) + table_name.substr(r.table.size()));
+  if (out.empty()) out.push_back(table_name);
+  return out;
+}
+
 /// Every checkpoint tensor a descriptor needs under a family's naming. Throws if the family's
 /// table leaves a canonical tensor without a source (a bug in the table, caught by the tests).
 inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) {
@@ -56,7 +67,8 @@ inline std::vector<expected_tensor> expected_tensors(const family& fam, const de
     const bool per_layer = rule.checkpoint.find("{L}") != std::string_view::npos;
     for (std::int64_t l = 0; l < (per_layer ? n.dims.num_layers : 1); ++l) {
       for (const char* param : {".weight", ".bias"}) {
-        expected_tensor e{substitute_layer(rule.checkpoint, l) + param, {}, rule.layout, {}};
+        auto names = stored_names(fam, substitute_layer(rule.checkpoint, l) + param);
+        expected_tensor e{names.front(), {}, rule.layout, {}, {names.begin() + 1, names.end()}};
         std::vector<shape_t> shapes;
         for (const auto& t : rule.targets) {
           if (t.empty()) continue;
@@ -122,8 +134,15 @@ inline binding bind(const family& fam, const descriptor& n, const checkpoint& ck
     if (!prefix.empty() && name.rfind(prefix, 0) == 0 && ckpt.contains(name.substr(prefix.size()))) return name.substr(prefix.size());
     return {};
   };
+  auto lookup_any = [&](const std::vector<std::string>& names) -> std::string {
+    for (const auto& name : names)
+      if (auto found = lookup(name); !found.empty()) return found;
+    return {};
+  };
   for (auto& e : expected_tensors(fam, n)) {
-    const auto found = lookup(e.name);
+    std::vector<std::string> names{e.name};
+    names.insert(names.end(), e.aliases.begin(), e.aliases.end());
+    const auto found = lookup_any(names);
     if (found.empty()) {
       b.missing.push_back(e.name);
       continue;
@@ -137,13 +156,12 @@ inline binding bind(const family& fam, const descriptor& n, const checkpoint& ck
   std::string tied_head;
   if (n.embedding.tied)
     for (const auto& rule : fam.tensors)
-      if (rule.targets[0] == "lm_head") tied_head = lookup(std::string(rule.checkpoint) + ".weight");
+      if (rule.targets[0] == "lm_head") tied_head = lookup_any(stored_names(fam, std::string(rule.checkpoint) + ".weight"));
   for (const auto& t : ckpt.tensors()) {
     if (consumed.count(t.name)) continue;
-    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) {
-      return t.name.size() >= s.size() && t.name.compare(t.name.size() - s.size(), s.size(), s) == 0;
-    });
-    (buffer || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
+    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) { return t.name.ends_with(s); });
+    const bool other_part = std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(), [&](std::string_view s) { return t.name.starts_with(s); });
+    (buffer || other_part || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
   }
   return b;
 }

@@ -31,17 +31,14 @@ enum class rope_type_key {
   type_first,       // configs that copy "type" over "rope_type" in __init__ (Llama, Qwen2, Phi, GPT-NeoX)
 };
 
-/// rope_scaling -> rope_scaling_desc, resolving defaults exactly as modeling_rope_utils does.
-/// Reads dims, partial_rotary (and rotary_dim when the family set it) from `n`.
-/// `original_default` is the class default of a top-level original_max_position_embeddings (Phi-3).
-inline rope_scaling_desc parse_rope_scaling(const config_reader& c, const descriptor& n, rope_type_key order,
-                                            std::optional<std::int64_t> original_default = std::nullopt) {
+/// One rope_scaling object (`rs`) -> rope_scaling_desc, resolving defaults exactly as
+/// modeling_rope_utils does. Reads dims, partial_rotary (and rotary_dim when the family set it)
+/// from `n`; `top_level_original` is the config's own original_max_position_embeddings (Phi-3).
+inline rope_scaling_desc parse_rope_scaling_object(const config_reader& rs, const descriptor& n, rope_type_key order,
+                                                   std::optional<std::int64_t> top_level_original = std::nullopt) {
   const std::int64_t max_positions = n.dims.max_positions;
   const std::int64_t rotary_dim = n.position.rotary_dim ? n.position.rotary_dim : rotary_dim_of(n.dims.head_dim, n.position.partial_rotary);
-  const auto top_level_original = c.field<std::int64_t>("original_max_position_embeddings", original_default);
   rope_scaling_desc s;
-  if (!c.has("rope_scaling") || c.is_null("rope_scaling")) return s;
-  const auto rs = c.sub("rope_scaling");
   const auto a = rs.field<std::string>("rope_type"), b = rs.field<std::string>("type");
   const auto name = order == rope_type_key::type_first ? (b ? b : a) : (a ? a : b);
   if (!name) rs.fail("rope_type", "is required (or its legacy spelling 'type')");
@@ -104,6 +101,15 @@ inline rope_scaling_desc parse_rope_scaling(const config_reader& c, const descri
     case rope_scaling::none: break;
   }
   return s;
+}
+
+/// The config's rope_scaling (absent or null: none). `original_default` is the class default of a
+/// top-level original_max_position_embeddings (Phi-3).
+inline rope_scaling_desc parse_rope_scaling(const config_reader& c, const descriptor& n, rope_type_key order,
+                                            std::optional<std::int64_t> original_default = std::nullopt) {
+  const auto top_level_original = c.field<std::int64_t>("original_max_position_embeddings", original_default);
+  if (!c.has("rope_scaling") || c.is_null("rope_scaling")) return {};
+  return parse_rope_scaling_object(c.sub("rope_scaling"), n, order, top_level_original);
 }
 
 /// layer_types ("full_attention"/"sliding_attention"), validated against the layer count.

@@ -38,12 +38,22 @@ constexpr auto concat(const std::array<tensor_rule, N>&... parts) {
   return out;
 }
 
+/// A wrapper model (a vision-language model around a decoder) stores a table name that starts
+/// with `table` under `stored` instead.
+struct prefix_rename {
+  std::string_view table, stored;
+};
+
 struct family {
   std::string_view model_type;  // config.json "model_type"
   descriptor (*parse)(const config_reader&);
   std::span<const tensor_rule> tensors;
   std::string_view base_prefix;  // may be missing from checkpoints saved without the LM head wrapper
   std::span<const std::string_view> ignored_suffixes;  // buffers some checkpoints carry (causal masks, inv_freq)
+  // Where the table's names are stored otherwise: the first rename that applies gives the name of
+  // transformers' state_dict, later ones are other spellings a checkpoint may use.
+  std::span<const prefix_rename> renames = {};
+  std::span<const std::string_view> ignored_prefixes = {};  // weights of parts the decoder never reads
 };
 
 }  // namespace nexus

@@ -11,6 +11,7 @@
 #include "nexus/registry/families/cohere.hpp"
 #include "nexus/registry/families/gemma.hpp"
 #include "nexus/registry/families/gemma2.hpp"
+#include "nexus/registry/families/gemma3.hpp"
 #include "nexus/registry/families/gpt2.hpp"
 #include "nexus/registry/families/gpt_neox.hpp"
 #include "nexus/registry/families/llama.hpp"
@@ -24,9 +25,9 @@
 
 namespace nexus::registry {
 
-inline constexpr std::array<const family*, 13> families{
-    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family, &gemma2_family, &phi_family,
-    &phi3_family, &gpt2_family, &gpt_neox_family, &olmo_family, &olmo2_family, &cohere_family,
+inline constexpr std::array<const family*, 15> families{
+    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family, &gemma2_family, &gemma3_text_family,
+    &gemma3_family, &phi_family, &phi3_family, &gpt2_family, &gpt_neox_family, &olmo_family, &olmo2_family, &cohere_family,
 };
 
 inline std::string supported_model_types() {
@@ -46,13 +47,18 @@ inline const family& find_family(const config_reader& c) {
 /// Configs saved by transformers ≥ 5 hold RoPE settings in one `rope_parameters` object
 /// ({rope_type, rope_theta, partial_rotary_factor, scaling keys}); the family parsers read the
 /// 4.x spelling (rope_theta, rope_scaling, partial_rotary_factor). Rewrites the first into the second.
+/// Gemma 3's layers rotate differently by kind: transformers 5 writes one object per layer type
+/// there, which its family reads itself (parse_gemma3_rope); elsewhere that form is refused.
 inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::string& where) {
   if (!config.is_object() || !config.contains("rope_parameters") || config["rope_parameters"].is_null()) return config;
+  const auto type = config.contains("model_type") && config["model_type"].is_string() ? config["model_type"].get<std::string>() : "";
+  if (type == gemma3_text_family.model_type) return config;
   const auto rp = config["rope_parameters"];
   if (!rp.is_object() || !(rp.contains("rope_type") || rp.contains("rope_theta")))
     throw unsupported_error(where, "field 'rope_parameters' = " + rp.dump().substr(0, 200) +
-                                       " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys)");
-  const bool neox = config.value("model_type", "") == "gpt_neox";  // its 4.x names win over rope_theta
+                                       " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys;"
+                                       " one object per layer type only for gemma3_text)");
+  const bool neox = type == "gpt_neox";  // its 4.x names win over rope_theta
   if (rp.contains("rope_theta")) config[neox ? "rotary_emb_base" : "rope_theta"] = rp["rope_theta"];
   if (rp.contains("partial_rotary_factor")) config[neox ? "rotary_pct" : "partial_rotary_factor"] = rp["partial_rotary_factor"];
   nlohmann::json scaling = rp;
@@ -69,7 +75,7 @@ inline descriptor describe(const nlohmann::json& raw, const std::string& where =
   const auto config = with_legacy_rope_keys(raw, where);
   const config_reader c(config, where);
   descriptor n = find_family(c).parse(c);
-  n.family = c.require<std::string>("model_type");
+  if (n.family.empty()) n.family = c.require<std::string>("model_type");  // a wrapper names the decoder it holds (gemma3)
   return n;
 }
 

@@ -86,11 +86,17 @@ class universal_model final : public model {
     }
     if (opt.hidden_states) snapshot(x);
 
-    cpu::rope_table rope;
-    if constexpr (T.position == position_kind::rope) rope = cpu::make_rope_table(n_.position, first, rows, first + rows);
+    // One cos/sin table per kind of layer, a second only where sliding layers rotate differently.
+    cpu::rope_table full_rope, sliding_rope;
+    const bool two_ropes = has_sliding_rope(n_.position);
+    if constexpr (T.position == position_kind::rope) {
+      full_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::full), first, rows, first + rows);
+      if (two_ropes) sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), first, rows, first + rows);
+    }
 
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const auto& L = layers_[l];
+      const auto& rope = two_ropes && n_.attention.layers[l] == layer_attention::sliding ? sliding_rope : full_rope;
       if constexpr (T.residual == residual_form::sequential) {
         copy_norm(x, L.attn_norm, rows, a);
         attention(L, l, a, rows, first, rope, cache, attn_out);

@@ -97,7 +97,7 @@ class universal_model final : public model {
     const universal_model* owner;
     std::int64_t capacity;
     device_buffer k, v, arena;
-    float *x, *qkv, *q, *t1, *t2, *gu, *logits, *work, *inv_freq;
+    float *x, *qkv, *q, *t1, *t2, *gu, *logits, *work, *inv_freq, *inv_freq_sliding;
     void *a, *m, *attn, *h;
     int *ids, *first;
     int splits;
@@ -117,13 +117,15 @@ class universal_model final : public model {
       auto take = [&](std::size_t n) { const std::size_t at = bytes; bytes += (n + 255) / 256 * 256; return at; };
       const auto o_x = take(R * H * 4), o_qkv = take(R * (qw + 2 * kw) * 4), o_q = take(R * qw * 4), o_t1 = take(R * H * 4), o_t2 = take(R * H * 4),
                  o_gu = take(R * 2 * I * 4), o_logits = take(R * V * 4), o_work = take(std::size_t(d.num_heads) * std::size_t(splits) * (std::size_t(d.head_dim) + 2) * 4),
-                 o_inv = take(std::size_t(std::max<std::int64_t>(o.n_.position.rotary_dim, 2)) * 4), o_a = take(R * H * es), o_m = take(R * H * es),
+                 o_inv = take(std::size_t(std::max<std::int64_t>(o.n_.position.rotary_dim, 2)) * 4),
+                 o_inv_sliding = take(std::size_t(std::max<std::int64_t>(o.n_.position.rotary_dim, 2)) * 4), o_a = take(R * H * es), o_m = take(R * H * es),
                  o_attn = take(R * qw * es), o_h = take(R * I * es), o_ids = take(R * 4), o_first = take(4);
       arena = device_buffer(bytes);
       auto at = [&](std::size_t off) { return static_cast<char*>(arena.ptr) + off; };
       x = reinterpret_cast<float*>(at(o_x)), qkv = reinterpret_cast<float*>(at(o_qkv)), q = reinterpret_cast<float*>(at(o_q));
       t1 = reinterpret_cast<float*>(at(o_t1)), t2 = reinterpret_cast<float*>(at(o_t2)), gu = reinterpret_cast<float*>(at(o_gu));
       logits = reinterpret_cast<float*>(at(o_logits)), work = reinterpret_cast<float*>(at(o_work)), inv_freq = reinterpret_cast<float*>(at(o_inv));
+      inv_freq_sliding = reinterpret_cast<float*>(at(o_inv_sliding));
       a = at(o_a), m = at(o_m), attn = at(o_attn), h = at(o_h);
       ids = reinterpret_cast<int*>(at(o_ids)), first = reinterpret_cast<int*>(at(o_first));
     }
@@ -141,9 +143,16 @@ class universal_model final : public model {
     staged_first_ = first;
     check(cudaMemcpyAsync(s.first, &staged_first_, 4, cudaMemcpyHostToDevice, stream_), "first");
     if (n_.position.kind == position_kind::rope) {
-      const auto inv = rope_inv_freq(n_.position, first + rows);
-      staged_inv_.assign(inv.begin(), inv.end());
-      check(cudaMemcpyAsync(s.inv_freq, staged_inv_.data(), staged_inv_.size() * 4, cudaMemcpyHostToDevice, stream_), "inv_freq");
+      const auto full = rope_inv_freq(rope_for(n_.position, layer_attention::full), first + rows);
+      staged_inv_.assign(full.begin(), full.end());
+      if (has_sliding_rope(n_.position)) {  // Gemma 3: sliding layers' own frequencies, staged behind the others
+        const auto sliding = rope_inv_freq(rope_for(n_.position, layer_attention::sliding), first + rows);
+        staged_inv_.insert(staged_inv_.end(), sliding.begin(), sliding.end());
+      }
+      check(cudaMemcpyAsync(s.inv_freq, staged_inv_.data(), full.size() * 4, cudaMemcpyHostToDevice, stream_), "inv_freq");
+      if (staged_inv_.size() > full.size())
+        check(cudaMemcpyAsync(s.inv_freq_sliding, staged_inv_.data() + full.size(), (staged_inv_.size() - full.size()) * 4,
+                              cudaMemcpyHostToDevice, stream_), "inv_freq");
     }
     const bool decode = rows == 1 && logit_rows == 1 && !hidden;
     if (decode && s.graph) {
@@ -192,8 +201,11 @@ class universal_model final : public model {
       q.v_cache = static_cast<char*>(s.v.ptr) + l * std::size_t(s.capacity) * std::size_t(kw) * es;
       q.heads = int(d.num_heads), q.kv_heads = int(d.num_kv_heads), q.head_dim = hd, q.clip = float(n_.attention.qkv_clip);
       q.qk = n_.norm.qk, q.q_norm = L.q_norm, q.k_norm = L.k_norm;
-      q.position = n_.position.kind, q.style = T.rope, q.inv_freq = s.inv_freq, q.rotary_dim = int(n_.position.rotary_dim);
-      q.attention_factor = float(n_.position.scaling.attention_factor);
+      // Gemma 3: sliding layers rotate with their own base (rope_for picks the settings of the layer's kind).
+      const bool sliding_rope = has_sliding_rope(n_.position) && n_.attention.layers[l] == layer_attention::sliding;
+      q.position = n_.position.kind, q.style = T.rope, q.inv_freq = sliding_rope ? s.inv_freq_sliding : s.inv_freq;
+      q.rotary_dim = int(n_.position.rotary_dim);
+      q.attention_factor = float(rope_for(n_.position, n_.attention.layers[l]).scaling.attention_factor);
       qkv_rope_append(q, rows, cfg, p_, stream_);
       attention_args at;
       at.q = s.q, at.k_cache = q.k_cache, at.v_cache = q.v_cache, at.out = s.attn, at.work = s.work, at.first = s.first;

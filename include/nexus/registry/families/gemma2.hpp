@@ -17,12 +17,17 @@ inline constexpr auto gemma2_tensors = concat(hf_embed,
                                               }},
                                               hf_attention, hf_gated_mlp, hf_head);
 
+/// The attention scale `query_pre_attn_scalar**-0.5` (Gemma-2 and 3).
+inline double parse_query_pre_attn_scalar(const config_reader& c, double dflt) {
+  const auto scalar = c.field<double>("query_pre_attn_scalar", dflt);
+  if (!scalar || *scalar <= 0) c.fail("query_pre_attn_scalar", "must be a positive number");
+  return 1.0 / std::sqrt(*scalar);
+}
+
 inline descriptor parse_gemma2(const config_reader& c) {
   auto n = parse_gemma_like(c, {256000, 2304, 9216, 26, 8, 4, 8192, true}, "hidden_activation");
   n.norm.placement = norm_placement::sandwich;
-  const auto scalar = c.field<double>("query_pre_attn_scalar", 256.0);
-  if (!scalar || *scalar <= 0) c.fail("query_pre_attn_scalar", "must be a positive number");
-  n.attention.scale = 1.0 / std::sqrt(*scalar);
+  n.attention.scale = parse_query_pre_attn_scalar(c, 256.0);
   n.attention.softcap = c.field<double>("attn_logit_softcapping", 50.0).value_or(0.0);
   n.head.final_softcap = c.field<double>("final_logit_softcapping", 30.0).value_or(0.0);
   n.attention.sliding_window = c.field<std::int64_t>("sliding_window", 4096).value_or(0);

@@ -1,0 +1,117 @@
+// Gemma 3, text (Gemma3TextConfig / Gemma3ForCausalLM, modeling_gemma3, 4.57): Gemma-2's sandwich
+// norms and query_pre_attn_scalar, plus per-head qk-norm with (1 + w), a pattern of sliding-window
+// and global layers, and two RoPE bases: rope_theta with rope_scaling on global layers,
+// rope_local_base_freq unscaled on sliding ones. Softcaps default to None.
+//
+// `gemma3` (Gemma3Config / Gemma3ForConditionalGeneration) wraps the same decoder in a
+// vision-language model: its text_config is a Gemma3TextConfig, and its checkpoint holds the text
+// weights under another prefix beside the vision tower and projector.
+#pragma once
+
+#include <cmath>
+
+#include "nexus/registry/families/gemma2.hpp"
+
+namespace nexus::registry {
+
+inline constexpr auto gemma3_text_tensors = concat(gemma2_tensors, hf_qk_norm);
+
+/// transformers 5 nests rope_parameters by layer type where the two kinds of layer rotate
+/// differently ({"full_attention": {...}, "sliding_attention": {...}}).
+inline bool is_per_layer_type_rope(const nlohmann::json& rp) {
+  return rp.is_object() && (rp.contains("full_attention") || rp.contains("sliding_attention"));
+}
+
+/// Gemma 3's RoPE: 4.x keys (rope_theta, rope_scaling, rope_local_base_freq), or transformers 5's
+/// rope_parameters per layer type, each object read like a flat rope_parameters (a missing type is
+/// default; a missing rope_theta falls back to the 4.x key, then to the class default).
+inline void parse_gemma3_rope(const config_reader& c, descriptor& n) {
+  auto& p = n.position;
+  p.theta = c.get<double>("rope_theta", 1'000'000.0);
+  // rope_config_validation (4.57) requires rope_type once the legacy "type" is there (no copy, unlike Llama's).
+  if (c.has("rope_scaling") && c.json().at("rope_scaling").is_object() && c.json().at("rope_scaling").contains("type") &&
+      !c.json().at("rope_scaling").contains("rope_type"))
+    c.sub("rope_scaling").fail("rope_type", "is required beside the legacy 'type' (Gemma3TextConfig refuses 'type' alone)");
+  p.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
+  p.sliding.theta = c.get<double>("rope_local_base_freq", 10'000.0);
+  if (!(p.sliding.theta > 0)) c.fail("rope_local_base_freq", "must be positive");
+  if (!c.has("rope_parameters") || c.is_null("rope_parameters")) return;
+  const auto rp = c.sub("rope_parameters");
+  // A flat object is what other families use; Gemma3TextConfig (4.57 and 5.x alike) ignores it
+  // and runs default RoPE, which is surely not what its author meant: refuse it by name.
+  if (!is_per_layer_type_rope(rp.json()))
+    c.unsupported("rope_parameters", rp.json().dump().substr(0, 200),
+                  "one object per layer type: {\"full_attention\": {...}, \"sliding_attention\": {...}}");
+  if (c.has("rope_scaling") && !c.is_null("rope_scaling")) c.fail("rope_scaling", "and rope_parameters are both set; keep one");
+  for (const auto& [key, value] : rp.json().items())
+    if (key != "full_attention" && key != "sliding_attention")
+      rp.unsupported(key, value.dump().substr(0, 100), "full_attention, sliding_attention");
+  const auto read = [&](const char* kind, double& theta, rope_scaling_desc& scaling) {
+    if (!rp.has(kind) || rp.is_null(kind)) return;
+    const auto one = rp.sub(kind);
+    theta = one.get<double>("rope_theta", theta);
+    scaling = one.has("rope_type") || one.has("type") ? parse_rope_scaling_object(one, n, rope_type_key::rope_type_first) : rope_scaling_desc{};
+    if (!(theta > 0)) one.fail("rope_theta", "must be positive");
+  };
+  read("full_attention", p.theta, p.scaling);
+  read("sliding_attention", p.sliding.theta, p.sliding.scaling);
+}
+
+inline descriptor parse_gemma3_text(const config_reader& c) {
+  auto n = parse_gemma_like(c, {262208, 2304, 9216, 26, 8, 4, 131072, true}, "hidden_activation");
+  n.norm.placement = norm_placement::sandwich;
+  n.norm.qk = qk_norm::per_head;  // q_norm / k_norm over head_dim, Gemma3RMSNorm like the others
+  n.attention.scale = parse_query_pre_attn_scalar(c, 256.0);
+  n.attention.softcap = c.field<double>("attn_logit_softcapping").value_or(0.0);
+  n.head.final_softcap = c.field<double>("final_logit_softcapping").value_or(0.0);
+  // A bidirectional encoder (EmbeddingGemma's setting), not a causal decoder.
+  if (c.get<bool>("use_bidirectional_attention", false)) c.unsupported("use_bidirectional_attention", "true", "false");
+  // Gemma3TextModel builds a sliding-window mask for every model, and refuses a None window.
+  const auto window = c.field<std::int64_t>("sliding_window", 4096);
+  if (!window || *window <= 0) c.fail("sliding_window", "must be a positive number (transformers cannot run Gemma 3 without one)");
+  n.attention.sliding_window = *window;
+  if (c.has("layer_types") && !c.is_null("layer_types")) {
+    n.attention.layers = parse_layer_types(c, n.dims.num_layers);
+  } else {  // `"sliding_attention" if bool((i + 1) % sliding_window_pattern)`, pattern 6 by default
+    const auto pattern = c.get<std::int64_t>("sliding_window_pattern", 6);
+    if (pattern <= 0) c.fail("sliding_window_pattern", "must be positive");
+    for (std::int64_t i = 0; i < n.dims.num_layers; ++i)
+      n.attention.layers.push_back((i + 1) % pattern ? layer_attention::sliding : layer_attention::full);
+  }
+  parse_gemma3_rope(c, n);
+  return finish(n, c);
+}
+
+/// The text part of a Gemma3Config: its text_config (absent or null: Gemma3TextConfig()).
+/// The descriptor's family is gemma3_text: the decoder is exactly a Gemma3ForCausalLM's, so a
+/// gemma3 checkpoint and the text-only checkpoint of the same weights compare equal.
+inline descriptor parse_gemma3(const config_reader& c) {
+  static const nlohmann::json empty = nlohmann::json::object();
+  const bool has_text = c.has("text_config") && !c.is_null("text_config");
+  if (has_text && !c.json().at("text_config").is_object()) c.fail("text_config", "must be an object");
+  const config_reader text(has_text ? c.json().at("text_config") : empty, c.where() + ": text_config");
+  auto n = parse_gemma3_text(text);
+  n.family = "gemma3_text";
+  return n;
+}
+
+inline constexpr std::string_view gemma3_text_ignored[] = {".rotary_emb.inv_freq", ".rotary_emb_local.inv_freq"};
+
+// Gemma3ForConditionalGeneration: transformers' state_dict (and 5.x files) name the decoder
+// model.language_model.*, 4.x files language_model.model.* and language_model.lm_head.
+inline constexpr prefix_rename gemma3_renames[] = {
+    {"model.", "model.language_model."},
+    {"model.", "language_model.model."},
+    {"lm_head", "lm_head"},
+    {"lm_head", "language_model.lm_head"},
+};
+// The vision tower and the multimodal projector are weights, but of the image path, which a text
+// decoder never reads: ignored (known, deliberately not loaded), not unused (unexplained).
+inline constexpr std::string_view gemma3_vision_prefixes[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.",
+                                                              "model.multi_modal_projector."};
+
+inline constexpr family gemma3_text_family{"gemma3_text", parse_gemma3_text, gemma3_text_tensors, "model.", gemma3_text_ignored};
+inline constexpr family gemma3_family{"gemma3", parse_gemma3, gemma3_text_tensors, "", gemma3_text_ignored, gemma3_renames,
+                                      gemma3_vision_prefixes};
+
+}  // namespace nexus::registry
