@@ -82,9 +82,7 @@ TEST_CASE("chat templates render as transformers' apply_chat_template") {
 
 TEST_CASE("chat templates: from GGUF metadata and from model folders") {
   const auto dir = test::data_dir() / "chat_templates";
-  const char* env = std::getenv("NEXUS_MODELS");
-  const fs::path models = env && *env ? fs::path(env) : fs::path(std::getenv("HOME") ? std::getenv("HOME") : ".") / ".cache/nexus/models";
-  const auto smol = models / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  const auto smol = test::models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!fs::exists(smol)) FAIL(smol.string() << " is missing: run tools/fetch_models.sh (or set NEXUS_MODELS)");
   const gguf::file f(smol);
   const auto t = chat::template_from_gguf(f);

@@ -19,15 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path models_dir() {
-  if (const char* env = std::getenv("NEXUS_MODELS"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : ".") / ".cache" / "nexus" / "models";
-}
-
 /// The real model file a fixture was made from; fails the test with the way to get it when absent.
 fs::path model_file(const std::string& name) {
-  const auto path = models_dir() / name;
+  const auto path = test::models_dir() / name;
   if (!fs::exists(path)) FAIL(path.string() << " is missing: run tools/fetch_models.sh (or set NEXUS_MODELS)");
   return path;
 }
