@@ -164,14 +164,18 @@ inline int run(const std::string& dir, const std::string& ids_text, int top, con
   return 0;
 }
 
-/// `nexus parity`: every layer and the logits against a reference file.
+/// `nexus parity`: every layer and the logits against a reference file (a full outputs file, or the compact
+/// form of tests/data/real: see model/parity_check.hpp).
 inline int parity(const std::string& dir, std::string ref_path, const device_args& dev) {
-  if (ref_path.empty()) ref_path = (fs::path(dir) / "outputs.safetensors").string();
+  if (ref_path.empty())
+    ref_path = registry::is_gguf_path(dir) ? (fs::path(dir).replace_extension("").string() + ".outputs.safetensors")
+                                           : (fs::path(dir) / "outputs.safetensors").string();
   const checkpoint ref(ref_path);
   const auto rep = check_parity(*load_model(dir, dev), ref);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : rep.rows) {
     if (r.tensor.ends_with(".greedy")) rows.push_back({r.tensor, "", "", "", r.ok ? "identical" : "DIFFER"});
+    else if (r.tensor.ends_with(".topk_ids")) rows.push_back({r.tensor, "", "", "", r.ok ? "same ids" : fmt::format("{} ranks differ", r.stats.max_abs)});
     else rows.push_back({r.tensor, fmt::format("{:.3e}", r.stats.max_abs), fmt::format("{:.3e}", r.stats.max_ref), fmt::format("{:.3e}", r.stats.nmse), r.ok ? "ok" : "OUT OF BOUNDS"});
   }
   print_table({"tensor", "max|Δ|", "max|ref|", "NMSE", ""}, rows);
@@ -192,9 +196,16 @@ struct generate_args {
   device_args device;
 };
 
+/// The tokenizer of a checkpoint: its tokenizer.json, or (a .gguf file) the tokenizer in its metadata.
+inline tokenizer load_tokenizer(const std::string& path) {
+  // Hook for the GGUF tokenizer (tokenizer.ggml.*): wired when that reader lands.
+  if (registry::is_gguf_path(path)) throw unsupported_error(path, "generate needs the tokenizer from GGUF metadata, which this build does not read yet");
+  return tokenizer::load(path);
+}
+
 inline int generate_text(const generate_args& a) {
+  const auto tok = load_tokenizer(a.dir);
   const auto m = load_model(a.dir, a.device);
-  const auto tok = tokenizer::load(a.dir);
   const auto prompt = tok.encode(a.prompt, true);
   generate_options opt;
   opt.max_new_tokens = a.max_new_tokens;

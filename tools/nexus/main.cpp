@@ -13,8 +13,8 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> dirs;
   bool check = false, json = false;
-  auto* inspect_cmd = app.add_subcommand("inspect", "Descriptors of checkpoint folders side by side");
-  inspect_cmd->add_option("dirs", dirs, "Hugging Face checkpoint folders (config.json + *.safetensors)")->required()->check(CLI::ExistingDirectory);
+  auto* inspect_cmd = app.add_subcommand("inspect", "Descriptors of checkpoints side by side");
+  inspect_cmd->add_option("dirs", dirs, "Hugging Face checkpoint folders (config.json + *.safetensors) or .gguf files")->required()->check(CLI::ExistingPath);
   inspect_cmd->add_flag("--check", check, "verify every expected tensor exists once with the right shape and none is unused");
   inspect_cmd->add_flag("--json", json, "print JSON instead of a table");
 
@@ -27,18 +27,18 @@ int main(int argc, char** argv) {
   };
   auto* run_cmd = app.add_subcommand("run", "Top-k next tokens at every position");
   add_device(run_cmd, dev);
-  run_cmd->add_option("dir", dir, "checkpoint folder")->required()->check(CLI::ExistingDirectory);
+  run_cmd->add_option("dir", dir, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
   run_cmd->add_option("--ids", ids, "comma-separated token ids, e.g. 1,2,3")->required();
   run_cmd->add_option("--top", top, "how many tokens per position")->check(CLI::Range(1, 1000));
 
   auto* parity_cmd = app.add_subcommand("parity", "Compare every layer and the logits with a reference file");
   add_device(parity_cmd, dev);
-  parity_cmd->add_option("dir", dir, "checkpoint folder")->required()->check(CLI::ExistingDirectory);
-  parity_cmd->add_option("--ref", ref, "reference outputs (default DIR/outputs.safetensors)")->check(CLI::ExistingFile);
+  parity_cmd->add_option("dir", dir, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
+  parity_cmd->add_option("--ref", ref, "reference outputs (default DIR/outputs.safetensors, or NAME.outputs.safetensors beside NAME.gguf)")->check(CLI::ExistingFile);
 
   generate_args gen;
   auto* gen_cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming to stdout");
-  gen_cmd->add_option("dir", gen.dir, "checkpoint folder with tokenizer.json")->required()->check(CLI::ExistingDirectory);
+  gen_cmd->add_option("dir", gen.dir, "checkpoint folder with tokenizer.json, or .gguf file")->required()->check(CLI::ExistingPath);
   gen_cmd->add_option("--prompt", gen.prompt, "prompt text")->required();
   gen_cmd->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate at most")->check(CLI::Range(0, 1 << 20));
   gen_cmd->add_option("--temperature", gen.temperature, "0: greedy")->check(CLI::Range(0.0, 100.0));

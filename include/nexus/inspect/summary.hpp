@@ -1,5 +1,5 @@
-// What `nexus inspect` reports about one checkpoint folder: its descriptor, parameter count and
-// bytes by dtype, and how its tensors bound to the architecture.
+// What `nexus inspect` reports about one checkpoint (folder or .gguf file): its descriptor, parameter count and
+// bytes by dtype (GGUF: by block format), and how its tensors bound to the architecture.
 #pragma once
 
 #include <filesystem>
@@ -24,7 +24,7 @@ inline model_summary summarize(const std::filesystem::path& dir) {
   for (const auto& t : s.source.weights.tensors()) {
     if (std::find(ignored.begin(), ignored.end(), t.name) != ignored.end()) continue;
     s.parameters += t.numel();
-    s.bytes_by_dtype[std::string(name_of(t.type))] += std::int64_t(t.data.size());
+    s.bytes_by_dtype[std::string(t.ggml_type ? gguf::name_of(*t.ggml_type) : name_of(t.type))] += std::int64_t(t.data.size());
     ++s.tensor_count;
   }
   return s;

@@ -1,5 +1,6 @@
-// A Hugging Face checkpoint's weights: one `model.safetensors`, or shards listed by
-// `model.safetensors.index.json`. Tensor names are unique across the whole checkpoint.
+// A checkpoint's weights: one `model.safetensors`, shards listed by `model.safetensors.index.json`, or one
+// GGUF file (its tensors under llama.cpp's names, in their ggml block formats). Tensor names are unique
+// across the whole checkpoint.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "nexus/io/gguf.hpp"
 #include "nexus/io/safetensors.hpp"
 
 namespace nexus {
@@ -19,11 +21,14 @@ class checkpoint {
   static constexpr const char* single_file = "model.safetensors";
   static constexpr const char* index_file = "model.safetensors.index.json";
 
-  /// `path` is a checkpoint folder, or one .safetensors file.
+  /// `path` is a checkpoint folder, one .safetensors file, or one .gguf file.
   explicit checkpoint(const std::filesystem::path& path) {
     namespace fs = std::filesystem;
     using c = safetensors_error::code;
-    if (fs::is_regular_file(path)) {
+    if (fs::is_regular_file(path) && path.extension() == ".gguf") {
+      gguf_ = std::make_unique<gguf::file>(path);
+      for (std::size_t i = 0; i < gguf_->tensors().size(); ++i) where_.emplace(gguf_->tensors()[i].name, std::pair{std::size_t(0), i});
+    } else if (fs::is_regular_file(path)) {
       add_shard(path.string());
     } else if (!fs::is_directory(path)) {
       throw io_error(path.string(), "no such checkpoint file or folder");
@@ -68,16 +73,18 @@ class checkpoint {
   tensor_view tensor(const std::string& name) const {
     const auto it = where_.find(name);
     if (it == where_.end()) throw checkpoint_error(name, "no such tensor in the checkpoint");
-    return shards_[it->second.first]->tensor(it->second.second);
+    return at(it->second);
   }
   /// Every tensor, sorted by name.
   std::vector<tensor_view> tensors() const {
     std::vector<tensor_view> out;
-    for (const auto& [name, loc] : where_) out.push_back(shards_[loc.first]->tensor(loc.second));
+    for (const auto& [name, loc] : where_) out.push_back(at(loc));
     return out;
   }
   std::size_t size() const noexcept { return where_.size(); }
   const std::vector<std::unique_ptr<safetensors_file>>& shards() const noexcept { return shards_; }
+  /// The GGUF file this checkpoint is, or null for safetensors.
+  const gguf::file* gguf_file() const noexcept { return gguf_.get(); }
 
  private:
   const safetensors_file& add_shard(const std::string& file) {
@@ -93,6 +100,16 @@ class checkpoint {
     return shard;
   }
 
+  tensor_view at(const std::pair<std::size_t, std::size_t>& loc) const {
+    if (!gguf_) return shards_[loc.first]->tensor(loc.second);
+    const auto& t = gguf_->tensors()[loc.second];
+    const auto plain = t.type == gguf::tensor_type::f32 ? std::optional(dtype::f32)
+                       : t.type == gguf::tensor_type::f16 ? std::optional(dtype::f16)
+                       : t.type == gguf::tensor_type::bf16 ? std::optional(dtype::bf16) : std::nullopt;
+    return {t.name, plain.value_or(dtype::u8), t.shape(), t.data, t.type};
+  }
+
+  std::unique_ptr<gguf::file> gguf_;
   std::vector<std::unique_ptr<safetensors_file>> shards_;
   std::map<std::string, std::pair<std::size_t, std::size_t>> where_;  // name -> (shard, index in shard)
 };

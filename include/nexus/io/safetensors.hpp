@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 
 #include "nexus/core/error.hpp"
 #include "nexus/io/dtype.hpp"
+#include "nexus/io/gguf_types.hpp"
 #include "nexus/io/mapped_file.hpp"
 
 namespace nexus {
@@ -27,9 +29,10 @@ inline constexpr std::uint64_t safetensors_max_header = 100'000'000;
 /// A tensor inside a checkpoint: its bytes are a view into the mapped file.
 struct tensor_view {
   std::string name;
-  dtype type{};
+  dtype type{};  // GGUF tensors: f32, f16 or bf16 when ggml_type is one of them, else u8 (raw blocks)
   std::vector<std::int64_t> shape;
   std::span<const std::byte> data;
+  std::optional<gguf::tensor_type> ggml_type;  // set for tensors of a GGUF file: their block format
 
   std::int64_t numel() const {
     std::int64_t n = 1;
@@ -198,7 +201,7 @@ class safetensors_file {
 
   tensor_view tensor(std::size_t i) const {
     const auto& e = header_.tensors.at(i);
-    return {e.name, e.type, e.shape, map_.bytes().subspan(header_.data_offset + e.begin, e.end - e.begin)};
+    return {e.name, e.type, e.shape, map_.bytes().subspan(header_.data_offset + e.begin, e.end - e.begin), std::nullopt};
   }
   tensor_view tensor(const std::string& name) const {
     const auto it = index_.find(name);

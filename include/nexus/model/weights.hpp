@@ -1,6 +1,6 @@
-// Weights by canonical name, in fp32, unpacked from a bound checkpoint: dtype widened, Conv1D
-// transposed, fused tensors split. The CPU reference reads these; backends with their own
-// layouts start from the same binding.
+// Weights by canonical name, in fp32, unpacked from a bound checkpoint: dtype widened (GGUF blocks dequantised),
+// Conv1D transposed, fused tensors split, llama.cpp's GGUF transformations undone. The CPU reference reads these;
+// backends with their own layouts start from the same binding.
 #pragma once
 
 #include <cstring>
@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "nexus/io/gguf_blocks.hpp"
 #include "nexus/registry/binding.hpp"
 
 namespace nexus {
@@ -22,6 +23,10 @@ using weight_map = std::unordered_map<std::string, tensor_f32>;
 namespace detail {
 
 inline std::vector<float> widen(const tensor_view& t) {
+  if (t.ggml_type && !(*t.ggml_type == gguf::tensor_type::f32 || *t.ggml_type == gguf::tensor_type::f16 || *t.ggml_type == gguf::tensor_type::bf16)) {
+    const gguf::tensor_info info{t.name, *t.ggml_type, {t.shape.rbegin(), t.shape.rend()}, 0, t.data};
+    return gguf::dequantize(info);
+  }
   std::vector<float> out(static_cast<std::size_t>(t.numel()));
   const auto* p = t.data.data();
   switch (t.type) {
@@ -36,6 +41,19 @@ inline std::vector<float> widen(const tensor_view& t) {
       break;
     default:
       throw checkpoint_error(t.name, "dtype " + std::string(name_of(t.type)) + " is not a floating-point weight type (F32, F16, BF16)");
+  }
+  return out;
+}
+
+/// llama.cpp's LlamaModel.permute undone (transformers' reverse_permute): per head, rows stored as
+/// [pair0.a, pair0.b, pair1.a, ...] go back to [all a; all b]. `cols` is 1 for a bias.
+inline std::vector<float> rope_pairs_to_halves(const std::vector<float>& a, std::int64_t rows, std::int64_t cols, std::int64_t head_dim) {
+  std::vector<float> out(a.size());
+  const std::int64_t half = head_dim / 2;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t head = r / head_dim, i = r % head_dim;   // stored row: pair i / 2, member i % 2
+    const std::int64_t to = head * head_dim + (i % 2) * half + i / 2;
+    std::copy_n(a.begin() + r * cols, cols, out.begin() + to * cols);
   }
   return out;
 }
@@ -63,6 +81,13 @@ inline weight_map unpack_weights(const registry::binding& b, const descriptor& n
     auto rows_of = [&](const std::string& name) { return canonical.at(name)[0]; };
     switch (expected.layout) {
       case tensor_layout::same:
+        out[expected.targets[0]] = {shape, std::move(data)};
+        break;
+      case tensor_layout::rope_pairs_rows:
+        out[expected.targets[0]] = {shape, detail::rope_pairs_to_halves(data, shape[0], cols, n.dims.head_dim)};
+        break;
+      case tensor_layout::plus_one:
+        for (auto& x : data) x -= 1.0f;  // fp32, as transformers' `weights - 1`
         out[expected.targets[0]] = {shape, std::move(data)};
         break;
       case tensor_layout::transposed:

@@ -30,7 +30,9 @@ inline shape_t stored_shape(tensor_layout layout, const std::vector<shape_t>& ta
   std::int64_t rows = 0;
   for (const auto& t : targets) rows += t[0];
   switch (layout) {
-    case tensor_layout::same: return s;
+    case tensor_layout::same:
+    case tensor_layout::rope_pairs_rows:
+    case tensor_layout::plus_one: return s;
     case tensor_layout::transposed: return s.size() == 2 ? shape_t{s[1], s[0]} : s;
     case tensor_layout::fused_rows:
     case tensor_layout::fused_rows_per_head: s[0] = rows; return s;
@@ -47,9 +49,26 @@ inline std::string substitute_layer(std::string_view pattern, std::int64_t layer
   return s;
 }
 
-/// The names a table name is stored under through the family's renames, transformers' own first
+/// How a checkpoint format names a family's tensors: its Hugging Face names or llama.cpp's GGUF names.
+struct tensor_naming {
+  std::string_view model_type;  // for errors
+  std::span<const tensor_rule> tensors;
+  std::string_view base_prefix;
+  std::span<const std::string_view> ignored_suffixes;
+  std::span<const prefix_rename> renames;
+  std::span<const std::string_view> ignored_prefixes;
+};
+inline tensor_naming hf_naming(const family& f) {
+  return {f.model_type, f.tensors, f.base_prefix, f.ignored_suffixes, f.renames, f.ignored_prefixes};
+}
+inline tensor_naming gguf_naming(const family& f) {
+  if (!f.gguf) throw unsupported_error(std::string(f.model_type), "llama.cpp writes no GGUF files for this family");
+  return {f.model_type, f.gguf->tensors, "", {}, {}, {}};
+}
+
+/// The names a table name is stored under through the naming's renames, transformers' own first
 /// (the table name itself where no rename applies).
-inline std::vector<std::string> stored_names(const family& fam, const std::string& table_name) {
+inline std::vector<std::string> stored_names(const tensor_naming& fam, const std::string& table_name) {
   std::vector<std::string> out;
   for (const auto& r : fam.renames)
     if (table_name.starts_with(r.table)) out.push_back(std::string(r.stored) + table_name.substr(r.table.size()));
@@ -57,9 +76,9 @@ inline std::vector<std::string> stored_names(const family& fam, const std::strin
   return out;
 }
 
-/// Every checkpoint tensor a descriptor needs under a family's naming. Throws if the family's
-/// table leaves a canonical tensor without a source (a bug in the table, caught by the tests).
-inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) {
+/// Every checkpoint tensor a descriptor needs under a naming. Throws if the naming's table leaves a canonical
+/// tensor without a source (a bug in the table, caught by the tests).
+inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, const descriptor& n) {
   const auto canonical = canonical_tensors(n);
   std::set<std::string> covered;
   std::vector<expected_tensor> out;
@@ -92,6 +111,7 @@ inline std::vector<expected_tensor> expected_tensors(const family& fam, const de
       throw checkpoint_error(name, "family '" + std::string(fam.model_type) + "' has no checkpoint name for this canonical tensor");
   return out;
 }
+inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) { return expected_tensors(hf_naming(fam), n); }
 
 /// How a checkpoint matched what the architecture expects.
 struct binding {
@@ -125,7 +145,7 @@ inline std::string shape_text(const shape_t& s) {
   return out + "]";
 }
 
-inline binding bind(const family& fam, const descriptor& n, const checkpoint& ckpt) {
+inline binding bind(const tensor_naming& fam, const descriptor& n, const checkpoint& ckpt) {
   binding b;
   std::set<std::string> consumed;
   const std::string prefix(fam.base_prefix);
@@ -164,6 +184,11 @@ inline binding bind(const family& fam, const descriptor& n, const checkpoint& ck
     (buffer || other_part || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
   }
   return b;
+}
+
+/// A family's checkpoint under the naming of its format (Hugging Face safetensors or GGUF).
+inline binding bind(const family& fam, const descriptor& n, const checkpoint& ckpt) {
+  return bind(ckpt.gguf_file() ? gguf_naming(fam) : hf_naming(fam), n, ckpt);
 }
 
 }  // namespace nexus::registry

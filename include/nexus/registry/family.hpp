@@ -19,6 +19,8 @@ enum class tensor_layout : std::uint8_t {
   fused_rows,             // targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj)
   fused_rows_per_head,    // per head [q_h; k_h; v_h] stacked along dim 0 (GPT-NeoX query_key_value)
   fused_cols_transposed,  // Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn)
+  rope_pairs_rows,        // llama.cpp's Q/K permutation: each head's rows as interleaved rotation pairs (GGUF Llama)
+  plus_one,               // stored as 1 + w (llama.cpp's Gemma RMSNorm weights in GGUF)
 };
 
 /// One checkpoint module ("model.layers.{L}.self_attn.q_proj") and the canonical module(s) it
@@ -38,6 +40,20 @@ constexpr auto concat(const std::array<tensor_rule, N>&... parts) {
   return out;
 }
 
+/// One GGUF metadata key ("<arch>." + gguf) and the config.json key transformers reads it into.
+struct gguf_key {
+  std::string_view gguf, config;
+};
+
+/// How llama.cpp writes a family into GGUF: its `general.architecture`, the metadata keys that become config
+/// fields (then parsed by the family's own parse function, so config-class defaults apply as transformers
+/// applies them), and llama.cpp's tensor names.
+struct gguf_format {
+  std::string_view arch;
+  std::span<const gguf_key> keys;
+  std::span<const tensor_rule> tensors;
+};
+
 /// A wrapper model (a vision-language model around a decoder) stores a table name that starts
 /// with `table` under `stored` instead.
 struct prefix_rename {
@@ -54,10 +70,11 @@ struct family {
   // transformers' state_dict, later ones are other spellings a checkpoint may use.
   std::span<const prefix_rename> renames = {};
   std::span<const std::string_view> ignored_prefixes = {};  // weights of parts the decoder never reads
+  const gguf_format* gguf = nullptr;                         // null: llama.cpp writes no GGUF for this family
 };
 
 }  // namespace nexus
 
 namespace nexus::reflect {
-template <> inline constexpr std::array enum_names<tensor_layout>{std::string_view("same"), std::string_view("transposed"), std::string_view("fused_rows"), std::string_view("fused_rows_per_head"), std::string_view("fused_cols_transposed")};
+template <> inline constexpr std::array enum_names<tensor_layout>{std::string_view("same"), std::string_view("transposed"), std::string_view("fused_rows"), std::string_view("fused_rows_per_head"), std::string_view("fused_cols_transposed"), std::string_view("rope_pairs_rows"), std::string_view("plus_one")};
 }

@@ -1,6 +1,6 @@
-// A checkpoint folder read and matched to its architecture in one call: config.json -> family and
-// descriptor, the weights mapped, every tensor bound. Loaders, `nexus inspect` and the tests all
-// start here.
+// A checkpoint read and matched to its architecture in one call: a folder's config.json (or a .gguf file's
+// metadata) -> family and descriptor, the weights mapped, every tensor bound. Loaders, `nexus inspect` and the
+// tests all start here.
 #pragma once
 
 #include <filesystem>
@@ -19,7 +19,17 @@ struct opened_checkpoint {
   binding bound;
 };
 
-inline opened_checkpoint open_checkpoint(const std::filesystem::path& dir) {
+/// `path`: a Hugging Face checkpoint folder or a .gguf file.
+inline opened_checkpoint open_checkpoint(const std::filesystem::path& path) {
+  if (is_gguf_path(path)) {
+    opened_checkpoint o{nullptr, {}, checkpoint(path), {}};
+    const auto& f = *o.weights.gguf_file();
+    o.fam = &gguf_family(f);
+    o.arch = describe(f);
+    o.bound = bind(*o.fam, o.arch, o.weights);
+    return o;
+  }
+  const auto& dir = path;
   const auto config = read_config(dir);
   const config_reader reader(config, (dir / "config.json").string());
   opened_checkpoint o{&find_family(reader), describe(config, reader.where()), checkpoint(dir), {}};

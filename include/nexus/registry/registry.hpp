@@ -1,5 +1,5 @@
-// The registry: config.json "model_type" -> family, and from there the descriptor.
-// To add a family: write registry/families/<name>.hpp and list it in `families` below.
+// The registry: config.json "model_type" (or a GGUF file's general.architecture) -> family, and from there the
+// descriptor. To add a family: write registry/families/<name>.hpp and list it in `families` below.
 #pragma once
 
 #include <array>
@@ -22,6 +22,7 @@
 #include "nexus/registry/families/phi3.hpp"
 #include "nexus/registry/families/qwen2.hpp"
 #include "nexus/registry/families/qwen3.hpp"
+#include "nexus/registry/gguf.hpp"
 
 namespace nexus::registry {
 
@@ -92,10 +93,40 @@ inline nlohmann::json read_config(const std::filesystem::path& dir_or_file) {
   }
 }
 
-/// A checkpoint folder's config.json -> descriptor.
-inline descriptor describe(const std::filesystem::path& dir) {
-  const auto path = (dir / "config.json").string();
-  return describe(read_config(dir), path);
+inline bool is_gguf_path(const std::filesystem::path& p) { return p.extension() == ".gguf"; }
+
+inline std::string supported_gguf_architectures() {
+  std::string out;
+  for (const auto* f : families)
+    if (f->gguf && out.find(std::string(f->gguf->arch)) == std::string::npos) out += (out.empty() ? "" : ", ") + std::string(f->gguf->arch);
+  return out;
+}
+
+/// The family of a GGUF file, from general.architecture. As transformers does, a "llama" file whose
+/// general.name is exactly "mistral" is read as Mistral (llama.cpp writes Mistral models as llama).
+inline const family& gguf_family(const gguf::file& f) {
+  const auto arch = f.get<std::string>("general.architecture");
+  const family* found = nullptr;
+  for (const auto* fam : families)
+    if (fam->gguf && fam->gguf->arch == arch && !found) found = fam;
+  if (!found)
+    throw unsupported_error(f.path(), "general.architecture = \"" + arch + "\" is not supported (supported: " + supported_gguf_architectures() + ")");
+  if (arch == "llama" && f.find("general.name") && f.find("general.name")->type() == gguf::value_type::string &&
+      f.get<std::string>("general.name") == "mistral")
+    return mistral_family;
+  return *found;
+}
+
+/// A GGUF file's metadata -> descriptor, through the config transformers would build (registry/gguf.hpp).
+inline descriptor describe(const gguf::file& f) {
+  const auto& fam = gguf_family(f);
+  return describe(gguf_config(f, fam, fam.model_type), f.path());
+}
+
+/// A checkpoint folder's config.json, or a .gguf file's metadata -> descriptor.
+inline descriptor describe(const std::filesystem::path& path) {
+  if (is_gguf_path(path)) return describe(gguf::file(path));
+  return describe(read_config(path), (path / "config.json").string());
 }
 
 }  // namespace nexus::registry

@@ -40,6 +40,23 @@ inline descriptor parse_gemma2(const config_reader& c) {
   return finish(n, c);
 }
 
-inline constexpr family gemma2_family{"gemma2", parse_gemma2, gemma2_tensors, "model.", llama_ignored};
+inline constexpr std::array<tensor_rule, 4> gguf_sandwich_norms{{
+    {"blk.{L}.attn_norm", {"layers.{L}.attn_norm"}, tensor_layout::plus_one},
+    {"blk.{L}.post_attention_norm", {"layers.{L}.attn_post_norm"}, tensor_layout::plus_one},
+    {"blk.{L}.ffn_norm", {"layers.{L}.mlp_norm"}, tensor_layout::plus_one},
+    {"blk.{L}.post_ffw_norm", {"layers.{L}.mlp_post_norm"}, tensor_layout::plus_one},
+}};
+inline constexpr auto gemma2_gguf_tensors = concat(gguf_embed, gguf_sandwich_norms, gguf_attention, gguf_gated_mlp, gguf_gemma_head);
+// query_pre_attn_scalar is not in GGUF: Gemma2Config's default (256) applies, as in transformers (llama.cpp uses
+// head_dim instead; the two agree for Gemma-2 2B/9B). The softcaps are read as llama.cpp writes them;
+// transformers 5 maps neither and keeps its defaults (50, 30).
+inline constexpr auto gemma2_gguf_keys = concat_keys(gemma_gguf_keys, std::array<gguf_key, 3>{{
+    {"attention.sliding_window", "sliding_window"},
+    {"attn_logit_softcapping", "attn_logit_softcapping"},
+    {"final_logit_softcapping", "final_logit_softcapping"},
+}});
+inline constexpr gguf_format gemma2_gguf{"gemma2", gemma2_gguf_keys, gemma2_gguf_tensors};
+
+inline constexpr family gemma2_family{"gemma2", parse_gemma2, gemma2_tensors, "model.", llama_ignored, {}, {}, &gemma2_gguf};
 
 }  // namespace nexus::registry

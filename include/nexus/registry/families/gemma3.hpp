@@ -110,7 +110,23 @@ inline constexpr prefix_rename gemma3_renames[] = {
 inline constexpr std::string_view gemma3_vision_prefixes[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.",
                                                               "model.multi_modal_projector."};
 
-inline constexpr family gemma3_text_family{"gemma3_text", parse_gemma3_text, gemma3_text_tensors, "model.", gemma3_text_ignored};
+// GGUF (llama.cpp's Gemma3Model): every RMSNorm weight, q/k norms included, stored as 1 + w; rope.freq_base the
+// global base. query_pre_attn_scalar and the layer pattern are not written: Gemma3TextConfig's defaults (256, every
+// 6th layer global) apply, as in transformers (llama.cpp hard-codes the same pattern). rope.freq_base_swa (written by
+// newer converters) is not read: transformers 5 ignores it and keeps rope_local_base_freq = 10000, the value of the
+// released models. The descriptor's family is gemma3_text, as transformers loads these files.
+inline constexpr std::array<tensor_rule, 2> gguf_gemma3_qk_norm{{
+    {"blk.{L}.attn_q_norm", {"layers.{L}.attn.q_norm"}, tensor_layout::plus_one},
+    {"blk.{L}.attn_k_norm", {"layers.{L}.attn.k_norm"}, tensor_layout::plus_one},
+}};
+inline constexpr auto gemma3_gguf_tensors = concat(gguf_embed, gguf_sandwich_norms, gguf_attention, gguf_gemma3_qk_norm, gguf_gated_mlp, gguf_gemma_head);
+inline constexpr auto gemma3_gguf_keys = concat_keys(gemma_gguf_keys, std::array<gguf_key, 2>{{
+    {"attention.sliding_window", "sliding_window"},
+    {"final_logit_softcapping", "final_logit_softcapping"},
+}});
+inline constexpr gguf_format gemma3_gguf{"gemma3", gemma3_gguf_keys, gemma3_gguf_tensors};
+
+inline constexpr family gemma3_text_family{"gemma3_text", parse_gemma3_text, gemma3_text_tensors, "model.", gemma3_text_ignored, {}, {}, &gemma3_gguf};
 inline constexpr family gemma3_family{"gemma3", parse_gemma3, gemma3_text_tensors, "", gemma3_text_ignored, gemma3_renames,
                                       gemma3_vision_prefixes};
 

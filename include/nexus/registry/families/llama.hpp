@@ -36,6 +36,63 @@ inline constexpr auto llama_tensors = concat(hf_embed,
 
 inline constexpr std::string_view llama_ignored[] = {".rotary_emb.inv_freq"};
 
+// llama.cpp's tensor names (gguf-py's TensorNameMap), shared like the Hugging Face fragments above.
+inline constexpr std::array<tensor_rule, 1> gguf_embed{{{"token_embd", {"embed.tokens"}}}};
+inline constexpr std::array<tensor_rule, 4> gguf_attention{{
+    {"blk.{L}.attn_q", {"layers.{L}.attn.q"}},
+    {"blk.{L}.attn_k", {"layers.{L}.attn.k"}},
+    {"blk.{L}.attn_v", {"layers.{L}.attn.v"}},
+    {"blk.{L}.attn_output", {"layers.{L}.attn.o"}},
+}};
+inline constexpr std::array<tensor_rule, 2> gguf_qk_norm{{
+    {"blk.{L}.attn_q_norm", {"layers.{L}.attn.q_norm"}},
+    {"blk.{L}.attn_k_norm", {"layers.{L}.attn.k_norm"}},
+}};
+inline constexpr std::array<tensor_rule, 3> gguf_gated_mlp{{
+    {"blk.{L}.ffn_gate", {"layers.{L}.mlp.gate"}},
+    {"blk.{L}.ffn_up", {"layers.{L}.mlp.up"}},
+    {"blk.{L}.ffn_down", {"layers.{L}.mlp.down"}},
+}};
+inline constexpr std::array<tensor_rule, 2> gguf_pre_norms{{
+    {"blk.{L}.attn_norm", {"layers.{L}.attn_norm"}},
+    {"blk.{L}.ffn_norm", {"layers.{L}.mlp_norm"}},
+}};
+inline constexpr std::array<tensor_rule, 2> gguf_head{{{"output_norm", {"final_norm"}}, {"output", {"lm_head"}}}};
+
+// The metadata keys transformers' GGUF loader maps for Llama-like families (integrations/ggml.py,
+// GGUF_CONFIG_MAPPING), "<arch>." omitted.
+inline constexpr std::array<gguf_key, 9> gguf_common_keys{{
+    {"context_length", "max_position_embeddings"},
+    {"block_count", "num_hidden_layers"},
+    {"feed_forward_length", "intermediate_size"},
+    {"embedding_length", "hidden_size"},
+    {"rope.freq_base", "rope_theta"},
+    {"attention.head_count", "num_attention_heads"},
+    {"attention.head_count_kv", "num_key_value_heads"},
+    {"attention.layer_norm_rms_epsilon", "rms_norm_eps"},
+    {"vocab_size", "vocab_size"},
+}};
+template <std::size_t N, std::size_t M>
+constexpr auto concat_keys(const std::array<gguf_key, N>& a, const std::array<gguf_key, M>& b) {
+  std::array<gguf_key, N + M> out{};
+  std::copy(a.begin(), a.end(), out.begin());
+  std::copy(b.begin(), b.end(), out.begin() + std::ptrdiff_t(N));
+  return out;
+}
+
+// Llama: llama.cpp permutes the Q/K rows (LlamaModel.permute); transformers' LlamaTensorProcessor undoes it.
+// rope.dimension_count is read as head_dim (llama.cpp writes head_dim, or hidden / heads, there).
+inline constexpr auto llama_gguf_tensors = concat(gguf_embed, gguf_pre_norms,
+                                                  std::array<tensor_rule, 4>{{
+                                                      {"blk.{L}.attn_q", {"layers.{L}.attn.q"}, tensor_layout::rope_pairs_rows},
+                                                      {"blk.{L}.attn_k", {"layers.{L}.attn.k"}, tensor_layout::rope_pairs_rows},
+                                                      {"blk.{L}.attn_v", {"layers.{L}.attn.v"}},
+                                                      {"blk.{L}.attn_output", {"layers.{L}.attn.o"}},
+                                                  }},
+                                                  gguf_gated_mlp, gguf_head);
+inline constexpr auto llama_gguf_keys = concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"rope.dimension_count", "head_dim"}}});
+inline constexpr gguf_format llama_gguf{"llama", llama_gguf_keys, llama_gguf_tensors};
+
 /// The fields Llama-like configs share, with the defaults of the family that calls it.
 struct llama_like_defaults {
   std::int64_t vocab, hidden, intermediate, layers, heads;
@@ -74,6 +131,6 @@ inline descriptor parse_llama(const config_reader& c) {
   return finish(n, c);
 }
 
-inline constexpr family llama_family{"llama", parse_llama, llama_tensors, "model.", llama_ignored};
+inline constexpr family llama_family{"llama", parse_llama, llama_tensors, "model.", llama_ignored, {}, {}, &llama_gguf};
 
 }  // namespace nexus::registry

@@ -41,6 +41,19 @@ inline descriptor parse_phi3(const config_reader& c) {
   return finish(n, c);
 }
 
-inline constexpr family phi3_family{"phi3", parse_phi3, phi3_tensors, "model.", llama_ignored};
+// llama.cpp keeps Phi-3's fused tensors: attn_qkv, and ffn_up holding gate and up. Its phi3.sliding_window (0 for
+// none) and rope.scaling.original_context_length are not read: transformers maps neither (Phi3Config defaults).
+inline constexpr auto phi3_gguf_tensors = concat(
+    gguf_embed, gguf_pre_norms,
+    std::array<tensor_rule, 4>{{
+        {"blk.{L}.attn_qkv", {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"}, tensor_layout::fused_rows},
+        {"blk.{L}.attn_output", {"layers.{L}.attn.o"}},
+        {"blk.{L}.ffn_up", {"layers.{L}.mlp.gate", "layers.{L}.mlp.up"}, tensor_layout::fused_rows},
+        {"blk.{L}.ffn_down", {"layers.{L}.mlp.down"}},
+    }},
+    gguf_head);
+inline constexpr gguf_format phi3_gguf{"phi3", gguf_common_keys, phi3_gguf_tensors};
+
+inline constexpr family phi3_family{"phi3", parse_phi3, phi3_tensors, "model.", llama_ignored, {}, {}, &phi3_gguf};
 
 }  // namespace nexus::registry
