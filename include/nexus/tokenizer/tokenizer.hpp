@@ -442,7 +442,11 @@ class tokenizer {
   /// file itself, or a `.gguf` file.
   static tokenizer load(const std::filesystem::path& dir) {
     namespace fs = std::filesystem;
-    if (!fs::is_directory(dir) && dir.extension() == ".gguf") return from_gguf(dir);
+    if (!fs::is_directory(dir)) {  // a GGUF file, by its magic (whatever its name)
+      char magic[4] = {};
+      std::ifstream probe(dir, std::ios::binary);
+      if (probe.read(magic, 4) && std::string_view(magic, 4) == "GGUF") return from_gguf(dir);
+    }
     const auto file = fs::is_directory(dir) ? dir / "tokenizer.json" : dir;
     std::ifstream in(file, std::ios::binary);
     if (!in) throw io_error(file.string(), "cannot read tokenizer.json");
