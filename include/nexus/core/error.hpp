@@ -112,6 +112,25 @@ class usage_error : public error {
   using error::error;
 };
 
+/// A template (a chat template: the Jinja subset of nexus/chat/jinja.hpp) does not parse, uses a
+/// construct outside the subset, or fails while rendering. Names the line and column.
+class template_error : public error {
+ public:
+  template_error(std::string where, std::size_t line, std::size_t column, const std::string& what)
+      : error(std::move(where), "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + what), line_(line), column_(column) {}
+  std::size_t line() const noexcept { return line_; }
+  std::size_t column() const noexcept { return column_; }
+
+ private:
+  std::size_t line_, column_;
+};
+
+/// The template itself refused its input with `raise_exception(message)` (e.g. roles that do
+/// not alternate); `what()` ends with the template's message.
+class template_raised_error : public template_error {
+  using template_error::template_error;
+};
+
 /// A call into the CUDA runtime, cuBLASLt or CUB failed. `code()` is the library's own status
 /// value (cudaError_t or cublasStatus_t), `library()` says whose.
 class device_error : public error {

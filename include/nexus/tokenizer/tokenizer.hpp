@@ -394,21 +394,63 @@ inline void parse_decoder(const json& j, std::vector<decoder>& out, const std::s
   }
 }
 
+struct added_token {
+  std::string content;
+  std::string normalized_content;  // content after the normalizer (for normalized tokens; filled by assemble)
+  std::int32_t id = 0;
+  bool special = false, single_word = false, lstrip = false, rstrip = false, normalized = false;
+};
+
+/// Everything a tokenizer is made of, as plain data: what a tokenizer.json describes, and what
+/// tokenizer/gguf.hpp builds from GGUF metadata. tokenizer::assemble turns it into a tokenizer, so
+/// both sources share one encoder and one decoder.
+struct tokenizer_parts {
+  // BPE model
+  std::vector<std::pair<std::string, std::int32_t>> vocab;  // a later entry for the same token wins
+  std::vector<std::pair<std::string, std::string>> merges;  // by rank; a, b and a+b must be in the vocabulary
+  std::vector<std::array<std::int32_t, 3>> merge_ids;        // or by id: {a, b, a+b}, by rank (when merges is empty)
+  std::optional<std::string> unk_token;
+  bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
+  // pipeline
+  std::vector<added_token> added;  // also vocabulary entries
+  std::vector<normalizer> normalizers;
+  std::vector<pre_tokenizer> pre_tokenizers;
+  std::vector<decoder> decoders;
+  std::vector<std::int32_t> prefix, suffix;  // what the post-processor puts around a sequence
+  std::optional<std::int32_t> bos, eos, unk, pad;
+};
+
 }  // namespace tok
 
-/// A tokenizer loaded from `tokenizer.json`.
+namespace gguf {
+class file;
+}
+
+/// A tokenizer loaded from `tokenizer.json`, or from GGUF metadata (nexus/tokenizer/gguf.hpp).
 class tokenizer {
  public:
-  struct added_token {
-    std::string content;
-    std::string normalized_content;  // content after the normalizer (for normalized tokens)
-    std::int32_t id = 0;
-    bool special = false, single_word = false, lstrip = false, rstrip = false, normalized = false;
-  };
+  using added_token = tok::added_token;
 
-  /// `dir`: a folder with tokenizer.json (and optionally tokenizer_config.json), or the file.
+  /// Builds a tokenizer from its parts; `where` names the source in errors.
+  static tokenizer assemble(tok::tokenizer_parts parts, const std::string& where) {
+    tokenizer t;
+    t.build(std::move(parts), where);
+    return t;
+  }
+
+  /// The tokenizer that GGUF metadata describes (defined in nexus/tokenizer/gguf.hpp).
+  static tokenizer from_gguf(const gguf::file& file);
+  static tokenizer from_gguf(const std::filesystem::path& path);
+
+  /// `dir`: a folder with tokenizer.json (and optionally tokenizer_config.json), the tokenizer.json
+  /// file itself, or a `.gguf` file.
   static tokenizer load(const std::filesystem::path& dir) {
     namespace fs = std::filesystem;
+    if (!fs::is_directory(dir)) {  // a GGUF file, by its magic (whatever its name)
+      char magic[4] = {};
+      std::ifstream probe(dir, std::ios::binary);
+      if (probe.read(magic, 4) && std::string_view(magic, 4) == "GGUF") return from_gguf(dir);
+    }
     const auto file = fs::is_directory(dir) ? dir / "tokenizer.json" : dir;
     std::ifstream in(file, std::ios::binary);
     if (!in) throw io_error(file.string(), "cannot read tokenizer.json");
@@ -421,7 +463,7 @@ class tokenizer {
       throw config_error(file.string(), std::string("invalid JSON: ") + e.what());
     }
     tokenizer t;
-    t.parse(j, file.string());
+    t.build(parse(j, file.string()), file.string());
     const auto config = file.parent_path() / "tokenizer_config.json";
     if (fs::exists(config)) {
       std::ifstream cin(config);
@@ -494,6 +536,14 @@ class tokenizer {
   std::size_t vocab_size() const noexcept { return id_to_token_.size(); }
   std::optional<std::int32_t> bos() const noexcept { return bos_; }
   std::optional<std::int32_t> eos() const noexcept { return eos_; }
+  std::optional<std::int32_t> unk() const noexcept { return unk_id_; }
+  std::optional<std::int32_t> pad() const noexcept { return pad_; }
+  /// The token string of `id` as the vocabulary spells it (byte-level tokens in GPT-2's alphabet).
+  const std::string& token_text(std::int32_t id) const {
+    if (id < 0 || std::size_t(id) >= id_to_token_.size() || id_to_token_[std::size_t(id)].empty())
+      throw usage_error("tokenizer", "token id " + std::to_string(id) + " is not in the vocabulary");
+    return id_to_token_[std::size_t(id)];
+  }
   bool is_special(std::int32_t id) const { return special_ids_.count(id) != 0; }
   std::optional<std::int32_t> token_id(const std::string& token) const {
     const auto it = vocab_.find(token);
@@ -507,7 +557,9 @@ class tokenizer {
     bool at_start = false;
   };
 
-  void parse(const tok::json& j, const std::string& where) {
+  /// The parts a tokenizer.json describes.
+  static tok::tokenizer_parts parse(const tok::json& j, const std::string& where) {
+    tok::tokenizer_parts p;
     const auto& model = j.at("model");
     const auto type = model.value("type", "BPE");
     if (type != "BPE") throw unsupported_error(where, "model '" + type + "' is not supported (supported: BPE)");
@@ -516,53 +568,85 @@ class tokenizer {
     if (!model.value("end_of_word_suffix", tok::json()).is_null() && !model["end_of_word_suffix"].get<std::string>().empty())
       throw unsupported_error(where, "BPE end_of_word_suffix is not supported");
     if (!model.value("dropout", tok::json()).is_null()) throw unsupported_error(where, "BPE dropout is not supported");
-    byte_fallback_ = model.value("byte_fallback", false);
-    fuse_unk_ = model.value("fuse_unk", false);
-    ignore_merges_ = model.value("ignore_merges", false);
-    for (const auto& [token, id] : model.at("vocab").items()) add_vocab(token, id.get<std::int32_t>());
-    if (model.contains("unk_token") && !model["unk_token"].is_null()) {
-      const auto it = vocab_.find(model["unk_token"].get<std::string>());
-      if (it != vocab_.end()) unk_ = it->second;
-    }
-    std::int32_t rank = 0;
+    p.byte_fallback = model.value("byte_fallback", false);
+    p.fuse_unk = model.value("fuse_unk", false);
+    p.ignore_merges = model.value("ignore_merges", false);
+    for (const auto& [token, id] : model.at("vocab").items()) p.vocab.emplace_back(token, id.get<std::int32_t>());
+    if (model.contains("unk_token") && !model["unk_token"].is_null()) p.unk_token = model["unk_token"].get<std::string>();
     for (const auto& m : model.at("merges")) {
-      std::string a, b;
-      if (m.is_array()) a = m.at(0).get<std::string>(), b = m.at(1).get<std::string>();
-      else {
+      if (m.is_array()) {
+        p.merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
+      } else {
         const auto s = m.get<std::string>();
         const auto sp = s.find(' ', 1);
         if (sp == std::string::npos) throw config_error(where, "merge '" + s + "' is not 'a b'");
-        a = s.substr(0, sp), b = s.substr(sp + 1);
+        p.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
       }
+    }
+    for (const auto& t : j.value("added_tokens", tok::json::array()))
+      p.added.push_back({t.at("content").get<std::string>(), {}, t.at("id").get<std::int32_t>(), t.value("special", false), t.value("single_word", false),
+                         t.value("lstrip", false), t.value("rstrip", false), t.value("normalized", !t.value("special", false))});
+    tok::parse_normalizer(j.value("normalizer", tok::json()), p.normalizers, where);
+    tok::parse_pre_tokenizer(j.value("pre_tokenizer", tok::json()), p.pre_tokenizers, where);
+    tok::parse_decoder(j.value("decoder", tok::json()), p.decoders, where);
+    parse_post_processor(j.value("post_processor", tok::json()), p, where);
+    return p;
+  }
+
+  void build(tok::tokenizer_parts p, const std::string& where) {
+    byte_fallback_ = p.byte_fallback;
+    fuse_unk_ = p.fuse_unk;
+    ignore_merges_ = p.ignore_merges;
+    vocab_.reserve(p.vocab.size() + p.added.size());
+    for (const auto& [token, id] : p.vocab) add_vocab(token, id, where);
+    if (p.unk_token)
+      if (const auto it = vocab_.find(*p.unk_token); it != vocab_.end()) unk_ = it->second;
+    merges_.reserve(p.merges.size() + p.merge_ids.size());
+    std::int32_t rank = 0;
+    if (!p.merges.empty() && !p.merge_ids.empty()) throw config_error(where, "merges given both as strings and as ids");
+    for (const auto& [a, b, ab] : p.merge_ids) {
+      for (const auto id : {a, b, ab}) check_id(id, where, "a merge");
+      merges_.emplace(pair_key(a, b), std::pair{rank++, ab});
+    }
+    for (const auto& [a, b] : p.merges) {
       const auto ia = vocab_.find(a), ib = vocab_.find(b), iab = vocab_.find(a + b);
       if (ia == vocab_.end() || ib == vocab_.end() || iab == vocab_.end())
         throw config_error(where, "merge '" + a + " " + b + "' names a token not in the vocabulary");
       merges_.emplace(pair_key(ia->second, ib->second), std::pair{rank++, iab->second});
     }
-    for (const auto& t : j.value("added_tokens", tok::json::array())) {
-      added_token a{t.at("content").get<std::string>(), {}, t.at("id").get<std::int32_t>(), t.value("special", false), t.value("single_word", false),
-                    t.value("lstrip", false), t.value("rstrip", false), t.value("normalized", !t.value("special", false))};
-      add_vocab(a.content, a.id);
-      if (a.special) special_ids_.insert(a.id);
-      added_.push_back(std::move(a));
-    }
-    tok::parse_normalizer(j.value("normalizer", tok::json()), normalizers_, where);
+    normalizers_ = std::move(p.normalizers);
+    pre_tokenizers_ = std::move(p.pre_tokenizers);
+    decoders_ = std::move(p.decoders);
+    added_ = std::move(p.added);
     for (std::size_t i = 0; i < added_.size(); ++i) {
       auto& a = added_[i];
+      add_vocab(a.content, a.id, where);
+      if (a.special) special_ids_.insert(a.id);
       a.normalized_content = a.normalized ? normalize(a.content) : a.content;
       const std::string& match = a.normalized ? a.normalized_content : a.content;
       if (!match.empty()) added_by_first_byte_[static_cast<unsigned char>(match[0])].push_back(i);
     }
-    tok::parse_pre_tokenizer(j.value("pre_tokenizer", tok::json()), pre_tokenizers_, where);
-    tok::parse_decoder(j.value("decoder", tok::json()), decoders_, where);
-    parse_post_processor(j.value("post_processor", tok::json()), where);
+    prefix_ = std::move(p.prefix);
+    suffix_ = std::move(p.suffix);
+    for (const auto id : prefix_) check_id(id, where, "post-processor");
+    for (const auto id : suffix_) check_id(id, where, "post-processor");
+    bos_ = p.bos;
+    eos_ = p.eos;
+    pad_ = p.pad;
+    if (p.unk) unk_id_ = p.unk;
+    else unk_id_ = unk_;
   }
 
-  void parse_post_processor(const tok::json& j, const std::string& where) {
+  void check_id(std::int32_t id, const std::string& where, const char* what) const {
+    if (id < 0 || std::size_t(id) >= id_to_token_.size() || id_to_token_[std::size_t(id)].empty())
+      throw config_error(where, std::string(what) + " names token id " + std::to_string(id) + ", which is not in the vocabulary");
+  }
+
+  static void parse_post_processor(const tok::json& j, tok::tokenizer_parts& p, const std::string& where) {
     if (j.is_null()) return;
     const auto type = j.value("type", "");
     if (type == "Sequence") {
-      for (const auto& p : j.at("processors")) parse_post_processor(p, where);
+      for (const auto& q : j.at("processors")) parse_post_processor(q, p, where);
     } else if (type == "ByteLevel") {
       // offsets only: ids unchanged
     } else if (type == "TemplateProcessing") {
@@ -573,7 +657,7 @@ class tokenizer {
         } else if (item.contains("SpecialToken")) {
           const auto name = item["SpecialToken"].at("id").get<std::string>();
           const auto& st = j.at("special_tokens").at(name).at("ids");
-          for (const auto& id : st) (before ? prefix_ : suffix_).push_back(id.get<std::int32_t>());
+          for (const auto& id : st) (before ? p.prefix : p.suffix).push_back(id.get<std::int32_t>());
         }
       }
     } else {
@@ -581,8 +665,8 @@ class tokenizer {
     }
   }
 
-  void add_vocab(const std::string& token, std::int32_t id) {
-    if (id < 0) throw config_error("tokenizer.json", "negative id for token '" + token + "'");
+  void add_vocab(const std::string& token, std::int32_t id, const std::string& where) {
+    if (id < 0) throw config_error(where, "negative id for token '" + token + "'");
     vocab_[token] = id;
     if (std::size_t(id) >= id_to_token_.size()) id_to_token_.resize(std::size_t(id) + 1);
     id_to_token_[std::size_t(id)] = token;
@@ -767,8 +851,11 @@ class tokenizer {
   std::vector<tok::pre_tokenizer> pre_tokenizers_;
   std::vector<tok::decoder> decoders_;
   std::vector<std::int32_t> prefix_, suffix_;
-  std::optional<std::int32_t> unk_, bos_, eos_;
+  std::optional<std::int32_t> unk_, bos_, eos_, pad_, unk_id_;  // unk_: the BPE model's unknown token
   bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
 };
 
 }  // namespace nexus
+
+// tokenizer::from_gguf, declared above
+#include "nexus/tokenizer/from_gguf.hpp"

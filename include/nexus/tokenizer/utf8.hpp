@@ -55,6 +55,12 @@ inline void append(std::string& out, std::uint32_t cp) {
   }
 }
 
+/// Python's str.isspace() for one code point (also what str.strip() removes).
+inline bool is_python_space(std::uint32_t c) {
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+         c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
 /// Is `s` valid UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF)?
 inline bool valid(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
