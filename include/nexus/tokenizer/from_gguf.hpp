@@ -30,7 +30,7 @@
 
 #include "nexus/core/error.hpp"
 #include "nexus/io/gguf.hpp"
-#include "nexus/tokenizer/tokenizer.hpp"
+#include "nexus/tokenizer/parts.hpp"
 
 namespace nexus::tok {
 
@@ -322,10 +322,3 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
 }
 
 }  // namespace nexus::tok
-
-namespace nexus {
-
-inline tokenizer tokenizer::from_gguf(const gguf::file& file) { return assemble(tok::gguf_parts(file), file.path()); }
-inline tokenizer tokenizer::from_gguf(const std::filesystem::path& path) { return from_gguf(gguf::file(path)); }
-
-}  // namespace nexus
