@@ -1,6 +1,23 @@
 // Hugging Face `tokenizer.json` in C++: added tokens, normalizers, pre-tokenizers, BPE (byte-level
 // and SentencePiece-style with byte fallback), post-processing and decoding, with the semantics
 // of the `tokenizers` library. A component it does not know fails naming the component.
+//
+// Byte spans (encode_with_spans): each token gets the byte range [begin, end) of the original text it
+// was read from. Every working string carries, per byte, the original offset it came from, through
+// added tokens, normalizers (a replaced or NFC-composed character maps to where its source starts),
+// pre-tokenizers and BPE (a merged token: its first byte; a `<0xNN>` byte-fallback token: its own
+// byte). Rules, so that the non-empty spans of a text tile it exactly ([0, size), no gap, no overlap):
+//   * A token begins at the original offset of its first byte that has a source. Its span ends where
+//     the next non-empty span begins (the last one ends at the end of the text, the first begins at 0):
+//     bytes no token reads (whitespace an lstrip/rstrip added token swallows is read by that token;
+//     characters the model drops) belong to the token before them, or to the first token.
+//   * A token with no source byte (a prepended ▁ or space alone; bos/eos of the post-processor), or
+//     one that begins where the previous non-empty token begins (the later parts of one original
+//     character a normalizer turned into several tokens), gets the empty span [p, p) at p = the end
+//     of the last non-empty span before it (0 if none): the prefix read once that token is read. So
+//     bos is at [0, 0), eos at [size, size).
+//   * A text of which no token reads anything (only when the model silently drops every character)
+//     has no non-empty span.
 #pragma once
 
 #include <utf8proc.h>
@@ -10,6 +27,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
+#include <stdexcept>
 #include <optional>
 #include <queue>
 #include <sstream>
@@ -55,6 +74,51 @@ inline const std::unordered_map<std::uint32_t, unsigned char>& codepoint_to_byte
   return table;
 }
 
+/// Per byte of a working string, the byte offset in the original text it came from; `inserted`
+/// marks a byte no original byte produced (a prepended ▁ or space). Empty when spans are not wanted.
+using offsets = std::vector<std::uint32_t>;
+inline constexpr std::uint32_t inserted = 0x80000000u;
+
+/// The offset of the first byte of [b, e) that has a source, or `inserted`.
+inline std::uint32_t first_source(const offsets& off, std::size_t b, std::size_t e) {
+  for (std::size_t i = b; i < e; ++i)
+    if (!(off[i] & inserted)) return off[i];
+  return inserted;
+}
+
+inline offsets slice(const offsets& off, std::size_t b, std::size_t e) {
+  return off.empty() ? offsets{} : offsets(off.begin() + std::ptrdiff_t(b), off.begin() + std::ptrdiff_t(e));
+}
+
+/// Non-overlapping occurrences of `lit` in `s`, left to right.
+inline std::vector<std::pair<std::size_t, std::size_t>> find_literal(std::string_view s, std::string_view lit) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  if (lit.empty()) return out;
+  for (std::size_t at = 0, hit; (hit = s.find(lit, at)) != std::string_view::npos; at = hit + lit.size()) out.emplace_back(hit, hit + lit.size());
+  return out;
+}
+
+/// `s` with each range of `m` replaced by `to`; with `off` (when tracking), the replacement's bytes
+/// come from where the replaced range starts.
+inline std::string replace_ranges(const std::string& s, const std::vector<std::pair<std::size_t, std::size_t>>& m, std::string_view to, offsets* off) {
+  std::string out;
+  offsets o;
+  std::size_t at = 0;
+  auto keep = [&](std::size_t b, std::size_t e) {
+    out.append(s, b, e - b);
+    if (off) o.insert(o.end(), off->begin() + std::ptrdiff_t(b), off->begin() + std::ptrdiff_t(e));
+  };
+  for (auto [mb, me] : m) {
+    keep(at, mb);
+    out.append(to);
+    if (off) o.insert(o.end(), to.size(), (*off)[mb]);
+    at = me;
+  }
+  keep(at, s.size());
+  if (off) *off = std::move(o);
+  return out;
+}
+
 inline std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {
   if (from.empty()) return std::string(s);
   std::string out;
@@ -72,29 +136,65 @@ struct normalizer {
   std::string a, b;                         // prepend: a; replace: a -> b
   std::shared_ptr<unicode_regex> pattern;   // replace with a regex
 
-  std::string apply(std::string s) const {
+  /// `s` normalized; with `off`, its offsets are carried along.
+  std::string apply(std::string s, offsets* off = nullptr) const {
     switch (type) {
-      case kind::prepend: return s.empty() ? s : a + s;
-      case kind::replace:
-        if (!pattern) return replace_all(s, a, b);
-        else {
-          std::string out;
-          std::size_t at = 0;
-          for (auto [mb, me] : pattern->find_all(s)) out.append(s, at, mb - at).append(b), at = me;
-          return out.append(s, at);
-        }
-      default: {
-        const int opts = type == kind::nfc ? UTF8PROC_COMPOSE : type == kind::nfd ? UTF8PROC_DECOMPOSE
-                       : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT) : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
-        utf8proc_uint8_t* out = nullptr;
-        const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), utf8proc_ssize_t(s.size()), &out,
-                                    utf8proc_option_t(opts | UTF8PROC_STABLE));
-        if (n < 0) return s;
-        std::string r(reinterpret_cast<char*>(out), std::size_t(n));
-        std::free(out);
+      case kind::prepend:
+        if (s.empty()) return s;
+        if (off) off->insert(off->begin(), a.size(), (*off)[0] | inserted);
+        return a + s;
+      case kind::replace: return replace_ranges(s, pattern ? pattern->find_all(s) : find_literal(s, a), b, off);
+      case kind::nfc: case kind::nfd: case kind::nfkc: case kind::nfkd: {
+        std::string r = unicode_normalize(s);
+        if (off && r != s) *off = normalized_offsets(s, *off, r);
         return r;
       }
     }
+    return s;
+  }
+
+ private:
+  std::string unicode_normalize(std::string_view s) const {
+    const int opts = type == kind::nfc ? UTF8PROC_COMPOSE : type == kind::nfd ? UTF8PROC_DECOMPOSE
+                   : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT) : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+    utf8proc_uint8_t* out = nullptr;
+    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), utf8proc_ssize_t(s.size()), &out,
+                                utf8proc_option_t(opts | UTF8PROC_STABLE));
+    if (n < 0) return std::string(s);
+    std::string r(reinterpret_cast<char*>(out), std::size_t(n));
+    std::free(out);
+    return r;
+  }
+
+  /// Offsets of `r` = normalize(s): normalization works within a grapheme cluster, so each cluster
+  /// is normalized alone; an unchanged cluster keeps its bytes' offsets, a changed one maps all its
+  /// output to where the cluster starts. If the clusters' results do not concatenate to `r` (never
+  /// seen), everything maps to the start of `s`: coarse, but still in order.
+  offsets normalized_offsets(const std::string& s, const offsets& off, const std::string& r) const {
+    offsets o;
+    o.reserve(r.size());
+    std::string joined;
+    std::size_t cb = 0;
+    utf8proc_int32_t prev = -1, state = 0;
+    auto flush = [&](std::size_t ce) {
+      if (ce == cb) return;
+      const std::string_view cluster(s.data() + cb, ce - cb);
+      const std::string n = (ce - cb == 1 && static_cast<unsigned char>(s[cb]) < 0x80) ? std::string(cluster) : unicode_normalize(cluster);
+      if (n == cluster) o.insert(o.end(), off.begin() + std::ptrdiff_t(cb), off.begin() + std::ptrdiff_t(ce));
+      else o.insert(o.end(), n.size(), first_source(off, cb, ce) & inserted ? off[cb] : first_source(off, cb, ce));
+      joined += n;
+      cb = ce;
+    };
+    for (std::size_t i = 0; i < s.size();) {
+      const auto len = std::min(utf8::sequence_length(static_cast<unsigned char>(s[i])), s.size() - i);
+      const auto cp = utf8proc_int32_t(utf8::decode(std::string_view(s).substr(i, len)));
+      if (prev >= 0 && utf8proc_grapheme_break_stateful(prev, cp, &state)) flush(i);
+      prev = cp;
+      i += len;
+    }
+    flush(s.size());
+    if (joined != r) return offsets(r.size(), off.empty() ? 0 : off[0]);
+    return o;
   }
 };
 
@@ -127,11 +227,15 @@ inline void parse_normalizer(const json& j, std::vector<normalizer>& out, const 
 
 // ---- pre-tokenizers -----------------------------------------------------------------------------
 
-/// A piece of text on its way to the model, and whether it starts the original text.
+/// A piece of text on its way to the model, whether it starts the original text, and (when spans
+/// are wanted) the offsets of its bytes.
 struct piece {
   std::string text;
   bool at_start = false;
+  offsets off;
 };
+
+using ranges = std::vector<std::pair<std::size_t, std::size_t>>;
 
 struct pre_tokenizer {
   enum class kind { byte_level, split, metaspace, digits } type = kind::split;
@@ -144,85 +248,84 @@ struct pre_tokenizer {
   bool split = true;                       // metaspace
   bool individual_digits = false;
 
-  std::vector<std::pair<std::size_t, std::size_t>> matches(const std::string& s) const {
-    if (pattern) return pattern->find_all(s);
-    std::vector<std::pair<std::size_t, std::size_t>> out;
-    if (literal.empty()) return out;
-    for (std::size_t at = 0, hit; (hit = s.find(literal, at)) != std::string::npos; at = hit + literal.size()) out.emplace_back(hit, hit + literal.size());
-    return out;
-  }
+  ranges matches(const std::string& s) const { return pattern ? pattern->find_all(s) : find_literal(s, literal); }
 
-  static std::vector<std::string> split_by(const std::string& s, const std::vector<std::pair<std::size_t, std::size_t>>& m, behavior how) {
-    std::vector<std::string> out;
+  /// The parts of `s` (of size `size`) around the matches `m`, as `how` says: each part is a
+  /// contiguous range of `s`.
+  static ranges split_by(std::size_t size, const ranges& m, behavior how) {
+    ranges out;
     std::size_t at = 0;
-    std::string carry;  // merged_with_next: a match waiting for the following text
+    std::optional<std::size_t> carry;  // merged_with_next: where the matches waiting for the following text start
     for (auto [b, e] : m) {
-      std::string gap = s.substr(at, b - at), hit = s.substr(b, e - b);
+      const bool gap = b > at;
       switch (how) {
-        case behavior::removed: if (!gap.empty()) out.push_back(gap); break;
-        case behavior::isolated: if (!gap.empty()) out.push_back(gap); out.push_back(hit); break;
+        case behavior::removed: if (gap) out.emplace_back(at, b); break;
+        case behavior::isolated: if (gap) out.emplace_back(at, b); out.emplace_back(b, e); break;
         case behavior::merged_with_previous:
-          if (!gap.empty()) out.push_back(gap + hit);
-          else if (!out.empty() && at == b && at != 0) out.back() += hit;
-          else out.push_back(hit);
+          if (gap) out.emplace_back(at, e);
+          else if (!out.empty() && at != 0) out.back().second = e;
+          else out.emplace_back(b, e);
           break;
         case behavior::merged_with_next:
-          if (!gap.empty()) out.push_back(carry + gap), carry.clear();
-          carry += hit;
+          if (gap) out.emplace_back(carry.value_or(at), b), carry.reset();
+          if (!carry) carry = b;
           break;
         case behavior::contiguous:
-          if (!gap.empty()) out.push_back(gap), out.push_back(hit);
-          else if (!out.empty() && at == b && at != 0) out.back() += hit;
-          else out.push_back(hit);
+          if (gap) out.emplace_back(at, b), out.emplace_back(b, e);
+          else if (!out.empty() && at != 0) out.back().second = e;
+          else out.emplace_back(b, e);
           break;
       }
       at = e;
     }
-    std::string rest = s.substr(at);
-    if (how == behavior::merged_with_next) rest = carry + rest;
-    if (!rest.empty()) out.push_back(rest);
+    const std::size_t rest = how == behavior::merged_with_next ? carry.value_or(at) : at;
+    if (rest < size) out.emplace_back(rest, size);
     return out;
   }
 
   std::vector<piece> apply(const piece& p) const {
     std::vector<piece> out;
-    auto emit = [&](std::vector<std::string> parts) {
-      for (std::size_t i = 0; i < parts.size(); ++i) out.push_back({std::move(parts[i]), p.at_start && i == 0});
+    const bool track = !p.off.empty();
+    auto emit = [&](const std::string& s, const offsets& off, const ranges& parts) {
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        const auto [b, e] = parts[i];
+        out.push_back({s.substr(b, e - b), p.at_start && i == 0, slice(off, b, e)});
+      }
     };
     switch (type) {
       case kind::byte_level: {
         std::string s = p.text;
-        if (add_prefix_space && !s.empty() && s[0] != ' ') s.insert(s.begin(), ' ');
-        std::vector<std::string> parts = pattern ? split_by(s, pattern->find_all(s), behavior::isolated) : std::vector<std::string>{s};
-        for (auto& part : parts) {
-          std::string mapped;
-          for (unsigned char c : part) utf8::append(mapped, byte_to_codepoint()[c]);
-          part = std::move(mapped);
+        offsets off = p.off;
+        if (add_prefix_space && !s.empty() && s[0] != ' ') {
+          s.insert(s.begin(), ' ');
+          if (track) off.insert(off.begin(), off[0] | inserted);
         }
-        emit(std::move(parts));
+        const ranges parts = pattern ? split_by(s.size(), pattern->find_all(s), behavior::isolated) : ranges{{0, s.size()}};
+        for (const auto& [b, e] : parts) {
+          piece mapped{{}, p.at_start && out.empty(), {}};
+          for (std::size_t i = b; i < e; ++i) {
+            const auto before = mapped.text.size();
+            utf8::append(mapped.text, byte_to_codepoint()[static_cast<unsigned char>(s[i])]);
+            if (track) mapped.off.insert(mapped.off.end(), mapped.text.size() - before, off[i]);
+          }
+          out.push_back(std::move(mapped));
+        }
         break;
       }
-      case kind::split: {
-        const auto m = matches(p.text);
-        emit(split_by(p.text, m, split_behavior));
-        break;
-      }
+      case kind::split: emit(p.text, p.off, split_by(p.text.size(), matches(p.text), split_behavior)); break;
       case kind::metaspace: {
-        std::string s = replace_all(p.text, " ", replacement);
+        offsets off = p.off;
+        std::string s = replace_ranges(p.text, find_literal(p.text, " "), replacement, track ? &off : nullptr);
         const bool add = prepend_scheme == prepend::always || (prepend_scheme == prepend::first && p.at_start);
-        if (add && s.rfind(replacement, 0) != 0) s = replacement + s;
-        if (!split) {
-          emit({s});
-        } else {
-          std::vector<std::pair<std::size_t, std::size_t>> m;
-          for (std::size_t at = 0, hit; (hit = s.find(replacement, at)) != std::string::npos; at = hit + replacement.size())
-            m.emplace_back(hit, hit + replacement.size());
-          emit(split_by(s, m, behavior::merged_with_next));
+        if (add && s.rfind(replacement, 0) != 0) {
+          s = replacement + s;
+          if (track) off.insert(off.begin(), replacement.size(), off.empty() ? inserted : off[0] | inserted);
         }
+        emit(s, off, split ? split_by(s.size(), find_literal(s, replacement), behavior::merged_with_next) : ranges{{0, s.size()}});
         break;
       }
       case kind::digits: {
-        std::vector<std::pair<std::size_t, std::size_t>> m;
+        ranges m;
         for (std::size_t i = 0; i < p.text.size();) {
           if (std::isdigit(static_cast<unsigned char>(p.text[i]))) {
             std::size_t j = i + 1;
@@ -233,7 +336,7 @@ struct pre_tokenizer {
             ++i;
           }
         }
-        emit(split_by(p.text, m, behavior::isolated));
+        emit(p.text, p.off, split_by(p.text.size(), m, behavior::isolated));
         break;
       }
     }
@@ -423,6 +526,18 @@ class file;
 }
 
 /// A tokenizer loaded from `tokenizer.json`, or from GGUF metadata (nexus/tokenizer/gguf.hpp).
+/// The bytes [begin, end) of the original text a token was read from.
+struct byte_span {
+  std::size_t begin = 0, end = 0;
+  bool operator==(const byte_span&) const = default;
+};
+
+/// What encode_with_spans returns: ids and, for each, its byte span.
+struct encoding {
+  std::vector<std::int32_t> ids;
+  std::vector<byte_span> spans;
+};
+
 class tokenizer {
  public:
   using added_token = tok::added_token;
@@ -486,18 +601,7 @@ class tokenizer {
   std::vector<std::int32_t> encode(std::string_view text, bool add_special_tokens = false) const {
     if (!utf8::valid(text)) throw usage_error("tokenizer", "input is not valid UTF-8");
     std::vector<std::int32_t> ids;
-    // 1. added tokens matched on the raw text (those not normalized), 2. the rest normalized,
-    // 3. added tokens matched on normalized text, 4. pre-tokenize and run the model.
-    for (const auto& [raw, added, start] : split_added(std::string(text), false, true)) {
-      if (added >= 0) {
-        ids.push_back(added);
-        continue;
-      }
-      for (const auto& [norm, added2, start2] : split_added(normalize(raw), true, start)) {
-        if (added2 >= 0) ids.push_back(added2);
-        else encode_piece(norm, start2, ids);
-      }
-    }
+    encode_into(text, ids, nullptr);
     if (add_special_tokens) {
       std::vector<std::int32_t> out = prefix_;
       out.insert(out.end(), ids.begin(), ids.end());
@@ -505,6 +609,24 @@ class tokenizer {
       return out;
     }
     return ids;
+  }
+
+  /// The ids of encode(text, add_special_tokens) and each token's byte span in `text`, by the rules at
+  /// the top of this file: the non-empty spans tile [0, text.size()).
+  encoding encode_with_spans(std::string_view text, bool add_special_tokens = false) const {
+    if (!utf8::valid(text)) throw usage_error("tokenizer", "input is not valid UTF-8");
+    if (text.size() >= tok::inserted) throw usage_error("tokenizer", "input of " + std::to_string(text.size()) + " bytes is too long for byte spans (at most 2 GiB)");
+    encoding e;
+    std::vector<std::uint32_t> starts;
+    encode_into(text, e.ids, &starts);
+    e.spans = tile(starts, text.size());
+    if (add_special_tokens) {
+      e.ids.insert(e.ids.begin(), prefix_.begin(), prefix_.end());
+      e.spans.insert(e.spans.begin(), prefix_.size(), byte_span{0, 0});
+      e.ids.insert(e.ids.end(), suffix_.begin(), suffix_.end());
+      e.spans.insert(e.spans.end(), suffix_.size(), byte_span{text.size(), text.size()});
+    }
+    return e;
   }
 
   /// Text of `ids` through the decoder chain; invalid UTF-8 becomes U+FFFD as in `tokenizers`.
@@ -551,7 +673,58 @@ class tokenizer {
     std::string text;
     std::int32_t added = -1;  // id when this part is an added token
     bool at_start = false;
+    std::size_t begin = 0, end = 0;  // where the part (or the added token with what it strips) lies in the split string
   };
+
+  /// Ids of `text` (valid UTF-8) without the post-processor; with `starts`, also each token's first
+  /// source offset (tok::inserted when none). One path for encode and encode_with_spans.
+  void encode_into(std::string_view text, std::vector<std::int32_t>& ids, std::vector<std::uint32_t>* starts) const {
+    // 1. added tokens matched on the raw text (those not normalized), 2. the rest normalized,
+    // 3. added tokens matched on normalized text, 4. pre-tokenize and run the model.
+    for (auto& raw : split_added(std::string(text), false, true)) {
+      if (raw.added >= 0) {
+        ids.push_back(raw.added);
+        if (starts) starts->push_back(std::uint32_t(raw.begin));
+        continue;
+      }
+      tok::offsets off;
+      if (starts) {
+        off.resize(raw.text.size());
+        std::iota(off.begin(), off.end(), std::uint32_t(raw.begin));
+      }
+      const std::string norm = normalize(std::move(raw.text), starts ? &off : nullptr);
+      for (auto& part : split_added(norm, true, raw.at_start)) {
+        if (part.added >= 0) {
+          ids.push_back(part.added);
+          if (starts) starts->push_back(tok::first_source(off, part.begin, part.end));
+        } else {
+          encode_piece({std::move(part.text), part.at_start, tok::slice(off, part.begin, part.end)}, ids, starts);
+        }
+      }
+    }
+  }
+
+  /// Spans from the tokens' first source offsets (the rules at the top of this file).
+  static std::vector<byte_span> tile(const std::vector<std::uint32_t>& starts, std::size_t size) {
+    const std::size_t n = starts.size();
+    std::vector<byte_span> spans(n);
+    std::vector<bool> reads(n, false);
+    std::optional<std::uint32_t> last;
+    for (std::size_t k = 0; k < n; ++k)
+      if (!(starts[k] & tok::inserted) && (!last || starts[k] > *last)) {
+        reads[k] = true;
+        spans[k].begin = last ? starts[k] : 0;
+        last = starts[k];
+      }
+    std::size_t next = size;
+    for (std::size_t k = n; k-- > 0;)
+      if (reads[k]) spans[k].end = next, next = spans[k].begin;
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < n; ++k)
+      if (reads[k]) at = spans[k].end;
+      else spans[k] = {at, at};
+    return spans;
+  }
 
   /// The parts a tokenizer.json describes.
   static tok::tokenizer_parts parse(const tok::json& j, const std::string& where) {
@@ -670,8 +843,8 @@ class tokenizer {
 
   static std::uint64_t pair_key(std::int32_t a, std::int32_t b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
 
-  std::string normalize(std::string s) const {
-    for (const auto& n : normalizers_) s = n.apply(std::move(s));
+  std::string normalize(std::string s, tok::offsets* off = nullptr) const {
+    for (const auto& n : normalizers_) s = n.apply(std::move(s), off);
     return s;
   }
 
@@ -738,16 +911,16 @@ class tokenizer {
           if (!is_whitespace(utf8::decode(std::string_view(s).substr(e, n)))) break;
           e += n;
         }
-      if (b > from) out.push_back({s.substr(from, b - from), -1, at_start && from == 0});
-      out.push_back({{}, hit->id, false});
+      if (b > from) out.push_back({s.substr(from, b - from), -1, at_start && from == 0, from, b});
+      out.push_back({{}, hit->id, false, b, e});
       from = at = e;
     }
-    if (from < s.size()) out.push_back({s.substr(from), -1, at_start && from == 0});
+    if (from < s.size()) out.push_back({s.substr(from), -1, at_start && from == 0, from, s.size()});
     return out;
   }
 
-  void encode_piece(const std::string& text, bool at_start, std::vector<std::int32_t>& ids) const {
-    std::vector<tok::piece> pieces{{text, at_start}};
+  void encode_piece(tok::piece whole, std::vector<std::int32_t>& ids, std::vector<std::uint32_t>* starts) const {
+    std::vector<tok::piece> pieces{std::move(whole)};
     for (const auto& p : pre_tokenizers_) {
       std::vector<tok::piece> next;
       for (const auto& piece : pieces)
@@ -755,22 +928,32 @@ class tokenizer {
       pieces = std::move(next);
     }
     for (const auto& p : pieces)
-      if (!p.text.empty()) bpe(p.text, ids);
+      if (!p.text.empty()) bpe(p, ids, starts);
   }
 
-  /// BPE over one pre-tokenized word: characters (or their bytes), then merges by rank.
-  void bpe(const std::string& word, std::vector<std::int32_t>& ids) const {
+  /// BPE over one pre-tokenized word: characters (or their bytes), then merges by rank. With
+  /// `starts`, each token's first source offset (from the byte range of the word it covers).
+  void bpe(const tok::piece& word, std::vector<std::int32_t>& ids, std::vector<std::uint32_t>* starts) const {
+    const std::string& text = word.text;
+    if (starts && word.off.size() != text.size()) throw std::logic_error("tokenizer: offsets out of step with the text");
     if (ignore_merges_) {
-      if (const auto it = vocab_.find(word); it != vocab_.end()) {
+      if (const auto it = vocab_.find(text); it != vocab_.end()) {
         ids.push_back(it->second);
+        if (starts) starts->push_back(tok::first_source(word.off, 0, text.size()));
         return;
       }
     }
     std::vector<std::int32_t> sym;
+    tok::ranges range;  // with starts: the bytes of `text` each symbol covers
+    auto add = [&](std::int32_t id, std::size_t b, std::size_t e) {
+      sym.push_back(id);
+      if (starts) range.emplace_back(b, e);
+    };
     bool last_unk = false;
-    utf8::for_each_char(word, [&](std::string_view c) {
+    utf8::for_each_char(text, [&](std::string_view c) {
+      const std::size_t at = std::size_t(c.data() - text.data());
       if (const auto it = vocab_.find(std::string(c)); it != vocab_.end()) {
-        sym.push_back(it->second);
+        add(it->second, at, at + c.size());
         last_unk = false;
         return;
       }
@@ -784,23 +967,26 @@ class tokenizer {
           bytes.push_back(it->second);
         }
         if (!bytes.empty()) {
-          sym.insert(sym.end(), bytes.begin(), bytes.end());
+          for (std::size_t k = 0; k < bytes.size(); ++k) add(bytes[k], at + k, at + k + 1);  // each byte token: its own byte
           last_unk = false;
           return;
         }
       }
       if (!unk_) return;  // no unk token: the character is dropped, as in `tokenizers`
-      if (!(fuse_unk_ && last_unk)) sym.push_back(*unk_);
+      if (!(fuse_unk_ && last_unk)) add(*unk_, at, at + c.size());
+      else if (starts) range.back().second = at + c.size();
       last_unk = true;
     });
-    merge(sym);
+    merge(sym, starts ? &range : nullptr);
     ids.insert(ids.end(), sym.begin(), sym.end());
+    if (starts)
+      for (const auto& [b, e] : range) starts->push_back(tok::first_source(word.off, b, e));
   }
 
   /// Applies merges to `sym`: always the lowest-ranked adjacent pair, the leftmost among equals
   /// (as `tokenizers` does), with a heap of candidate pairs over a linked list: O(n log n) even
   /// for long words (SentencePiece-style tokenizers see a whole text as one word).
-  void merge(std::vector<std::int32_t>& sym) const {
+  void merge(std::vector<std::int32_t>& sym, tok::ranges* range = nullptr) const {
     const std::size_t n = sym.size();
     if (n < 2) return;
     std::vector<std::size_t> prev(n), next(n);
@@ -825,6 +1011,7 @@ class tokenizer {
       const std::size_t right = next[c.left];
       if (!alive[c.left] || right >= n || sym[c.left] != c.a || sym[right] != c.b) continue;
       sym[c.left] = merges_.at(pair_key(c.a, c.b)).second;
+      if (range) (*range)[c.left].second = (*range)[right].second;
       alive[right] = false;
       next[c.left] = next[right];
       if (next[right] < n) prev[next[right]] = c.left;
@@ -833,8 +1020,12 @@ class tokenizer {
     }
     std::size_t out = 0;
     for (std::size_t i = 0; i < n; ++i)
-      if (alive[i]) sym[out++] = sym[i];
+      if (alive[i]) {
+        if (range) (*range)[out] = (*range)[i];
+        sym[out++] = sym[i];
+      }
     sym.resize(out);
+    if (range) range->resize(out);
   }
 
   std::unordered_map<std::string, std::int32_t> vocab_;
