@@ -12,6 +12,7 @@
 #include "nexus/io/gguf.hpp"
 #include "nexus/tokenizer/stream.hpp"
 #include "nexus/tokenizer/tokenizer.hpp"
+#include "nexus/io/model_cache.hpp"
 #include "reference.hpp"
 
 using namespace nexus;
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 /// The real model file a fixture was made from; fails the test with the way to get it when absent.
-fs::path model_file(const std::string& name) {
-  const auto path = test::models_dir() / name;
-  if (!fs::exists(path)) FAIL(path.string() << " is missing: run tools/fetch_models.sh (or set NEXUS_MODELS)");
-  return path;
-}
+fs::path model_file(const std::string& name) { return cached_model(name); }
 
 std::vector<std::int32_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<std::int32_t>>(); }
 
