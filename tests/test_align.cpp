@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "nexus/fusion/align.hpp"
+#include "nexus/io/model_cache.hpp"
 #include "nexus/tokenizer/tokenizer.hpp"
 #include "reference.hpp"
 
@@ -152,9 +153,7 @@ TEST_CASE("byte spans tile the text on the real GGUF tokenizers", "[align][real]
   const auto extra = hard_texts();
   for (const auto& [fixture, file, byte_level] : {std::tuple{"smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", true},
                                                    std::tuple{"gemma3", "gemma-3-270m-q4_k_m.gguf", false}}) {
-    const auto path = test::models_dir() / file;
-    if (!fs::exists(path)) FAIL(path.string() << " is missing: run tools/fetch_models.sh (or set NEXUS_MODELS)");
-    const auto tok = tokenizer::load(path);
+    const auto tok = tokenizer::load(cached_model(file));
     auto texts = case_texts(test::data_dir() / "gguf_tokenizers" / fixture / "cases.jsonl");
     texts.insert(texts.end(), extra.begin(), extra.end());
     CHECK(texts.size() >= 2000);
