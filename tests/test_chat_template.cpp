@@ -90,7 +90,9 @@ TEST_CASE("chat templates: from GGUF metadata and from model folders", "[real]")
   CHECK(*t == read_file(dir / "smollm2.jinja"));
   // the demo's path: tokenizer and template from one file, special tokens from the tokenizer
   const auto tok = tokenizer::from_gguf(f);
-  const auto opts = chat::with_special_tokens(tok, {.add_generation_prompt = true});
+  chat::options generation;
+  generation.add_generation_prompt = true;
+  const auto opts = chat::with_special_tokens(tok, generation);
   CHECK(opts.bos_token == "<|im_start|>");
   CHECK(opts.eos_token == "<|im_end|>");
   const auto text = chat::chat_template(*t).render(std::vector<chat::message>{{"user", "What is the capital of France?"}}, opts);

@@ -14,6 +14,7 @@
 #include "nexus/tokenizer/tokenizer.hpp"
 #include "nexus/io/model_cache.hpp"
 #include "reference.hpp"
+#include "tokenizer_checks.hpp"
 
 using namespace nexus;
 namespace fs = std::filesystem;
@@ -56,15 +57,8 @@ void check_model(const std::string& fixture) {
       CHECK(ours_decoded == decoded);
       CHECK(ours_skip == decoded_skip);
     }
-    // streaming: every piece valid UTF-8, all pieces together the full decode
-    stream_decoder stream(tok, false);
-    std::string streamed;
-    for (const auto id : ids) {
-      const auto piece = stream.push(id);
-      if (!utf8::valid(piece)) FAIL("streamed piece is not valid UTF-8");
-      streamed += piece;
-    }
-    streamed += stream.finish();
+    // Streaming: every piece valid UTF-8, and all pieces together the full decode.
+    const auto streamed = test::stream_decode(tok, ids);
     if (streamed != decoded && ++mismatches <= 5) CHECK(streamed == decoded);
   }
   CHECK(cases >= meta["min_cases"].get<std::size_t>());
