@@ -13,13 +13,6 @@ namespace nexus::test {
 
 inline std::filesystem::path data_dir() { return NEXUS_TEST_DATA; }
 
-/// The real-model cache: ${NEXUS_MODELS:-$HOME/.cache/nexus/models} (filled by tools/fetch_models.sh).
-inline std::filesystem::path models_dir() {
-  if (const char* env = std::getenv("NEXUS_MODELS"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : ".") / ".cache" / "nexus" / "models";
-}
-
 /// Every folder under tests/data/<kind> that has a reference.json (kind: "configs" or "models").
 inline std::vector<std::filesystem::path> reference_dirs(const std::string& kind) {
   std::vector<std::filesystem::path> out;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "nexus/chat/chat_template.hpp"
+#include "nexus/io/model_cache.hpp"
 #include "reference.hpp"
 
 using namespace nexus;
@@ -80,17 +81,18 @@ TEST_CASE("chat templates render as transformers' apply_chat_template") {
   CHECK(templates.size() >= 24);
 }
 
-TEST_CASE("chat templates: from GGUF metadata and from model folders") {
+TEST_CASE("chat templates: from GGUF metadata and from model folders", "[real]") {
   const auto dir = test::data_dir() / "chat_templates";
-  const auto smol = test::models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!fs::exists(smol)) FAIL(smol.string() << " is missing: run tools/fetch_models.sh (or set NEXUS_MODELS)");
+  const auto smol = cached_model("SmolLM2-135M-Instruct.Q4_1.gguf");
   const gguf::file f(smol);
   const auto t = chat::template_from_gguf(f);
   REQUIRE(t);
   CHECK(*t == read_file(dir / "smollm2.jinja"));
   // the demo's path: tokenizer and template from one file, special tokens from the tokenizer
   const auto tok = tokenizer::from_gguf(f);
-  const auto opts = chat::with_special_tokens(tok, {.add_generation_prompt = true});
+  chat::options generation;
+  generation.add_generation_prompt = true;
+  const auto opts = chat::with_special_tokens(tok, generation);
   CHECK(opts.bos_token == "<|im_start|>");
   CHECK(opts.eos_token == "<|im_end|>");
   const auto text = chat::chat_template(*t).render(std::vector<chat::message>{{"user", "What is the capital of France?"}}, opts);

@@ -13,6 +13,7 @@
 #include "nexus/backend/cpu/model.hpp"
 #include "nexus/generate/parity_check.hpp"
 #include "nexus/registry/open.hpp"
+#include "nexus/io/model_cache.hpp"
 #include "reference.hpp"
 
 using namespace nexus;
@@ -119,15 +120,8 @@ fs::path rewrite(const std::string& fixture, const gguf_edit& e, const std::stri
   return path;
 }
 
-fs::path models_dir() {
-  if (const char* env = std::getenv("NEXUS_MODELS")) return env;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : ".") / ".cache" / "nexus" / "models";
-}
-
 void real_model_parity(const std::string& file, const std::string& reference) {
-  const auto path = models_dir() / file;
-  if (!fs::exists(path)) FAIL(path.string() << " is missing: run tools/fetch_models.sh (NEXUS_MODELS picks the folder)");
+  const auto path = cached_model(file);  // io_error naming tools/fetch_models.sh when absent
   const auto start = std::chrono::steady_clock::now();
   const auto m = load_cpu_model(path);
   const checkpoint ref(test::data_dir() / "real" / reference / "reference.safetensors");

@@ -12,7 +12,9 @@
 #include "nexus/io/gguf.hpp"
 #include "nexus/tokenizer/stream.hpp"
 #include "nexus/tokenizer/tokenizer.hpp"
+#include "nexus/io/model_cache.hpp"
 #include "reference.hpp"
+#include "tokenizer_checks.hpp"
 
 using namespace nexus;
 namespace fs = std::filesystem;
@@ -20,11 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 /// The real model file a fixture was made from; fails the test with the way to get it when absent.
-fs::path model_file(const std::string& name) {
-  const auto path = test::models_dir() / name;
-  if (!fs::exists(path)) FAIL(path.string() << " is missing: run tools/fetch_models.sh (or set NEXUS_MODELS)");
-  return path;
-}
+fs::path model_file(const std::string& name) { return cached_model(name); }
 
 std::vector<std::int32_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<std::int32_t>>(); }
 
@@ -59,15 +57,8 @@ void check_model(const std::string& fixture) {
       CHECK(ours_decoded == decoded);
       CHECK(ours_skip == decoded_skip);
     }
-    // streaming: every piece valid UTF-8, all pieces together the full decode
-    stream_decoder stream(tok, false);
-    std::string streamed;
-    for (const auto id : ids) {
-      const auto piece = stream.push(id);
-      if (!utf8::valid(piece)) FAIL("streamed piece is not valid UTF-8");
-      streamed += piece;
-    }
-    streamed += stream.finish();
+    // Streaming: every piece valid UTF-8, and all pieces together the full decode.
+    const auto streamed = test::stream_decode(tok, ids);
     if (streamed != decoded && ++mismatches <= 5) CHECK(streamed == decoded);
   }
   CHECK(cases >= meta["min_cases"].get<std::size_t>());

@@ -8,6 +8,7 @@
 #include "nexus/tokenizer/stream.hpp"
 #include "nexus/tokenizer/tokenizer.hpp"
 #include "reference.hpp"
+#include "tokenizer_checks.hpp"
 
 using namespace nexus;
 namespace fs = std::filesystem;
@@ -49,14 +50,7 @@ TEST_CASE("tokenizers: ids and decoding equal the tokenizers library on every re
         CHECK(decoded == c["decoded"].get<std::string>());
       }
       // Streaming: every piece valid UTF-8, and all pieces together the full decode.
-      stream_decoder stream(tok, false);
-      std::string streamed;
-      for (const auto id : ids) {
-        const auto piece = stream.push(id);
-        if (!utf8::valid(piece)) FAIL("streamed piece is not valid UTF-8");
-        streamed += piece;
-      }
-      streamed += stream.finish();
+      const auto streamed = test::stream_decode(tok, ids);
       if (streamed != decoded && ++mismatches <= 5) CHECK(streamed == decoded);
     }
     INFO(kind);

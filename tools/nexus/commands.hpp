@@ -8,6 +8,7 @@
 #include <numeric>
 #include <set>
 
+#include "nexus/chat/chat_template.hpp"
 #include "nexus/generate/generate.hpp"
 #include "nexus/inspect/summary.hpp"
 #include "nexus/generate/parity_check.hpp"
@@ -192,21 +193,33 @@ struct generate_args {
   int top_k = 0;
   std::uint64_t seed = 0;
   std::vector<std::string> stop;
-  bool no_stream = false;
+  bool no_stream = false, chat = false;
   device_args device;
 };
 
-/// The tokenizer of a checkpoint: its tokenizer.json, or (a .gguf file) the tokenizer in its metadata.
-inline tokenizer load_tokenizer(const std::string& path) {
-  // Hook for the GGUF tokenizer (tokenizer.ggml.*): wired when that reader lands.
-  if (registry::is_gguf_path(path)) throw unsupported_error(path, "generate needs the tokenizer from GGUF metadata, which this build does not read yet");
-  return tokenizer::load(path);
+/// The chat template of a checkpoint (GGUF metadata, or the folder's tokenizer_config.json /
+/// chat_template.jinja), or a named error when it has none.
+inline chat::chat_template load_chat_template(const std::string& path) {
+  const auto source = registry::is_gguf_path(path) ? chat::template_from_gguf(gguf::file(path)) : chat::template_from_folder(path);
+  if (!source) throw unsupported_error(path, "has no chat template (tokenizer.chat_template / tokenizer_config.json chat_template); drop --chat");
+  return chat::chat_template(*source, path + ": chat template");
+}
+
+/// One user message through a chat template, with the generation prompt: the text to encode without
+/// adding special tokens (the template writes them).
+inline std::string chat_prompt(const chat::chat_template& tpl, const tokenizer& tok, const std::string& user) {
+  chat::options opts;
+  opts.add_generation_prompt = true;
+  return tpl.render(std::vector<chat::message>{{"user", user}}, chat::with_special_tokens(tok, opts));
 }
 
 inline int generate_text(const generate_args& a) {
-  const auto tok = load_tokenizer(a.dir);
+  const auto tok = tokenizer::load(a.dir);  // tokenizer.json, or the tokenizer in a .gguf file's metadata
   const auto m = load_model(a.dir, a.device);
-  const auto prompt = tok.encode(a.prompt, true);
+  // With --chat the prompt is one user message through the model's chat template, which writes the
+  // special tokens itself.
+  const auto text = a.chat ? chat_prompt(load_chat_template(a.dir), tok, a.prompt) : a.prompt;
+  const auto prompt = tok.encode(text, !a.chat);
   generate_options opt;
   opt.max_new_tokens = a.max_new_tokens;
   opt.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
@@ -216,6 +229,7 @@ inline int generate_text(const generate_args& a) {
   const auto r = generate(*m, &tok, prompt, opt);
   if (a.no_stream) fmt::print("{}", r.text);
   fmt::print("\n");
+  std::fflush(stdout);  // the text before the statistics on stderr
   fmt::print(stderr, "{} prompt tokens, {} new tokens; prefill {:.1f} tok/s, decode {:.1f} tok/s; stopped by {}\n", prompt.size(),
              r.tokens.size(), r.prefill_tokens_per_second(), r.decode_tokens_per_second(),
              r.reason == generate_result::stop::length ? "length" : r.reason == generate_result::stop::token ? "stop token" : "stop string");

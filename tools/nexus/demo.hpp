@@ -4,10 +4,13 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "commands.hpp"
+#include "nexus/io/model_cache.hpp"
 
 namespace nexus::cli {
 
@@ -35,18 +38,119 @@ class progress {
   clock::time_point start_ = clock::now();
 };
 
-inline int demo(const std::string& models_dir) {
+/// The real models the demo runs, fetched by tools/fetch_models.sh into the model cache, with the
+/// references transformers recorded from the same files (tests/data/real, make_real_references.py).
+struct real_teacher {
+  const char* name;
+  const char* file;       // in the model cache
+  const char* reference;  // folder under the references folder
+  bool chat;              // prompts go through the chat template in the file's metadata
+  std::array<const char*, 2> prompts;
+};
+inline constexpr std::array<real_teacher, 2> real_teachers{{
+    {"SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", true,
+     {"What is the capital of France?", "Give me three tips for writing clear code."}},
+    {"Gemma-3-270M", "gemma-3-270m-q4_k_m.gguf", "gemma3", false, {"The capital of France is", "def fibonacci(n):"}},
+}};
+
+struct demo_row {
+  std::string name, family, parity = "-", worst = "-", prefill = "-", decode = "-";
+  std::int64_t parameters = 0;
+};
+
+/// One text per line for the terminal: newlines shown as ⏎.
+inline std::string one_line(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '\n' ? std::string("⏎") : std::string(1, c);
+  return out;
+}
+
+/// The parity line the demo prints for a report.
+inline std::string parity_line(const std::string& name, const parity_report& rep) {
+  double nmse = 0;
+  std::size_t greedy = 0, sequences = 0;
+  for (const auto& r : rep.rows) {
+    if (r.tensor.ends_with(".logits")) nmse = std::max(nmse, r.stats.nmse);
+    if (r.tensor.ends_with(".greedy")) ++sequences, greedy += r.ok ? 1 : 0;
+  }
+  return fmt::format("{} {:<22} logits max|Δ| {:.1e}  NMSE {:.1e}  {} sequences, greedy identical in {}/{}", rep.ok() ? "PASS" : "FAIL",
+                     name, rep.worst_logits(), nmse, rep.sequences, greedy, sequences);
+}
+
+/// The real teachers: each loaded from its GGUF file, checked against transformers, and generating.
+/// Returns the number of parity failures.
+inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>& summary) {
+  fmt::print("== Real teachers from GGUF files (model cache {}) ==\n", models_cache_dir().string());
+  fmt::print("parity against transformers 5 on the same files (fp32 dequantised; logits rows, top-32 at every position, greedy)\n");
+  int failures = 0;
+  std::vector<std::string> generated;
+  for (const auto& t : real_teachers) {
+    const auto path = cached_model(t.file);
+    // Opened once: the descriptor, the mapped file, the bound tensors; the model and tokenizer from them.
+    const auto read = summarize(path.string());
+    const auto& src = read.source;
+    std::unique_ptr<model> m;
+    std::optional<tokenizer> tok;
+    {
+      progress bar("loading", 2);
+      bar.update(0, t.file);
+      m = make_cpu_model(src.arch, unpack_weights(src.bound, src.arch));
+      bar.update(1, "tokenizer");
+      tok.emplace(tokenizer::from_gguf(*src.weights.gguf_file()));
+    }
+    demo_row row{t.name, src.arch.family};
+    row.parameters = read.parameters;
+    {
+      progress bar("parity", 1);
+      bar.update(0, t.name);
+      const auto rep = check_parity(*m, checkpoint(references / t.reference / "reference.safetensors"));
+      failures += rep.ok() ? 0 : 1;
+      row.parity = rep.ok() ? "pass" : "FAIL";
+      row.worst = fmt::format("{:.1e}", rep.worst_logits());
+      fmt::print("{}\n", parity_line(t.name, rep));
+    }
+    std::optional<chat::chat_template> chat_tpl;
+    if (t.chat) {
+      const auto source = chat::template_from_gguf(*src.weights.gguf_file());
+      if (!source) throw checkpoint_error(path.string(), "has no tokenizer.chat_template");
+      chat_tpl.emplace(*source, path.string() + ": tokenizer.chat_template");
+    }
+    generated.push_back(fmt::format("-- {} ({}) --", t.name, t.chat ? "chat template from its GGUF metadata" : "plain completion"));
+    double prefill = 0, decode = 0;
+    for (const char* prompt : t.prompts) {
+      std::string text = prompt;
+      if (chat_tpl) text = chat_prompt(*chat_tpl, *tok, prompt);
+      generate_options opt;
+      opt.max_new_tokens = 40;
+      if (tok->eos()) opt.stop_tokens.push_back(*tok->eos());
+      const auto r = generate(*m, &*tok, tok->encode(text, !chat_tpl), opt);
+      prefill += r.prefill_tokens_per_second() / double(t.prompts.size());
+      decode += r.decode_tokens_per_second() / double(t.prompts.size());
+      generated.push_back(chat_tpl ? fmt::format("user: {}\nassistant: {}", prompt, one_line(r.text)) : fmt::format("{}|{}", prompt, one_line(r.text)));
+    }
+    row.prefill = fmt::format("{:.0f}", prefill);
+    row.decode = fmt::format("{:.0f}", decode);
+    summary.push_back(std::move(row));
+  }
+  fmt::print("\n== Real teachers generating (greedy, at most 40 tokens) ==\n");
+  for (const auto& line : generated) fmt::print("{}\n", line);
+  fmt::print("\n");
+  return failures;
+}
+
+/// `nexus demo`: the real teachers first (skipped with `real_references` empty), then the tiny fixture of
+/// every family.
+inline int demo(const std::string& models_dir, const std::string& real_references) {
+  std::vector<demo_row> summary;
+  int failures = real_references.empty() ? 0 : demo_real_teachers(real_references, summary);
+  const std::size_t real_rows = summary.size();
+
   std::vector<fs::path> dirs;
   for (const auto& e : fs::directory_iterator(models_dir))
     if (fs::exists(e.path() / "config.json")) dirs.push_back(e.path());
   std::sort(dirs.begin(), dirs.end());
   if (dirs.empty()) throw usage_error("--models", models_dir + " holds no checkpoint folders");
 
-  struct row {
-    std::string name, family, parity = "-", worst = "-", prefill = "-", decode = "-";
-    std::int64_t parameters = 0;
-  };
-  std::vector<row> summary;
   std::vector<model_summary> read;  // every folder, opened once: mapped weights and binding
   {
     progress bar("reading", dirs.size());
@@ -57,11 +161,12 @@ inline int demo(const std::string& models_dir) {
       summary.back().parameters = read.back().parameters;
     }
   }
+  auto fixture_row = [&](std::size_t i) -> demo_row& { return summary[real_rows + i]; };
   std::vector<const model_summary*> families;  // one fixture per family, for the side-by-side table
   for (std::size_t i = 0; i < dirs.size(); ++i)
-    if (dirs[i].filename() == summary[i].family) families.push_back(&read[i]);
+    if (dirs[i].filename() == fixture_row(i).family) families.push_back(&read[i]);
 
-  fmt::print("== Architectures: {} families, rows where they differ ==\n", families.size());
+  fmt::print("== Tiny fixtures: {} families, rows where they differ ==\n", families.size());
   print_descriptor_table(families, true);
 
   fmt::print("\n== Parity against transformers 4.57 (fp32; bounds max|Δ| ≤ 1e-4·max(1,|ref|), NMSE ≤ 1e-8) ==\n");
@@ -69,45 +174,36 @@ inline int demo(const std::string& models_dir) {
   // fixture, generating; the generated lines are printed after the parity lines.
   const std::string prompt_text = "The quick brown fox";
   std::vector<std::string> generated;
-  int failures = 0;
   {
     progress bar("parity", dirs.size());
     for (std::size_t i = 0; i < dirs.size(); ++i) {
       bar.update(i, dirs[i].filename().string());
+      auto& row = fixture_row(i);
       const auto ref_path = dirs[i] / "outputs.safetensors";
-      const bool generates = dirs[i].filename() == summary[i].family && fs::exists(dirs[i] / "tokenizer.json");
+      const bool generates = dirs[i].filename() == row.family && fs::exists(dirs[i] / "tokenizer.json");
       if (!fs::exists(ref_path) && !generates) continue;
       const auto& src = read[i].source;
       const auto m = make_cpu_model(src.arch, unpack_weights(src.bound, src.arch));
       if (fs::exists(ref_path)) {
         const auto rep = check_parity(*m, checkpoint(ref_path));
-        double nmse = 0;
-        std::size_t greedy = 0;
-        for (const auto& r : rep.rows) {
-          if (r.tensor.ends_with(".logits")) nmse = std::max(nmse, r.stats.nmse);
-          if (r.tensor.ends_with(".greedy") && r.ok) ++greedy;
-        }
         failures += rep.ok() ? 0 : 1;
-        summary[i].parity = rep.ok() ? "pass" : "FAIL";
-        summary[i].worst = fmt::format("{:.1e}", rep.worst_logits());
-        fmt::print("{} {:<20} logits max|Δ| {:.1e}  NMSE {:.1e}  {} sequences, greedy identical in {}\n", rep.ok() ? "PASS" : "FAIL",
-                   summary[i].name, rep.worst_logits(), nmse, rep.sequences, greedy);
+        row.parity = rep.ok() ? "pass" : "FAIL";
+        row.worst = fmt::format("{:.1e}", rep.worst_logits());
+        fmt::print("{}\n", parity_line(row.name, rep));
       }
       if (generates) {
         const auto tok = tokenizer::load(dirs[i]);
         generate_options opt;
         opt.max_new_tokens = 24;
         const auto r = generate(*m, &tok, tok.encode(prompt_text, true), opt);
-        std::string shown;
-        for (char c : r.text) shown += (c == '\n' ? std::string("\\n") : std::string(1, c));
-        generated.push_back(fmt::format("{:<10} {}|{}", summary[i].name, prompt_text, shown));
-        summary[i].prefill = fmt::format("{:.0f}", r.prefill_tokens_per_second());
-        summary[i].decode = fmt::format("{:.0f}", r.decode_tokens_per_second());
+        generated.push_back(fmt::format("{:<16} {}|{}", row.name, prompt_text, one_line(r.text)));
+        row.prefill = fmt::format("{:.0f}", r.prefill_tokens_per_second());
+        row.decode = fmt::format("{:.0f}", r.decode_tokens_per_second());
       }
     }
   }
 
-  fmt::print("\n== Generation (greedy, 24 tokens, prompt \"{}\") ==\n", prompt_text);
+  fmt::print("\n== Tiny fixtures generating (random weights: noise; greedy, 24 tokens, prompt \"{}\") ==\n", prompt_text);
   for (const auto& line : generated) fmt::print("{}\n", line);
 
   fmt::print("\n== Summary ==\n");

@@ -47,11 +47,16 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--seed", gen.seed, "sampling seed");
   gen_cmd->add_option("--stop", gen.stop, "stop once the text contains this (repeatable)");
   gen_cmd->add_flag("--no-stream", gen.no_stream, "print the text at the end instead of streaming");
+  gen_cmd->add_flag("--chat", gen.chat, "send the prompt as a user message through the model's chat template");
   add_device(gen_cmd, gen.device);
 
   std::string models_dir = "tests/data/models";
   auto* demo_cmd = app.add_subcommand("demo", "The main job: shipped models side by side, checked against transformers, generating");
-  demo_cmd->add_option("--models", models_dir, "folder of checkpoint folders")->check(CLI::ExistingDirectory);
+  demo_cmd->add_option("--models", models_dir, "folder of tiny checkpoint folders")->check(CLI::ExistingDirectory);
+  std::string real_refs = "tests/data/real";
+  bool no_real = false;
+  demo_cmd->add_option("--references", real_refs, "references of the real models (tests/data/real); the models come from ${NEXUS_MODELS:-~/.cache/nexus/models}, filled by tools/fetch_models.sh")->check(CLI::ExistingDirectory);
+  demo_cmd->add_flag("--no-real", no_real, "only the tiny fixtures (no downloaded models needed)");
 
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
@@ -66,7 +71,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) return run(dir, ids, top, dev);
     if (*parity_cmd) return parity(dir, ref, dev);
     if (*gen_cmd) return generate_text(gen);
-    if (*demo_cmd) return demo(models_dir);
+    if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());

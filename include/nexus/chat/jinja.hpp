@@ -643,7 +643,7 @@ class renderer {
       out.insert(out.end(), r.arr().begin(), r.arr().end());
       return out;
     }
-    if (op == "*" && ((l.is_string() || l.is_array()) && (r.is_int() || r.is_bool()) || (r.is_string() || r.is_array()) && (l.is_int() || l.is_bool()))) {
+    if (op == "*" && (((l.is_string() || l.is_array()) && (r.is_int() || r.is_bool())) || ((r.is_string() || r.is_array()) && (l.is_int() || l.is_bool())))) {
       const value& seq = l.is_string() || l.is_array() ? l : r;
       const std::int64_t n = (l.is_string() || l.is_array() ? r : l).as_int();
       if (n > 0 && std::uint64_t(n) * std::uint64_t(seq.is_string() ? seq.str().size() : seq.arr().size()) > max_string) fail(e.pos, "repetition too long");

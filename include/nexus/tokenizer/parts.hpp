@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
+#include <stdexcept>
 #include <optional>
 #include <queue>
 #include <sstream>
@@ -55,6 +57,51 @@ inline const std::unordered_map<std::uint32_t, unsigned char>& codepoint_to_byte
   return table;
 }
 
+/// Per byte of a working string, the byte offset in the original text it came from; `inserted`
+/// marks a byte no original byte produced (a prepended ▁ or space). Empty when spans are not wanted.
+using offsets = std::vector<std::uint32_t>;
+inline constexpr std::uint32_t inserted = 0x80000000u;
+
+/// The offset of the first byte of [b, e) that has a source, or `inserted`.
+inline std::uint32_t first_source(const offsets& off, std::size_t b, std::size_t e) {
+  for (std::size_t i = b; i < e; ++i)
+    if (!(off[i] & inserted)) return off[i];
+  return inserted;
+}
+
+inline offsets slice(const offsets& off, std::size_t b, std::size_t e) {
+  return off.empty() ? offsets{} : offsets(off.begin() + std::ptrdiff_t(b), off.begin() + std::ptrdiff_t(e));
+}
+
+/// Non-overlapping occurrences of `lit` in `s`, left to right.
+inline std::vector<std::pair<std::size_t, std::size_t>> find_literal(std::string_view s, std::string_view lit) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  if (lit.empty()) return out;
+  for (std::size_t at = 0, hit; (hit = s.find(lit, at)) != std::string_view::npos; at = hit + lit.size()) out.emplace_back(hit, hit + lit.size());
+  return out;
+}
+
+/// `s` with each range of `m` replaced by `to`; with `off` (when tracking), the replacement's bytes
+/// come from where the replaced range starts.
+inline std::string replace_ranges(const std::string& s, const std::vector<std::pair<std::size_t, std::size_t>>& m, std::string_view to, offsets* off) {
+  std::string out;
+  offsets o;
+  std::size_t at = 0;
+  auto keep = [&](std::size_t b, std::size_t e) {
+    out.append(s, b, e - b);
+    if (off) o.insert(o.end(), off->begin() + std::ptrdiff_t(b), off->begin() + std::ptrdiff_t(e));
+  };
+  for (auto [mb, me] : m) {
+    keep(at, mb);
+    out.append(to);
+    if (off) o.insert(o.end(), to.size(), (*off)[mb]);
+    at = me;
+  }
+  keep(at, s.size());
+  if (off) *off = std::move(o);
+  return out;
+}
+
 inline std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {
   if (from.empty()) return std::string(s);
   std::string out;
@@ -72,33 +119,65 @@ struct normalizer {
   std::string a, b;                         // prepend: a; replace: a -> b
   std::shared_ptr<unicode_regex> pattern;   // replace with a regex
 
-  std::string apply(std::string s) const {
+  /// `s` normalized; with `off`, its offsets are carried along.
+  std::string apply(std::string s, offsets* off = nullptr) const {
     switch (type) {
-      case kind::prepend: return s.empty() ? s : a + s;
-      case kind::replace:
-        if (!pattern) return replace_all(s, a, b);
-        else {
-          std::string out;
-          std::size_t at = 0;
-          for (auto [mb, me] : pattern->find_all(s)) out.append(s, at, mb - at).append(b), at = me;
-          return out.append(s, at);
-        }
-      case kind::nfc:
-      case kind::nfd:
-      case kind::nfkc:
-      case kind::nfkd: {
-        const int opts = type == kind::nfc ? UTF8PROC_COMPOSE : type == kind::nfd ? UTF8PROC_DECOMPOSE
-                       : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT) : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
-        utf8proc_uint8_t* out = nullptr;
-        const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), utf8proc_ssize_t(s.size()), &out,
-                                    utf8proc_option_t(opts | UTF8PROC_STABLE));
-        if (n < 0) return s;
-        std::string r(reinterpret_cast<char*>(out), std::size_t(n));
-        std::free(out);
+      case kind::prepend:
+        if (s.empty()) return s;
+        if (off) off->insert(off->begin(), a.size(), (*off)[0] | inserted);
+        return a + s;
+      case kind::replace: return replace_ranges(s, pattern ? pattern->find_all(s) : find_literal(s, a), b, off);
+      case kind::nfc: case kind::nfd: case kind::nfkc: case kind::nfkd: {
+        std::string r = unicode_normalize(s);
+        if (off && r != s) *off = normalized_offsets(s, *off, r);
         return r;
       }
     }
-    throw usage_error("normalizer", "kind " + std::to_string(int(type)) + " is not a declared value");
+    return s;
+  }
+
+ private:
+  std::string unicode_normalize(std::string_view s) const {
+    const int opts = type == kind::nfc ? UTF8PROC_COMPOSE : type == kind::nfd ? UTF8PROC_DECOMPOSE
+                   : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT) : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+    utf8proc_uint8_t* out = nullptr;
+    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), utf8proc_ssize_t(s.size()), &out,
+                                utf8proc_option_t(opts | UTF8PROC_STABLE));
+    if (n < 0) return std::string(s);
+    std::string r(reinterpret_cast<char*>(out), std::size_t(n));
+    std::free(out);
+    return r;
+  }
+
+  /// Offsets of `r` = normalize(s): normalization works within a grapheme cluster, so each cluster
+  /// is normalized alone; an unchanged cluster keeps its bytes' offsets, a changed one maps all its
+  /// output to where the cluster starts. If the clusters' results do not concatenate to `r` (never
+  /// seen), everything maps to the start of `s`: coarse, but still in order.
+  offsets normalized_offsets(const std::string& s, const offsets& off, const std::string& r) const {
+    offsets o;
+    o.reserve(r.size());
+    std::string joined;
+    std::size_t cb = 0;
+    utf8proc_int32_t prev = -1, state = 0;
+    auto flush = [&](std::size_t ce) {
+      if (ce == cb) return;
+      const std::string_view cluster(s.data() + cb, ce - cb);
+      const std::string n = (ce - cb == 1 && static_cast<unsigned char>(s[cb]) < 0x80) ? std::string(cluster) : unicode_normalize(cluster);
+      if (n == cluster) o.insert(o.end(), off.begin() + std::ptrdiff_t(cb), off.begin() + std::ptrdiff_t(ce));
+      else o.insert(o.end(), n.size(), first_source(off, cb, ce) & inserted ? off[cb] : first_source(off, cb, ce));
+      joined += n;
+      cb = ce;
+    };
+    for (std::size_t i = 0; i < s.size();) {
+      const auto len = std::min(utf8::sequence_length(static_cast<unsigned char>(s[i])), s.size() - i);
+      const auto cp = utf8proc_int32_t(utf8::decode(std::string_view(s).substr(i, len)));
+      if (prev >= 0 && utf8proc_grapheme_break_stateful(prev, cp, &state)) flush(i);
+      prev = cp;
+      i += len;
+    }
+    flush(s.size());
+    if (joined != r) return offsets(r.size(), off.empty() ? 0 : off[0]);
+    return o;
   }
 };
 
@@ -131,11 +210,15 @@ inline void parse_normalizer(const json& j, std::vector<normalizer>& out, const 
 
 // ---- pre-tokenizers -----------------------------------------------------------------------------
 
-/// A piece of text on its way to the model, and whether it starts the original text.
+/// A piece of text on its way to the model, whether it starts the original text, and (when spans
+/// are wanted) the offsets of its bytes.
 struct piece {
   std::string text;
   bool at_start = false;
+  offsets off;
 };
+
+using ranges = std::vector<std::pair<std::size_t, std::size_t>>;
 
 struct pre_tokenizer {
   enum class kind { byte_level, split, metaspace, digits } type = kind::split;
@@ -148,85 +231,84 @@ struct pre_tokenizer {
   bool split = true;                       // metaspace
   bool individual_digits = false;
 
-  std::vector<std::pair<std::size_t, std::size_t>> matches(const std::string& s) const {
-    if (pattern) return pattern->find_all(s);
-    std::vector<std::pair<std::size_t, std::size_t>> out;
-    if (literal.empty()) return out;
-    for (std::size_t at = 0, hit; (hit = s.find(literal, at)) != std::string::npos; at = hit + literal.size()) out.emplace_back(hit, hit + literal.size());
-    return out;
-  }
+  ranges matches(const std::string& s) const { return pattern ? pattern->find_all(s) : find_literal(s, literal); }
 
-  static std::vector<std::string> split_by(const std::string& s, const std::vector<std::pair<std::size_t, std::size_t>>& m, behavior how) {
-    std::vector<std::string> out;
+  /// The parts of `s` (of size `size`) around the matches `m`, as `how` says: each part is a
+  /// contiguous range of `s`.
+  static ranges split_by(std::size_t size, const ranges& m, behavior how) {
+    ranges out;
     std::size_t at = 0;
-    std::string carry;  // merged_with_next: a match waiting for the following text
+    std::optional<std::size_t> carry;  // merged_with_next: where the matches waiting for the following text start
     for (auto [b, e] : m) {
-      std::string gap = s.substr(at, b - at), hit = s.substr(b, e - b);
+      const bool gap = b > at;
       switch (how) {
-        case behavior::removed: if (!gap.empty()) out.push_back(gap); break;
-        case behavior::isolated: if (!gap.empty()) out.push_back(gap); out.push_back(hit); break;
+        case behavior::removed: if (gap) out.emplace_back(at, b); break;
+        case behavior::isolated: if (gap) out.emplace_back(at, b); out.emplace_back(b, e); break;
         case behavior::merged_with_previous:
-          if (!gap.empty()) out.push_back(gap + hit);
-          else if (!out.empty() && at == b && at != 0) out.back() += hit;
-          else out.push_back(hit);
+          if (gap) out.emplace_back(at, e);
+          else if (!out.empty() && at != 0) out.back().second = e;
+          else out.emplace_back(b, e);
           break;
         case behavior::merged_with_next:
-          if (!gap.empty()) out.push_back(carry + gap), carry.clear();
-          carry += hit;
+          if (gap) out.emplace_back(carry.value_or(at), b), carry.reset();
+          if (!carry) carry = b;
           break;
         case behavior::contiguous:
-          if (!gap.empty()) out.push_back(gap), out.push_back(hit);
-          else if (!out.empty() && at == b && at != 0) out.back() += hit;
-          else out.push_back(hit);
+          if (gap) out.emplace_back(at, b), out.emplace_back(b, e);
+          else if (!out.empty() && at != 0) out.back().second = e;
+          else out.emplace_back(b, e);
           break;
       }
       at = e;
     }
-    std::string rest = s.substr(at);
-    if (how == behavior::merged_with_next) rest = carry + rest;
-    if (!rest.empty()) out.push_back(rest);
+    const std::size_t rest = how == behavior::merged_with_next ? carry.value_or(at) : at;
+    if (rest < size) out.emplace_back(rest, size);
     return out;
   }
 
   std::vector<piece> apply(const piece& p) const {
     std::vector<piece> out;
-    auto emit = [&](std::vector<std::string> parts) {
-      for (std::size_t i = 0; i < parts.size(); ++i) out.push_back({std::move(parts[i]), p.at_start && i == 0});
+    const bool track = !p.off.empty();
+    auto emit = [&](const std::string& s, const offsets& off, const ranges& parts) {
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        const auto [b, e] = parts[i];
+        out.push_back({s.substr(b, e - b), p.at_start && i == 0, slice(off, b, e)});
+      }
     };
     switch (type) {
       case kind::byte_level: {
         std::string s = p.text;
-        if (add_prefix_space && !s.empty() && s[0] != ' ') s.insert(s.begin(), ' ');
-        std::vector<std::string> parts = pattern ? split_by(s, pattern->find_all(s), behavior::isolated) : std::vector<std::string>{s};
-        for (auto& part : parts) {
-          std::string mapped;
-          for (unsigned char c : part) utf8::append(mapped, byte_to_codepoint()[c]);
-          part = std::move(mapped);
+        offsets off = p.off;
+        if (add_prefix_space && !s.empty() && s[0] != ' ') {
+          s.insert(s.begin(), ' ');
+          if (track) off.insert(off.begin(), off[0] | inserted);
         }
-        emit(std::move(parts));
+        const ranges parts = pattern ? split_by(s.size(), pattern->find_all(s), behavior::isolated) : ranges{{0, s.size()}};
+        for (const auto& [b, e] : parts) {
+          piece mapped{{}, p.at_start && out.empty(), {}};
+          for (std::size_t i = b; i < e; ++i) {
+            const auto before = mapped.text.size();
+            utf8::append(mapped.text, byte_to_codepoint()[static_cast<unsigned char>(s[i])]);
+            if (track) mapped.off.insert(mapped.off.end(), mapped.text.size() - before, off[i]);
+          }
+          out.push_back(std::move(mapped));
+        }
         break;
       }
-      case kind::split: {
-        const auto m = matches(p.text);
-        emit(split_by(p.text, m, split_behavior));
-        break;
-      }
+      case kind::split: emit(p.text, p.off, split_by(p.text.size(), matches(p.text), split_behavior)); break;
       case kind::metaspace: {
-        std::string s = replace_all(p.text, " ", replacement);
+        offsets off = p.off;
+        std::string s = replace_ranges(p.text, find_literal(p.text, " "), replacement, track ? &off : nullptr);
         const bool add = prepend_scheme == prepend::always || (prepend_scheme == prepend::first && p.at_start);
-        if (add && s.rfind(replacement, 0) != 0) s = replacement + s;
-        if (!split) {
-          emit({s});
-        } else {
-          std::vector<std::pair<std::size_t, std::size_t>> m;
-          for (std::size_t at = 0, hit; (hit = s.find(replacement, at)) != std::string::npos; at = hit + replacement.size())
-            m.emplace_back(hit, hit + replacement.size());
-          emit(split_by(s, m, behavior::merged_with_next));
+        if (add && s.rfind(replacement, 0) != 0) {
+          s = replacement + s;
+          if (track) off.insert(off.begin(), replacement.size(), off.empty() ? inserted : off[0] | inserted);
         }
+        emit(s, off, split ? split_by(s.size(), find_literal(s, replacement), behavior::merged_with_next) : ranges{{0, s.size()}});
         break;
       }
       case kind::digits: {
-        std::vector<std::pair<std::size_t, std::size_t>> m;
+        ranges m;
         for (std::size_t i = 0; i < p.text.size();) {
           if (std::isdigit(static_cast<unsigned char>(p.text[i]))) {
             std::size_t j = i + 1;
@@ -237,7 +319,7 @@ struct pre_tokenizer {
             ++i;
           }
         }
-        emit(split_by(p.text, m, behavior::isolated));
+        emit(p.text, p.off, split_by(p.text.size(), m, behavior::isolated));
         break;
       }
     }

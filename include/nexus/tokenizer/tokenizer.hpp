@@ -1,6 +1,23 @@
 // Hugging Face `tokenizer.json` in C++: added tokens, normalizers, pre-tokenizers, BPE (byte-level
 // and SentencePiece-style with byte fallback), post-processing and decoding, with the semantics
 // of the `tokenizers` library. A component it does not know fails naming the component.
+//
+// Byte spans (encode_with_spans): each token gets the byte range [begin, end) of the original text it
+// was read from. Every working string carries, per byte, the original offset it came from, through
+// added tokens, normalizers (a replaced or NFC-composed character maps to where its source starts),
+// pre-tokenizers and BPE (a merged token: its first byte; a `<0xNN>` byte-fallback token: its own
+// byte). Rules, so that the non-empty spans of a text tile it exactly ([0, size), no gap, no overlap):
+//   * A token begins at the original offset of its first byte that has a source. Its span ends where
+//     the next non-empty span begins (the last one ends at the end of the text, the first begins at 0):
+//     bytes no token reads (whitespace an lstrip/rstrip added token swallows is read by that token;
+//     characters the model drops) belong to the token before them, or to the first token.
+//   * A token with no source byte (a prepended ▁ or space alone; bos/eos of the post-processor), or
+//     one that begins where the previous non-empty token begins (the later parts of one original
+//     character a normalizer turned into several tokens), gets the empty span [p, p) at p = the end
+//     of the last non-empty span before it (0 if none): the prefix read once that token is read. So
+//     bos is at [0, 0), eos at [size, size).
+//   * A text of which no token reads anything (only when the model silently drops every character)
+//     has no non-empty span.
 #pragma once
 
 #include "nexus/tokenizer/from_gguf.hpp"
@@ -13,6 +30,18 @@ class file;
 }
 
 /// A tokenizer loaded from `tokenizer.json`, or from GGUF metadata (nexus/tokenizer/gguf.hpp).
+/// The bytes [begin, end) of the original text a token was read from.
+struct byte_span {
+  std::size_t begin = 0, end = 0;
+  bool operator==(const byte_span&) const = default;
+};
+
+/// What encode_with_spans returns: ids and, for each, its byte span.
+struct encoding {
+  std::vector<std::int32_t> ids;
+  std::vector<byte_span> spans;
+};
+
 class tokenizer {
  public:
   using added_token = tok::added_token;
@@ -76,18 +105,7 @@ class tokenizer {
   std::vector<std::int32_t> encode(std::string_view text, bool add_special_tokens = false) const {
     if (!utf8::valid(text)) throw usage_error("tokenizer", "input is not valid UTF-8");
     std::vector<std::int32_t> ids;
-    // 1. added tokens matched on the raw text (those not normalized), 2. the rest normalized,
-    // 3. added tokens matched on normalized text, 4. pre-tokenize and run the model.
-    for (const auto& [raw, added, start] : split_added(std::string(text), false, true)) {
-      if (added >= 0) {
-        ids.push_back(added);
-        continue;
-      }
-      for (const auto& [norm, added2, start2] : split_added(normalize(raw), true, start)) {
-        if (added2 >= 0) ids.push_back(added2);
-        else encode_piece(norm, start2, ids);
-      }
-    }
+    encode_into(text, ids, nullptr);
     if (add_special_tokens) {
       std::vector<std::int32_t> out = prefix_;
       out.insert(out.end(), ids.begin(), ids.end());
@@ -95,6 +113,24 @@ class tokenizer {
       return out;
     }
     return ids;
+  }
+
+  /// The ids of encode(text, add_special_tokens) and each token's byte span in `text`, by the rules at
+  /// the top of this file: the non-empty spans tile [0, text.size()).
+  encoding encode_with_spans(std::string_view text, bool add_special_tokens = false) const {
+    if (!utf8::valid(text)) throw usage_error("tokenizer", "input is not valid UTF-8");
+    if (text.size() >= tok::inserted) throw usage_error("tokenizer", "input of " + std::to_string(text.size()) + " bytes is too long for byte spans (at most 2 GiB)");
+    encoding e;
+    std::vector<std::uint32_t> starts;
+    encode_into(text, e.ids, &starts);
+    e.spans = tile(starts, text.size());
+    if (add_special_tokens) {
+      e.ids.insert(e.ids.begin(), prefix_.begin(), prefix_.end());
+      e.spans.insert(e.spans.begin(), prefix_.size(), byte_span{0, 0});
+      e.ids.insert(e.ids.end(), suffix_.begin(), suffix_.end());
+      e.spans.insert(e.spans.end(), suffix_.size(), byte_span{text.size(), text.size()});
+    }
+    return e;
   }
 
   /// Text of `ids` through the decoder chain; invalid UTF-8 becomes U+FFFD as in `tokenizers`.
@@ -141,7 +177,58 @@ class tokenizer {
     std::string text;
     std::int32_t added = -1;  // id when this part is an added token
     bool at_start = false;
+    std::size_t begin = 0, end = 0;  // where the part (or the added token with what it strips) lies in the split string
   };
+
+  /// Ids of `text` (valid UTF-8) without the post-processor; with `starts`, also each token's first
+  /// source offset (tok::inserted when none). One path for encode and encode_with_spans.
+  void encode_into(std::string_view text, std::vector<std::int32_t>& ids, std::vector<std::uint32_t>* starts) const {
+    // 1. added tokens matched on the raw text (those not normalized), 2. the rest normalized,
+    // 3. added tokens matched on normalized text, 4. pre-tokenize and run the model.
+    for (auto& raw : split_added(std::string(text), false, true)) {
+      if (raw.added >= 0) {
+        ids.push_back(raw.added);
+        if (starts) starts->push_back(std::uint32_t(raw.begin));
+        continue;
+      }
+      tok::offsets off;
+      if (starts) {
+        off.resize(raw.text.size());
+        std::iota(off.begin(), off.end(), std::uint32_t(raw.begin));
+      }
+      const std::string norm = normalize(std::move(raw.text), starts ? &off : nullptr);
+      for (auto& part : split_added(norm, true, raw.at_start)) {
+        if (part.added >= 0) {
+          ids.push_back(part.added);
+          if (starts) starts->push_back(tok::first_source(off, part.begin, part.end));
+        } else {
+          encode_piece({std::move(part.text), part.at_start, tok::slice(off, part.begin, part.end)}, ids, starts);
+        }
+      }
+    }
+  }
+
+  /// Spans from the tokens' first source offsets (the rules at the top of this file).
+  static std::vector<byte_span> tile(const std::vector<std::uint32_t>& starts, std::size_t size) {
+    const std::size_t n = starts.size();
+    std::vector<byte_span> spans(n);
+    std::vector<bool> reads(n, false);
+    std::optional<std::uint32_t> last;
+    for (std::size_t k = 0; k < n; ++k)
+      if (!(starts[k] & tok::inserted) && (!last || starts[k] > *last)) {
+        reads[k] = true;
+        spans[k].begin = last ? starts[k] : 0;
+        last = starts[k];
+      }
+    std::size_t next = size;
+    for (std::size_t k = n; k-- > 0;)
+      if (reads[k]) spans[k].end = next, next = spans[k].begin;
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < n; ++k)
+      if (reads[k]) at = spans[k].end;
+      else spans[k] = {at, at};
+    return spans;
+  }
 
   /// The parts a tokenizer.json describes.
   static tok::tokenizer_parts parse(const tok::json& j, const std::string& where) {
@@ -260,8 +347,8 @@ class tokenizer {
 
   static std::uint64_t pair_key(std::int32_t a, std::int32_t b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
 
-  std::string normalize(std::string s) const {
-    for (const auto& n : normalizers_) s = n.apply(std::move(s));
+  std::string normalize(std::string s, tok::offsets* off = nullptr) const {
+    for (const auto& n : normalizers_) s = n.apply(std::move(s), off);
     return s;
   }
 
@@ -328,16 +415,16 @@ class tokenizer {
           if (!is_whitespace(utf8::decode(std::string_view(s).substr(e, n)))) break;
           e += n;
         }
-      if (b > from) out.push_back({s.substr(from, b - from), -1, at_start && from == 0});
-      out.push_back({{}, hit->id, false});
+      if (b > from) out.push_back({s.substr(from, b - from), -1, at_start && from == 0, from, b});
+      out.push_back({{}, hit->id, false, b, e});
       from = at = e;
     }
-    if (from < s.size()) out.push_back({s.substr(from), -1, at_start && from == 0});
+    if (from < s.size()) out.push_back({s.substr(from), -1, at_start && from == 0, from, s.size()});
     return out;
   }
 
-  void encode_piece(const std::string& text, bool at_start, std::vector<std::int32_t>& ids) const {
-    std::vector<tok::piece> pieces{{text, at_start}};
+  void encode_piece(tok::piece whole, std::vector<std::int32_t>& ids, std::vector<std::uint32_t>* starts) const {
+    std::vector<tok::piece> pieces{std::move(whole)};
     for (const auto& p : pre_tokenizers_) {
       std::vector<tok::piece> next;
       for (const auto& piece : pieces)
@@ -345,22 +432,32 @@ class tokenizer {
       pieces = std::move(next);
     }
     for (const auto& p : pieces)
-      if (!p.text.empty()) bpe(p.text, ids);
+      if (!p.text.empty()) bpe(p, ids, starts);
   }
 
-  /// BPE over one pre-tokenized word: characters (or their bytes), then merges by rank.
-  void bpe(const std::string& word, std::vector<std::int32_t>& ids) const {
+  /// BPE over one pre-tokenized word: characters (or their bytes), then merges by rank. With
+  /// `starts`, each token's first source offset (from the byte range of the word it covers).
+  void bpe(const tok::piece& word, std::vector<std::int32_t>& ids, std::vector<std::uint32_t>* starts) const {
+    const std::string& text = word.text;
+    if (starts && word.off.size() != text.size()) throw std::logic_error("tokenizer: offsets out of step with the text");
     if (ignore_merges_) {
-      if (const auto it = vocab_.find(word); it != vocab_.end()) {
+      if (const auto it = vocab_.find(text); it != vocab_.end()) {
         ids.push_back(it->second);
+        if (starts) starts->push_back(tok::first_source(word.off, 0, text.size()));
         return;
       }
     }
     std::vector<std::int32_t> sym;
+    tok::ranges range;  // with starts: the bytes of `text` each symbol covers
+    auto add = [&](std::int32_t id, std::size_t b, std::size_t e) {
+      sym.push_back(id);
+      if (starts) range.emplace_back(b, e);
+    };
     bool last_unk = false;
-    utf8::for_each_char(word, [&](std::string_view c) {
+    utf8::for_each_char(text, [&](std::string_view c) {
+      const std::size_t at = std::size_t(c.data() - text.data());
       if (const auto it = vocab_.find(std::string(c)); it != vocab_.end()) {
-        sym.push_back(it->second);
+        add(it->second, at, at + c.size());
         last_unk = false;
         return;
       }
@@ -374,23 +471,26 @@ class tokenizer {
           bytes.push_back(it->second);
         }
         if (!bytes.empty()) {
-          sym.insert(sym.end(), bytes.begin(), bytes.end());
+          for (std::size_t k = 0; k < bytes.size(); ++k) add(bytes[k], at + k, at + k + 1);  // each byte token: its own byte
           last_unk = false;
           return;
         }
       }
       if (!unk_) return;  // no unk token: the character is dropped, as in `tokenizers`
-      if (!(fuse_unk_ && last_unk)) sym.push_back(*unk_);
+      if (!(fuse_unk_ && last_unk)) add(*unk_, at, at + c.size());
+      else if (starts) range.back().second = at + c.size();
       last_unk = true;
     });
-    merge(sym);
+    merge(sym, starts ? &range : nullptr);
     ids.insert(ids.end(), sym.begin(), sym.end());
+    if (starts)
+      for (const auto& [b, e] : range) starts->push_back(tok::first_source(word.off, b, e));
   }
 
   /// Applies merges to `sym`: always the lowest-ranked adjacent pair, the leftmost among equals
   /// (as `tokenizers` does), with a heap of candidate pairs over a linked list: O(n log n) even
   /// for long words (SentencePiece-style tokenizers see a whole text as one word).
-  void merge(std::vector<std::int32_t>& sym) const {
+  void merge(std::vector<std::int32_t>& sym, tok::ranges* range = nullptr) const {
     const std::size_t n = sym.size();
     if (n < 2) return;
     std::vector<std::size_t> prev(n), next(n);
@@ -415,6 +515,7 @@ class tokenizer {
       const std::size_t right = next[c.left];
       if (!alive[c.left] || right >= n || sym[c.left] != c.a || sym[right] != c.b) continue;
       sym[c.left] = merges_.at(pair_key(c.a, c.b)).second;
+      if (range) (*range)[c.left].second = (*range)[right].second;
       alive[right] = false;
       next[c.left] = next[right];
       if (next[right] < n) prev[next[right]] = c.left;
@@ -423,8 +524,12 @@ class tokenizer {
     }
     std::size_t out = 0;
     for (std::size_t i = 0; i < n; ++i)
-      if (alive[i]) sym[out++] = sym[i];
+      if (alive[i]) {
+        if (range) (*range)[out] = (*range)[i];
+        sym[out++] = sym[i];
+      }
     sym.resize(out);
+    if (range) range->resize(out);
   }
 
   std::unordered_map<std::string, std::int32_t> vocab_;
