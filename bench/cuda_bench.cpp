@@ -17,14 +17,31 @@ namespace {
 
 nlohmann::json shape_config(const std::string& shape) {
   if (shape == "llama-3.2-1b")
-    return {{"model_type", "llama"}, {"vocab_size", 128256}, {"hidden_size", 2048}, {"intermediate_size", 8192}, {"num_hidden_layers", 16},
-            {"num_attention_heads", 32}, {"num_key_value_heads", 8}, {"head_dim", 64}, {"rms_norm_eps", 1e-5}, {"rope_theta", 500000.0},
-            {"max_position_embeddings", 131072}, {"tie_word_embeddings", true},
-            {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 32.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}}}};
+    return {{"model_type", "llama"},
+            {"vocab_size", 128256},
+            {"hidden_size", 2048},
+            {"intermediate_size", 8192},
+            {"num_hidden_layers", 16},
+            {"num_attention_heads", 32},
+            {"num_key_value_heads", 8},
+            {"head_dim", 64},
+            {"rms_norm_eps", 1e-5},
+            {"rope_theta", 500000.0},
+            {"max_position_embeddings", 131072},
+            {"tie_word_embeddings", true},
+            {"rope_scaling",
+             {{"rope_type", "llama3"},
+              {"factor", 32.0},
+              {"low_freq_factor", 1.0},
+              {"high_freq_factor", 4.0},
+              {"original_max_position_embeddings", 8192}}}};
   if (shape == "qwen2.5-0.5b")
-    return {{"model_type", "qwen2"}, {"vocab_size", 151936}, {"hidden_size", 896}, {"intermediate_size", 4864}, {"num_hidden_layers", 24},
-            {"num_attention_heads", 14}, {"num_key_value_heads", 2}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0},
-            {"max_position_embeddings", 32768}, {"tie_word_embeddings", true}};
+    return {{"model_type", "qwen2"},      {"vocab_size", 151936},
+            {"hidden_size", 896},         {"intermediate_size", 4864},
+            {"num_hidden_layers", 24},    {"num_attention_heads", 14},
+            {"num_key_value_heads", 2},   {"rms_norm_eps", 1e-6},
+            {"rope_theta", 1000000.0},    {"max_position_embeddings", 32768},
+            {"tie_word_embeddings", true}};
   throw nexus::usage_error("--shape", "unknown shape '" + shape + "' (llama-3.2-1b, qwen2.5-0.5b)");
 }
 
@@ -59,7 +76,9 @@ int main(int argc, char** argv) {
     const bool norm = name.find("norm") != std::string::npos;
     for (auto& v : t.data) v = norm ? 1.0f : normal(rng);
   }
-  const auto p = precision == "bf16" ? nexus::cuda::precision::bf16 : precision == "fp16" ? nexus::cuda::precision::fp16 : nexus::cuda::precision::fp32;
+  const auto p = precision == "bf16"   ? nexus::cuda::precision::bf16
+                 : precision == "fp16" ? nexus::cuda::precision::fp16
+                                       : nexus::cuda::precision::fp32;
   const auto m = nexus::cuda::make_model(n, w, p);
   w.clear();
   auto cache = m->new_cache(prompt + decode);
@@ -87,13 +106,20 @@ int main(int argc, char** argv) {
   const double peak = 2.0 * mem_clock_khz * 1e3 * bus_bits / 8;  // DDR: two transfers per clock
   const double elem = p == nexus::cuda::precision::fp32 ? 4 : 2;
   const std::int64_t avg_keys = prompt + decode / 2;
-  const double bytes = double(params) * elem + double(n.dims.num_layers) * 2 * avg_keys * n.dims.num_kv_heads * n.dims.head_dim * elem;
-  nlohmann::ordered_json j{{"device", prop.name},       {"driver", driver},
-                           {"shape", shape},           {"precision", precision},
-                           {"parameters", params},     {"prompt_tokens", prompt},
-                           {"prefill_tokens_per_s", prompt / prefill_s}, {"decode_ms_per_token", decode_s * 1e3},
-                           {"decode_tokens_per_s", 1.0 / decode_s}, {"decode_hbm_gb_per_s", bytes / decode_s / 1e9},
-                           {"peak_hbm_gb_per_s", peak / 1e9}, {"decode_fraction_of_hbm_roofline", bytes / decode_s / peak}};
+  const double bytes =
+      double(params) * elem + double(n.dims.num_layers) * 2 * avg_keys * n.dims.num_kv_heads * n.dims.head_dim * elem;
+  nlohmann::ordered_json j{{"device", prop.name},
+                           {"driver", driver},
+                           {"shape", shape},
+                           {"precision", precision},
+                           {"parameters", params},
+                           {"prompt_tokens", prompt},
+                           {"prefill_tokens_per_s", prompt / prefill_s},
+                           {"decode_ms_per_token", decode_s * 1e3},
+                           {"decode_tokens_per_s", 1.0 / decode_s},
+                           {"decode_hbm_gb_per_s", bytes / decode_s / 1e9},
+                           {"peak_hbm_gb_per_s", peak / 1e9},
+                           {"decode_fraction_of_hbm_roofline", bytes / decode_s / peak}};
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   j["command"] = command;

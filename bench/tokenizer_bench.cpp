@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     for (const auto& l : lines) tokens += tok.encode(l, false).size();
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  fmt::print("{{\"tokens\": {}, \"bytes\": {}, \"seconds\": {:.6f}, \"mb_per_s\": {:.3f}}}\n", tokens, bytes, best, double(bytes) / best / 1e6);
+  fmt::print("{{\"tokens\": {}, \"bytes\": {}, \"seconds\": {:.6f}, \"mb_per_s\": {:.3f}}}\n", tokens, bytes, best,
+             double(bytes) / best / 1e6);
   return 0;
 }

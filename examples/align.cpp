@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     auto show = [&](const char* name, const nexus::tokenizer& t, const nexus::encoding& e) {
       std::printf("%s: %zu tokens\n", name, e.ids.size());
       for (std::size_t k = 0; k < e.ids.size(); ++k)
-        std::printf("  %3zu  [%3zu, %3zu)  %-8d %s\n", k, e.spans[k].begin, e.spans[k].end, e.ids[k], t.token_text(e.ids[k]).c_str());
+        std::printf("  %3zu  [%3zu, %3zu)  %-8d %s\n", k, e.spans[k].begin, e.spans[k].end, e.ids[k],
+                    t.token_text(e.ids[k]).c_str());
     };
     show("a", a, ea);
     show("b", b, eb);

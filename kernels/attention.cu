@@ -108,13 +108,16 @@ void attention(const attention_args& a, int rows, precision p, cudaStream_t s) {
   with_storage(p, [&](auto tag) {
     using S = decltype(tag);
     switch (a.head_dim) {  // one switch per axis: the head dim (CMake NEXUS_CUDA_HEAD_DIMS)
-#define NEXUS_HEAD_DIM_CASE(D) \
-  case D: launch_attention<S, D>(a, rows, s); return;
+#define NEXUS_HEAD_DIM_CASE(D)          \
+  case D:                               \
+    launch_attention<S, D>(a, rows, s); \
+    return;
       NEXUS_CUDA_HEAD_DIMS(NEXUS_HEAD_DIM_CASE)
 #undef NEXUS_HEAD_DIM_CASE
       default:
-        throw unsupported_error("cuda", "head_dim " + std::to_string(a.head_dim) +
-                                            " has no attention kernel in this build (CMake option NEXUS_CUDA_HEAD_DIMS)");
+        throw unsupported_error("cuda",
+                                "head_dim " + std::to_string(a.head_dim) +
+                                    " has no attention kernel in this build (CMake option NEXUS_CUDA_HEAD_DIMS)");
     }
   });
   check_launch("attention");

@@ -4,7 +4,8 @@
 namespace nexus::cuda {
 
 template <class S>
-__global__ void embed_kernel(const std::int32_t* ids, const S* tok, const S* pos, const int* first, float scale, int hidden, float* x) {
+__global__ void embed_kernel(const std::int32_t* ids, const S* tok, const S* pos, const int* first, float scale,
+                             int hidden, float* x) {
   const int r = blockIdx.x;
   const std::int64_t id = ids[r];
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
@@ -14,11 +15,12 @@ __global__ void embed_kernel(const std::int32_t* ids, const S* tok, const S* pos
   }
 }
 
-void embed(const std::int32_t* ids, int rows, const void* tok, const void* pos, const int* first, float scale, int hidden, precision p,
-           float* x, cudaStream_t s) {
+void embed(const std::int32_t* ids, int rows, const void* tok, const void* pos, const int* first, float scale,
+           int hidden, precision p, float* x, cudaStream_t s) {
   with_storage(p, [&](auto tag) {
     using S = decltype(tag);
-    embed_kernel<S><<<rows, 256, 0, s>>>(ids, static_cast<const S*>(tok), static_cast<const S*>(pos), first, scale, hidden, x);
+    embed_kernel<S>
+        <<<rows, 256, 0, s>>>(ids, static_cast<const S*>(tok), static_cast<const S*>(pos), first, scale, hidden, x);
   });
   check_launch("embed");
 }
@@ -57,14 +59,18 @@ __global__ void residual_norm_kernel(residual_norm_args a, int hidden, norm_conf
   }
 }
 
-void residual_norm(const residual_norm_args& a, int rows, int hidden, const norm_config& cfg, precision p, cudaStream_t s) {
+void residual_norm(const residual_norm_args& a, int rows, int hidden, const norm_config& cfg, precision p,
+                   cudaStream_t s) {
   const int threads = hidden >= 1024 ? 1024 : ((hidden + 31) / 32) * 32;
   if (hidden > threads * max_per_thread)
-    throw unsupported_error("cuda", "hidden size " + std::to_string(hidden) + " is above the " + std::to_string(threads * max_per_thread) +
+    throw unsupported_error("cuda", "hidden size " + std::to_string(hidden) + " is above the " +
+                                        std::to_string(threads * max_per_thread) +
                                         " the fused residual-norm kernel holds per row");
   with_storage(p, [&](auto tag) {
     using S = decltype(tag);
-    visit_enum(cfg.kind, [&](auto kind) { residual_norm_kernel<S, decltype(kind)::value><<<rows, threads, 0, s>>>(a, hidden, cfg); });
+    visit_enum(cfg.kind, [&](auto kind) {
+      residual_norm_kernel<S, decltype(kind)::value><<<rows, threads, 0, s>>>(a, hidden, cfg);
+    });
   });
   check_launch("residual_norm");
 }

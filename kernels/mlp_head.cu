@@ -11,9 +11,11 @@ namespace nexus::cuda {
 template <class S, activation Act>
 __global__ void activate_kernel(const float* in, std::int64_t rows, int inter, bool gated, S* h) {
   const std::int64_t total = rows * inter;
-  for (std::int64_t t = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; t < total; t += std::int64_t(gridDim.x) * blockDim.x) {
+  for (std::int64_t t = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; t < total;
+       t += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t r = t / inter, i = t % inter;
-    h[t] = from_float<S>(gated ? math::activate<Act>(in[r * 2 * inter + i]) * in[r * 2 * inter + inter + i] : math::activate<Act>(in[t]));
+    h[t] = from_float<S>(gated ? math::activate<Act>(in[r * 2 * inter + i]) * in[r * 2 * inter + inter + i]
+                               : math::activate<Act>(in[t]));
   }
 }
 
@@ -22,20 +24,24 @@ void activate(const float* in, int rows, int inter, bool gated, activation act, 
   with_storage(p, [&](auto tag) {
     using S = decltype(tag);
     S* out = static_cast<S*>(h);
-    visit_enum(act, [&](auto a) { activate_kernel<S, decltype(a)::value><<<blocks, 256, 0, s>>>(in, rows, inter, gated, out); });
+    visit_enum(act, [&](auto a) {
+      activate_kernel<S, decltype(a)::value><<<blocks, 256, 0, s>>>(in, rows, inter, gated, out);
+    });
   });
   check_launch("activate");
 }
 
 __global__ void finish_logits_kernel(float* logits, std::int64_t count, float scale, float cap) {
-  for (std::int64_t t = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; t < count; t += std::int64_t(gridDim.x) * blockDim.x) {
+  for (std::int64_t t = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; t < count;
+       t += std::int64_t(gridDim.x) * blockDim.x) {
     logits[t] = math::finish_logit(logits[t], scale, cap);
   }
 }
 
 void finish_logits(float* logits, std::int64_t count, float scale, float softcap, cudaStream_t s) {
   if (scale == 1.0f && softcap <= 0) return;
-  finish_logits_kernel<<<int(std::min<std::int64_t>((count + 255) / 256, 65535)), 256, 0, s>>>(logits, count, scale, softcap);
+  finish_logits_kernel<<<int(std::min<std::int64_t>((count + 255) / 256, 65535)), 256, 0, s>>>(logits, count, scale,
+                                                                                               softcap);
   check_launch("finish_logits");
 }
 
@@ -54,7 +60,8 @@ std::size_t argmax_temp_bytes(int rows, int vocab) {
   std::size_t bytes = 0;
   const auto offsets = thrust::make_transform_iterator(thrust::make_counting_iterator(0), row_offset{vocab});
   check(cub::DeviceSegmentedReduce::ArgMax(nullptr, bytes, static_cast<const float*>(nullptr),
-                                           static_cast<cub::KeyValuePair<int, float>*>(nullptr), rows, offsets, offsets + 1),
+                                           static_cast<cub::KeyValuePair<int, float>*>(nullptr), rows, offsets,
+                                           offsets + 1),
         "arg-max temp size");
   return bytes + std::size_t(rows) * sizeof(cub::KeyValuePair<int, float>) + 256;
 }

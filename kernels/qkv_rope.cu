@@ -9,7 +9,8 @@ namespace nexus::cuda {
 template <norm_kind Kind>
 __device__ void block_normalize(float* v, int width, const math::norm_params& p) {
   const int count = (width - int(threadIdx.x) + int(blockDim.x) - 1) / int(blockDim.x);
-  math::normalize_row<Kind>(v + threadIdx.x, count > 0 ? count : 0, blockDim.x, threadIdx.x, blockDim.x, width, p, block_reduce{});
+  math::normalize_row<Kind>(v + threadIdx.x, count > 0 ? count : 0, blockDim.x, threadIdx.x, blockDim.x, width, p,
+                            block_reduce{});
   __syncthreads();
 }
 
@@ -18,7 +19,8 @@ template <norm_kind Kind>
 __device__ void warp_normalize_heads(float* v, int heads, int hd, const math::norm_params& p) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   const int count = (hd - lane + 31) / 32;
-  for (int h = warp; h < heads; h += warps) math::normalize_row<Kind>(v + h * hd + lane, count, 32, lane, 32, hd, p, warp_reduce{});
+  for (int h = warp; h < heads; h += warps)
+    math::normalize_row<Kind>(v + h * hd + lane, count, 32, lane, 32, hd, p, warp_reduce{});
   __syncthreads();
 }
 
@@ -64,7 +66,9 @@ void qkv_rope_append(const qkv_args& a, int rows, const norm_config& cfg, precis
   with_storage(p, [&](auto tag) {
     using S = decltype(tag);
     visit_enum(cfg.kind, [&](auto kind) {
-      visit_enum(a.style, [&](auto style) { qkv_kernel<S, decltype(kind)::value, decltype(style)::value><<<rows, 256, 0, s>>>(a, cfg); });
+      visit_enum(a.style, [&](auto style) {
+        qkv_kernel<S, decltype(kind)::value, decltype(style)::value><<<rows, 256, 0, s>>>(a, cfg);
+      });
     });
   });
   check_launch("qkv_rope_append");

@@ -36,20 +36,20 @@ std::vector<std::string> case_texts(const fs::path& cases) {
 /// runs, combining marks, glued together by a fixed pseudo-random sequence.
 std::vector<std::string> hard_texts() {
   const std::vector<std::string> parts{
-      "\xF0\x93\x80\x80\xF0\x93\x81\x90",                          // Egyptian hieroglyphs
-      "\xF0\x90\x8C\xB0\xF0\x90\x8C\xB1\xF0\x90\x8C\xB2",          // Gothic
-      "\xE1\x8E\xA0\xE1\x8E\xA1 \xE1\x90\x81",                     // Cherokee, Canadian syllabics
-      "\xE2\xB5\xA3\xE2\xB5\x8E",                                  // Tifinagh
+      "\xF0\x93\x80\x80\xF0\x93\x81\x90",                                          // Egyptian hieroglyphs
+      "\xF0\x90\x8C\xB0\xF0\x90\x8C\xB1\xF0\x90\x8C\xB2",                          // Gothic
+      "\xE1\x8E\xA0\xE1\x8E\xA1 \xE1\x90\x81",                                     // Cherokee, Canadian syllabics
+      "\xE2\xB5\xA3\xE2\xB5\x8E",                                                  // Tifinagh
       "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7",  // ZWJ family
-      "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",                          // skin tone
-      "\xF0\x9F\x87\xAF\xF0\x9F\x87\xB5",                          // flag
-      "1\xEF\xB8\x8F\xE2\x83\xA3",                                 // keycap
-      "\x01\x02\x1b[0m\x7f",                                       // controls
-      "\xC2\x85\xE2\x80\xA8",                                      // NEL, line separator
-      "   \t\t  \n\n\n    ",                                       // whitespace runs
-      "e\xCC\x81\xCC\xA3 A\xCC\x8A",                               // combining marks (NFD)
-      "\xE2\x84\xAB\xEF\xAC\x81",                                  // Angstrom sign, fi ligature
-      "\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4 \xE4\xB8\xAD\xE6\x96\x87",  // Hangul, Han
+      "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",                                          // skin tone
+      "\xF0\x9F\x87\xAF\xF0\x9F\x87\xB5",                                          // flag
+      "1\xEF\xB8\x8F\xE2\x83\xA3",                                                 // keycap
+      "\x01\x02\x1b[0m\x7f",                                                       // controls
+      "\xC2\x85\xE2\x80\xA8",                                                      // NEL, line separator
+      "   \t\t  \n\n\n    ",                                                       // whitespace runs
+      "e\xCC\x81\xCC\xA3 A\xCC\x8A",                                               // combining marks (NFD)
+      "\xE2\x84\xAB\xEF\xAC\x81",                                                  // Angstrom sign, fi ligature
+      "\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4 \xE4\xB8\xAD\xE6\x96\x87",             // Hangul, Han
       "\xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87",  // Devanagari
       "int main() { return 0; }",
       "The quick brown fox",
@@ -88,7 +88,8 @@ bool tiles(const std::vector<byte_span>& spans, std::size_t size) {
 }
 
 /// Tiling, same ids as encode, special tokens at the ends; byte-level tokens decode to their span.
-std::size_t check_spans(const tokenizer& tok, const std::vector<std::string>& texts, const std::string& name, bool byte_level) {
+std::size_t check_spans(const tokenizer& tok, const std::vector<std::string>& texts, const std::string& name,
+                        bool byte_level) {
   std::size_t failures = 0, tokens = 0;
   for (std::size_t i = 0; i < texts.size() && failures < 5; ++i) {
     const auto& text = texts[i];
@@ -106,11 +107,13 @@ std::size_t check_spans(const tokenizer& tok, const std::vector<std::string>& te
         for (std::size_t k = 0; k < e.ids.size() && ok; ++k) {
           if (e.spans[k].begin == e.spans[k].end || tok.is_special(e.ids[k])) continue;
           std::vector<std::int32_t> run{e.ids[k]};
-          for (std::size_t m = k + 1; m < e.ids.size() && e.spans[m].begin == e.spans[m].end; ++m) run.push_back(e.ids[m]);
+          for (std::size_t m = k + 1; m < e.ids.size() && e.spans[m].begin == e.spans[m].end; ++m)
+            run.push_back(e.ids[m]);
           const auto span_text = text.substr(e.spans[k].begin, e.spans[k].end - e.spans[k].begin);
           const auto decoded = tok.decode_bytes(run);
           if (exact ? decoded != span_text : span_text.rfind(decoded, 0) != 0) {
-            INFO("token " << k << " " << nlohmann::json(tok.token_text(e.ids[k])).dump() << " span " << nlohmann::json(utf8::lossy(span_text)).dump());
+            INFO("token " << k << " " << nlohmann::json(tok.token_text(e.ids[k])).dump() << " span "
+                          << nlohmann::json(utf8::lossy(span_text)).dump());
             CHECK(false);
             ok = false;
           }
@@ -152,7 +155,7 @@ TEST_CASE("byte spans tile the text on every fixture tokenizer", "[align]") {
 TEST_CASE("byte spans tile the text on the real GGUF tokenizers", "[align][real]") {
   const auto extra = hard_texts();
   for (const auto& [fixture, file, byte_level] : {std::tuple{"smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", true},
-                                                   std::tuple{"gemma3", "gemma-3-270m-q4_k_m.gguf", false}}) {
+                                                  std::tuple{"gemma3", "gemma-3-270m-q4_k_m.gguf", false}}) {
     const auto tok = tokenizer::load(cached_model(file));
     auto texts = case_texts(test::data_dir() / "gguf_tokenizers" / fixture / "cases.jsonl");
     texts.insert(texts.end(), extra.begin(), extra.end());
@@ -180,8 +183,14 @@ TEST_CASE("byte spans agree with the offsets of tokenizers", "[align]") {
       INFO(kind << ": " << c["text"].dump());
       REQUIRE(e.ids == c["ids"].get<std::vector<std::int32_t>>());
       ++strings;
-      auto char_start = [&](std::size_t at) { while (at > 0 && at < text.size() && (static_cast<unsigned char>(text[at]) & 0xc0) == 0x80) --at; return at; };
-      auto char_end = [&](std::size_t at) { while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xc0) == 0x80) ++at; return at; };
+      auto char_start = [&](std::size_t at) {
+        while (at > 0 && at < text.size() && (static_cast<unsigned char>(text[at]) & 0xc0) == 0x80) --at;
+        return at;
+      };
+      auto char_end = [&](std::size_t at) {
+        while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xc0) == 0x80) ++at;
+        return at;
+      };
       for (std::size_t k = 0; k < e.ids.size(); ++k) {
         const auto [b, en] = e.spans[k];
         if (b == en) {
@@ -191,10 +200,13 @@ TEST_CASE("byte spans agree with the offsets of tokenizers", "[align]") {
         const bool same_begin = char_start(b) == theirs[k].first, same_end = char_end(en) == theirs[k].second;
         if (same_begin && same_end) ++agreed;
         else if (same_begin && theirs[k].second < en) ++shorter;
-        else if (++differ <= 3) WARN(kind << " token " << k << ": ours [" << b << ", " << en << "), theirs [" << theirs[k].first << ", " << theirs[k].second << ") in " << c["text"].dump());
+        else if (++differ <= 3)
+          WARN(kind << " token " << k << ": ours [" << b << ", " << en << "), theirs [" << theirs[k].first << ", "
+                    << theirs[k].second << ") in " << c["text"].dump());
       }
     }
-    INFO(kind << ": " << strings << " strings, " << agreed << " tokens agree, " << shorter << " theirs shorter, " << empty << " ours empty, " << differ << " differ");
+    INFO(kind << ": " << strings << " strings, " << agreed << " tokens agree, " << shorter << " theirs shorter, "
+              << empty << " ours empty, " << differ << " differ");
     CHECK(strings >= 250);
     CHECK(agreed >= 3000);
     CHECK(differ == 0);
@@ -220,7 +232,8 @@ TEST_CASE("shared boundaries of a hand-checked pair", "[align]") {
   std::vector<float> rows;
   for (int t = 0; t < 6; ++t) rows.insert(rows.end(), {float(t), float(10 * t)});
   CHECK(fusion::pool(rows, 2, s, fusion::teacher::b, fusion::pooling::last) == std::vector<float>{2, 20, 5, 50});
-  CHECK(fusion::pool(rows, 2, s, fusion::teacher::b, fusion::pooling::mean) == std::vector<float>{1, 10, 4, 40});  // mean of 0..2, of 3..5
+  CHECK(fusion::pool(rows, 2, s, fusion::teacher::b, fusion::pooling::mean) ==
+        std::vector<float>{1, 10, 4, 40});  // mean of 0..2, of 3..5
   std::vector<float> rows_a{1, 2, 3, 4, 5, 6};
   CHECK(fusion::pool(rows_a, 2, s, fusion::teacher::a, fusion::pooling::mean) == std::vector<float>{1, 2, 4, 5});
   CHECK_THROWS_AS(fusion::pool(rows_a, 4, s, fusion::teacher::a, fusion::pooling::last), usage_error);
@@ -241,6 +254,7 @@ TEST_CASE("shared boundaries of two fixture tokenizers", "[align]") {
       CHECK((b.last_a + 1 == x.spans.size() || x.spans[b.last_a + 1].end > b.offset));
       CHECK((b.last_b + 1 == y.spans.size() || y.spans[b.last_b + 1].end > b.offset));
     }
-    if (!text.empty()) CHECK((!s.empty() && s.back().offset == text.size()));  // both have read the whole text at its end
+    if (!text.empty())
+      CHECK((!s.empty() && s.back().offset == text.size()));  // both have read the whole text at its end
   }
 }

@@ -45,10 +45,12 @@ TEST_CASE("expected tensors equal transformers' state_dict for every config") {
     }
     // Gemma 3's vision tower and projector: weights of the image path, ignored by the family
     const auto& fam = family_of(dir);
-    for (const auto& other : test::load_json(dir / "reference.json").value("state_dict_other_parts", nlohmann::json::array())) {
+    for (const auto& other :
+         test::load_json(dir / "reference.json").value("state_dict_other_parts", nlohmann::json::array())) {
       const auto name = other.get<std::string>();
       INFO(name);
-      CHECK(std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(), [&](auto p) { return name.starts_with(p); }));
+      CHECK(std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(),
+                        [&](auto p) { return name.starts_with(p); }));
     }
   }
 }
@@ -63,7 +65,8 @@ TEST_CASE("a wrapper's checkpoint binds under every spelling of its decoder's na
   std::vector<tensor_to_write> out;
   for (const auto& t : original.tensors()) {
     std::string name = t.name;
-    for (const auto& [from, to] : {std::pair{"language_model.model.", "model.language_model."}, {"vision_tower.", "model.vision_tower."},
+    for (const auto& [from, to] : {std::pair{"language_model.model.", "model.language_model."},
+                                   {"vision_tower.", "model.vision_tower."},
                                    {"multi_modal_projector.", "model.multi_modal_projector."}})
       if (name.starts_with(from)) name = to + name.substr(std::string(from).size());
     out.push_back({name, t.type, t.shape, t.data});
@@ -142,7 +145,8 @@ TEST_CASE("binding reports missing, mis-shaped, unused and ignored tensors") {
 
 TEST_CASE("fused layouts have the shapes of their targets stacked") {
   CHECK(registry::stored_shape(tensor_layout::fused_rows, {{32, 64}, {16, 64}, {16, 64}}) == shape_t{64, 64});
-  CHECK(registry::stored_shape(tensor_layout::fused_cols_transposed, {{64, 64}, {64, 64}, {64, 64}}) == shape_t{64, 192});
+  CHECK(registry::stored_shape(tensor_layout::fused_cols_transposed, {{64, 64}, {64, 64}, {64, 64}}) ==
+        shape_t{64, 192});
   CHECK(registry::stored_shape(tensor_layout::fused_cols_transposed, {{64}, {64}, {64}}) == shape_t{192});
   CHECK(registry::stored_shape(tensor_layout::transposed, {{256, 64}}) == shape_t{64, 256});
 }

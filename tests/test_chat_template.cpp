@@ -28,7 +28,9 @@ std::string read_file(const fs::path& p) {
 }
 
 /// The error message of rendering `source`, or "" when it renders.
-std::string error_of(const std::string& source, const nlohmann::ordered_json& messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", "x"}}})) {
+std::string error_of(const std::string& source,
+                     const nlohmann::ordered_json& messages = nlohmann::ordered_json::array({{{"role", "user"},
+                                                                                              {"content", "x"}}})) {
   try {
     chat::render_chat(source, messages);
   } catch (const template_error& e) {
@@ -53,7 +55,8 @@ TEST_CASE("chat templates render as transformers' apply_chat_template") {
     chat::options opts;
     opts.add_generation_prompt = c["add_generation_prompt"].get<bool>();
     opts.extra = c["variables"];
-    INFO(name << " / " << c["conversation"].get<std::string>() << (opts.add_generation_prompt ? " + generation prompt" : ""));
+    INFO(name << " / " << c["conversation"].get<std::string>()
+              << (opts.add_generation_prompt ? " + generation prompt" : ""));
     if (c.contains("expected")) {
       std::string ours;
       try {
@@ -61,7 +64,8 @@ TEST_CASE("chat templates render as transformers' apply_chat_template") {
       } catch (const error& e) {
         ours = std::string("ERROR: ") + e.what();
       }
-      if (ours != c["expected"].get<std::string>() && ++mismatches <= 8) CHECK(ours == c["expected"].get<std::string>());
+      if (ours != c["expected"].get<std::string>() && ++mismatches <= 8)
+        CHECK(ours == c["expected"].get<std::string>());
       ++rendered;
     } else if (c["error"] == "raise") {
       ++raised;
@@ -95,16 +99,19 @@ TEST_CASE("chat templates: from GGUF metadata and from model folders", "[real]")
   const auto opts = chat::with_special_tokens(tok, generation);
   CHECK(opts.bos_token == "<|im_start|>");
   CHECK(opts.eos_token == "<|im_end|>");
-  const auto text = chat::chat_template(*t).render(std::vector<chat::message>{{"user", "What is the capital of France?"}}, opts);
-  CHECK(text == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-                "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n");
+  const auto text =
+      chat::chat_template(*t).render(std::vector<chat::message>{{"user", "What is the capital of France?"}}, opts);
+  CHECK(text ==
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n");
 
   const auto tmp = fs::temp_directory_path() / ("nexus_chat_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   CHECK_FALSE(chat::template_from_folder(tmp));
   std::ofstream(tmp / "tokenizer_config.json") << R"({"chat_template": "{{ messages[0].content }}"})";
   CHECK(chat::template_from_folder(tmp) == "{{ messages[0].content }}");
-  std::ofstream(tmp / "tokenizer_config.json") << R"({"chat_template": [{"name": "tool_use", "template": "t"}, {"name": "default", "template": "d"}]})";
+  std::ofstream(tmp / "tokenizer_config.json")
+      << R"({"chat_template": [{"name": "tool_use", "template": "t"}, {"name": "default", "template": "d"}]})";
   CHECK(chat::template_from_folder(tmp) == "d");
   std::ofstream(tmp / "tokenizer_config.json") << R"({"chat_template": [{"name": "tool_use", "template": "t"}]})";
   CHECK_THROWS_AS(chat::template_from_folder(tmp), config_error);
@@ -117,9 +124,12 @@ TEST_CASE("chat templates: from GGUF metadata and from model folders", "[real]")
 
 TEST_CASE("chat templates: what the subset does not support is a named error with its position") {
   CHECK_THROWS_AS(chat::chat_template("{% include 'x' %}"), template_error);
-  CHECK_THROWS_WITH(chat::chat_template("line one\n  {% include 'x' %}"), Catch::Contains("line 2, column 6") && Catch::Contains("'include' is not supported"));
-  CHECK_THROWS_WITH(chat::chat_template("{{ x | frobnicate }}"), Catch::Contains("filter 'frobnicate' is not supported") && Catch::Contains("column 8"));
-  CHECK_THROWS_WITH(chat::chat_template("{{ x is frobnicated }}"), Catch::Contains("test 'frobnicated' is not supported"));
+  CHECK_THROWS_WITH(chat::chat_template("line one\n  {% include 'x' %}"),
+                    Catch::Contains("line 2, column 6") && Catch::Contains("'include' is not supported"));
+  CHECK_THROWS_WITH(chat::chat_template("{{ x | frobnicate }}"),
+                    Catch::Contains("filter 'frobnicate' is not supported") && Catch::Contains("column 8"));
+  CHECK_THROWS_WITH(chat::chat_template("{{ x is frobnicated }}"),
+                    Catch::Contains("test 'frobnicated' is not supported"));
   CHECK_THROWS_WITH(chat::chat_template("{% if x %}open"), Catch::Contains("missing {% endif %}"));
   CHECK_THROWS_WITH(chat::chat_template("{{ x "), Catch::Contains("not closed"));
   CHECK_THROWS_WITH(chat::chat_template("{# never closed"), Catch::Contains("comment not closed"));
@@ -130,9 +140,12 @@ TEST_CASE("chat templates: what the subset does not support is a named error wit
   CHECK_THROWS_WITH(chat::chat_template("{{ 99999999999999999999 }}"), Catch::Contains("out of range"));
   CHECK_THROWS_WITH(chat::chat_template("{% raw %}x{% endraw %}"), Catch::Contains("'raw' is not supported"));
   // while rendering: the template's own error, and type errors at the expression
-  CHECK_THROWS_AS(chat::render_chat("{{ raise_exception('no system role') }}", nlohmann::ordered_json::array({{{"role", "user"}}})), template_raised_error);
+  CHECK_THROWS_AS(
+      chat::render_chat("{{ raise_exception('no system role') }}", nlohmann::ordered_json::array({{{"role", "user"}}})),
+      template_raised_error);
   CHECK(error_of("{{ raise_exception('no system role') }}").find("no system role") != std::string::npos);
-  CHECK(error_of("ab\n{{ 'a' + 1 }}").find("line 2, column 8: unsupported operand types for +: 'str' and 'int'") != std::string::npos);
+  CHECK(error_of("ab\n{{ 'a' + 1 }}").find("line 2, column 8: unsupported operand types for +: 'str' and 'int'") !=
+        std::string::npos);
   CHECK(error_of("{{ nothing.attr }}").find("'nothing' is undefined") != std::string::npos);
   CHECK(error_of("{{ 1 // 0 }}").find("division") != std::string::npos);
   CHECK(error_of("{% set x = 1 %}{% set x.y = 2 %}").find("not a namespace") != std::string::npos);
@@ -143,9 +156,12 @@ TEST_CASE("chat templates: what the subset does not support is a named error wit
   CHECK(error_of("{% for x in 3 %}{% endfor %}").find("'int' object is not iterable") != std::string::npos);
   // hostile templates end in an error, not a crash or exhausted memory
   CHECK(error_of("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}").find("nested deeper") != std::string::npos);
-  CHECK_THROWS_WITH(chat::chat_template("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"), Catch::Contains("nesting deeper"));
-  CHECK_THROWS_WITH(chat::chat_template(std::string(3000, '-') + "{{ " + std::string(3000, '-') + "1 }}"), Catch::Contains("nesting deeper"));
-  CHECK(error_of("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}").find("longer than") != std::string::npos);
+  CHECK_THROWS_WITH(chat::chat_template("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"),
+                    Catch::Contains("nesting deeper"));
+  CHECK_THROWS_WITH(chat::chat_template(std::string(3000, '-') + "{{ " + std::string(3000, '-') + "1 }}"),
+                    Catch::Contains("nesting deeper"));
+  CHECK(error_of("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}")
+            .find("longer than") != std::string::npos);
   CHECK(error_of("{{ 'ab' * 1000000000000 }}").find("too long") != std::string::npos);
   CHECK_THROWS_AS(chat::render_chat("{{ 1 }}", nlohmann::ordered_json::array()), usage_error);
   CHECK_THROWS_AS(chat::render_chat("{{ 1 }}", nlohmann::ordered_json::object()), usage_error);

@@ -65,8 +65,10 @@ TEST_CASE("CPU logits, hidden states and greedy tokens match transformers") {
       const auto step_logits = reference_floats(ref, seq + ".greedy_logits");
       const auto vocab = std::size_t(m->arch().dims.vocab_size);
       for (std::size_t k = 0; k < g.logits.size(); ++k)
-        check_parity(g.logits[k], {step_logits.begin() + std::ptrdiff_t(k * vocab), step_logits.begin() + std::ptrdiff_t((k + 1) * vocab)},
-                     "greedy step " + std::to_string(k));
+        check_parity(
+            g.logits[k],
+            {step_logits.begin() + std::ptrdiff_t(k * vocab), step_logits.begin() + std::ptrdiff_t((k + 1) * vocab)},
+            "greedy step " + std::to_string(k));
 
       // Prefill + decode must equal a full recompute over the same tokens. Not for dynamic NTK
       // RoPE: its frequencies depend on the sequence length, and cached keys keep those of the
@@ -79,7 +81,8 @@ TEST_CASE("CPU logits, hidden states and greedy tokens match transformers") {
       const auto full = m->forward(all, fresh).logits.data;
       for (std::size_t k = 0; k < g.logits.size(); ++k) {
         const auto row = ids.size() - 1 + k;
-        check_parity(g.logits[k], {full.begin() + std::ptrdiff_t(row * vocab), full.begin() + std::ptrdiff_t((row + 1) * vocab)},
+        check_parity(g.logits[k],
+                     {full.begin() + std::ptrdiff_t(row * vocab), full.begin() + std::ptrdiff_t((row + 1) * vocab)},
                      "recompute at step " + std::to_string(k));
       }
     }
@@ -108,5 +111,6 @@ TEST_CASE("a prompt longer than two 512-token prefill steps: every hidden state 
   auto c3 = m->new_cache(std::int64_t(ids.size()));
   const auto last = m->forward(ids, c3, {.all_logits = false, .chunk_rows = 512});
   REQUIRE(last.logits.shape == shape_t{1, m->arch().dims.vocab_size});
-  CHECK(std::equal(last.logits.data.begin(), last.logits.data.end(), whole.logits.data.end() - std::ptrdiff_t(last.logits.data.size())));
+  CHECK(std::equal(last.logits.data.begin(), last.logits.data.end(),
+                   whole.logits.data.end() - std::ptrdiff_t(last.logits.data.size())));
 }

@@ -39,8 +39,10 @@ TEST_CASE("CUDA bf16 and fp16 stay close to the fp32 reference") {
       INFO((p == cuda::precision::bf16 ? "bf16" : "fp16") << " NMSE " << s.nmse);
       CHECK(s.nmse <= bound);
       const auto vocab = std::size_t(m->arch().dims.vocab_size);
-      const std::span<const float> last_got(got.data() + got.size() - vocab, vocab), last_want(want.data() + want.size() - vocab, vocab);
-      CHECK(std::max_element(last_got.begin(), last_got.end()) - last_got.begin() == std::max_element(last_want.begin(), last_want.end()) - last_want.begin());
+      const std::span<const float> last_got(got.data() + got.size() - vocab, vocab),
+          last_want(want.data() + want.size() - vocab, vocab);
+      CHECK(std::max_element(last_got.begin(), last_got.end()) - last_got.begin() ==
+            std::max_element(last_want.begin(), last_want.end()) - last_want.begin());
     }
   }
 }

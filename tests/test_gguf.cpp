@@ -61,7 +61,7 @@ builder sample() {
   g.mark("kv3").str("flag").u32(7).mark("flag.value").u8(1);
   g.mark("kv4").str("nested").u32(9).u32(9).mark("nested.count").u64(2);
   g.u32(5).u64(2).u32(static_cast<std::uint32_t>(-1)).u32(7);  // [-1, 7]
-  g.u32(5).u64(1).u32(42);                                       // [42]
+  g.u32(5).u64(1).u32(42);                                     // [42]
   g.mark("t0").str("w").mark("t0.n_dims").u32(2).mark("t0.ne0").u64(32).mark("t0.ne1").u64(2);
   g.mark("t0.type").u32(2).mark("t0.offset").u64(0);  // Q4_0: 2 rows of one block, 36 bytes
   g.mark("t1").str("b").u32(1).mark("t1.ne0").u64(3).mark("t1.type").u32(0).mark("t1.offset").u64(64);  // F32, 12 bytes
@@ -172,7 +172,8 @@ TEST_CASE("gguf: every prefix of a valid file is a typed error, never a crash") 
     INFO("prefix of " << n << " bytes");
     const std::vector<std::byte> cut(g.b.begin(), g.b.begin() + static_cast<std::ptrdiff_t>(n));
     const auto c = error_of(cut);
-    CHECK((c == code::truncated || c == code::string_too_long || c == code::count_too_large || c == code::out_of_bounds));
+    CHECK(
+        (c == code::truncated || c == code::string_too_long || c == code::count_too_large || c == code::out_of_bounds));
   }
 }
 
@@ -182,7 +183,8 @@ namespace {
 /// message names the file path and `named`.
 code file_error_of(const std::string& case_name, const std::vector<std::byte>& bytes, const std::string& named) {
   const auto path = temp_dir() / (case_name + ".gguf");
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   try {
     gguf::file f(path);
   } catch (const gguf_error& e) {
@@ -291,7 +293,8 @@ TEST_CASE("gguf: files the gguf package wrote read back as it wrote them") {
     CHECK(f.get<std::string>("general.architecture") == "testarch");
 
     // Every value, element by element, against what the script gave the writer.
-    std::function<void(const gguf::value&, const nlohmann::json&)> same = [&](const gguf::value& v, const nlohmann::json& j) {
+    std::function<void(const gguf::value&, const nlohmann::json&)> same = [&](const gguf::value& v,
+                                                                              const nlohmann::json& j) {
       using vt = gguf::value_type;
       switch (v.type()) {
         case vt::array: {
@@ -302,13 +305,20 @@ TEST_CASE("gguf: files the gguf package wrote read back as it wrote them") {
         }
         case vt::string: CHECK(v.as<std::string>() == j.get<std::string>()); return;
         case vt::boolean: CHECK(v.as<bool>() == j.get<bool>()); return;
-        case vt::f32: case vt::f64: {
+        case vt::f32:
+        case vt::f64: {
           const double got = v.as<double>(), expected = j.get<double>();
           CHECK(std::memcmp(&got, &expected, sizeof got) == 0);  // bits: -0.0 and subnormals too
           return;
         }
-        case vt::u8: case vt::u16: case vt::u32: case vt::u64: CHECK(v.as<std::uint64_t>() == j.get<std::uint64_t>()); return;
-        case vt::i8: case vt::i16: case vt::i32: case vt::i64: CHECK(v.as<std::int64_t>() == j.get<std::int64_t>()); return;
+        case vt::u8:
+        case vt::u16:
+        case vt::u32:
+        case vt::u64: CHECK(v.as<std::uint64_t>() == j.get<std::uint64_t>()); return;
+        case vt::i8:
+        case vt::i16:
+        case vt::i32:
+        case vt::i64: CHECK(v.as<std::int64_t>() == j.get<std::int64_t>()); return;
       }
       FAIL("unknown value type");
     };
@@ -417,13 +427,15 @@ TEST_CASE("gguf: every block format dequantises bit-exactly as gguf.quants.dequa
     CHECK(std::memcmp(r.data(), got.data() + row, r.size() * 4) == 0);
   }
   std::sort(seen.begin(), seen.end());
-  CHECK(seen == std::vector<std::string>{"BF16", "F16", "F32", "Q2_K", "Q3_K", "Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0"});
+  CHECK(seen == std::vector<std::string>{"BF16", "F16", "F32", "Q2_K", "Q3_K", "Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1",
+                                         "Q5_K", "Q6_K", "Q8_0"});
 }
 
 TEST_CASE("gguf: unsupported block formats and partial blocks are named errors") {
   std::vector<std::byte> src(64);
   std::vector<float> dst(256);
-  for (auto t : {gguf::tensor_type::q8_1, gguf::tensor_type::q8_k, gguf::tensor_type::iq2_xxs, gguf::tensor_type::i32}) {
+  for (auto t :
+       {gguf::tensor_type::q8_1, gguf::tensor_type::q8_k, gguf::tensor_type::iq2_xxs, gguf::tensor_type::i32}) {
     try {
       gguf::dequantize_row(t, src.data(), dst.data(), gguf::block_size(t));
       FAIL("no error");

@@ -24,7 +24,9 @@ namespace {
 fs::path gguf_dir() { return test::data_dir() / "gguf_models"; }
 
 /// name.gguf -> the Hugging Face fixture it was converted from.
-std::string source_of(const std::string& name) { return name == "llama_q8_0" ? "llama" : name == "gemma3" ? "gemma3_text" : name; }
+std::string source_of(const std::string& name) {
+  return name == "llama_q8_0" ? "llama" : name == "gemma3" ? "gemma3_text" : name;
+}
 
 std::vector<std::string> gguf_fixtures() {
   std::vector<std::string> out;
@@ -38,7 +40,7 @@ std::vector<std::string> gguf_fixtures() {
 /// Face one (the fixtures use non-default values there; each file has its own transformers outputs).
 const std::map<std::string, std::vector<std::string>> lossy_fields{
     {"mistral", {"family", "attention.sliding_window", "attention.layers"}},  // written as llama, no window
-    {"qwen2", {"attention.sliding_window", "attention.layers"}},             // no window in qwen2 GGUF
+    {"qwen2", {"attention.sliding_window", "attention.layers"}},              // no window in qwen2 GGUF
     {"gemma2", {"attention.scale"}},  // query_pre_attn_scalar not written: Gemma2Config's 256 applies
     // the same, and the layer pattern (alternating in the fixture) is not written: every 6th layer global
     {"gemma3", {"attention.scale", "attention.layers"}},
@@ -54,10 +56,26 @@ struct gguf_edit {
   bool add_rope_freqs = false;
 };
 
-gguf_edit with_set(const std::string& k, const std::string& v) { gguf_edit e; e.set[k] = v; return e; }
-gguf_edit with_drop(const std::string& k) { gguf_edit e; e.drop.insert(k); return e; }
-gguf_edit with_reshape(const std::string& t, std::vector<std::int64_t> ne) { gguf_edit e; e.reshape[t] = std::move(ne); return e; }
-gguf_edit with_rope_freqs() { gguf_edit e; e.add_rope_freqs = true; return e; }
+gguf_edit with_set(const std::string& k, const std::string& v) {
+  gguf_edit e;
+  e.set[k] = v;
+  return e;
+}
+gguf_edit with_drop(const std::string& k) {
+  gguf_edit e;
+  e.drop.insert(k);
+  return e;
+}
+gguf_edit with_reshape(const std::string& t, std::vector<std::int64_t> ne) {
+  gguf_edit e;
+  e.reshape[t] = std::move(ne);
+  return e;
+}
+gguf_edit with_rope_freqs() {
+  gguf_edit e;
+  e.add_rope_freqs = true;
+  return e;
+}
 
 fs::path rewrite(const std::string& fixture, const gguf_edit& e, const std::string& out_name) {
   const gguf::file src(gguf_dir() / (fixture + ".gguf"));
@@ -65,7 +83,10 @@ fs::path rewrite(const std::string& fixture, const gguf_edit& e, const std::stri
   auto raw = [&](const void* p, std::size_t n) { b.append(static_cast<const char*>(p), n); };
   auto u32 = [&](std::uint32_t v) { raw(&v, 4); };
   auto u64 = [&](std::uint64_t v) { raw(&v, 8); };
-  auto str = [&](std::string_view s) { u64(s.size()); raw(s.data(), s.size()); };
+  auto str = [&](std::string_view s) {
+    u64(s.size());
+    raw(s.data(), s.size());
+  };
   std::vector<std::pair<std::string, const gguf::value*>> kv;
   for (const auto& [k, v] : src.metadata())
     if (!v.is_array() && !e.drop.count(k) && !e.set.count(k)) kv.emplace_back(k, &v);
@@ -76,9 +97,11 @@ fs::path rewrite(const std::string& fixture, const gguf_edit& e, const std::stri
     std::span<const std::byte> data;
   };
   std::vector<tensor> ts;
-  for (const auto& t : src.tensors()) ts.push_back({t.name, t.type, e.reshape.count(t.name) ? e.reshape.at(t.name) : t.ne, t.data});
+  for (const auto& t : src.tensors())
+    ts.push_back({t.name, t.type, e.reshape.count(t.name) ? e.reshape.at(t.name) : t.ne, t.data});
   const std::vector<float> freqs(16, 1.0f);
-  if (e.add_rope_freqs) ts.push_back({"rope_freqs.weight", gguf::tensor_type::f32, {16}, std::as_bytes(std::span(freqs))});
+  if (e.add_rope_freqs)
+    ts.push_back({"rope_freqs.weight", gguf::tensor_type::f32, {16}, std::as_bytes(std::span(freqs))});
   const auto vocab_key = src.get<std::string>("general.architecture") + ".vocab_size";
   const bool add_vocab = !src.find(vocab_key) && src.find("tokenizer.ggml.tokens");
   raw("GGUF", 4);
@@ -128,7 +151,8 @@ void real_model_parity(const std::string& file, const std::string& reference) {
   const auto rep = check_parity(*m, ref);
   CHECK(rep.sequences >= 3);
   for (const auto& r : rep.rows) {
-    INFO(file << " " << r.tensor << ": max|d| " << r.stats.max_abs << " (max|ref| " << r.stats.max_ref << "), NMSE " << r.stats.nmse);
+    INFO(file << " " << r.tensor << ": max|d| " << r.stats.max_abs << " (max|ref| " << r.stats.max_ref << "), NMSE "
+              << r.stats.nmse);
     CHECK(r.ok);
   }
   WARN(file << ": worst logits max|d| " << rep.worst_logits() << ", "
@@ -167,7 +191,9 @@ TEST_CASE("descriptor from GGUF metadata equals the one from the config transfor
     // transformers keeps the f32 value (9.999999747378752e-06), we its shortest spelling (1e-05): the same float
     if (float(ours.norm.eps) == float(theirs.norm.eps)) std::erase(d, std::string("norm.eps"));
     // transformers 5 reads no key_length for qwen3 (keeps head_dim = 128 and cannot load the file); llama.cpp reads it
-    const std::vector<std::string> expected = name == "qwen3" ? std::vector<std::string>{"dims.head_dim", "position.rotary_dim", "attention.scale"} : std::vector<std::string>{};
+    const std::vector<std::string> expected =
+        name == "qwen3" ? std::vector<std::string>{"dims.head_dim", "position.rotary_dim", "attention.scale"}
+                        : std::vector<std::string>{};
     CHECK(d == expected);
   }
 }
@@ -197,7 +223,8 @@ TEST_CASE("CPU logits, hidden states and greedy tokens from GGUF match transform
     const auto rep = check_parity(*m, checkpoint(ref_path));
     CHECK(rep.sequences == 3);
     for (const auto& r : rep.rows) {
-      INFO(r.tensor << ": max|d| " << r.stats.max_abs << " (max|ref| " << r.stats.max_ref << "), NMSE " << r.stats.nmse);
+      INFO(r.tensor << ": max|d| " << r.stats.max_abs << " (max|ref| " << r.stats.max_ref << "), NMSE "
+                    << r.stats.nmse);
       CHECK(r.ok);
     }
   }
@@ -216,13 +243,17 @@ TEST_CASE("bad GGUF checkpoints give named errors") {
   SECTION("unknown architecture") {
     const auto p = rewrite("llama", with_set("general.architecture", "mamba"), "arch");
     CHECK_THROWS_AS(registry::open_checkpoint(p), unsupported_error);
-    CHECK_THROWS_WITH(registry::open_checkpoint(p), Catch::StartsWith(p.string() + ": general.architecture = \"mamba\" is not supported (supported: llama, qwen2, qwen3, gemma"));
+    CHECK_THROWS_WITH(
+        registry::open_checkpoint(p),
+        Catch::StartsWith(
+            p.string() + ": general.architecture = \"mamba\" is not supported (supported: llama, qwen2, qwen3, gemma"));
     fs::remove(p);
   }
   SECTION("missing key") {
     const auto p = rewrite("qwen2", with_drop("qwen2.embedding_length"), "key");
     CHECK_THROWS_AS(registry::describe(p), config_error);
-    CHECK_THROWS_WITH(registry::describe(p), Catch::Equals(p.string() + ": metadata key 'qwen2.embedding_length' is required"));
+    CHECK_THROWS_WITH(registry::describe(p),
+                      Catch::Equals(p.string() + ": metadata key 'qwen2.embedding_length' is required"));
     fs::remove(p);
   }
   SECTION("wrong tensor shape") {
@@ -243,7 +274,9 @@ TEST_CASE("bad GGUF checkpoints give named errors") {
   SECTION("RoPE scaling type") {
     const auto p = rewrite("llama", with_set("llama.rope.scaling.type", "longrope"), "scaling");
     CHECK_THROWS_AS(registry::describe(p), unsupported_error);
-    CHECK_THROWS_WITH(registry::describe(p), Catch::Contains("'llama.rope.scaling.type' = \"longrope\" is not supported (supported: none, linear, yarn)"));
+    CHECK_THROWS_WITH(
+        registry::describe(p),
+        Catch::Contains("'llama.rope.scaling.type' = \"longrope\" is not supported (supported: none, linear, yarn)"));
     fs::remove(p);
   }
   SECTION("a llama file named \"mistral\" is Mistral, as transformers reads it") {

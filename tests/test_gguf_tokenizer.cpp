@@ -29,7 +29,8 @@ std::vector<std::int32_t> ids_of(const nlohmann::json& j) { return j.get<std::ve
 void check_model(const std::string& fixture) {
   const auto dir = test::data_dir() / "gguf_tokenizers" / fixture;
   const auto meta = test::load_json(dir / "meta.json");
-  const auto path = meta.value("local", false) ? dir / meta["file"].get<std::string>() : model_file(meta["file"].get<std::string>());
+  const auto path =
+      meta.value("local", false) ? dir / meta["file"].get<std::string>() : model_file(meta["file"].get<std::string>());
   const auto tok = tokenizer::load(path);  // the .gguf path goes through tokenizer::from_gguf
   CHECK(tok.vocab_size() == meta["vocab_size"].get<std::size_t>());
   const auto prefix = ids_of(meta["prefix"]), suffix = ids_of(meta["suffix"]);
@@ -51,7 +52,8 @@ void check_model(const std::string& fixture) {
     const auto ours = tok.encode(text, false);
     const auto ours_special = tok.encode(text, true);
     const auto ours_decoded = tok.decode(ids, false), ours_skip = tok.decode(ids, true);
-    if (!(ours == ids && ours_special == ids_special && ours_decoded == decoded && ours_skip == decoded_skip) && ++mismatches <= 5) {
+    if (!(ours == ids && ours_special == ids_special && ours_decoded == decoded && ours_skip == decoded_skip) &&
+        ++mismatches <= 5) {
       CHECK(ours == ids);
       CHECK(ours_special == ids_special);
       CHECK(ours_decoded == decoded);
@@ -139,10 +141,17 @@ tokenizer from(const gguf_writer& w) {
 gguf_writer tiny_llama(const std::string& arch = "llama") {
   gguf_writer w;
   w.string("general.architecture", arch).string("tokenizer.ggml.model", "llama");
-  w.strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "b", "\xE2\x96\x81", "ab", "\xE2\x96\x81" "a", "\xE2\x96\x81" "ab", "<0x63>"});
+  w.strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "b", "\xE2\x96\x81", "ab",
+                                      "\xE2\x96\x81"
+                                      "a",
+                                      "\xE2\x96\x81"
+                                      "ab",
+                                      "<0x63>"});
   w.floats("tokenizer.ggml.scores", {0, 0, 0, -1, -2, -3, -4, -5, -6, 0});
   w.ints("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1, 1, 1, 1, 6});
-  w.u32_value("tokenizer.ggml.bos_token_id", 1).u32_value("tokenizer.ggml.eos_token_id", 2).u32_value("tokenizer.ggml.unknown_token_id", 0);
+  w.u32_value("tokenizer.ggml.bos_token_id", 1)
+      .u32_value("tokenizer.ggml.eos_token_id", 2)
+      .u32_value("tokenizer.ggml.unknown_token_id", 0);
   return w;
 }
 
@@ -152,11 +161,15 @@ TEST_CASE("gguf tokenizer: SmolLM2 (gpt2 vocabulary) equals transformers on ever
   check_model("smollm2");
 }
 
-TEST_CASE("gguf tokenizer: Gemma 3 (llama vocabulary, merges from the token order) equals transformers on every recorded string", "[gguf][real]") {
+TEST_CASE(
+    "gguf tokenizer: Gemma 3 (llama vocabulary, merges from the token order) equals transformers on every recorded string",
+    "[gguf][real]") {
   check_model("gemma3");
 }
 
-TEST_CASE("gguf tokenizer: small files for the other layouts (Llama, Phi-3, merges in the file, GPT-2, Llama 3, Qwen2) equal transformers", "[gguf]") {
+TEST_CASE(
+    "gguf tokenizer: small files for the other layouts (Llama, Phi-3, merges in the file, GPT-2, Llama 3, Qwen2) equal transformers",
+    "[gguf]") {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(test::data_dir() / "gguf_tokenizers"))
     if (e.path().filename().string().rfind("syn_", 0) == 0) {
@@ -188,12 +201,14 @@ TEST_CASE("gguf tokenizer: what is not supported is a named error") {
   };
   for (const auto* model : {"bert", "t5", "rwkv", "gemma4", ""}) {
     INFO(model);
-    CHECK_THROWS_WITH(from(with_model(model)), Catch::Contains("tokenizer.ggml.model '" + std::string(model) + "'") && Catch::Contains("supported: gpt2, llama"));
+    CHECK_THROWS_WITH(from(with_model(model)), Catch::Contains("tokenizer.ggml.model '" + std::string(model) + "'") &&
+                                                   Catch::Contains("supported: gpt2, llama"));
     CHECK_THROWS_AS(from(with_model(model)), unsupported_error);
   }
   auto gpt2 = with_model("gpt2");
   gpt2.strings("tokenizer.ggml.merges", {}).string("tokenizer.ggml.pre", "starcoder");
-  CHECK_THROWS_WITH(from(gpt2), Catch::Contains("tokenizer.ggml.pre 'starcoder'") && Catch::Contains("smollm") && Catch::Contains("qwen2"));
+  CHECK_THROWS_WITH(from(gpt2), Catch::Contains("tokenizer.ggml.pre 'starcoder'") && Catch::Contains("smollm") &&
+                                    Catch::Contains("qwen2"));
   auto llama_pre = tiny_llama();
   llama_pre.string("tokenizer.ggml.pre", "llama-bpe");
   CHECK_THROWS_AS(from(llama_pre), unsupported_error);

@@ -18,10 +18,9 @@ namespace {
 
 /// Layers, lowest first: a header may include headers of its own layer or a lower one.
 const std::map<std::string, int> layer_of_folder{
-    {"core", 0},   {"reflect", 1},   {"io", 2},        {"arch", 3},      {"math", 4},     {"registry", 5},
-    {"model", 6},  {"inspect", 7},   {"backend", 8},   {"tokenizer", 9}, {"chat", 10},     {"generate", 11},
-    {"fusion", 12},
-    {"nexus.hpp", 99},  // the umbrella
+    {"core", 0},     {"reflect", 1},   {"io", 2},      {"arch", 3},       {"math", 4},
+    {"registry", 5}, {"model", 6},     {"inspect", 7}, {"backend", 8},    {"tokenizer", 9},
+    {"chat", 10},    {"generate", 11}, {"fusion", 12}, {"nexus.hpp", 99},  // the umbrella
 };
 
 std::string folder_of(const std::string& header) {  // "arch/enums.hpp" -> "arch"

@@ -94,7 +94,7 @@ TEST_CASE("rotate turns a pair by the angle and keeps its length") {
   }
   // Pair j of a head of 8 with 4 rotated pairs... neox pairs (j, j + half), interleaved (2j, 2j + 1).
   float neox[8] = {0, 1, 2, 3, 4, 5, 6, 7}, inter[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-  math::rotate_pair<rope_style::neox>(neox, 1, 4, 0.0f, 1.0f);         // a quarter turn of (1, 5)
+  math::rotate_pair<rope_style::neox>(neox, 1, 4, 0.0f, 1.0f);          // a quarter turn of (1, 5)
   math::rotate_pair<rope_style::interleaved>(inter, 1, 4, 0.0f, 1.0f);  // a quarter turn of (2, 3)
   CHECK(neox[1] == -5.0f);
   CHECK(neox[5] == 1.0f);

@@ -52,5 +52,6 @@ TEST_CASE("JSON with a wrong type or unknown enum name is rejected with its path
   descriptor n;
   CHECK_THROWS_WITH(reflect::from_json(nlohmann::json::parse(R"({"norm":{"kind":"batch"}})"), n),
                     Catch::Contains("norm.kind") && Catch::Contains("rms, layer"));
-  CHECK_THROWS_WITH(reflect::from_json(nlohmann::json::parse(R"({"dims":{"hidden_size":"64"}})"), n), Catch::Contains("dims.hidden_size"));
+  CHECK_THROWS_WITH(reflect::from_json(nlohmann::json::parse(R"({"dims":{"hidden_size":"64"}})"), n),
+                    Catch::Contains("dims.hidden_size"));
 }

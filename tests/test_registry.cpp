@@ -93,7 +93,8 @@ void check_against_reference(const fs::path& dir) {
   CHECK(n.position.sliding.theta == v["rope_local_theta"].get<double>());
   const auto local_type = v["rope_local_type"].get<std::string>();
   CHECK(reflect::to_string(n.position.sliding.scaling.type) == (local_type == "default" ? "none" : local_type));
-  check_inv(rope_inv_freq(rope_for(n.position, layer_attention::sliding)), v["rope_local_inv_freq"].get<std::vector<double>>());
+  check_inv(rope_inv_freq(rope_for(n.position, layer_attention::sliding)),
+            v["rope_local_inv_freq"].get<std::vector<double>>());
   CHECK(n.norm.qk == (v["qk_norm"] == "per_head" ? qk_norm::per_head : qk_norm::none));
 }
 
@@ -140,14 +141,20 @@ void expect_error(const std::string& config, std::initializer_list<const char*> 
 TEST_CASE("unsupported configs fail naming the field, the value and what is supported") {
   expect_error<unsupported_error>(R"({"model_type":"mamba"})", {"model_type", "mamba", "llama", "gpt_neox"});
   expect_error<config_error>(R"({"hidden_size":64})", {"model_type", "required"});
-  expect_error<unsupported_error>(R"({"model_type":"llama","hidden_act":"quick_gelu"})", {"hidden_act", "quick_gelu", "silu"});
-  expect_error<unsupported_error>(R"({"model_type":"llama","rope_scaling":{"rope_type":"mrope","factor":2.0}})", {"rope_type", "mrope", "yarn"});
-  expect_error<unsupported_error>(R"({"model_type":"gpt2","scale_attn_by_inverse_layer_idx":true})", {"scale_attn_by_inverse_layer_idx"});
-  expect_error<unsupported_error>(R"({"model_type":"phi3","rope_scaling":{"type":"linear","factor":2.0}})", {"rope_scaling", "longrope"});
-  expect_error<unsupported_error>(R"({"model_type":"qwen2","layer_types":["full_attention","chunked_attention"],"num_hidden_layers":2})",
-                                  {"layer_types", "chunked_attention"});
+  expect_error<unsupported_error>(R"({"model_type":"llama","hidden_act":"quick_gelu"})",
+                                  {"hidden_act", "quick_gelu", "silu"});
+  expect_error<unsupported_error>(R"({"model_type":"llama","rope_scaling":{"rope_type":"mrope","factor":2.0}})",
+                                  {"rope_type", "mrope", "yarn"});
+  expect_error<unsupported_error>(R"({"model_type":"gpt2","scale_attn_by_inverse_layer_idx":true})",
+                                  {"scale_attn_by_inverse_layer_idx"});
+  expect_error<unsupported_error>(R"({"model_type":"phi3","rope_scaling":{"type":"linear","factor":2.0}})",
+                                  {"rope_scaling", "longrope"});
+  expect_error<unsupported_error>(
+      R"({"model_type":"qwen2","layer_types":["full_attention","chunked_attention"],"num_hidden_layers":2})",
+      {"layer_types", "chunked_attention"});
   expect_error<unsupported_error>(R"({"model_type":"cohere","use_qk_norm":true})", {"use_qk_norm"});
-  expect_error<unsupported_error>(R"({"model_type":"olmo","rope_scaling":{"type":"yarn","factor":2.0}})", {"rope_scaling", "linear"});
+  expect_error<unsupported_error>(R"({"model_type":"olmo","rope_scaling":{"type":"yarn","factor":2.0}})",
+                                  {"rope_scaling", "linear"});
 }
 
 TEST_CASE("malformed configs fail with a config_error naming the field") {
@@ -156,14 +163,18 @@ TEST_CASE("malformed configs fail with a config_error naming the field") {
   expect_error<config_error>(R"({"model_type":"llama","num_attention_heads":0})", {"num_attention_heads", "positive"});
   expect_error<config_error>(R"({"model_type":"llama","num_key_value_heads":5})", {"num_key_value_heads", "divide"});
   expect_error<config_error>(R"({"model_type":"llama","tie_word_embeddings":"yes"})", {"tie_word_embeddings"});
-  expect_error<config_error>(R"({"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0}})", {"low_freq_factor", "required"});
+  expect_error<config_error>(R"({"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0}})",
+                             {"low_freq_factor", "required"});
   expect_error<config_error>(R"({"model_type":"llama","rope_scaling":{"factor":8.0}})", {"rope_type"});
   expect_error<config_error>(R"({"model_type":"llama","rope_scaling":[1,2]})", {"rope_scaling", "object"});
-  expect_error<config_error>(R"({"model_type":"qwen2","layer_types":["full_attention"],"num_hidden_layers":2})", {"layer_types", "2 layers"});
-  expect_error<config_error>(R"({"model_type":"gpt_neox","hidden_size":100,"num_attention_heads":3})", {"num_attention_heads", "divide"});
+  expect_error<config_error>(R"({"model_type":"qwen2","layer_types":["full_attention"],"num_hidden_layers":2})",
+                             {"layer_types", "2 layers"});
+  expect_error<config_error>(R"({"model_type":"gpt_neox","hidden_size":100,"num_attention_heads":3})",
+                             {"num_attention_heads", "divide"});
   expect_error<config_error>(R"({"model_type":"phi","partial_rotary_factor":0.01})", {"partial_rotary_factor"});
-  expect_error<config_error>(R"({"model_type":"phi3","rope_scaling":{"type":"longrope","short_factor":[1.0],"long_factor":[1.0]}})",
-                             {"short_factor", "48 entries"});
+  expect_error<config_error>(
+      R"({"model_type":"phi3","rope_scaling":{"type":"longrope","short_factor":[1.0],"long_factor":[1.0]}})",
+      {"short_factor", "48 entries"});
   expect_error<config_error>(R"([1, 2])", {"object"});
 }
 
@@ -206,17 +217,21 @@ TEST_CASE("Gemma 3: the gemma3 wrapper's text part, transformers 5's rope_parame
   CHECK(want.position.theta == 500000.0);
   CHECK(want.position.sliding.theta == 20000.0);
   // the same text config nested in a Gemma3Config describes the same decoder, family gemma3_text
-  const auto nested = registry::describe(nlohmann::json{{"model_type", "gemma3"}, {"text_config", text}, {"vision_config", nlohmann::json::object()}}, "g3");
+  const auto nested = registry::describe(
+      nlohmann::json{{"model_type", "gemma3"}, {"text_config", text}, {"vision_config", nlohmann::json::object()}},
+      "g3");
   CHECK(nested == want);
   CHECK(nested.family == "gemma3_text");
   // and in the 4.x keys
   auto v4 = text;
   v4.erase("rope_parameters");
-  v4["rope_theta"] = 500000.0, v4["rope_local_base_freq"] = 20000.0, v4["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 4.0}};
+  v4["rope_theta"] = 500000.0, v4["rope_local_base_freq"] = 20000.0,
+  v4["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 4.0}};
   CHECK(registry::describe(v4, "v4") == want);
   // transformers 5 allows scaling on sliding layers too; a missing layer type takes the 4.x key, then the default
   auto sliding_scaled = text;
-  sliding_scaled["rope_parameters"]["sliding_attention"] = {{"rope_type", "linear"}, {"factor", 2.0}, {"rope_theta", 300.0}};
+  sliding_scaled["rope_parameters"]["sliding_attention"] = {
+      {"rope_type", "linear"}, {"factor", 2.0}, {"rope_theta", 300.0}};
   sliding_scaled["rope_parameters"].erase("full_attention");
   const auto s = registry::describe(sliding_scaled, "v5");
   CHECK(s.position.sliding.scaling.type == rope_scaling::linear);
@@ -226,17 +241,24 @@ TEST_CASE("Gemma 3: the gemma3 wrapper's text part, transformers 5's rope_parame
   CHECK(s.position.scaling.type == rope_scaling::none);
   CHECK(rope_inv_freq(rope_for(s.position, layer_attention::sliding))[1] == Approx(std::pow(300.0, -2.0 / 256) / 2.0));
 
-  expect_error<unsupported_error>(R"({"model_type":"gemma3_text","rope_parameters":{"rope_type":"linear","factor":2.0,"rope_theta":1.0}})",
-                                  {"rope_parameters", "full_attention"});
-  expect_error<unsupported_error>(R"({"model_type":"gemma3_text","rope_parameters":{"full_attention":{},"chunked_attention":{}}})",
-                                  {"chunked_attention", "sliding_attention"});
-  expect_error<config_error>(R"({"model_type":"gemma3_text","rope_scaling":{"rope_type":"linear","factor":2.0},"rope_parameters":{"full_attention":{}}})",
-                             {"rope_scaling", "rope_parameters"});
-  expect_error<config_error>(R"({"model_type":"gemma3_text","rope_local_base_freq":0})", {"rope_local_base_freq", "positive"});
-  expect_error<config_error>(R"({"model_type":"gemma3_text","sliding_window_pattern":0})", {"sliding_window_pattern", "positive"});
-  expect_error<unsupported_error>(R"({"model_type":"gemma3_text","use_bidirectional_attention":true})", {"use_bidirectional_attention"});
+  expect_error<unsupported_error>(
+      R"({"model_type":"gemma3_text","rope_parameters":{"rope_type":"linear","factor":2.0,"rope_theta":1.0}})",
+      {"rope_parameters", "full_attention"});
+  expect_error<unsupported_error>(
+      R"({"model_type":"gemma3_text","rope_parameters":{"full_attention":{},"chunked_attention":{}}})",
+      {"chunked_attention", "sliding_attention"});
+  expect_error<config_error>(
+      R"({"model_type":"gemma3_text","rope_scaling":{"rope_type":"linear","factor":2.0},"rope_parameters":{"full_attention":{}}})",
+      {"rope_scaling", "rope_parameters"});
+  expect_error<config_error>(R"({"model_type":"gemma3_text","rope_local_base_freq":0})",
+                             {"rope_local_base_freq", "positive"});
+  expect_error<config_error>(R"({"model_type":"gemma3_text","sliding_window_pattern":0})",
+                             {"sliding_window_pattern", "positive"});
+  expect_error<unsupported_error>(R"({"model_type":"gemma3_text","use_bidirectional_attention":true})",
+                                  {"use_bidirectional_attention"});
   expect_error<config_error>(R"({"model_type":"gemma3","text_config":[1]})", {"text_config", "object"});
-  expect_error<config_error>(R"({"model_type":"gemma3","text_config":{"hidden_size":"big"}})", {"text_config", "hidden_size"});
+  expect_error<config_error>(R"({"model_type":"gemma3","text_config":{"hidden_size":"big"}})",
+                             {"text_config", "hidden_size"});
   // a family whose layers all rotate alike keeps the named error for the per-layer-type form
   expect_error<unsupported_error>(R"({"model_type":"gemma2","rope_parameters":{"full_attention":{"rope_theta":1.0}}})",
                                   {"rope_parameters", "gemma3_text"});
@@ -265,7 +287,8 @@ TEST_CASE("docs/architectures.md holds the table the registry generates") {
 }
 
 TEST_CASE("configs in the transformers 5 spelling (rope_parameters) describe the same model") {
-  for (const char* name : {"llama_rope_yarn", "llama_rope_llama3", "qwen2_rope_yarn", "gpt_neox_rope_linear", "phi_qk_layernorm", "mistral_defaults"}) {
+  for (const char* name : {"llama_rope_yarn", "llama_rope_llama3", "qwen2_rope_yarn", "gpt_neox_rope_linear",
+                           "phi_qk_layernorm", "mistral_defaults"}) {
     INFO(name);
     const auto dir = test::data_dir() / "configs" / name;
     REQUIRE(fs::exists(dir / "config.json"));
@@ -273,14 +296,20 @@ TEST_CASE("configs in the transformers 5 spelling (rope_parameters) describe the
     const auto want = registry::describe(v4, "v4");  // checked against transformers above
     auto v5 = v4;
     const bool neox = v4["model_type"] == "gpt_neox";
-    nlohmann::json rp = v4.contains("rope_scaling") && !v4["rope_scaling"].is_null() ? v4["rope_scaling"] : nlohmann::json{{"rope_type", "default"}};
+    nlohmann::json rp = v4.contains("rope_scaling") && !v4["rope_scaling"].is_null()
+                            ? v4["rope_scaling"]
+                            : nlohmann::json{{"rope_type", "default"}};
     if (rp.contains("type")) rp["rope_type"] = rp["type"], rp.erase("type");
     rp["rope_theta"] = registry::describe(v4, "v4").position.theta;
     if (want.position.partial_rotary != 1.0 || neox) rp["partial_rotary_factor"] = want.position.partial_rotary;
-    for (const char* key : {"rope_scaling", "rope_theta", "rotary_emb_base", "rotary_pct", "partial_rotary_factor"}) v5.erase(key);
+    for (const char* key : {"rope_scaling", "rope_theta", "rotary_emb_base", "rotary_pct", "partial_rotary_factor"})
+      v5.erase(key);
     v5["rope_parameters"] = rp;
     CHECK(registry::describe(v5, "v5") == want);
   }
-  CHECK_THROWS_AS(registry::describe(nlohmann::json::parse(R"({"model_type":"llama","rope_parameters":{"full_attention":{"rope_theta":1.0}}})"), "v5"),
-                  unsupported_error);
+  CHECK_THROWS_AS(
+      registry::describe(
+          nlohmann::json::parse(R"({"model_type":"llama","rope_parameters":{"full_attention":{"rope_theta":1.0}}})"),
+          "v5"),
+      unsupported_error);
 }

@@ -49,10 +49,10 @@ void write_text(const fs::path& p, const std::string& text) { std::ofstream(p) <
 TEST_CASE("writer output parses back with identical tensors and metadata") {
   const std::vector<float> a{1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f};
   const std::vector<std::uint16_t> b{0x3f80, 0xc000};  // bf16 1.0, -2.0
-  const auto bytes = serialize_safetensors(
-      {{"a", dtype::f32, {2, 3}, std::as_bytes(std::span(a))}, {"b", dtype::bf16, {2}, std::as_bytes(std::span(b))},
-       {"empty", dtype::i64, {0, 4}, {}}},
-      {{"format", "pt"}});
+  const auto bytes = serialize_safetensors({{"a", dtype::f32, {2, 3}, std::as_bytes(std::span(a))},
+                                            {"b", dtype::bf16, {2}, std::as_bytes(std::span(b))},
+                                            {"empty", dtype::i64, {0, 4}, {}}},
+                                           {{"format", "pt"}});
   const auto h = parse_safetensors(bytes, "mem");
   REQUIRE(h.tensors.size() == 3);
   CHECK(h.metadata.at("format") == "pt");
@@ -103,36 +103,62 @@ TEST_CASE("malformed safetensors: each rule has its own error") {
   SECTION("header is not UTF-8") { CHECK(error_of(with_header("{\"\xff\": 1}", 0)) == code::header_not_json); }
   SECTION("header is a JSON array") { CHECK(error_of(with_header("[1, 2]", 0)) == code::header_not_object); }
   SECTION("entry is not an object") { CHECK(error_of(with_header(R"({"t": 3})", 0)) == code::entry_invalid); }
-  SECTION("entry lacks data_offsets") { CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[2]}})", 8)) == code::entry_invalid); }
+  SECTION("entry lacks data_offsets") {
+    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[2]}})", 8)) == code::entry_invalid);
+  }
   SECTION("entry has an unknown key") {
-    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8)) == code::entry_invalid);
+    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8)) ==
+          code::entry_invalid);
   }
-  SECTION("unknown dtype") { CHECK(error_of(with_header(R"({"t":{"dtype":"F128","shape":[2],"data_offsets":[0,8]}})", 8)) == code::unknown_dtype); }
-  SECTION("negative dimension") { CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8)) == code::bad_shape); }
+  SECTION("unknown dtype") {
+    CHECK(error_of(with_header(R"({"t":{"dtype":"F128","shape":[2],"data_offsets":[0,8]}})", 8)) ==
+          code::unknown_dtype);
+  }
+  SECTION("negative dimension") {
+    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8)) == code::bad_shape);
+  }
   SECTION("element count overflows") {
-    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8)) == code::bad_shape);
+    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
+                               8)) == code::bad_shape);
   }
-  SECTION("offsets reversed") { CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8)) == code::bad_offsets); }
-  SECTION("offsets not a pair") { CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8)) == code::bad_offsets); }
-  SECTION("offsets past the end of the file") { CHECK(error_of(with_header("{" + ok_entry + "}", 4)) == code::out_of_bounds); }
+  SECTION("offsets reversed") {
+    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8)) == code::bad_offsets);
+  }
+  SECTION("offsets not a pair") {
+    CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8)) == code::bad_offsets);
+  }
+  SECTION("offsets past the end of the file") {
+    CHECK(error_of(with_header("{" + ok_entry + "}", 4)) == code::out_of_bounds);
+  }
   SECTION("byte count differs from dtype x shape") {
     CHECK(error_of(with_header(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8)) == code::size_mismatch);
   }
   SECTION("two tensors overlap") {
-    CHECK(error_of(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)) == code::overlap);
+    CHECK(
+        error_of(with_header(
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+            8)) == code::overlap);
   }
   SECTION("bytes between tensors") {
-    CHECK(error_of(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12)) == code::gap);
+    CHECK(
+        error_of(with_header(
+            R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+            12)) == code::gap);
   }
-  SECTION("trailing bytes after the last tensor") { CHECK(error_of(with_header("{" + ok_entry + "}", 12)) == code::gap); }
-  SECTION("duplicate tensor name") { CHECK(error_of(with_header("{" + ok_entry + "," + ok_entry + "}", 8)) == code::duplicate_name); }
+  SECTION("trailing bytes after the last tensor") {
+    CHECK(error_of(with_header("{" + ok_entry + "}", 12)) == code::gap);
+  }
+  SECTION("duplicate tensor name") {
+    CHECK(error_of(with_header("{" + ok_entry + "," + ok_entry + "}", 8)) == code::duplicate_name);
+  }
   SECTION("metadata with a non-string value") {
     CHECK(error_of(with_header(R"({"__metadata__":{"format":1},)" + ok_entry + "}", 8)) == code::metadata_invalid);
   }
 }
 
 TEST_CASE("a header with trailing space padding is valid") {
-  const auto h = parse_safetensors(with_header(R"({"t":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}    )", 3), "pad");
+  const auto h =
+      parse_safetensors(with_header(R"({"t":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}    )", 3), "pad");
   CHECK(h.tensors.size() == 1);
 }
 
@@ -165,12 +191,17 @@ TEST_CASE("sharded checkpoints: index, shards and their errors") {
     std::memcpy(v, ck.tensor("y").data.data(), 12);
     CHECK(v[2] == 5.0f);
   }
-  SECTION("missing shard file") { CHECK(code_for_index(R"({"weight_map":{"x":"a.safetensors","y":"c.safetensors"}})") == code::missing_shard); }
+  SECTION("missing shard file") {
+    CHECK(code_for_index(R"({"weight_map":{"x":"a.safetensors","y":"c.safetensors"}})") == code::missing_shard);
+  }
   SECTION("index not JSON") { CHECK(code_for_index("{weight_map") == code::index_invalid); }
   SECTION("index without weight_map") { CHECK(code_for_index(R"({"metadata":{}})") == code::index_invalid); }
-  SECTION("shard path escaping the folder") { CHECK(code_for_index(R"({"weight_map":{"x":"../a.safetensors"}})") == code::index_invalid); }
+  SECTION("shard path escaping the folder") {
+    CHECK(code_for_index(R"({"weight_map":{"x":"../a.safetensors"}})") == code::index_invalid);
+  }
   SECTION("index names a tensor the shard lacks") {
-    CHECK(code_for_index(R"({"weight_map":{"x":"a.safetensors","y":"b.safetensors","z":"b.safetensors"}})") == code::index_mismatch);
+    CHECK(code_for_index(R"({"weight_map":{"x":"a.safetensors","y":"b.safetensors","z":"b.safetensors"}})") ==
+          code::index_mismatch);
   }
   SECTION("shard holds a tensor the index omits") {
     const std::vector<float> w{6};
@@ -182,7 +213,8 @@ TEST_CASE("sharded checkpoints: index, shards and their errors") {
     const std::vector<float> w{6};
     write_file(dir / "c.safetensors", serialize_safetensors({{"w", dtype::f32, {1}, std::as_bytes(std::span(w))},
                                                              {"x", dtype::f32, {2}, std::as_bytes(std::span(x))}}));
-    CHECK(code_for_index(R"({"weight_map":{"x":"a.safetensors","y":"b.safetensors","w":"c.safetensors"}})") == code::duplicate_name);
+    CHECK(code_for_index(R"({"weight_map":{"x":"a.safetensors","y":"b.safetensors","w":"c.safetensors"}})") ==
+          code::duplicate_name);
   }
   fs::remove_all(dir);
 }

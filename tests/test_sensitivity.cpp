@@ -39,14 +39,30 @@ constexpr bool shipped(const block_traits& t) {
     if (s == t) return true;
   return false;
 }
-constexpr block_traits llama_like{norm_kind::rms, norm_placement::pre, position_kind::rope, rope_style::neox, true, activation::silu, residual_form::sequential};
-constexpr block_traits gemma_like = [] { auto t = llama_like; t.act = activation::gelu_tanh; return t; }();
-constexpr block_traits gemma2_like = [] { auto t = gemma_like; t.placement = norm_placement::sandwich; return t; }();
-constexpr block_traits gpt2_like{norm_kind::layer, norm_placement::pre, position_kind::learned, rope_style::neox, false, activation::gelu_tanh,
-                                 residual_form::sequential};
-constexpr block_traits gpt_neox_like{norm_kind::layer, norm_placement::pre, position_kind::rope, rope_style::neox, false, activation::gelu,
+constexpr block_traits llama_like{norm_kind::rms, norm_placement::pre, position_kind::rope,      rope_style::neox,
+                                  true,           activation::silu,    residual_form::sequential};
+constexpr block_traits gemma_like = [] {
+  auto t = llama_like;
+  t.act = activation::gelu_tanh;
+  return t;
+}();
+constexpr block_traits gemma2_like = [] {
+  auto t = gemma_like;
+  t.placement = norm_placement::sandwich;
+  return t;
+}();
+constexpr block_traits gpt2_like{
+    norm_kind::layer,      norm_placement::pre,      position_kind::learned, rope_style::neox, false,
+    activation::gelu_tanh, residual_form::sequential};
+constexpr block_traits gpt_neox_like{norm_kind::layer,
+                                     norm_placement::pre,
+                                     position_kind::rope,
+                                     rope_style::neox,
+                                     false,
+                                     activation::gelu,
                                      residual_form::parallel_two_norms};
-static_assert(shipped(llama_like) && shipped(gemma_like) && shipped(gemma2_like) && shipped(gpt2_like) && shipped(gpt_neox_like));
+static_assert(shipped(llama_like) && shipped(gemma_like) && shipped(gemma2_like) && shipped(gpt2_like) &&
+              shipped(gpt_neox_like));
 
 /// Logits of `f` run as traits T with descriptor `n` (the flipped one).
 template <block_traits T>
@@ -57,7 +73,8 @@ std::vector<float> logits_as(const fixture& f, const descriptor& n) {
 }
 
 /// The flip must move the logits far outside the tolerance, while the unflipped model is inside.
-void check_visible(const fixture& f, const std::vector<float>& unflipped, const std::vector<float>& flipped, const char* trait) {
+void check_visible(const fixture& f, const std::vector<float>& unflipped, const std::vector<float>& flipped,
+                   const char* trait) {
   INFO(trait);
   const auto base = compare(unflipped, f.ref);
   REQUIRE(base.within());
@@ -83,13 +100,15 @@ TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
     const auto base = logits_as<T>(f, f.n);
     check_visible(f, base, logits_as<with<T>([](auto& t) { t.rope = rope_style::interleaved; })>(f, f.n), "rope style");
     check_visible(f, base, logits_as<with<T>([](auto& t) { t.act = activation::gelu; })>(f, f.n), "activation");
-    check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::layer_no_bias; })>(f, f.n), "norm kind rms -> layer");
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::layer_no_bias; })>(f, f.n),
+                  "norm kind rms -> layer");
   }
   {
     const auto f = load("gpt2", gpt2_like);
     constexpr auto T = gpt2_like;
     const auto base = logits_as<T>(f, f.n);
-    check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::rms; })>(f, f.n), "norm kind layer -> rms");
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.norm = norm_kind::rms; })>(f, f.n),
+                  "norm kind layer -> rms");
   }
   {
     const auto f = load("gemma", gemma_like);
@@ -103,7 +122,8 @@ TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
     const auto base = logits_as<T>(f, f.n);
     auto n = f.n;
     n.residual = residual_form::sequential;
-    check_visible(f, base, logits_as<with<T>([](auto& t) { t.residual = residual_form::sequential; })>(f, n), "residual form");
+    check_visible(f, base, logits_as<with<T>([](auto& t) { t.residual = residual_form::sequential; })>(f, n),
+                  "residual form");
   }
   {
     const auto f = load("qwen3", llama_like);
@@ -124,17 +144,19 @@ TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
     const auto g = load("gemma2", gemma2_like);
     n = g.n;
     n.norm.placement = norm_placement::pre;
-    check_visible(g, logits_as<T>(g, g.n), logits_as<with<T>([](auto& t) { t.placement = norm_placement::pre; })>(g, n), "sandwich placement");
+    check_visible(g, logits_as<T>(g, g.n), logits_as<with<T>([](auto& t) { t.placement = norm_placement::pre; })>(g, n),
+                  "sandwich placement");
   }
   {
-    constexpr auto T = gemma2_like;  // Gemma 3 runs on the gemma2 instantiation
+    constexpr auto T = gemma2_like;                        // Gemma 3 runs on the gemma2 instantiation
     const auto f = load("gemma3_text_rope", gemma2_like);  // local base 100 vs 10000 scaled by 4, window 8 of 40 tokens
     const auto base = logits_as<T>(f, f.n);
     auto n = f.n;
     n.position.sliding = {};  // sliding layers rotate like the global ones
     check_visible(f, base, logits_as<T>(f, n), "sliding layers' rope base");
     n = f.n;
-    for (auto& kind : n.attention.layers) kind = kind == layer_attention::sliding ? layer_attention::full : layer_attention::sliding;
+    for (auto& kind : n.attention.layers)
+      kind = kind == layer_attention::sliding ? layer_attention::full : layer_attention::sliding;
     check_visible(f, base, logits_as<T>(f, n), "layer pattern (sliding <-> full)");
     n = f.n;
     n.position.scaling = {};

@@ -43,7 +43,8 @@ TEST_CASE("tokenizers: ids and decoding equal the tokenizers library on every re
       const auto ours = tok.encode(text, false);
       const auto ours_special = tok.encode(text, true);
       const auto decoded = tok.decode(ids, false);
-      const bool ok = ours == ids && ours_special == c["ids_special"].get<std::vector<std::int32_t>>() && decoded == c["decoded"].get<std::string>();
+      const bool ok = ours == ids && ours_special == c["ids_special"].get<std::vector<std::int32_t>>() &&
+                      decoded == c["decoded"].get<std::string>();
       if (!ok && ++mismatches <= 5) {  // show the first few in full
         CHECK(ours == ids);
         CHECK(ours_special == c["ids_special"].get<std::vector<std::int32_t>>());
@@ -69,7 +70,8 @@ TEST_CASE("tokenizers: decoding of cut, byte-fallback and random id runs equals 
     for (std::string line; std::getline(in, line); ++cases) {
       const auto c = nlohmann::json::parse(line);
       const auto ids = c["ids"].get<std::vector<std::int32_t>>();
-      const bool ok = tok.decode(ids, false) == c["decoded"].get<std::string>() && tok.decode(ids, true) == c["decoded_skip_special"].get<std::string>();
+      const bool ok = tok.decode(ids, false) == c["decoded"].get<std::string>() &&
+                      tok.decode(ids, true) == c["decoded_skip_special"].get<std::string>();
       if (!ok && ++mismatches <= 5) {
         INFO(kind << " decode case " << cases << ": " << c["ids"].dump());
         CHECK(tok.decode(ids, false) == c["decoded"].get<std::string>());
@@ -92,15 +94,17 @@ TEST_CASE("tokenizer errors name the component") {
   const std::string model = R"("model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]})";
   CHECK(load_with("{" + model + "}").encode("abab") == std::vector<std::int32_t>{2, 2});
   CHECK_THROWS_WITH(load_with(R"({"model":{"type":"WordPiece","vocab":{}}})"), Catch::Contains("WordPiece"));
-  CHECK_THROWS_WITH(load_with("{" + model + R"(,"normalizer":{"type":"BertNormalizer"}})"), Catch::Contains("BertNormalizer"));
-  CHECK_THROWS_WITH(load_with("{" + model + R"(,"pre_tokenizer":{"type":"Whitespace"}})"), Catch::Contains("Whitespace"));
+  CHECK_THROWS_WITH(load_with("{" + model + R"(,"normalizer":{"type":"BertNormalizer"}})"),
+                    Catch::Contains("BertNormalizer"));
+  CHECK_THROWS_WITH(load_with("{" + model + R"(,"pre_tokenizer":{"type":"Whitespace"}})"),
+                    Catch::Contains("Whitespace"));
   CHECK_THROWS_WITH(load_with("{" + model + R"(,"decoder":{"type":"WordPiece"}})"), Catch::Contains("WordPiece"));
   CHECK_THROWS_WITH(load_with(R"({"model":{"type":"BPE","vocab":{"a":0},"merges":["a c"]}})"), Catch::Contains("a c"));
   CHECK_THROWS_AS(load_with("{not json"), config_error);
   CHECK_THROWS_AS(tokenizer::load(dir / "missing"), io_error);
   const auto t = load_with("{" + model + "}");
   CHECK(t.encode("abc") == std::vector<std::int32_t>{2});  // 'c' has no token and there is no unk: dropped
-  CHECK_THROWS_AS(t.encode("\xff"), usage_error);         // not UTF-8
+  CHECK_THROWS_AS(t.encode("\xff"), usage_error);          // not UTF-8
   CHECK_THROWS_AS(t.decode(std::vector<std::int32_t>{7}), usage_error);
   fs::remove_all(dir);
 }
@@ -110,7 +114,10 @@ TEST_CASE("UTF-8 helpers") {
   CHECK_FALSE(utf8::valid("\xC3"));
   CHECK_FALSE(utf8::valid("\xED\xA0\x80"));  // surrogate
   CHECK_FALSE(utf8::valid("\xC0\xAF"));      // overlong
-  CHECK(utf8::lossy("a\xFF" "b") == "a\xEF\xBF\xBD" "b");
+  CHECK(utf8::lossy("a\xFF"
+                    "b") ==
+        "a\xEF\xBF\xBD"
+        "b");
   CHECK(utf8::incomplete_tail("ab\xF0\x9F\x98") == 3);
   CHECK(utf8::incomplete_tail("ab\xF0\x9F\x98\x80") == 0);
   CHECK(utf8::incomplete_tail("ab\xC3") == 1);

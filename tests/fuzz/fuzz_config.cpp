@@ -17,7 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (n.position.kind == nexus::position_kind::rope)
       for (const auto kind : {nexus::layer_attention::full, nexus::layer_attention::sliding})
         (void)nexus::rope_inv_freq(nexus::rope_for(n.position, kind), n.dims.max_positions + 1);
-  } catch (const nexus::error&) {
-  }
+  } catch (const nexus::error&) {}
   return 0;
 }

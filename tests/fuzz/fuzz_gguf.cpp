@@ -32,8 +32,7 @@ void touch(std::span<const std::byte> input, const nexus::gguf::value& v) {
     if (v.type() == vt::string) (void)v.as<std::string_view>();
     else if (v.type() == vt::boolean) (void)v.as<bool>();
     else (void)v.as<double>();
-  } catch (const nexus::gguf_error&) {
-  }
+  } catch (const nexus::gguf_error&) {}
 }
 
 }  // namespace
@@ -52,7 +51,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (x.size() != std::size_t(t.numel())) std::abort();
       }
     }
-  } catch (const nexus::gguf_error&) {
-  }
+  } catch (const nexus::gguf_error&) {}
   return 0;
 }

@@ -16,7 +16,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (auto d : t.shape) numel *= std::uint64_t(d);
       if (numel * nexus::size_of(t.type) != t.end - t.begin) std::abort();
     }
-  } catch (const nexus::safetensors_error&) {
-  }
+  } catch (const nexus::safetensors_error&) {}
   return 0;
 }

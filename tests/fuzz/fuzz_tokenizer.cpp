@@ -31,13 +31,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (nexus::utf8::valid(text)) std::abort();  // valid UTF-8 must always encode
   }
   std::vector<std::int32_t> ids;
-  for (std::size_t i = 1; i + 1 < size; i += 2) ids.push_back(std::int32_t(data[i] | (data[i + 1] << 8)) % std::int32_t(tok.vocab_size() + 8));
+  for (std::size_t i = 1; i + 1 < size; i += 2)
+    ids.push_back(std::int32_t(data[i] | (data[i + 1] << 8)) % std::int32_t(tok.vocab_size() + 8));
   try {
     nexus::stream_decoder stream(tok, (data[0] & 0x40) != 0);
     for (const auto id : ids)
       if (!nexus::utf8::valid(stream.push(id))) std::abort();
     if (!nexus::utf8::valid(stream.finish())) std::abort();
-  } catch (const nexus::usage_error&) {
-  }
+  } catch (const nexus::usage_error&) {}
   return 0;
 }

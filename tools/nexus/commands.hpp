@@ -41,7 +41,8 @@ inline void print_descriptor_table(const std::vector<const model_summary*>& mode
   for (std::size_t r = 0; r < flat.front().size(); ++r) {
     std::vector<std::string> row{flat.front()[r].first};
     for (const auto& f : flat) row.push_back(f[r].second);
-    if (!only_differences || std::any_of(row.begin() + 1, row.end(), [&](const auto& v) { return v != row[1]; })) rows.push_back(std::move(row));
+    if (!only_differences || std::any_of(row.begin() + 1, row.end(), [&](const auto& v) { return v != row[1]; }))
+      rows.push_back(std::move(row));
   }
   std::set<std::string> dtypes;
   for (const auto* m : models)
@@ -69,8 +70,11 @@ inline nlohmann::ordered_json summary_json(const model_summary& m, bool check) {
   j["tensors"] = m.tensor_count;
   j["bytes_by_dtype"] = m.bytes_by_dtype;
   if (check)
-    j["check"] = {{"ok", m.source.bound.complete()}, {"missing", m.source.bound.missing}, {"mis_shaped", m.source.bound.mis_shaped},
-                  {"unused", m.source.bound.unused}, {"ignored", m.source.bound.ignored}};
+    j["check"] = {{"ok", m.source.bound.complete()},
+                  {"missing", m.source.bound.missing},
+                  {"mis_shaped", m.source.bound.mis_shaped},
+                  {"unused", m.source.bound.unused},
+                  {"ignored", m.source.bound.ignored}};
   return j;
 }
 
@@ -97,9 +101,12 @@ inline int inspect(const std::vector<std::string>& dirs, bool check, bool json) 
   if (check)
     for (const auto& m : models) {
       if (m.source.bound.complete()) {
-        if (!json) fmt::print("check {}: ok ({} tensors bound, {} ignored)\n", m.path, m.source.bound.tensors.size(), m.source.bound.ignored.size());
+        if (!json)
+          fmt::print("check {}: ok ({} tensors bound, {} ignored)\n", m.path, m.source.bound.tensors.size(),
+                     m.source.bound.ignored.size());
       } else {
-        fmt::print(stderr, "nexus inspect: {}: checkpoint does not match its config: {}\n", m.path, m.source.bound.report());
+        fmt::print(stderr, "nexus inspect: {}: checkpoint does not match its config: {}\n", m.path,
+                   m.source.bound.report());
         status = 1;
       }
     }
@@ -119,7 +126,9 @@ inline std::unique_ptr<model> load_model(const std::string& dir, const device_ar
     return load_cpu_model(dir);
   }
 #if defined(NEXUS_WITH_CUDA)
-  const auto p = d.precision == "bf16" ? cuda::precision::bf16 : d.precision == "fp16" ? cuda::precision::fp16 : cuda::precision::fp32;
+  const auto p = d.precision == "bf16"   ? cuda::precision::bf16
+                 : d.precision == "fp16" ? cuda::precision::fp16
+                                         : cuda::precision::fp32;
   return cuda::load_model(dir, p);
 #else
   throw usage_error("--device", "this build has no CUDA backend (configure with -DNEXUS_ENABLE_CUDA=ON)");
@@ -176,8 +185,11 @@ inline int parity(const std::string& dir, std::string ref_path, const device_arg
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : rep.rows) {
     if (r.tensor.ends_with(".greedy")) rows.push_back({r.tensor, "", "", "", r.ok ? "identical" : "DIFFER"});
-    else if (r.tensor.ends_with(".topk_ids")) rows.push_back({r.tensor, "", "", "", r.ok ? "same ids" : fmt::format("{} ranks differ", r.stats.max_abs)});
-    else rows.push_back({r.tensor, fmt::format("{:.3e}", r.stats.max_abs), fmt::format("{:.3e}", r.stats.max_ref), fmt::format("{:.3e}", r.stats.nmse), r.ok ? "ok" : "OUT OF BOUNDS"});
+    else if (r.tensor.ends_with(".topk_ids"))
+      rows.push_back({r.tensor, "", "", "", r.ok ? "same ids" : fmt::format("{} ranks differ", r.stats.max_abs)});
+    else
+      rows.push_back({r.tensor, fmt::format("{:.3e}", r.stats.max_abs), fmt::format("{:.3e}", r.stats.max_ref),
+                      fmt::format("{:.3e}", r.stats.nmse), r.ok ? "ok" : "OUT OF BOUNDS"});
   }
   print_table({"tensor", "max|Δ|", "max|ref|", "NMSE", ""}, rows);
   fmt::print("parity {}: {}\n", dir, rep.ok() ? "pass" : "FAIL");
@@ -200,8 +212,11 @@ struct generate_args {
 /// The chat template of a checkpoint (GGUF metadata, or the folder's tokenizer_config.json /
 /// chat_template.jinja), or a named error when it has none.
 inline chat::chat_template load_chat_template(const std::string& path) {
-  const auto source = registry::is_gguf_path(path) ? chat::template_from_gguf(gguf::file(path)) : chat::template_from_folder(path);
-  if (!source) throw unsupported_error(path, "has no chat template (tokenizer.chat_template / tokenizer_config.json chat_template); drop --chat");
+  const auto source =
+      registry::is_gguf_path(path) ? chat::template_from_gguf(gguf::file(path)) : chat::template_from_folder(path);
+  if (!source)
+    throw unsupported_error(
+        path, "has no chat template (tokenizer.chat_template / tokenizer_config.json chat_template); drop --chat");
   return chat::chat_template(*source, path + ": chat template");
 }
 
@@ -225,14 +240,20 @@ inline int generate_text(const generate_args& a) {
   opt.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
   opt.stop_strings = a.stop;
   if (tok.eos()) opt.stop_tokens.push_back(*tok.eos());
-  if (!a.no_stream) opt.on_text = [](const std::string& s) { fmt::print("{}", s); std::fflush(stdout); };
+  if (!a.no_stream)
+    opt.on_text = [](const std::string& s) {
+      fmt::print("{}", s);
+      std::fflush(stdout);
+    };
   const auto r = generate(*m, &tok, prompt, opt);
   if (a.no_stream) fmt::print("{}", r.text);
   fmt::print("\n");
   std::fflush(stdout);  // the text before the statistics on stderr
-  fmt::print(stderr, "{} prompt tokens, {} new tokens; prefill {:.1f} tok/s, decode {:.1f} tok/s; stopped by {}\n", prompt.size(),
-             r.tokens.size(), r.prefill_tokens_per_second(), r.decode_tokens_per_second(),
-             r.reason == generate_result::stop::length ? "length" : r.reason == generate_result::stop::token ? "stop token" : "stop string");
+  fmt::print(stderr, "{} prompt tokens, {} new tokens; prefill {:.1f} tok/s, decode {:.1f} tok/s; stopped by {}\n",
+             prompt.size(), r.tokens.size(), r.prefill_tokens_per_second(), r.decode_tokens_per_second(),
+             r.reason == generate_result::stop::length  ? "length"
+             : r.reason == generate_result::stop::token ? "stop token"
+                                                        : "stop string");
   return 0;
 }
 

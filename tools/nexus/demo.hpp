@@ -17,7 +17,8 @@ namespace nexus::cli {
 /// A progress bar on stderr that appears only once its task has taken more than a second.
 class progress {
  public:
-  progress(std::string label, std::size_t total) : label_(std::move(label)), total_(total), tty_(::isatty(STDERR_FILENO) != 0) {}
+  progress(std::string label, std::size_t total)
+      : label_(std::move(label)), total_(total), tty_(::isatty(STDERR_FILENO) != 0) {}
   ~progress() {
     if (drawn_) fmt::print(stderr, "\r\033[K");
   }
@@ -25,7 +26,8 @@ class progress {
     const auto elapsed = std::chrono::duration<double>(clock::now() - start_).count();
     if (!tty_ || elapsed < 1.0) return;
     const std::size_t width = 30, filled = total_ ? width * done / total_ : width;
-    fmt::print(stderr, "\r\033[K{} [{}{}] {}/{} {}", label_, std::string(filled, '#'), std::string(width - filled, '.'), done, total_, what);
+    fmt::print(stderr, "\r\033[K{} [{}{}] {}/{} {}", label_, std::string(filled, '#'), std::string(width - filled, '.'),
+               done, total_, what);
     std::fflush(stderr);
     drawn_ = true;
   }
@@ -48,7 +50,10 @@ struct real_teacher {
   std::array<const char*, 2> prompts;
 };
 inline constexpr std::array<real_teacher, 2> real_teachers{{
-    {"SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2", true,
+    {"SmolLM2-135M-Instruct",
+     "SmolLM2-135M-Instruct.Q4_1.gguf",
+     "smollm2",
+     true,
      {"What is the capital of France?", "Give me three tips for writing clear code."}},
     {"Gemma-3-270M", "gemma-3-270m-q4_k_m.gguf", "gemma3", false, {"The capital of France is", "def fibonacci(n):"}},
 }};
@@ -73,15 +78,16 @@ inline std::string parity_line(const std::string& name, const parity_report& rep
     if (r.tensor.ends_with(".logits")) nmse = std::max(nmse, r.stats.nmse);
     if (r.tensor.ends_with(".greedy")) ++sequences, greedy += r.ok ? 1 : 0;
   }
-  return fmt::format("{} {:<22} logits max|Δ| {:.1e}  NMSE {:.1e}  {} sequences, greedy identical in {}/{}", rep.ok() ? "PASS" : "FAIL",
-                     name, rep.worst_logits(), nmse, rep.sequences, greedy, sequences);
+  return fmt::format("{} {:<22} logits max|Δ| {:.1e}  NMSE {:.1e}  {} sequences, greedy identical in {}/{}",
+                     rep.ok() ? "PASS" : "FAIL", name, rep.worst_logits(), nmse, rep.sequences, greedy, sequences);
 }
 
 /// The real teachers: each loaded from its GGUF file, checked against transformers, and generating.
 /// Returns the number of parity failures.
 inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>& summary) {
   fmt::print("== Real teachers from GGUF files (model cache {}) ==\n", models_cache_dir().string());
-  fmt::print("parity against transformers 5 on the same files (fp32 dequantised; logits rows, top-32 at every position, greedy)\n");
+  fmt::print(
+      "parity against transformers 5 on the same files (fp32 dequantised; logits rows, top-32 at every position, greedy)\n");
   int failures = 0;
   std::vector<std::string> generated;
   for (const auto& t : real_teachers) {
@@ -115,7 +121,8 @@ inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>&
       if (!source) throw checkpoint_error(path.string(), "has no tokenizer.chat_template");
       chat_tpl.emplace(*source, path.string() + ": tokenizer.chat_template");
     }
-    generated.push_back(fmt::format("-- {} ({}) --", t.name, t.chat ? "chat template from its GGUF metadata" : "plain completion"));
+    generated.push_back(
+        fmt::format("-- {} ({}) --", t.name, t.chat ? "chat template from its GGUF metadata" : "plain completion"));
     double prefill = 0, decode = 0;
     for (const char* prompt : t.prompts) {
       std::string text = prompt;
@@ -126,7 +133,8 @@ inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>&
       const auto r = generate(*m, &*tok, tok->encode(text, !chat_tpl), opt);
       prefill += r.prefill_tokens_per_second() / double(t.prompts.size());
       decode += r.decode_tokens_per_second() / double(t.prompts.size());
-      generated.push_back(chat_tpl ? fmt::format("user: {}\nassistant: {}", prompt, one_line(r.text)) : fmt::format("{}|{}", prompt, one_line(r.text)));
+      generated.push_back(chat_tpl ? fmt::format("user: {}\nassistant: {}", prompt, one_line(r.text))
+                                   : fmt::format("{}|{}", prompt, one_line(r.text)));
     }
     row.prefill = fmt::format("{:.0f}", prefill);
     row.decode = fmt::format("{:.0f}", decode);
@@ -203,12 +211,14 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
     }
   }
 
-  fmt::print("\n== Tiny fixtures generating (random weights: noise; greedy, 24 tokens, prompt \"{}\") ==\n", prompt_text);
+  fmt::print("\n== Tiny fixtures generating (random weights: noise; greedy, 24 tokens, prompt \"{}\") ==\n",
+             prompt_text);
   for (const auto& line : generated) fmt::print("{}\n", line);
 
   fmt::print("\n== Summary ==\n");
   std::vector<std::vector<std::string>> rows;
-  for (const auto& s : summary) rows.push_back({s.name, s.family, human(s.parameters), s.parity, s.worst, s.prefill, s.decode});
+  for (const auto& s : summary)
+    rows.push_back({s.name, s.family, human(s.parameters), s.parity, s.worst, s.prefill, s.decode});
   print_table({"model", "family", "params", "parity", "max|Δ| logits", "prefill tok/s", "decode tok/s"}, rows);
   fmt::print("{} models, {} parity failures\n", summary.size(), failures);
   return failures == 0 ? 0 : 1;

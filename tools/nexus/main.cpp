@@ -14,8 +14,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> dirs;
   bool check = false, json = false;
   auto* inspect_cmd = app.add_subcommand("inspect", "Descriptors of checkpoints side by side");
-  inspect_cmd->add_option("dirs", dirs, "Hugging Face checkpoint folders (config.json + *.safetensors) or .gguf files")->required()->check(CLI::ExistingPath);
-  inspect_cmd->add_flag("--check", check, "verify every expected tensor exists once with the right shape and none is unused");
+  inspect_cmd->add_option("dirs", dirs, "Hugging Face checkpoint folders (config.json + *.safetensors) or .gguf files")
+      ->required()
+      ->check(CLI::ExistingPath);
+  inspect_cmd->add_flag("--check", check,
+                        "verify every expected tensor exists once with the right shape and none is unused");
   inspect_cmd->add_flag("--json", json, "print JSON instead of a table");
 
   std::string dir, ids, ref;
@@ -23,7 +26,8 @@ int main(int argc, char** argv) {
   device_args dev;
   auto add_device = [&](CLI::App* cmd, device_args& d) {
     cmd->add_option("--device", d.device, "cpu (fp32 reference) or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-    cmd->add_option("--precision", d.precision, "cuda storage precision: fp32, bf16, fp16")->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+    cmd->add_option("--precision", d.precision, "cuda storage precision: fp32, bf16, fp16")
+        ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   };
   auto* run_cmd = app.add_subcommand("run", "Top-k next tokens at every position");
   add_device(run_cmd, dev);
@@ -34,16 +38,24 @@ int main(int argc, char** argv) {
   auto* parity_cmd = app.add_subcommand("parity", "Compare every layer and the logits with a reference file");
   add_device(parity_cmd, dev);
   parity_cmd->add_option("dir", dir, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
-  parity_cmd->add_option("--ref", ref, "reference outputs (default DIR/outputs.safetensors, or NAME.outputs.safetensors beside NAME.gguf)")->check(CLI::ExistingFile);
+  parity_cmd
+      ->add_option("--ref", ref,
+                   "reference outputs (default DIR/outputs.safetensors, or NAME.outputs.safetensors beside NAME.gguf)")
+      ->check(CLI::ExistingFile);
 
   generate_args gen;
   auto* gen_cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming to stdout");
-  gen_cmd->add_option("dir", gen.dir, "checkpoint folder with tokenizer.json, or .gguf file")->required()->check(CLI::ExistingPath);
+  gen_cmd->add_option("dir", gen.dir, "checkpoint folder with tokenizer.json, or .gguf file")
+      ->required()
+      ->check(CLI::ExistingPath);
   gen_cmd->add_option("--prompt", gen.prompt, "prompt text")->required();
-  gen_cmd->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate at most")->check(CLI::Range(0, 1 << 20));
+  gen_cmd->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate at most")
+      ->check(CLI::Range(0, 1 << 20));
   gen_cmd->add_option("--temperature", gen.temperature, "0: greedy")->check(CLI::Range(0.0, 100.0));
-  gen_cmd->add_option("--top-k", gen.top_k, "sample from the k most likely tokens (0: all)")->check(CLI::Range(0, 1 << 30));
-  gen_cmd->add_option("--top-p", gen.top_p, "sample from the smallest set reaching this probability")->check(CLI::Range(0.0, 1.0));
+  gen_cmd->add_option("--top-k", gen.top_k, "sample from the k most likely tokens (0: all)")
+      ->check(CLI::Range(0, 1 << 30));
+  gen_cmd->add_option("--top-p", gen.top_p, "sample from the smallest set reaching this probability")
+      ->check(CLI::Range(0.0, 1.0));
   gen_cmd->add_option("--seed", gen.seed, "sampling seed");
   gen_cmd->add_option("--stop", gen.stop, "stop once the text contains this (repeatable)");
   gen_cmd->add_flag("--no-stream", gen.no_stream, "print the text at the end instead of streaming");
@@ -51,11 +63,16 @@ int main(int argc, char** argv) {
   add_device(gen_cmd, gen.device);
 
   std::string models_dir = "tests/data/models";
-  auto* demo_cmd = app.add_subcommand("demo", "The main job: shipped models side by side, checked against transformers, generating");
+  auto* demo_cmd =
+      app.add_subcommand("demo", "The main job: shipped models side by side, checked against transformers, generating");
   demo_cmd->add_option("--models", models_dir, "folder of tiny checkpoint folders")->check(CLI::ExistingDirectory);
   std::string real_refs = "tests/data/real";
   bool no_real = false;
-  demo_cmd->add_option("--references", real_refs, "references of the real models (tests/data/real); the models come from ${NEXUS_MODELS:-~/.cache/nexus/models}, filled by tools/fetch_models.sh")->check(CLI::ExistingDirectory);
+  demo_cmd
+      ->add_option(
+          "--references", real_refs,
+          "references of the real models (tests/data/real); the models come from ${NEXUS_MODELS:-~/.cache/nexus/models}, filled by tools/fetch_models.sh")
+      ->check(CLI::ExistingDirectory);
   demo_cmd->add_flag("--no-real", no_real, "only the tiny fixtures (no downloaded models needed)");
 
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");

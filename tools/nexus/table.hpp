@@ -11,7 +11,8 @@ namespace nexus::cli {
 
 /// Columns on a terminal: UTF-8 continuation bytes take no room ("×", "Δ").
 inline std::size_t display_width(const std::string& s) {
-  return std::size_t(std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return std::size_t(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 inline std::string human(std::int64_t n) {
@@ -27,7 +28,8 @@ inline void print_table(const std::vector<std::string>& header, const std::vecto
                         bool mark_differences = false, std::size_t max_cell = 48) {
   std::vector<std::size_t> width(header.size());
   auto measure = [&](const std::vector<std::string>& row) {
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], std::min(display_width(row[i]), max_cell));
+    for (std::size_t i = 0; i < row.size(); ++i)
+      width[i] = std::max(width[i], std::min(display_width(row[i]), max_cell));
   };
   measure(header);
   for (const auto& r : rows) measure(r);
@@ -35,7 +37,8 @@ inline void print_table(const std::vector<std::string>& header, const std::vecto
     std::string line(1, mark);
     for (std::size_t i = 0; i < row.size(); ++i) {
       const auto cell = display_width(row[i]) > max_cell ? row[i].substr(0, max_cell - 3) + "..." : row[i];
-      line += " " + cell + std::string(width[i] - std::min(width[i], display_width(cell)), ' ') + (i + 1 < row.size() ? " |" : "");
+      line += " " + cell + std::string(width[i] - std::min(width[i], display_width(cell)), ' ') +
+              (i + 1 < row.size() ? " |" : "");
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     fmt::print("{}\n", line);

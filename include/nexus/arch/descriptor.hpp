@@ -42,10 +42,10 @@ struct norm_desc {
 struct rope_scaling_desc {
   rope_scaling type = rope_scaling::none;
   double factor = 1.0;
-  std::int64_t original_max_positions = 0;  // pre-extension context (yarn, llama3, longrope, dynamic)
-  double attention_factor = 1.0;            // cos/sin multiplier, resolved as transformers resolves it
-  double beta_fast = 32.0, beta_slow = 1.0;  // yarn
-  bool truncate = true;                      // yarn: round the correction range
+  std::int64_t original_max_positions = 0;               // pre-extension context (yarn, llama3, longrope, dynamic)
+  double attention_factor = 1.0;                         // cos/sin multiplier, resolved as transformers resolves it
+  double beta_fast = 32.0, beta_slow = 1.0;              // yarn
+  bool truncate = true;                                  // yarn: round the correction range
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
   std::vector<double> short_factor, long_factor;         // longrope, one per rotated pair
 
@@ -68,17 +68,17 @@ struct position_desc {
   double partial_rotary = 1.0;  // fraction of head_dim rotated
   std::int64_t rotary_dim = 0;  // int(head_dim · partial_rotary): what the modeling code uses
   rope_scaling_desc scaling;
-  sliding_rope_desc sliding;    // rope_for(position, layer kind) picks (nexus/arch/rope.hpp)
+  sliding_rope_desc sliding;  // rope_for(position, layer kind) picks (nexus/arch/rope.hpp)
 
   bool operator==(const position_desc&) const = default;
 };
 
 struct attention_desc {
-  double scale = 0.0;    // multiplies q·k; head_dim^-0.5 unless the family overrides it
-  double softcap = 0.0;  // 0: none; else tanh(s / cap) · cap before the mask
-  std::int64_t sliding_window = 0;       // 0: none; window includes the current token
-  std::vector<layer_attention> layers;   // per layer: full or sliding
-  double qkv_clip = 0.0;  // 0: none; else q, k, v clamped to ±clip after projection (OLMo)
+  double scale = 0.0;                   // multiplies q·k; head_dim^-0.5 unless the family overrides it
+  double softcap = 0.0;                 // 0: none; else tanh(s / cap) · cap before the mask
+  std::int64_t sliding_window = 0;      // 0: none; window includes the current token
+  std::vector<layer_attention> layers;  // per layer: full or sliding
+  double qkv_clip = 0.0;                // 0: none; else q, k, v clamped to ±clip after projection (OLMo)
   bool qkv_bias = false;
   bool o_bias = false;
 
@@ -94,16 +94,16 @@ struct mlp_desc {
 };
 
 struct embedding_desc {
-  bool tied = false;    // lm_head shares the token embedding
-  double scale = 1.0;   // multiplies embeddings (Gemma: sqrt(hidden_size))
+  bool tied = false;   // lm_head shares the token embedding
+  double scale = 1.0;  // multiplies embeddings (Gemma: sqrt(hidden_size))
 
   bool operator==(const embedding_desc&) const = default;
 };
 
 struct head_desc {
-  bool bias = false;          // lm_head bias (Phi)
-  double final_softcap = 0.0; // 0: none
-  double logit_scale = 1.0;   // multiplies the logits (Cohere)
+  bool bias = false;           // lm_head bias (Phi)
+  double final_softcap = 0.0;  // 0: none
+  double logit_scale = 1.0;    // multiplies the logits (Cohere)
 
   bool operator==(const head_desc&) const = default;
 };

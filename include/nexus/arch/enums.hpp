@@ -15,10 +15,10 @@ namespace nexus {
 // ---- shape-critical choices (compile-time traits) -----------------------------------------------
 
 // X(name, subtracts the mean, has a weight, has a bias). The formula: nexus/math/norm.hpp.
-#define NEXUS_NORM_KINDS(X)                                                              \
-  X(rms, false, true, false)             /* x / sqrt(mean(x²) + eps) · w */              \
-  X(layer, true, true, true)             /* (x - mean) / sqrt(var + eps) · w + b */       \
-  X(layer_no_bias, true, true, false)    /* LayerNorm with weight, without bias */        \
+#define NEXUS_NORM_KINDS(X)                                                          \
+  X(rms, false, true, false)             /* x / sqrt(mean(x²) + eps) · w */        \
+  X(layer, true, true, true)             /* (x - mean) / sqrt(var + eps) · w + b */ \
+  X(layer_no_bias, true, true, false)    /* LayerNorm with weight, without bias */   \
   X(layer_no_affine, true, false, false) /* parameter-free LayerNorm */
 enum class norm_kind : std::uint8_t { NEXUS_NORM_KINDS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(norm_kind, NEXUS_NORM_KINDS);
@@ -33,7 +33,7 @@ inline constexpr std::array<norm_rule, enum_size<norm_kind>> norm_rules{NEXUS_NO
 #undef NEXUS_NORM_RULE_
 constexpr const norm_rule& rule_of(norm_kind k) { return norm_rules[static_cast<std::size_t>(k)]; }
 
-#define NEXUS_NORM_PLACEMENTS(X)                                      \
+#define NEXUS_NORM_PLACEMENTS(X)                                       \
   X(pre)      /* x + f(norm(x))                 (Llama, GPT-2, ...) */ \
   X(post)     /* x + norm(f(x))                 (OLMo-2) */            \
   X(sandwich) /* x + post_norm(f(pre_norm(x)))  (Gemma-2) */
@@ -51,7 +51,7 @@ NEXUS_ENUM_TABLE(qk_norm, NEXUS_QK_NORMS);
 enum class position_kind : std::uint8_t { NEXUS_POSITION_KINDS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(position_kind, NEXUS_POSITION_KINDS);
 
-#define NEXUS_ROPE_STYLES(X)                                  \
+#define NEXUS_ROPE_STYLES(X)                                   \
   X(neox)        /* rotate halves: (x[i], x[i + d/2]) pairs */ \
   X(interleaved) /* rotate neighbours: (x[2i], x[2i + 1]) pairs */
 enum class rope_style : std::uint8_t { NEXUS_ROPE_STYLES(NEXUS_ENUM_VALUE_) };
@@ -63,11 +63,11 @@ NEXUS_ENUM_TABLE(rope_scaling, NEXUS_ROPE_SCALINGS);
 
 // X(name, the transformers ACT2FN names that mean it). The formula: nexus/math/elementwise.hpp,
 // a function of the same name.
-#define NEXUS_ACTIVATIONS(X)                                                                          \
-  X(silu, "silu", "swish")                                                                            \
-  X(gelu, "gelu")                                              /* exact, erf */                       \
-  X(gelu_tanh, "gelu_new", "gelu_pytorch_tanh", "gelu_fast")   /* tanh approximation (they differ  */ \
-  X(relu, "relu")                                              /* only in rounding) */
+#define NEXUS_ACTIVATIONS(X)                                                                        \
+  X(silu, "silu", "swish")                                                                          \
+  X(gelu, "gelu")                                            /* exact, erf */                       \
+  X(gelu_tanh, "gelu_new", "gelu_pytorch_tanh", "gelu_fast") /* tanh approximation (they differ  */ \
+  X(relu, "relu")                                            /* only in rounding) */
 enum class activation : std::uint8_t { NEXUS_ACTIVATIONS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(activation, NEXUS_ACTIVATIONS);
 
@@ -80,9 +80,9 @@ struct activation_names {
 inline constexpr std::array activation_names_table{NEXUS_ACTIVATIONS(NEXUS_ACTIVATION_NAMES_)};
 #undef NEXUS_ACTIVATION_NAMES_
 
-#define NEXUS_RESIDUAL_FORMS(X)                                                           \
-  X(sequential)         /* h = x + attn(norm1(x)); out = h + mlp(norm2(h)) */              \
-  X(parallel_one_norm)  /* out = x + attn(norm(x)) + mlp(norm(x))            (Phi) */      \
+#define NEXUS_RESIDUAL_FORMS(X)                                                       \
+  X(sequential)         /* h = x + attn(norm1(x)); out = h + mlp(norm2(h)) */         \
+  X(parallel_one_norm)  /* out = x + attn(norm(x)) + mlp(norm(x))            (Phi) */ \
   X(parallel_two_norms) /* out = x + attn(norm1(x)) + mlp(norm2(x))          (GPT-NeoX) */
 enum class residual_form : std::uint8_t { NEXUS_RESIDUAL_FORMS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(residual_form, NEXUS_RESIDUAL_FORMS);

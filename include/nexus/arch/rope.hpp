@@ -47,7 +47,8 @@ inline std::vector<double> rope_inv_freq(const position_desc& p, std::int64_t se
       break;
     case rope_scaling::yarn: {
       const auto correction_dim = [&](double rotations) {
-        return dim * std::log(double(s.original_max_positions) / (rotations * 2 * std::numbers::pi)) / (2 * std::log(base));
+        return dim * std::log(double(s.original_max_positions) / (rotations * 2 * std::numbers::pi)) /
+               (2 * std::log(base));
       };
       double low = correction_dim(s.beta_fast), high = correction_dim(s.beta_slow);
       if (s.truncate) low = std::floor(low), high = std::ceil(high);

@@ -76,7 +76,9 @@ class chat_template {
     for (const auto& [k, v] : opts.extra.items()) vars.set(k, jinja::from_json(v));
     return compiled_.render(vars);
   }
-  std::string render(const std::vector<message>& messages, const options& opts = {}) const { return render(to_json(messages), opts); }
+  std::string render(const std::vector<message>& messages, const options& opts = {}) const {
+    return render(to_json(messages), opts);
+  }
 
   const std::string& source() const noexcept { return source_; }
 
@@ -103,10 +105,12 @@ class chat_template {
 };
 
 /// One-shot: compile `source` and render `messages`.
-inline std::string render_chat(std::string_view source, const nlohmann::ordered_json& messages, const options& opts = {}) {
+inline std::string render_chat(std::string_view source, const nlohmann::ordered_json& messages,
+                               const options& opts = {}) {
   return chat_template(std::string(source)).render(messages, opts);
 }
-inline std::string render_chat(std::string_view source, const std::vector<message>& messages, const options& opts = {}) {
+inline std::string render_chat(std::string_view source, const std::vector<message>& messages,
+                               const options& opts = {}) {
   return chat_template(std::string(source)).render(messages, opts);
 }
 
@@ -157,7 +161,8 @@ inline std::optional<std::string> template_from_folder(const std::filesystem::pa
   if (t.is_string()) return t.get<std::string>();
   if (t.is_array()) {
     for (const auto& named : t)
-      if (named.is_object() && named.value("name", "") == "default" && named.contains("template") && named["template"].is_string())
+      if (named.is_object() && named.value("name", "") == "default" && named.contains("template") &&
+          named["template"].is_string())
         return named["template"].get<std::string>();
     throw config_error(config.string(), "chat_template is a list without a template named 'default'");
   }

@@ -159,14 +159,16 @@ class renderer {
           const value target = lookup(n.targets[0]);
           if (!target.is_object() || !target.obj().is_namespace)
             fail(n.pos, "cannot assign attribute '" + n.targets[1] + "' of '" + n.targets[0] + "': not a namespace()");
-          if (n.targets[1].front() == '_') fail(n.pos, "a namespace attribute may not start with '_'");  // as transformers' sandbox
+          if (n.targets[1].front() == '_')
+            fail(n.pos, "a namespace attribute may not start with '_'");  // as transformers' sandbox
           target.obj_mut().set(n.targets[1], std::move(v));
         } else if (n.targets.size() == 1) {
           scopes_.back()[n.targets[0]] = std::move(v);
         } else {
           const auto items = iterate(v, n.pos);
           if (items.size() != n.targets.size())
-            fail(n.pos, "cannot unpack " + std::to_string(items.size()) + " values into " + std::to_string(n.targets.size()) + " names");
+            fail(n.pos, "cannot unpack " + std::to_string(items.size()) + " values into " +
+                            std::to_string(n.targets.size()) + " names");
           for (std::size_t i = 0; i < items.size(); ++i) scopes_.back()[n.targets[i]] = items[i];
         }
         return flow::normal;
@@ -192,13 +194,15 @@ class renderer {
   }
 
   value call_macro(const node& m, call_args& a) {
-    if (macro_depth_ >= max_macro_depth) fail(call_pos_, "macro '" + m.text + "' calls nested deeper than " + std::to_string(max_macro_depth));
+    if (macro_depth_ >= max_macro_depth)
+      fail(call_pos_, "macro '" + m.text + "' calls nested deeper than " + std::to_string(max_macro_depth));
     ++macro_depth_;
     struct leave {
       int& d;
       ~leave() { --d; }
     } guard{macro_depth_};
-    if (a.positional.size() > m.params.size()) fail(call_pos_, "macro '" + m.text + "' takes " + std::to_string(m.params.size()) + " arguments");
+    if (a.positional.size() > m.params.size())
+      fail(call_pos_, "macro '" + m.text + "' takes " + std::to_string(m.params.size()) + " arguments");
     std::unordered_map<std::string, value> frame;
     const std::size_t first_default = m.params.size() - m.defaults.size();
     for (std::size_t i = 0; i < m.params.size(); ++i) {
@@ -209,7 +213,8 @@ class renderer {
       frame[m.params[i]] = std::move(v);
     }
     for (const auto& [k, kv] : a.keyword)
-      if (std::find(m.params.begin(), m.params.end(), k) == m.params.end()) fail(call_pos_, "macro '" + m.text + "' has no parameter '" + k + "'");
+      if (std::find(m.params.begin(), m.params.end(), k) == m.params.end())
+        fail(call_pos_, "macro '" + m.text + "' has no parameter '" + k + "'");
     // A macro sees the globals and its arguments, not the caller's locals.
     std::vector<std::unordered_map<std::string, value>> saved(scopes_.begin() + 1, scopes_.end());
     scopes_.resize(1);
@@ -249,8 +254,8 @@ class renderer {
       loop.set("previtem", i > 0 ? items[std::size_t(i - 1)] : value{});
       loop.set("nextitem", i + 1 < length ? items[std::size_t(i + 1)] : value{});
       loop.set("cycle", function([i](call_args& a) -> value {
-        return a.positional.empty() ? value{} : a.positional[std::size_t(i) % a.positional.size()];
-      }));
+                 return a.positional.empty() ? value{} : a.positional[std::size_t(i) % a.positional.size()];
+               }));
       scopes_.emplace_back();
       scopes_.back()["loop"] = std::move(loop);
       bind_targets(n, items[std::size_t(i)]);
@@ -268,7 +273,8 @@ class renderer {
     }
     const auto parts = iterate(item, n.pos);
     if (parts.size() != n.targets.size())
-      fail(n.pos, "cannot unpack " + std::to_string(parts.size()) + " values into " + std::to_string(n.targets.size()) + " loop variables");
+      fail(n.pos, "cannot unpack " + std::to_string(parts.size()) + " values into " + std::to_string(n.targets.size()) +
+                      " loop variables");
     for (std::size_t k = 0; k < parts.size(); ++k) scopes_.back()[n.targets[k]] = parts[k];
   }
 
@@ -301,7 +307,9 @@ class renderer {
       case expr::kind::neg:
       case expr::kind::pos: {
         const value v = eval(*e.args[0]);
-        if (!v.is_number()) fail(e.pos, std::string("bad operand type for unary ") + (e.type == expr::kind::neg ? "-" : "+") + ": '" + v.type_name() + "'");
+        if (!v.is_number())
+          fail(e.pos, std::string("bad operand type for unary ") + (e.type == expr::kind::neg ? "-" : "+") + ": '" +
+                          v.type_name() + "'");
         if (e.type == expr::kind::pos) return v.is_float() ? v : value(v.as_int());
         return v.is_float() ? value(-v.as_double()) : value(-v.as_int());
       }
@@ -436,7 +444,8 @@ class renderer {
     const expr& callee = *e.args[0];
     if (callee.type == expr::kind::attr) {  // a method of a str or dict, or a function stored in a dict (loop.cycle)
       const value self = eval(*callee.args[0]);
-      if (self.is_undefined()) fail(callee.pos, describe(callee.args[0].get()) + " is undefined (calling '" + callee.name + "')");
+      if (self.is_undefined())
+        fail(callee.pos, describe(callee.args[0].get()) + " is undefined (calling '" + callee.name + "')");
       if (self.is_object())
         if (const auto* f = self.obj().find(callee.name); f && f->is_function()) {
           auto a = eval_args(e, 1);
@@ -476,7 +485,9 @@ class renderer {
     }
     const std::string& d = sep.str();
     std::size_t at = 0;
-    for (std::size_t hit; (maxsplit < 0 || std::int64_t(out.size()) < maxsplit) && (hit = s.find(d, at)) != std::string::npos; at = hit + d.size())
+    for (std::size_t hit;
+         (maxsplit < 0 || std::int64_t(out.size()) < maxsplit) && (hit = s.find(d, at)) != std::string::npos;
+         at = hit + d.size())
       out.emplace_back(s.substr(at, hit - at));
     out.emplace_back(s.substr(at));
     return out;
@@ -512,7 +523,8 @@ class renderer {
       if (name == "startswith" || name == "endswith") {
         const value p = a.get(0, "prefix");
         std::vector<std::string> options;
-        if (p.is_array()) for (const auto& x : p.arr()) options.push_back(need_string(x, name.c_str(), pos));
+        if (p.is_array())
+          for (const auto& x : p.arr()) options.push_back(need_string(x, name.c_str(), pos));
         else options.push_back(need_string(p, name.c_str(), pos));
         for (const auto& o : options) {
           if (name == "startswith" ? s.compare(0, o.size(), o) == 0 && s.size() >= o.size()
@@ -522,7 +534,8 @@ class renderer {
         return false;
       }
       if (name == "replace") {
-        const auto from = need_string(a.get(0, "old"), "replace()", pos), to = need_string(a.get(1, "new"), "replace()", pos);
+        const auto from = need_string(a.get(0, "old"), "replace()", pos),
+                   to = need_string(a.get(1, "new"), "replace()", pos);
         return replace(s, from, to, a.get(2, "count", std::int64_t(-1)).as_int());
       }
       if (name == "find" || name == "count") {
@@ -577,7 +590,8 @@ class renderer {
     std::string out;
     std::size_t at = 0;
     std::int64_t n = 0;
-    for (std::size_t hit; (count < 0 || n < count) && (hit = s.find(from, at)) != std::string::npos; at = hit + from.size(), ++n)
+    for (std::size_t hit; (count < 0 || n < count) && (hit = s.find(from, at)) != std::string::npos;
+         at = hit + from.size(), ++n)
       out.append(s, at, hit - at).append(to);
     return out.append(s, at);
   }
@@ -643,10 +657,12 @@ class renderer {
       out.insert(out.end(), r.arr().begin(), r.arr().end());
       return out;
     }
-    if (op == "*" && (((l.is_string() || l.is_array()) && (r.is_int() || r.is_bool())) || ((r.is_string() || r.is_array()) && (l.is_int() || l.is_bool())))) {
+    if (op == "*" && (((l.is_string() || l.is_array()) && (r.is_int() || r.is_bool())) ||
+                      ((r.is_string() || r.is_array()) && (l.is_int() || l.is_bool())))) {
       const value& seq = l.is_string() || l.is_array() ? l : r;
       const std::int64_t n = (l.is_string() || l.is_array() ? r : l).as_int();
-      if (n > 0 && std::uint64_t(n) * std::uint64_t(seq.is_string() ? seq.str().size() : seq.arr().size()) > max_string) fail(e.pos, "repetition too long");
+      if (n > 0 && std::uint64_t(n) * std::uint64_t(seq.is_string() ? seq.str().size() : seq.arr().size()) > max_string)
+        fail(e.pos, "repetition too long");
       if (seq.is_string()) {
         std::string out;
         for (std::int64_t i = 0; i < n; ++i) out += seq.str();
@@ -749,11 +765,12 @@ class renderer {
       if (!arg.is_int() || arg.as_int() == 0) fail(e.pos, "divisibleby needs a non-zero integer");
       return n % arg.as_int() == 0;
     }
-    if (name == "sameas") return v.v.index() == arg.v.index() && (v.is_none() || v.is_undefined() || (v.is_bool() && equal(v, arg)));
+    if (name == "sameas")
+      return v.v.index() == arg.v.index() && (v.is_none() || v.is_undefined() || (v.is_bool() && equal(v, arg)));
     if (name == "in") return contains(arg, v, e.pos);
-    static const std::map<std::string, std::string> ops{{"eq", "=="}, {"equalto", "=="}, {"==", "=="}, {"ne", "!="}, {"!=", "!="},
-                                                        {"lt", "<"}, {"<", "<"}, {"gt", ">"}, {">", ">"}, {"le", "<="}, {"<=", "<="},
-                                                        {"ge", ">="}, {">=", ">="}};
+    static const std::map<std::string, std::string> ops{
+        {"eq", "=="}, {"equalto", "=="}, {"==", "=="}, {"ne", "!="}, {"!=", "!="}, {"lt", "<"}, {"<", "<"},
+        {"gt", ">"},  {">", ">"},        {"le", "<="}, {"<=", "<="}, {"ge", ">="}, {">=", ">="}};
     return compare_op(ops.at(name), v, arg, e.pos);
   }
 
@@ -791,7 +808,8 @@ class renderer {
     if (name == "safe") return v;
     if (name == "string") return to_str(v);
     if (name == "length" || name == "count") {
-      if (!v.is_undefined() && !v.is_string() && !v.is_array() && !v.is_object()) fail(pos, std::string("object of type '") + v.type_name() + "' has no len()");
+      if (!v.is_undefined() && !v.is_string() && !v.is_array() && !v.is_object())
+        fail(pos, std::string("object of type '") + v.type_name() + "' has no len()");
       return length(v);
     }
     if (name == "trim") {
@@ -802,7 +820,8 @@ class renderer {
     if (name == "capitalize") return capitalize(to_str(v));
     if (name == "title") return title(to_str(v));
     if (name == "replace") {
-      return replace(to_str(v), to_str(a.get(0, "old")), to_str(a.get(1, "new")), a.get(2, "count", std::int64_t(-1)).as_int());
+      return replace(to_str(v), to_str(a.get(0, "old")), to_str(a.get(1, "new")),
+                     a.get(2, "count", std::int64_t(-1)).as_int());
     }
     if (name == "escape" || name == "e") {
       std::string out;
@@ -821,7 +840,8 @@ class renderer {
     if (name == "tojson") {
       const value ind = a.get(0, "indent", nullptr);
       std::string out;
-      if (!to_json(v, out, ind.is_int() ? int(ind.as_int()) : -1)) fail(pos, "tojson: " + std::string(v.type_name()) + " is not JSON serializable");
+      if (!to_json(v, out, ind.is_int() ? int(ind.as_int()) : -1))
+        fail(pos, "tojson: " + std::string(v.type_name()) + " is not JSON serializable");
       return out;
     }
     if (name == "int") {
@@ -857,7 +877,8 @@ class renderer {
     if (name == "wordcount") return std::int64_t(split(to_str(v), nullptr, -1).arr().size());
     if (name == "indent") {
       const auto w = a.get(0, "width", std::int64_t(4));
-      const std::string pad = w.is_string() ? w.str() : std::string(std::size_t(std::max<std::int64_t>(0, w.as_int())), ' ');
+      const std::string pad =
+          w.is_string() ? w.str() : std::string(std::size_t(std::max<std::int64_t>(0, w.as_int())), ' ');
       const bool first = a.get(1, "first", false).truthy(), blank = a.get(2, "blank", false).truthy();
       const std::string s = to_str(v);
       std::string out;
@@ -889,7 +910,9 @@ class renderer {
     if (name == "dictsort") {
       if (!v.is_object()) fail(pos, "dictsort needs a mapping");
       auto pairs = v.obj().items;
-      std::stable_sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) { return map_case(x.first, false) < map_case(y.first, false); });
+      std::stable_sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+        return map_case(x.first, false) < map_case(y.first, false);
+      });
       array out;
       for (const auto& [k, x] : pairs) out.push_back(array{k, x});
       return out;
@@ -904,7 +927,12 @@ class renderer {
       while (true) {  // dotted paths, as Jinja's make_attrgetter
         const auto dot = attribute.find('.', at);
         const std::string part = attribute.substr(at, dot == std::string::npos ? std::string::npos : dot - at);
-        cur = cur.is_undefined() ? cur : get_item(cur, !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit) ? value(std::int64_t(std::stoll(part))) : value(part), pos, nullptr);
+        cur = cur.is_undefined() ? cur
+                                 : get_item(cur,
+                                            !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)
+                                                ? value(std::int64_t(std::stoll(part)))
+                                                : value(part),
+                                            pos, nullptr);
         if (dot == std::string::npos) return cur;
         at = dot + 1;
       }
@@ -935,12 +963,15 @@ class renderer {
       return out;
     }
     if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
-      const bool by_attr = name == "selectattr" || name == "rejectattr", keep_if = name == "select" || name == "selectattr";
+      const bool by_attr = name == "selectattr" || name == "rejectattr",
+                 keep_if = name == "select" || name == "selectattr";
       const std::size_t first_test = by_attr ? 1 : 0;
-      if (by_attr && (a.positional.empty() || !a.positional[0].is_string())) fail(pos, name + " needs an attribute name");
+      if (by_attr && (a.positional.empty() || !a.positional[0].is_string()))
+        fail(pos, name + " needs an attribute name");
       const std::string attr = by_attr ? a.positional[0].str() : std::string();
       const std::string test_name = a.positional.size() > first_test ? to_str(a.positional[first_test]) : std::string();
-      const std::vector<value> test_args(a.positional.begin() + std::ptrdiff_t(std::min(a.positional.size(), first_test + 1)), a.positional.end());
+      const std::vector<value> test_args(
+          a.positional.begin() + std::ptrdiff_t(std::min(a.positional.size(), first_test + 1)), a.positional.end());
       array out;
       for (const auto& x : items) {
         const value subject = by_attr ? (x.is_undefined() ? x : get_item(x, attr, pos, nullptr)) : x;
@@ -973,9 +1004,11 @@ class renderer {
       };
       if (name == "min" || name == "max") {
         if (items.empty()) return {};
-        return name == "min" ? *std::min_element(items.begin(), items.end(), less) : *std::max_element(items.begin(), items.end(), less);
+        return name == "min" ? *std::min_element(items.begin(), items.end(), less)
+                             : *std::max_element(items.begin(), items.end(), less);
       }
-      std::stable_sort(items.begin(), items.end(), [&](const value& x, const value& y) { return reverse ? less(y, x) : less(x, y); });
+      std::stable_sort(items.begin(), items.end(),
+                       [&](const value& x, const value& y) { return reverse ? less(y, x) : less(x, y); });
       return array(items.begin(), items.end());
     }
     if (name == "sum") {
@@ -983,7 +1016,8 @@ class renderer {
       for (const auto& x : items) {
         const value y = attr_of(x);
         if (!y.is_number() || !total.is_number()) fail(pos, "sum needs numbers");
-        total = total.is_float() || y.is_float() ? value(total.as_double() + y.as_double()) : value(total.as_int() + y.as_int());
+        total = total.is_float() || y.is_float() ? value(total.as_double() + y.as_double())
+                                                 : value(total.as_int() + y.as_int());
       }
       return total;
     }

@@ -54,7 +54,9 @@ class lexer {
     bool line_starting = true;
     while (at <= src_.size()) {
       std::size_t tag = at;
-      while ((tag = src_.find('{', tag)) != std::string::npos && (tag + 1 >= src_.size() || std::string_view("{%#").find(src_[tag + 1]) == std::string_view::npos)) ++tag;
+      while ((tag = src_.find('{', tag)) != std::string::npos &&
+             (tag + 1 >= src_.size() || std::string_view("{%#").find(src_[tag + 1]) == std::string_view::npos))
+        ++tag;
       std::string text = src_.substr(at, tag == std::string::npos ? std::string::npos : tag - at);
       if (tag == std::string::npos) {
         if (!text.empty()) out.push_back({token::kind::text, std::move(text), at});
@@ -67,7 +69,8 @@ class lexer {
       } else if (sign != '+' && kind != '{') {  // lstrip_blocks: blocks and comments alone on their line
         const auto nl = text.rfind('\n');
         const std::size_t l = nl == std::string::npos ? 0 : nl + 1;
-        if ((l > 0 || line_starting) && l < text.size() && std::all_of(text.begin() + std::ptrdiff_t(l), text.end(), [](char c) { return is_space(char32_t(c)); }))
+        if ((l > 0 || line_starting) && l < text.size() &&
+            std::all_of(text.begin() + std::ptrdiff_t(l), text.end(), [](char c) { return is_space(char32_t(c)); }))
           text.resize(l);
       }
       if (!text.empty()) out.push_back({token::kind::text, std::move(text), at});
@@ -146,8 +149,8 @@ class lexer {
       } else if (c == '\'' || c == '"') {
         out.push_back({token::kind::string, lex_string(p), p});
       } else {
-        static const char* ops[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "(", ")",
-                                    "[", "]", "{", "}", ".", ",", ":", "|", "="};
+        static const char* ops[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<",
+                                    ">",  "(",  ")",  "[",  "]",  "{",  "}", ".", ",", ":", "|", "="};
         std::string op;
         for (const char* o : ops)
           if (src_.compare(p, std::strlen(o), o) == 0) {
@@ -184,7 +187,8 @@ class lexer {
         for (int i = 0; i < n; ++i) {
           const char h = src_[p++];
           if (!std::isxdigit(static_cast<unsigned char>(h))) fail(p - 1, "bad hex escape");
-          cp = cp * 16 + std::uint32_t(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+          cp = cp * 16 +
+               std::uint32_t(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
         }
         utf8::append(out, cp);
       };
@@ -218,15 +222,35 @@ struct expr;
 using expr_ptr = std::unique_ptr<expr>;
 
 struct expr {
-  enum class kind { literal, name, attr, item, slice, call, filter, test, not_, neg, pos, binary, compare, and_, or_, cond, list, tuple, dict };
+  enum class kind {
+    literal,
+    name,
+    attr,
+    item,
+    slice,
+    call,
+    filter,
+    test,
+    not_,
+    neg,
+    pos,
+    binary,
+    compare,
+    and_,
+    or_,
+    cond,
+    list,
+    tuple,
+    dict
+  };
   kind type;
   std::size_t pos = 0;
   value literal;
-  std::string name;                // name, attribute, filter, test, binary operator
-  std::vector<std::string> ops;    // compare: one operator between each pair of operands
-  std::vector<expr_ptr> args;      // operands; call/filter/test: [callee or subject, positional..., keyword...]
+  std::string name;                   // name, attribute, filter, test, binary operator
+  std::vector<std::string> ops;       // compare: one operator between each pair of operands
+  std::vector<expr_ptr> args;         // operands; call/filter/test: [callee or subject, positional..., keyword...]
   std::vector<std::string> keywords;  // names of the trailing keyword arguments
-  bool negated = false;            // test: `is not`
+  bool negated = false;               // test: `is not`
 };
 
 struct node;
@@ -237,29 +261,32 @@ struct node {
   node(kind k, std::size_t p, std::string t = {}) : type(k), pos(p), text(std::move(t)) {}
   kind type;
   std::size_t pos = 0;
-  std::string text;                                   // text; set_block/macro: name
-  expr_ptr value;                                     // output; set; for: the iterable
-  std::vector<std::pair<expr_ptr, body>> branches;    // if/elif
-  body children, otherwise;                           // for/set_block/macro/block body; if/for else
-  std::vector<std::string> targets;                   // for/set names; set ns.attr: {ns, attr}
+  std::string text;                                 // text; set_block/macro: name
+  expr_ptr value;                                   // output; set; for: the iterable
+  std::vector<std::pair<expr_ptr, body>> branches;  // if/elif
+  body children, otherwise;                         // for/set_block/macro/block body; if/for else
+  std::vector<std::string> targets;                 // for/set names; set ns.attr: {ns, attr}
   bool attribute_target = false;
-  expr_ptr condition;                                 // for ... if condition
-  std::vector<std::string> params;                    // macro
-  std::vector<expr_ptr> defaults;                     // macro: defaults of the last params
+  expr_ptr condition;               // for ... if condition
+  std::vector<std::string> params;  // macro
+  std::vector<expr_ptr> defaults;   // macro: defaults of the last params
 };
 
 inline const std::set<std::string>& filter_names() {
-  static const std::set<std::string> names{"abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent",
-                                           "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject",
-                                           "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "sort", "string",
-                                           "sum", "title", "tojson", "trim", "unique", "upper", "wordcount"};
+  static const std::set<std::string> names{
+      "abs",     "capitalize", "count",  "d",      "default",    "dictsort", "e",          "escape",
+      "first",   "float",      "indent", "int",    "items",      "join",     "last",       "length",
+      "list",    "lower",      "map",    "max",    "min",        "reject",   "rejectattr", "replace",
+      "reverse", "round",      "safe",   "select", "selectattr", "sort",     "string",     "sum",
+      "title",   "tojson",     "trim",   "unique", "upper",      "wordcount"};
   return names;
 }
 inline const std::set<std::string>& test_names() {
-  static const std::set<std::string> names{"boolean", "callable", "defined", "divisibleby", "eq", "equalto", "even", "false", "float",
-                                           "ge", "gt", "in", "integer", "iterable", "le", "lower", "lt", "mapping", "ne", "none",
-                                           "number", "odd", "sameas", "sequence", "string", "true", "undefined", "upper", "==", "!=",
-                                           "<", ">", "<=", ">="};
+  static const std::set<std::string> names{
+      "boolean", "callable", "defined", "divisibleby", "eq",       "equalto",  "even",   "false", "float",
+      "ge",      "gt",       "in",      "integer",     "iterable", "le",       "lower",  "lt",    "mapping",
+      "ne",      "none",     "number",  "odd",         "sameas",   "sequence", "string", "true",  "undefined",
+      "upper",   "==",       "!=",      "<",           ">",        "<=",       ">="};
   return names;
 }
 
@@ -321,7 +348,8 @@ class parser {
       const auto& t = cur();
       if (t.type == token::kind::eof) {
         if (!ends.empty()) {
-          const auto closer = std::find_if(ends.begin(), ends.end(), [](const std::string& e) { return e.rfind("end", 0) == 0; });
+          const auto closer =
+              std::find_if(ends.begin(), ends.end(), [](const std::string& e) { return e.rfind("end", 0) == 0; });
           fail("missing {% " + (closer != ends.end() ? *closer : *ends.begin()) + " %}");
         }
         return out;
@@ -461,7 +489,8 @@ class parser {
       expect_block_end();
       return n;
     }
-    lex_.fail(pos, "statement '" + kw + "' is not supported (supported: if, for, set, macro, break, continue, generation)");
+    lex_.fail(pos,
+              "statement '" + kw + "' is not supported (supported: if, for, set, macro, break, continue, generation)");
   }
 
   // expression grammar, loosest first, as Jinja2's parser
@@ -526,8 +555,8 @@ class parser {
     expr_ptr cmp;
     while (true) {
       std::string op;
-      if (cur().type == token::kind::op && (cur().text == "==" || cur().text == "!=" || cur().text == "<" || cur().text == ">" ||
-                                            cur().text == "<=" || cur().text == ">=")) {
+      if (cur().type == token::kind::op && (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
+                                            cur().text == ">" || cur().text == "<=" || cur().text == ">=")) {
         op = cur().text;
         ++i_;
       } else if (at_name("in")) {
@@ -747,7 +776,8 @@ class parser {
         expect_op("]");
         auto s = make(slice ? expr::kind::slice : expr::kind::item, pos);
         s->args.push_back(std::move(e));
-        if (slice) for (auto& p : parts) s->args.push_back(std::move(p));
+        if (slice)
+          for (auto& p : parts) s->args.push_back(std::move(p));
         else {
           if (!parts[0]) lex_.fail(pos, "empty subscript");
           s->args.push_back(std::move(parts[0]));
@@ -782,9 +812,10 @@ class parser {
         if (!test_names().count(t->name)) lex_.fail(t->pos, "test '" + t->name + "' is not supported");
         t->args.push_back(std::move(e));
         if (at_op("(")) parse_args(*t);
-        else if (cur().type == token::kind::string || cur().type == token::kind::integer || cur().type == token::kind::number ||
-                 (cur().type == token::kind::name && !at_name("and") && !at_name("or") && !at_name("else") && !at_name("if") &&
-                  !at_name("in") && !at_name("is") && !at_name("not")))
+        else if (cur().type == token::kind::string || cur().type == token::kind::integer ||
+                 cur().type == token::kind::number ||
+                 (cur().type == token::kind::name && !at_name("and") && !at_name("or") && !at_name("else") &&
+                  !at_name("if") && !at_name("in") && !at_name("is") && !at_name("not")))
           t->args.push_back(parse_postfix(parse_primary()));  // `is divisibleby 3`, `is sameas none`
         e = std::move(t);
       } else if (at_op("(")) {

@@ -42,8 +42,8 @@ struct undefined_t {
 };
 
 struct value {
-  std::variant<undefined_t, std::nullptr_t, bool, std::int64_t, double, std::string, std::shared_ptr<array>, std::shared_ptr<object>,
-               std::shared_ptr<function>>
+  std::variant<undefined_t, std::nullptr_t, bool, std::int64_t, double, std::string, std::shared_ptr<array>,
+               std::shared_ptr<object>, std::shared_ptr<function>>
       v;
 
   value() = default;
@@ -97,7 +97,8 @@ struct value {
 
   /// Python's type name, for error messages.
   const char* type_name() const {
-    constexpr const char* names[] = {"undefined", "NoneType", "bool", "int", "float", "str", "list", "dict", "function"};
+    constexpr const char* names[] = {"undefined", "NoneType", "bool", "int",     "float",
+                                     "str",       "list",     "dict", "function"};
     return names[v.index()];
   }
 };
@@ -261,7 +262,8 @@ inline bool to_json(const value& v, std::string& out, int indent = -1, int depth
         else if constexpr (std::is_same_v<T, std::nullptr_t>) out += "null";
         else if constexpr (std::is_same_v<T, bool>) out += x ? "true" : "false";
         else if constexpr (std::is_same_v<T, std::int64_t>) out += std::to_string(x);
-        else if constexpr (std::is_same_v<T, double>) out += std::isnan(x) ? "NaN" : std::isinf(x) ? (x < 0 ? "-Infinity" : "Infinity") : python_float(x);
+        else if constexpr (std::is_same_v<T, double>)
+          out += std::isnan(x) ? "NaN" : std::isinf(x) ? (x < 0 ? "-Infinity" : "Infinity") : python_float(x);
         else if constexpr (std::is_same_v<T, std::string>) {
           out += '"';
           for (unsigned char c : x) {
@@ -315,7 +317,8 @@ inline bool to_json(const value& v, std::string& out, int indent = -1, int depth
 /// Python ==: numbers by value (True == 1), containers element-wise, different types unequal;
 /// undefined equals only undefined (Jinja's Undefined.__eq__).
 inline bool equal(const value& a, const value& b) {
-  if (a.is_number() && b.is_number()) return a.is_float() || b.is_float() ? a.as_double() == b.as_double() : a.as_int() == b.as_int();
+  if (a.is_number() && b.is_number())
+    return a.is_float() || b.is_float() ? a.as_double() == b.as_double() : a.as_int() == b.as_int();
   if (a.v.index() != b.v.index()) return false;
   if (a.is_undefined() || a.is_none()) return true;
   if (a.is_string()) return a.str() == b.str();
@@ -370,7 +373,8 @@ inline std::string to_u8(std::u32string_view s) {
 }
 inline bool is_space(char32_t c) { return utf8::is_python_space(std::uint32_t(c)); }
 /// str.strip / lstrip / rstrip: whitespace, or the characters of `chars` when given.
-inline std::string strip(std::string_view s, bool left, bool right, const std::optional<std::string>& chars = std::nullopt) {
+inline std::string strip(std::string_view s, bool left, bool right,
+                         const std::optional<std::string>& chars = std::nullopt) {
   const auto u = to_u32(s);
   const auto set = chars ? to_u32(*chars) : std::u32string();
   auto drop = [&](char32_t c) { return chars ? set.find(c) != std::u32string::npos : is_space(c); };

@@ -21,7 +21,9 @@ template <class E>
 struct enum_table;
 
 template <class E>
-concept table_enum = std::is_enum_v<E> && requires { enum_table<E>::names; };
+concept table_enum = std::is_enum_v<E> && requires {
+  enum_table<E>::names;
+};
 
 #define NEXUS_ENUM_VALUE_(name, ...) name,
 #define NEXUS_ENUM_NAME_(name, ...) std::string_view(#name),
@@ -46,10 +48,12 @@ decltype(auto) visit_enum(E v, F& f, std::index_sequence<I...>) {
   // static_cast<E>(0), not E{}: nvcc's stub generator mis-spells a kernel argument first seen as E{}.
   using result = decltype(f(std::integral_constant<E, static_cast<E>(0)>{}));
   using call = result (*)(F&);
-  static constexpr call table[] = {+[](F& g) -> result { return g(std::integral_constant<E, static_cast<E>(I)>{}); }...};
+  static constexpr call table[] = {
+      +[](F& g) -> result { return g(std::integral_constant<E, static_cast<E>(I)>{}); }...};
   const auto i = static_cast<std::size_t>(v);
   if (i >= sizeof...(I))
-    throw usage_error("enum", "value " + std::to_string(i) + " is not one of the " + std::to_string(sizeof...(I)) + " declared values");
+    throw usage_error("enum", "value " + std::to_string(i) + " is not one of the " + std::to_string(sizeof...(I)) +
+                                  " declared values");
   return table[i](f);
 }
 }  // namespace detail

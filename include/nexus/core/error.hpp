@@ -29,26 +29,25 @@ class io_error : public error {
 class safetensors_error : public error {
  public:
   enum class code {
-    file_too_small,         // fewer than 8 bytes: no header length
-    header_too_large,       // header length above the limit or beyond the end of the file
-    header_not_json,        // header bytes are not valid JSON
-    header_not_object,      // header is JSON but not an object
-    entry_invalid,          // a tensor entry is not an object with dtype, shape, data_offsets
-    unknown_dtype,          // dtype string not one Nexus reads
-    bad_shape,              // shape is not a list of non-negative integers, or its size overflows
-    bad_offsets,            // data_offsets is not [begin, end] with begin <= end
-    out_of_bounds,          // data_offsets end beyond the data section
-    size_mismatch,          // end - begin differs from dtype size times element count
-    overlap,                // two tensors share bytes
-    gap,                    // bytes of the data section belong to no tensor
-    duplicate_name,         // a tensor name appears twice
-    metadata_invalid,       // __metadata__ is not an object of strings
-    index_invalid,          // model.safetensors.index.json is malformed
-    missing_shard,          // the index names a shard file that does not exist
-    index_mismatch,         // a tensor is missing from the shard the index names, or a shard holds a tensor the index omits
+    file_too_small,     // fewer than 8 bytes: no header length
+    header_too_large,   // header length above the limit or beyond the end of the file
+    header_not_json,    // header bytes are not valid JSON
+    header_not_object,  // header is JSON but not an object
+    entry_invalid,      // a tensor entry is not an object with dtype, shape, data_offsets
+    unknown_dtype,      // dtype string not one Nexus reads
+    bad_shape,          // shape is not a list of non-negative integers, or its size overflows
+    bad_offsets,        // data_offsets is not [begin, end] with begin <= end
+    out_of_bounds,      // data_offsets end beyond the data section
+    size_mismatch,      // end - begin differs from dtype size times element count
+    overlap,            // two tensors share bytes
+    gap,                // bytes of the data section belong to no tensor
+    duplicate_name,     // a tensor name appears twice
+    metadata_invalid,   // __metadata__ is not an object of strings
+    index_invalid,      // model.safetensors.index.json is malformed
+    missing_shard,      // the index names a shard file that does not exist
+    index_mismatch,     // a tensor is missing from the shard the index names, or a shard holds a tensor the index omits
   };
-  safetensors_error(code c, std::string where, const std::string& what)
-      : error(std::move(where), what), code_(c) {}
+  safetensors_error(code c, std::string where, const std::string& what) : error(std::move(where), what), code_(c) {}
   code get_code() const noexcept { return code_; }
 
  private:
@@ -117,7 +116,9 @@ class usage_error : public error {
 class template_error : public error {
  public:
   template_error(std::string where, std::size_t line, std::size_t column, const std::string& what)
-      : error(std::move(where), "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + what), line_(line), column_(column) {}
+      : error(std::move(where), "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + what),
+        line_(line),
+        column_(column) {}
   std::size_t line() const noexcept { return line_; }
   std::size_t column() const noexcept { return column_; }
 

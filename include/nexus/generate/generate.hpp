@@ -16,15 +16,15 @@ namespace nexus {
 struct generate_options {
   std::int64_t max_new_tokens = 32;
   sampling_options sampling;
-  std::vector<std::int32_t> stop_tokens;       // e.g. the tokenizer's eos
-  std::vector<std::string> stop_strings;       // generation stops once the text contains one
+  std::vector<std::int32_t> stop_tokens;            // e.g. the tokenizer's eos
+  std::vector<std::string> stop_strings;            // generation stops once the text contains one
   std::function<void(const std::string&)> on_text;  // streamed text, complete characters only
-  bool keep_logits = false;                    // return the logits each token was chosen from
+  bool keep_logits = false;                         // return the logits each token was chosen from
 };
 
 struct generate_result {
-  std::vector<std::int32_t> tokens;  // new tokens (a stop token included when it ended generation)
-  std::string text;                  // their text, cut before a stop string
+  std::vector<std::int32_t> tokens;        // new tokens (a stop token included when it ended generation)
+  std::string text;                        // their text, cut before a stop string
   std::vector<std::vector<float>> logits;  // with keep_logits: the logits behind each token
   enum class stop { length, token, string } reason = stop::length;
   double prefill_seconds = 0, decode_seconds = 0;
@@ -36,7 +36,8 @@ struct generate_result {
 };
 
 /// `tok` may be null: then no text, no stop strings, no streaming.
-inline generate_result generate(const model& m, const tokenizer* tok, std::span<const std::int32_t> prompt, const generate_options& opt) {
+inline generate_result generate(const model& m, const tokenizer* tok, std::span<const std::int32_t> prompt,
+                                const generate_options& opt) {
   if (prompt.empty()) throw usage_error("generate", "empty prompt");
   if (opt.max_new_tokens < 0) throw usage_error("--max-new-tokens", "must be ≥ 0");
   if (!opt.stop_strings.empty() && !tok) throw usage_error("generate", "stop strings need a tokenizer");

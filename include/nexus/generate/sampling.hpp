@@ -21,7 +21,8 @@ struct sampling_options {
   std::uint64_t seed = 0;
 
   void validate() const {
-    if (!(temperature >= 0) || !std::isfinite(temperature)) throw usage_error("--temperature", "must be a finite number ≥ 0");
+    if (!(temperature >= 0) || !std::isfinite(temperature))
+      throw usage_error("--temperature", "must be a finite number ≥ 0");
     if (top_k < 0) throw usage_error("--top-k", "must be ≥ 0");
     if (!(top_p > 0 && top_p <= 1)) throw usage_error("--top-p", "must be in (0, 1]");
   }
@@ -32,24 +33,31 @@ class sampler {
   explicit sampler(sampling_options o) : opt_(o), rng_(o.seed) { opt_.validate(); }
 
   std::int32_t next(std::span<const float> logits) {
-    if (opt_.temperature == 0.0f) return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (opt_.temperature == 0.0f)
+      return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     // Candidates by descending logit (ties: lower id first), cut by top-k.
     std::vector<std::int32_t> order(logits.size());
     std::iota(order.begin(), order.end(), 0);
     const std::size_t k = opt_.top_k > 0 ? std::min<std::size_t>(std::size_t(opt_.top_k), order.size()) : order.size();
-    std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(),
-                      [&](auto a, auto b) { return logits[std::size_t(a)] > logits[std::size_t(b)] || (logits[std::size_t(a)] == logits[std::size_t(b)] && a < b); });
+    std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(), [&](auto a, auto b) {
+      return logits[std::size_t(a)] > logits[std::size_t(b)] ||
+             (logits[std::size_t(a)] == logits[std::size_t(b)] && a < b);
+    });
     order.resize(k);
     std::vector<double> p(k);
     const double top = logits[std::size_t(order[0])] / double(opt_.temperature);
     double sum = 0;
-    for (std::size_t i = 0; i < k; ++i) sum += p[i] = std::exp(logits[std::size_t(order[i])] / double(opt_.temperature) - top);
+    for (std::size_t i = 0; i < k; ++i)
+      sum += p[i] = std::exp(logits[std::size_t(order[i])] / double(opt_.temperature) - top);
     std::size_t keep = k;
     if (opt_.top_p < 1.0f) {
       double cumulative = 0;
       for (std::size_t i = 0; i < k; ++i) {
         cumulative += p[i] / sum;
-        if (cumulative >= opt_.top_p) { keep = i + 1; break; }
+        if (cumulative >= opt_.top_p) {
+          keep = i + 1;
+          break;
+        }
       }
     }
     double kept = 0;

@@ -30,18 +30,23 @@ inline std::string architecture_table_markdown() {
     } catch (const unsupported_error&) {
       inst_text = "none";
     }
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} |\n", f->model_type,
-                       to_string(n.norm.kind), yn(n.norm.unit_offset), to_string(n.norm.placement), to_string(n.norm.qk),
-                       to_string(n.position.kind), rope ? std::string(to_string(n.position.style)) : "—",
-                       rope ? fmt::format("{}", n.position.partial_rotary) : "—",
-                       rope && has_sliding_rope(n.position) ? fmt::format("θ {} (global θ {})", n.position.sliding.theta, n.position.theta) : "—",
-                       n.mlp.gated ? "gated" : "plain",
-                       to_string(n.mlp.act), to_string(n.residual), yn(n.attention.qkv_bias), yn(n.attention.o_bias), yn(n.mlp.bias),
-                       yn(n.head.bias), yn(n.embedding.tied), num(n.attention.softcap), num(n.head.final_softcap),
-                       n.attention.sliding_window ? fmt::format("{} on {} of {} layers", n.attention.sliding_window,
-                                                                std::count(n.attention.layers.begin(), n.attention.layers.end(), layer_attention::sliding),
-                                                                n.dims.num_layers) : "—",
-                       inst_text);
+    out += fmt::format(
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} |\n",
+        f->model_type, to_string(n.norm.kind), yn(n.norm.unit_offset), to_string(n.norm.placement),
+        to_string(n.norm.qk), to_string(n.position.kind), rope ? std::string(to_string(n.position.style)) : "—",
+        rope ? fmt::format("{}", n.position.partial_rotary) : "—",
+        rope && has_sliding_rope(n.position)
+            ? fmt::format("θ {} (global θ {})", n.position.sliding.theta, n.position.theta)
+            : "—",
+        n.mlp.gated ? "gated" : "plain", to_string(n.mlp.act), to_string(n.residual), yn(n.attention.qkv_bias),
+        yn(n.attention.o_bias), yn(n.mlp.bias), yn(n.head.bias), yn(n.embedding.tied), num(n.attention.softcap),
+        num(n.head.final_softcap),
+        n.attention.sliding_window
+            ? fmt::format("{} on {} of {} layers", n.attention.sliding_window,
+                          std::count(n.attention.layers.begin(), n.attention.layers.end(), layer_attention::sliding),
+                          n.dims.num_layers)
+            : "—",
+        inst_text);
   }
   return out;
 }

@@ -24,7 +24,8 @@ inline model_summary summarize(const std::filesystem::path& dir) {
   for (const auto& t : s.source.weights.tensors()) {
     if (std::find(ignored.begin(), ignored.end(), t.name) != ignored.end()) continue;
     s.parameters += t.numel();
-    s.bytes_by_dtype[std::string(t.ggml_type ? gguf::name_of(*t.ggml_type) : name_of(t.type))] += std::int64_t(t.data.size());
+    s.bytes_by_dtype[std::string(t.ggml_type ? gguf::name_of(*t.ggml_type) : name_of(t.type))] +=
+        std::int64_t(t.data.size());
     ++s.tensor_count;
   }
   return s;

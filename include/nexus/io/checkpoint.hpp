@@ -27,7 +27,8 @@ class checkpoint {
     using c = safetensors_error::code;
     if (fs::is_regular_file(path) && path.extension() == ".gguf") {
       gguf_ = std::make_unique<gguf::file>(path);
-      for (std::size_t i = 0; i < gguf_->tensors().size(); ++i) where_.emplace(gguf_->tensors()[i].name, std::pair{std::size_t(0), i});
+      for (std::size_t i = 0; i < gguf_->tensors().size(); ++i)
+        where_.emplace(gguf_->tensors()[i].name, std::pair{std::size_t(0), i});
     } else if (fs::is_regular_file(path)) {
       add_shard(path.string());
     } else if (!fs::is_directory(path)) {
@@ -43,24 +44,30 @@ class checkpoint {
         throw safetensors_error(c::index_invalid, where, "needs an object 'weight_map' of tensor name -> shard file");
       std::map<std::string, std::vector<std::string>> by_shard;  // shard file -> tensors the index puts there
       for (const auto& [name, file] : j["weight_map"].items()) {
-        if (!file.is_string()) throw safetensors_error(c::index_invalid, where, "weight_map['" + name + "'] must be a file name");
+        if (!file.is_string())
+          throw safetensors_error(c::index_invalid, where, "weight_map['" + name + "'] must be a file name");
         const auto f = file.get<std::string>();
         if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
-          throw safetensors_error(c::index_invalid, where, "weight_map['" + name + "'] = '" + f + "' is not a plain file name in the checkpoint folder");
+          throw safetensors_error(
+              c::index_invalid, where,
+              "weight_map['" + name + "'] = '" + f + "' is not a plain file name in the checkpoint folder");
         by_shard[f].push_back(name);
       }
       for (const auto& [file, names] : by_shard) {
         const auto shard_path = path / file;
         if (!fs::exists(shard_path))
-          throw safetensors_error(c::missing_shard, where, "shard '" + file + "' (holding '" + names.front() + "') does not exist");
+          throw safetensors_error(c::missing_shard, where,
+                                  "shard '" + file + "' (holding '" + names.front() + "') does not exist");
         const auto& shard = add_shard(shard_path.string());
         for (const auto& n : names)
           if (!shard.contains(n))
-            throw safetensors_error(c::index_mismatch, shard.path(), "index puts tensor '" + n + "' here, but the file has no such tensor");
+            throw safetensors_error(c::index_mismatch, shard.path(),
+                                    "index puts tensor '" + n + "' here, but the file has no such tensor");
         if (shard.size() != names.size())
           for (const auto& n : shard.names())
             if (std::find(names.begin(), names.end(), n) == names.end())
-              throw safetensors_error(c::index_mismatch, shard.path(), "holds tensor '" + n + "' that the index does not list for this shard");
+              throw safetensors_error(c::index_mismatch, shard.path(),
+                                      "holds tensor '" + n + "' that the index does not list for this shard");
       }
     } else if (fs::exists(path / single_file)) {
       add_shard((path / single_file).string());
@@ -103,9 +110,10 @@ class checkpoint {
   tensor_view at(const std::pair<std::size_t, std::size_t>& loc) const {
     if (!gguf_) return shards_[loc.first]->tensor(loc.second);
     const auto& t = gguf_->tensors()[loc.second];
-    const auto plain = t.type == gguf::tensor_type::f32 ? std::optional(dtype::f32)
-                       : t.type == gguf::tensor_type::f16 ? std::optional(dtype::f16)
-                       : t.type == gguf::tensor_type::bf16 ? std::optional(dtype::bf16) : std::nullopt;
+    const auto plain = t.type == gguf::tensor_type::f32    ? std::optional(dtype::f32)
+                       : t.type == gguf::tensor_type::f16  ? std::optional(dtype::f16)
+                       : t.type == gguf::tensor_type::bf16 ? std::optional(dtype::bf16)
+                                                           : std::nullopt;
     return {t.name, plain.value_or(dtype::u8), t.shape(), t.data, t.type};
   }
 

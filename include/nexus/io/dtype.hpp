@@ -56,7 +56,10 @@ inline float f16_to_float(std::uint16_t h) {
     u = sign;  // signed zero
   } else {     // subnormal: renormalise
     int e = -1;
-    do { ++e; mant <<= 1; } while ((mant & 0x400u) == 0);
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
     u = sign | (std::uint32_t(112 - e) << 23) | ((mant & 0x3ffu) << 13);
   }
   float f;

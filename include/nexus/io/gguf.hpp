@@ -47,7 +47,9 @@ struct origin {
   std::string_view key;
 };
 
-[[noreturn]] inline void fail(code c, const std::string& where, const std::string& what) { throw gguf_error(c, where, what); }
+[[noreturn]] inline void fail(code c, const std::string& where, const std::string& what) {
+  throw gguf_error(c, where, what);
+}
 
 /// A name from the file, fit for a message: quoted, control bytes escaped, long names cut.
 inline std::string quoted(std::string_view s) {
@@ -125,7 +127,8 @@ class value {
     std::vector<std::string_view> out;
     out.reserve(static_cast<std::size_t>(count_));
     for (std::uint64_t i = 0; i < count_; ++i)
-      out.emplace_back(reinterpret_cast<const char*>(children_[i].data_), static_cast<std::size_t>(children_[i].count_));
+      out.emplace_back(reinterpret_cast<const char*>(children_[i].data_),
+                       static_cast<std::size_t>(children_[i].count_));
     return out;
   }
 
@@ -204,7 +207,8 @@ class value {
       case value_type::f32: return std::is_same_v<T, float>;
       case value_type::f64: return std::is_same_v<T, double>;
       case value_type::boolean: return false;  // std::vector<bool> packs bits
-      case value_type::string: case value_type::array: return false;
+      case value_type::string:
+      case value_type::array: return false;
     }
     return false;
   }
@@ -232,8 +236,8 @@ class value {
       case value_type::boolean:
         if constexpr (std::is_same_v<T, bool>) return load<std::uint8_t>(p) != 0;
         mismatch(expected_name<T>());
-      case value_type::string: case value_type::array:
-        mismatch(expected_name<T>());
+      case value_type::string:
+      case value_type::array: mismatch(expected_name<T>());
     }
     if constexpr (std::is_same_v<T, bool>) {
       mismatch("a bool");
@@ -241,18 +245,22 @@ class value {
       if (is_float) mismatch(expected_name<T>());
       const bool fits = is_signed ? std::in_range<T>(s) : std::in_range<T>(u);
       if (!fits)
-        fail(code::value_out_of_range, (is_signed ? std::to_string(s) : std::to_string(u)) + " does not fit the integer type asked for");
+        fail(code::value_out_of_range,
+             (is_signed ? std::to_string(s) : std::to_string(u)) + " does not fit the integer type asked for");
       return is_signed ? static_cast<T>(s) : static_cast<T>(u);
     } else {
-      static_assert(std::is_floating_point_v<T>, "as<T>() supports integers, floats, bool, std::string, std::string_view");
+      static_assert(std::is_floating_point_v<T>,
+                    "as<T>() supports integers, floats, bool, std::string, std::string_view");
       if (is_float) {
-        if (t == value_type::f64 && std::is_same_v<T, float> && !std::isnan(f) && static_cast<double>(static_cast<float>(f)) != f)
+        if (t == value_type::f64 && std::is_same_v<T, float> && !std::isnan(f) &&
+            static_cast<double>(static_cast<float>(f)) != f)
           fail(code::value_out_of_range, "f64 " + std::to_string(f) + " is not exactly a float");
         return static_cast<T>(f);
       }
       const std::uint64_t mag = is_signed ? (s < 0 ? 0 - std::uint64_t(s) : std::uint64_t(s)) : u;
       if (!detail::fits_mantissa(mag, std::numeric_limits<T>::digits))
-        fail(code::value_out_of_range, (is_signed ? std::to_string(s) : std::to_string(u)) + " is not exactly representable as a floating-point number of that type");
+        fail(code::value_out_of_range, (is_signed ? std::to_string(s) : std::to_string(u)) +
+                                           " is not exactly representable as a floating-point number of that type");
       return is_signed ? static_cast<T>(s) : static_cast<T>(u);
     }
   }
@@ -268,9 +276,9 @@ class value {
 struct tensor_info {
   std::string name;
   tensor_type type{};
-  std::vector<std::int64_t> ne;      // GGUF order: ne[0] is the innermost (contiguous) dimension
-  std::uint64_t offset = 0;          // relative to the data section
-  std::span<const std::byte> data;   // exactly the tensor's bytes, inside the mapping
+  std::vector<std::int64_t> ne;     // GGUF order: ne[0] is the innermost (contiguous) dimension
+  std::uint64_t offset = 0;         // relative to the data section
+  std::span<const std::byte> data;  // exactly the tensor's bytes, inside the mapping
 
   std::int64_t numel() const {
     std::int64_t n = 1;
@@ -311,7 +319,9 @@ struct parser {
 
   void need(std::uint64_t n, const std::string& what) {
     if (n > left())
-      detail::fail(code::truncated, where(), what + at_offset() + " needs " + std::to_string(n) + " bytes, the file has " + std::to_string(left()) + " left");
+      detail::fail(code::truncated, where(),
+                   what + at_offset() + " needs " + std::to_string(n) + " bytes, the file has " +
+                       std::to_string(left()) + " left");
   }
   template <class T>
   T read(const std::string& what) {
@@ -323,7 +333,9 @@ struct parser {
   std::string_view read_string(const std::string& what) {
     const auto n = read<std::uint64_t>("length of " + what);
     if (n > left())
-      detail::fail(code::string_too_long, where(), what + at_offset() + " has length " + std::to_string(n) + ", beyond the end of the file (" + std::to_string(left()) + " bytes left)");
+      detail::fail(code::string_too_long, where(),
+                   what + at_offset() + " has length " + std::to_string(n) + ", beyond the end of the file (" +
+                       std::to_string(left()) + " bytes left)");
     const std::string_view v(reinterpret_cast<const char*>(here()), static_cast<std::size_t>(n));
     pos += n;
     return v;
@@ -336,8 +348,16 @@ struct parser {
     v.origin_ = o;
     v.count_ = 1;
     switch (t) {
-      case value_type::u8: case value_type::i8: case value_type::u16: case value_type::i16: case value_type::u32:
-      case value_type::i32: case value_type::f32: case value_type::u64: case value_type::i64: case value_type::f64:
+      case value_type::u8:
+      case value_type::i8:
+      case value_type::u16:
+      case value_type::i16:
+      case value_type::u32:
+      case value_type::i32:
+      case value_type::f32:
+      case value_type::u64:
+      case value_type::i64:
+      case value_type::f64:
       case value_type::boolean:
         need(scalar_size(t), what);
         v.data_ = here();
@@ -353,16 +373,20 @@ struct parser {
       case value_type::array: break;
     }
     if (depth >= max_array_depth)
-      detail::fail(code::nesting_too_deep, where(), what + at_offset() + ": arrays nest deeper than " + std::to_string(max_array_depth));
+      detail::fail(code::nesting_too_deep, where(),
+                   what + at_offset() + ": arrays nest deeper than " + std::to_string(max_array_depth));
     const auto raw = read<std::uint32_t>("element type of " + what);
     if (!is_known(static_cast<value_type>(raw)))
-      detail::fail(code::unknown_value_type, where(), what + ": unknown array element type " + std::to_string(raw) + at_offset() + " (known: 0..12)");
+      detail::fail(code::unknown_value_type, where(),
+                   what + ": unknown array element type " + std::to_string(raw) + at_offset() + " (known: 0..12)");
     const auto e = static_cast<value_type>(raw);
     const auto n = read<std::uint64_t>("element count of " + what);
     // Smallest encoding of one element: a scalar, an empty string (8), an empty array (4 + 8).
     const std::uint64_t min_size = e == value_type::string ? 8 : e == value_type::array ? 12 : scalar_size(e);
     if (n > left() / min_size)
-      detail::fail(code::count_too_large, where(), what + ": array of " + std::to_string(n) + " " + std::string(name_of(e)) + at_offset() + " cannot fit in the " + std::to_string(left()) + " bytes left");
+      detail::fail(code::count_too_large, where(),
+                   what + ": array of " + std::to_string(n) + " " + std::string(name_of(e)) + at_offset() +
+                       " cannot fit in the " + std::to_string(left()) + " bytes left");
     v.elem_ = e;
     v.count_ = n;
     v.data_ = here();
@@ -382,7 +406,9 @@ struct parser {
     for (std::uint64_t i = 0; i < n; ++i) {
       const auto b = std::to_integer<unsigned>(here()[i]);
       if (b > 1)
-        detail::fail(code::bad_bool, where(), "value of key " + detail::quoted(o->key) + ": boolean byte " + std::to_string(b) + " at byte offset " + std::to_string(pos + i) + " (must be 0 or 1)");
+        detail::fail(code::bad_bool, where(),
+                     "value of key " + detail::quoted(o->key) + ": boolean byte " + std::to_string(b) +
+                         " at byte offset " + std::to_string(pos + i) + " (must be 0 or 1)");
     }
   }
 
@@ -403,27 +429,39 @@ struct parser {
       const auto v = s.version;
       const std::uint32_t swapped = (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
       if (s.version == 1)
-        detail::fail(code::bad_version, where(), "GGUF version 1 is not supported (it used 32-bit counts); supported: 2, 3");
+        detail::fail(code::bad_version, where(),
+                     "GGUF version 1 is not supported (it used 32-bit counts); supported: 2, 3");
       if (swapped >= 1 && swapped <= 3)
-        detail::fail(code::bad_version, where(), "big-endian GGUF file (version " + std::to_string(swapped) + " with its bytes swapped); Nexus reads little-endian files only");
-      detail::fail(code::bad_version, where(), "GGUF version " + std::to_string(s.version) + " is not supported; supported: 2, 3");
+        detail::fail(code::bad_version, where(),
+                     "big-endian GGUF file (version " + std::to_string(swapped) +
+                         " with its bytes swapped); Nexus reads little-endian files only");
+      detail::fail(code::bad_version, where(),
+                   "GGUF version " + std::to_string(s.version) + " is not supported; supported: 2, 3");
     }
     const auto n_tensors = read<std::uint64_t>("tensor count");
     const auto n_kv = read<std::uint64_t>("metadata count");
     // Smallest metadata entry: empty key (8) + type (4) + a u8 (1); smallest tensor info: 8 + 4 + 8 + 4 + 8.
     if (n_kv > left() / 13)
-      detail::fail(code::count_too_large, where(), "metadata count " + std::to_string(n_kv) + " cannot fit in the " + std::to_string(left()) + " bytes left");
+      detail::fail(
+          code::count_too_large, where(),
+          "metadata count " + std::to_string(n_kv) + " cannot fit in the " + std::to_string(left()) + " bytes left");
     if (n_tensors > (left() - n_kv * 13) / 32)
-      detail::fail(code::count_too_large, where(), "tensor count " + std::to_string(n_tensors) + " cannot fit in the " + std::to_string(left()) + " bytes left");
+      detail::fail(
+          code::count_too_large, where(),
+          "tensor count " + std::to_string(n_tensors) + " cannot fit in the " + std::to_string(left()) + " bytes left");
 
     for (std::uint64_t i = 0; i < n_kv; ++i) {
       const auto key = read_string("key of metadata entry " + std::to_string(i));
       const auto type_pos = pos;
       const auto raw = read<std::uint32_t>("value type of key " + detail::quoted(key));
       if (!is_known(static_cast<value_type>(raw)))
-        detail::fail(code::unknown_value_type, where(), "key " + detail::quoted(key) + ": unknown value type " + std::to_string(raw) + " at byte offset " + std::to_string(type_pos) + " (known: 0..12)");
+        detail::fail(code::unknown_value_type, where(),
+                     "key " + detail::quoted(key) + ": unknown value type " + std::to_string(raw) + " at byte offset " +
+                         std::to_string(type_pos) + " (known: 0..12)");
       if (s.key_index.count(key))
-        detail::fail(code::duplicate_key, where(), "key " + detail::quoted(key) + " appears twice (again at byte offset " + std::to_string(type_pos - 8 - key.size()) + ")");
+        detail::fail(code::duplicate_key, where(),
+                     "key " + detail::quoted(key) + " appears twice (again at byte offset " +
+                         std::to_string(type_pos - 8 - key.size()) + ")");
       s.origins.push_back({&s.path, key});
       const value v = parse_value(static_cast<value_type>(raw), &s.origins.back(), 0);
       s.key_index.emplace(key, s.metadata.size());
@@ -441,7 +479,9 @@ struct parser {
       const std::string t = "tensor " + detail::quoted(name);
       const auto n_dims = read<std::uint32_t>("n_dims of " + t);
       if (n_dims == 0 || n_dims > max_dims)
-        detail::fail(code::bad_dims, where(), t + ": n_dims " + std::to_string(n_dims) + " at byte offset " + std::to_string(pos - 4) + " (must be 1.." + std::to_string(max_dims) + ")");
+        detail::fail(code::bad_dims, where(),
+                     t + ": n_dims " + std::to_string(n_dims) + " at byte offset " + std::to_string(pos - 4) +
+                         " (must be 1.." + std::to_string(max_dims) + ")");
       tensor_info ti;
       ti.name = std::string(name);
       bool overflow = false;
@@ -449,7 +489,10 @@ struct parser {
       for (std::uint32_t d = 0; d < n_dims; ++d) {
         const auto dim = read<std::uint64_t>("dimension " + std::to_string(d) + " of " + t);
         if (dim == 0 || dim > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
-          detail::fail(code::bad_dims, where(), t + ": dimension " + std::to_string(d) + " is " + std::to_string(static_cast<std::int64_t>(dim)) + " at byte offset " + std::to_string(pos - 8) + " (must be positive)");
+          detail::fail(code::bad_dims, where(),
+                       t + ": dimension " + std::to_string(d) + " is " +
+                           std::to_string(static_cast<std::int64_t>(dim)) + " at byte offset " +
+                           std::to_string(pos - 8) + " (must be positive)");
         ti.ne.push_back(static_cast<std::int64_t>(dim));
         if (!overflow && numel > std::numeric_limits<std::int64_t>::max() / ti.ne.back()) overflow = true;
         if (!overflow) numel *= ti.ne.back();
@@ -457,18 +500,25 @@ struct parser {
       const auto raw = read<std::uint32_t>("type of " + t);
       const auto type = find_tensor_type(raw);
       if (!type)
-        detail::fail(code::unknown_tensor_type, where(), t + ": unknown ggml type " + std::to_string(raw) + " at byte offset " + std::to_string(pos - 4));
+        detail::fail(code::unknown_tensor_type, where(),
+                     t + ": unknown ggml type " + std::to_string(raw) + " at byte offset " + std::to_string(pos - 4));
       ti.type = type->type;
       ti.offset = read<std::uint64_t>("offset of " + t);
       if (overflow)
-        detail::fail(code::dims_overflow, where(), t + ": the element count of dimensions " + dims_text(ti.ne) + " overflows 64 bits");
+        detail::fail(code::dims_overflow, where(),
+                     t + ": the element count of dimensions " + dims_text(ti.ne) + " overflows 64 bits");
       if (ti.ne[0] % type->block_size != 0)
-        detail::fail(code::size_not_multiple_of_block, where(), t + ": row of " + std::to_string(ti.ne[0]) + " elements is not a multiple of the " + std::string(type->name) + " block size " + std::to_string(type->block_size));
+        detail::fail(code::size_not_multiple_of_block, where(),
+                     t + ": row of " + std::to_string(ti.ne[0]) + " elements is not a multiple of the " +
+                         std::string(type->name) + " block size " + std::to_string(type->block_size));
       const auto blocks = static_cast<std::uint64_t>(numel / type->block_size);
       if (blocks > std::numeric_limits<std::uint64_t>::max() / std::uint64_t(type->type_size))
-        detail::fail(code::dims_overflow, where(), t + ": the byte size of " + std::string(type->name) + " " + dims_text(ti.ne) + " overflows 64 bits");
+        detail::fail(
+            code::dims_overflow, where(),
+            t + ": the byte size of " + std::string(type->name) + " " + dims_text(ti.ne) + " overflows 64 bits");
       if (s.tensor_index.count(name))
-        detail::fail(code::duplicate_tensor, where(), t + " appears twice (again at byte offset " + std::to_string(info_pos) + ")");
+        detail::fail(code::duplicate_tensor, where(),
+                     t + " appears twice (again at byte offset " + std::to_string(info_pos) + ")");
       s.tensor_index.emplace(name, s.tensors.size());
       infos.push_back({name, blocks * std::uint64_t(type->type_size)});
       s.tensors.push_back(std::move(ti));
@@ -477,10 +527,13 @@ struct parser {
     if (const auto it = s.key_index.find("general.alignment"); it != s.key_index.end()) {
       const value& a = s.metadata[it->second].second;
       if (a.type() != value_type::u32)
-        detail::fail(code::bad_alignment, where(), "key 'general.alignment' must be a u32, the file holds " + std::string(a.is_array() ? "an array" : name_of(a.type())));
+        detail::fail(code::bad_alignment, where(),
+                     "key 'general.alignment' must be a u32, the file holds " +
+                         std::string(a.is_array() ? "an array" : name_of(a.type())));
       s.alignment = a.as<std::uint32_t>();
       if (s.alignment == 0 || !std::has_single_bit(s.alignment))
-        detail::fail(code::bad_alignment, where(), "key 'general.alignment' is " + std::to_string(s.alignment) + ", not a power of two");
+        detail::fail(code::bad_alignment, where(),
+                     "key 'general.alignment' is " + std::to_string(s.alignment) + ", not a power of two");
     }
     s.data_offset = (pos + s.alignment - 1) / s.alignment * s.alignment;
 
@@ -489,21 +542,32 @@ struct parser {
       auto& ti = s.tensors[i];
       const std::string t = "tensor " + detail::quoted(ti.name);
       if (ti.offset % s.alignment != 0)
-        detail::fail(code::misaligned_offset, where(), t + ": offset " + std::to_string(ti.offset) + " is not a multiple of the alignment " + std::to_string(s.alignment));
+        detail::fail(code::misaligned_offset, where(),
+                     t + ": offset " + std::to_string(ti.offset) + " is not a multiple of the alignment " +
+                         std::to_string(s.alignment));
       const auto nbytes = infos[i].nbytes;
       if (s.data_offset > size || ti.offset > size - s.data_offset || nbytes > size - s.data_offset - ti.offset)
-        detail::fail(code::out_of_bounds, where(), t + ": " + std::to_string(nbytes) + " bytes at data offset " + std::to_string(ti.offset) + " (file offset " + std::to_string(s.data_offset) + " + " + std::to_string(ti.offset) + ") run past the end of the file (" + std::to_string(size) + " bytes)");
+        detail::fail(code::out_of_bounds, where(),
+                     t + ": " + std::to_string(nbytes) + " bytes at data offset " + std::to_string(ti.offset) +
+                         " (file offset " + std::to_string(s.data_offset) + " + " + std::to_string(ti.offset) +
+                         ") run past the end of the file (" + std::to_string(size) + " bytes)");
       ti.data = f.subspan(s.data_offset + ti.offset, nbytes);
     }
 
     std::vector<const tensor_info*> order;
     for (const auto& ti : s.tensors) order.push_back(&ti);
-    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->offset != b->offset ? a->offset < b->offset : a->data.size() < b->data.size(); });
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) {
+      return a->offset != b->offset ? a->offset < b->offset : a->data.size() < b->data.size();
+    });
     for (std::size_t i = 1; i < order.size(); ++i) {
       const auto* a = order[i - 1];
       const auto* b = order[i];
       if (b->offset < a->offset + a->data.size())
-        detail::fail(code::overlap, where(), "tensor " + detail::quoted(b->name) + " (data bytes [" + std::to_string(b->offset) + ", " + std::to_string(b->offset + b->data.size()) + ")) overlaps tensor " + detail::quoted(a->name) + " (data bytes [" + std::to_string(a->offset) + ", " + std::to_string(a->offset + a->data.size()) + "))");
+        detail::fail(code::overlap, where(),
+                     "tensor " + detail::quoted(b->name) + " (data bytes [" + std::to_string(b->offset) + ", " +
+                         std::to_string(b->offset + b->data.size()) + ")) overlaps tensor " + detail::quoted(a->name) +
+                         " (data bytes [" + std::to_string(a->offset) + ", " +
+                         std::to_string(a->offset + a->data.size()) + "))");
     }
   }
 

@@ -110,9 +110,11 @@ struct block_q6_k {
 
 /// Each struct agrees with the one table of block and type sizes.
 template <class B>
-constexpr bool matches_table = sizeof(B) == static_cast<std::size_t>(type_size(B::type)) && B::elements == block_size(B::type);
+constexpr bool matches_table = sizeof(B) == static_cast<std::size_t>(type_size(B::type)) && B::elements ==
+                                                                                                block_size(B::type);
 static_assert(matches_table<block_f32> && matches_table<block_f16> && matches_table<block_bf16>);
-static_assert(matches_table<block_q4_0> && matches_table<block_q4_1> && matches_table<block_q5_0> && matches_table<block_q5_1>);
+static_assert(matches_table<block_q4_0> && matches_table<block_q4_1> && matches_table<block_q5_0> &&
+              matches_table<block_q5_1>);
 static_assert(matches_table<block_q8_0>);
 static_assert(matches_table<block_q2_k> && matches_table<block_q3_k> && matches_table<block_q4_k>);
 static_assert(matches_table<block_q5_k> && matches_table<block_q6_k>);
@@ -140,7 +142,9 @@ inline void decode(const block_q4_1& b, float* y) {
   }
 }
 
-inline std::uint32_t load_u32(const std::uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (std::uint32_t(p[3]) << 24); }
+inline std::uint32_t load_u32(const std::uint8_t* p) {
+  return p[0] | (p[1] << 8) | (p[2] << 16) | (std::uint32_t(p[3]) << 24);
+}
 
 /// The 5-bit quant of element j (0..31) of a Q5_0 / Q5_1 block.
 inline int q5(const std::uint8_t* qs, std::uint32_t qh, int j) {
@@ -262,32 +266,62 @@ void decode_blocks(const std::byte* src, float* dst, std::int64_t n_blocks) {
   }
 }
 
-inline constexpr std::string_view dequantizable_types = "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
+inline constexpr std::string_view dequantizable_types =
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
 
 /// True when dequantize_row reads tensors of type t.
 constexpr bool can_dequantize(tensor_type t) {
   switch (t) {
-    case tensor_type::f32: case tensor_type::f16: case tensor_type::bf16: case tensor_type::q4_0: case tensor_type::q4_1:
-    case tensor_type::q5_0: case tensor_type::q5_1: case tensor_type::q8_0: case tensor_type::q2_k: case tensor_type::q3_k:
-    case tensor_type::q4_k: case tensor_type::q5_k: case tensor_type::q6_k:
-      return true;
-    case tensor_type::q8_1: case tensor_type::q8_k: case tensor_type::iq2_xxs: case tensor_type::iq2_xs:
-    case tensor_type::iq3_xxs: case tensor_type::iq1_s: case tensor_type::iq4_nl: case tensor_type::iq3_s:
-    case tensor_type::iq2_s: case tensor_type::iq4_xs: case tensor_type::i8: case tensor_type::i16: case tensor_type::i32:
-    case tensor_type::i64: case tensor_type::f64: case tensor_type::iq1_m: case tensor_type::tq1_0: case tensor_type::tq2_0:
-    case tensor_type::mxfp4: case tensor_type::nvfp4: case tensor_type::q1_0:
-      return false;
+    case tensor_type::f32:
+    case tensor_type::f16:
+    case tensor_type::bf16:
+    case tensor_type::q4_0:
+    case tensor_type::q4_1:
+    case tensor_type::q5_0:
+    case tensor_type::q5_1:
+    case tensor_type::q8_0:
+    case tensor_type::q2_k:
+    case tensor_type::q3_k:
+    case tensor_type::q4_k:
+    case tensor_type::q5_k:
+    case tensor_type::q6_k: return true;
+    case tensor_type::q8_1:
+    case tensor_type::q8_k:
+    case tensor_type::iq2_xxs:
+    case tensor_type::iq2_xs:
+    case tensor_type::iq3_xxs:
+    case tensor_type::iq1_s:
+    case tensor_type::iq4_nl:
+    case tensor_type::iq3_s:
+    case tensor_type::iq2_s:
+    case tensor_type::iq4_xs:
+    case tensor_type::i8:
+    case tensor_type::i16:
+    case tensor_type::i32:
+    case tensor_type::i64:
+    case tensor_type::f64:
+    case tensor_type::iq1_m:
+    case tensor_type::tq1_0:
+    case tensor_type::tq2_0:
+    case tensor_type::mxfp4:
+    case tensor_type::nvfp4:
+    case tensor_type::q1_0: return false;
   }
   return false;
 }
 
 /// Dequantises n elements (a multiple of the type's block size) of type t from src, which holds
 /// n / block_size(t) blocks, into dst. `where` names the tensor in errors.
-inline void dequantize_row(tensor_type t, const std::byte* src, float* dst, std::int64_t n, const std::string& where = "dequantize_row") {
+inline void dequantize_row(tensor_type t, const std::byte* src, float* dst, std::int64_t n,
+                           const std::string& where = "dequantize_row") {
   if (!can_dequantize(t))
-    throw gguf_error(gguf_error::code::unsupported_tensor_type, where, "type " + std::string(name_of(t)) + " cannot be dequantised (supported: " + std::string(dequantizable_types) + ")");
+    throw gguf_error(gguf_error::code::unsupported_tensor_type, where,
+                     "type " + std::string(name_of(t)) +
+                         " cannot be dequantised (supported: " + std::string(dequantizable_types) + ")");
   if (n < 0 || n % block_size(t) != 0)
-    throw gguf_error(gguf_error::code::size_not_multiple_of_block, where, std::to_string(n) + " elements are not a whole number of " + std::string(name_of(t)) + " blocks of " + std::to_string(block_size(t)));
+    throw gguf_error(gguf_error::code::size_not_multiple_of_block, where,
+                     std::to_string(n) + " elements are not a whole number of " + std::string(name_of(t)) +
+                         " blocks of " + std::to_string(block_size(t)));
   const std::int64_t blocks = n / block_size(t);
   switch (t) {
     case tensor_type::f32: return decode_blocks<block_f32>(src, dst, blocks);
@@ -303,12 +337,27 @@ inline void dequantize_row(tensor_type t, const std::byte* src, float* dst, std:
     case tensor_type::q4_k: return decode_blocks<block_q4_k>(src, dst, blocks);
     case tensor_type::q5_k: return decode_blocks<block_q5_k>(src, dst, blocks);
     case tensor_type::q6_k: return decode_blocks<block_q6_k>(src, dst, blocks);
-    case tensor_type::q8_1: case tensor_type::q8_k: case tensor_type::iq2_xxs: case tensor_type::iq2_xs:
-    case tensor_type::iq3_xxs: case tensor_type::iq1_s: case tensor_type::iq4_nl: case tensor_type::iq3_s:
-    case tensor_type::iq2_s: case tensor_type::iq4_xs: case tensor_type::i8: case tensor_type::i16: case tensor_type::i32:
-    case tensor_type::i64: case tensor_type::f64: case tensor_type::iq1_m: case tensor_type::tq1_0: case tensor_type::tq2_0:
-    case tensor_type::mxfp4: case tensor_type::nvfp4: case tensor_type::q1_0:
-      break;  // rejected above
+    case tensor_type::q8_1:
+    case tensor_type::q8_k:
+    case tensor_type::iq2_xxs:
+    case tensor_type::iq2_xs:
+    case tensor_type::iq3_xxs:
+    case tensor_type::iq1_s:
+    case tensor_type::iq4_nl:
+    case tensor_type::iq3_s:
+    case tensor_type::iq2_s:
+    case tensor_type::iq4_xs:
+    case tensor_type::i8:
+    case tensor_type::i16:
+    case tensor_type::i32:
+    case tensor_type::i64:
+    case tensor_type::f64:
+    case tensor_type::iq1_m:
+    case tensor_type::tq1_0:
+    case tensor_type::tq2_0:
+    case tensor_type::mxfp4:
+    case tensor_type::nvfp4:
+    case tensor_type::q1_0: break;  // rejected above
   }
 }
 
@@ -318,7 +367,9 @@ inline std::vector<float> dequantize(const tensor_info& t) {
   if (!can_dequantize(t.type)) dequantize_row(t.type, nullptr, nullptr, 0, where);  // throws, naming the type
   const auto n = t.numel();
   if (static_cast<std::uint64_t>(n / block_size(t.type)) * std::uint64_t(type_size(t.type)) != t.data.size())
-    throw gguf_error(gguf_error::code::out_of_bounds, where, std::to_string(t.data.size()) + " bytes do not hold " + std::to_string(n) + " " + std::string(name_of(t.type)) + " elements");
+    throw gguf_error(gguf_error::code::out_of_bounds, where,
+                     std::to_string(t.data.size()) + " bytes do not hold " + std::to_string(n) + " " +
+                         std::string(name_of(t.type)) + " elements");
   std::vector<float> out(static_cast<std::size_t>(n));
   dequantize_row(t.type, t.data.data(), out.data(), n, where);
   return out;

@@ -12,18 +12,37 @@
 namespace nexus::gguf {
 
 enum class value_type : std::uint32_t {
-  u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, boolean = 7, string = 8, array = 9, u64 = 10,
-  i64 = 11, f64 = 12,
+  u8 = 0,
+  i8 = 1,
+  u16 = 2,
+  i16 = 3,
+  u32 = 4,
+  i32 = 5,
+  f32 = 6,
+  boolean = 7,
+  string = 8,
+  array = 9,
+  u64 = 10,
+  i64 = 11,
+  f64 = 12,
 };
 
 /// Bytes of one scalar of `t` (0 for string and array: variable length).
 constexpr std::size_t scalar_size(value_type t) {
   switch (t) {
-    case value_type::u8: case value_type::i8: case value_type::boolean: return 1;
-    case value_type::u16: case value_type::i16: return 2;
-    case value_type::u32: case value_type::i32: case value_type::f32: return 4;
-    case value_type::u64: case value_type::i64: case value_type::f64: return 8;
-    case value_type::string: case value_type::array: return 0;
+    case value_type::u8:
+    case value_type::i8:
+    case value_type::boolean: return 1;
+    case value_type::u16:
+    case value_type::i16: return 2;
+    case value_type::u32:
+    case value_type::i32:
+    case value_type::f32: return 4;
+    case value_type::u64:
+    case value_type::i64:
+    case value_type::f64: return 8;
+    case value_type::string:
+    case value_type::array: return 0;
   }
   return 0;
 }
@@ -50,10 +69,40 @@ constexpr std::string_view name_of(value_type t) {
 constexpr bool is_known(value_type t) { return static_cast<std::uint32_t>(t) <= 12; }
 
 enum class tensor_type : std::uint32_t {
-  f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9, q2_k = 10, q3_k = 11, q4_k = 12,
-  q5_k = 13, q6_k = 14, q8_k = 15, iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21,
-  iq2_s = 22, iq4_xs = 23, i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, iq1_m = 29, bf16 = 30, tq1_0 = 34,
-  tq2_0 = 35, mxfp4 = 39, nvfp4 = 40, q1_0 = 41,
+  f32 = 0,
+  f16 = 1,
+  q4_0 = 2,
+  q4_1 = 3,
+  q5_0 = 6,
+  q5_1 = 7,
+  q8_0 = 8,
+  q8_1 = 9,
+  q2_k = 10,
+  q3_k = 11,
+  q4_k = 12,
+  q5_k = 13,
+  q6_k = 14,
+  q8_k = 15,
+  iq2_xxs = 16,
+  iq2_xs = 17,
+  iq3_xxs = 18,
+  iq1_s = 19,
+  iq4_nl = 20,
+  iq3_s = 21,
+  iq2_s = 22,
+  iq4_xs = 23,
+  i8 = 24,
+  i16 = 25,
+  i32 = 26,
+  i64 = 27,
+  f64 = 28,
+  iq1_m = 29,
+  bf16 = 30,
+  tq1_0 = 34,
+  tq2_0 = 35,
+  mxfp4 = 39,
+  nvfp4 = 40,
+  q1_0 = 41,
 };
 
 /// Super-block size of the K-quants (ggml's QK_K).
@@ -61,7 +110,7 @@ inline constexpr std::int64_t qk_k = 256;
 
 struct tensor_type_info {
   tensor_type type;
-  std::string_view name;   // as ggml spells it
+  std::string_view name;    // as ggml spells it
   std::int64_t block_size;  // elements per block
   std::int64_t type_size;   // bytes per block
 };

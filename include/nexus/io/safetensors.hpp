@@ -63,8 +63,8 @@ using st_code = safetensors_error::code;
 }
 
 /// Parses JSON and rejects duplicate keys at any depth (nlohmann would silently keep the last).
-inline nlohmann::json parse_json_unique_keys(std::string_view text, const std::string& where,
-                                             st_code syntax_code, st_code duplicate_code) {
+inline nlohmann::json parse_json_unique_keys(std::string_view text, const std::string& where, st_code syntax_code,
+                                             st_code duplicate_code) {
   std::vector<std::vector<std::string>> open_objects;
   std::string duplicate;
   auto cb = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
@@ -102,15 +102,20 @@ inline std::uint64_t checked_u64(const nlohmann::json& v, st_code c, const std::
 inline safetensors_header parse_safetensors(std::span<const std::byte> file, const std::string& where) {
   using detail::st_fail;
   using c = safetensors_error::code;
-  if (file.size() < 8) st_fail(c::file_too_small, where, "file has " + std::to_string(file.size()) + " bytes, fewer than the 8-byte header length");
+  if (file.size() < 8)
+    st_fail(c::file_too_small, where,
+            "file has " + std::to_string(file.size()) + " bytes, fewer than the 8-byte header length");
   std::uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<std::uint64_t>(file[i]);
   if (n > safetensors_max_header || n > file.size() - 8)
-    st_fail(c::header_too_large, where, "header length " + std::to_string(n) + " exceeds " +
-                                            (n > safetensors_max_header ? "the limit of 100000000 bytes" : "the file size " + std::to_string(file.size())));
+    st_fail(c::header_too_large, where,
+            "header length " + std::to_string(n) + " exceeds " +
+                (n > safetensors_max_header ? "the limit of 100000000 bytes"
+                                            : "the file size " + std::to_string(file.size())));
   const std::string_view text(reinterpret_cast<const char*>(file.data() + 8), n);
   const auto j = detail::parse_json_unique_keys(text, where, c::header_not_json, c::duplicate_name);
-  if (!j.is_object()) st_fail(c::header_not_object, where, "header must be a JSON object, got " + std::string(j.type_name()));
+  if (!j.is_object())
+    st_fail(c::header_not_object, where, "header must be a JSON object, got " + std::string(j.type_name()));
 
   safetensors_header h;
   h.data_offset = 8 + n;
@@ -120,14 +125,16 @@ inline safetensors_header parse_safetensors(std::span<const std::byte> file, con
     if (name == "__metadata__") {
       if (!e.is_object()) st_fail(c::metadata_invalid, where, "__metadata__ must be an object of strings");
       for (const auto& [k, v] : e.items()) {
-        if (!v.is_string()) st_fail(c::metadata_invalid, where, "__metadata__['" + k + "'] must be a string, got " + v.dump());
+        if (!v.is_string())
+          st_fail(c::metadata_invalid, where, "__metadata__['" + k + "'] must be a string, got " + v.dump());
         h.metadata.emplace(k, v.get<std::string>());
       }
       continue;
     }
     if (!e.is_object()) st_fail(c::entry_invalid, at, "entry must be an object");
     for (const auto& [k, v] : e.items())
-      if (k != "dtype" && k != "shape" && k != "data_offsets") st_fail(c::entry_invalid, at, "unexpected key '" + k + "'");
+      if (k != "dtype" && k != "shape" && k != "data_offsets")
+        st_fail(c::entry_invalid, at, "unexpected key '" + k + "'");
     if (!e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
       st_fail(c::entry_invalid, at, "entry needs dtype, shape and data_offsets");
     safetensors_header::entry t;
@@ -135,7 +142,9 @@ inline safetensors_header parse_safetensors(std::span<const std::byte> file, con
     const auto& dt = e["dtype"];
     if (!dt.is_string()) st_fail(c::entry_invalid, at, "dtype must be a string");
     const auto parsed = parse_dtype(dt.get<std::string>());
-    if (!parsed) st_fail(c::unknown_dtype, at, "dtype '" + dt.get<std::string>() + "' is not supported (supported: F32, F16, BF16, I8, U8, I32, I64)");
+    if (!parsed)
+      st_fail(c::unknown_dtype, at,
+              "dtype '" + dt.get<std::string>() + "' is not supported (supported: F32, F16, BF16, I8, U8, I32, I64)");
     t.type = *parsed;
 
     const auto& sh = e["shape"];
@@ -147,7 +156,8 @@ inline safetensors_header parse_safetensors(std::span<const std::byte> file, con
       if (v > std::uint64_t(std::numeric_limits<std::int64_t>::max())) overflow = true;
       else if (v != 0 && numel > std::numeric_limits<std::uint64_t>::max() / v) overflow = true;
       else numel *= v;
-      t.shape.push_back(static_cast<std::int64_t>(std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max())));
+      t.shape.push_back(
+          static_cast<std::int64_t>(std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max())));
     }
     if (overflow || numel > data_size) {
       // A zero dimension makes the tensor empty whatever the others are.
@@ -160,30 +170,42 @@ inline safetensors_header parse_safetensors(std::span<const std::byte> file, con
     if (!off.is_array() || off.size() != 2) st_fail(c::bad_offsets, at, "data_offsets must be [begin, end]");
     t.begin = detail::checked_u64(off[0], c::bad_offsets, at, "data_offsets begin");
     t.end = detail::checked_u64(off[1], c::bad_offsets, at, "data_offsets end");
-    if (t.begin > t.end) st_fail(c::bad_offsets, at, "data_offsets begin " + std::to_string(t.begin) + " > end " + std::to_string(t.end));
+    if (t.begin > t.end)
+      st_fail(c::bad_offsets, at, "data_offsets begin " + std::to_string(t.begin) + " > end " + std::to_string(t.end));
     if (t.end > data_size)
-      st_fail(c::out_of_bounds, at, "data_offsets end " + std::to_string(t.end) + " beyond the data section of " + std::to_string(data_size) + " bytes");
+      st_fail(c::out_of_bounds, at,
+              "data_offsets end " + std::to_string(t.end) + " beyond the data section of " + std::to_string(data_size) +
+                  " bytes");
     if (t.end - t.begin != numel * size_of(t.type))
-      st_fail(c::size_mismatch, at, "holds " + std::to_string(t.end - t.begin) + " bytes but " + std::string(name_of(t.type)) + " " + sh.dump() + " needs " + std::to_string(numel * size_of(t.type)));
+      st_fail(c::size_mismatch, at,
+              "holds " + std::to_string(t.end - t.begin) + " bytes but " + std::string(name_of(t.type)) + " " +
+                  sh.dump() + " needs " + std::to_string(numel * size_of(t.type)));
     h.tensors.push_back(std::move(t));
   }
 
   // The tensors must tile [0, data_size) exactly.
   std::vector<const safetensors_header::entry*> order;
   for (const auto& t : h.tensors) order.push_back(&t);
-  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  std::sort(order.begin(), order.end(),
+            [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
   std::uint64_t covered = 0;
   const safetensors_header::entry* prev = nullptr;
   for (const auto* t : order) {
     if (t->begin < covered)
-      st_fail(c::overlap, where + ": tensor '" + t->name + "'", "bytes [" + std::to_string(t->begin) + ", " + std::to_string(t->end) + ") overlap tensor '" + prev->name + "'");
+      st_fail(c::overlap, where + ": tensor '" + t->name + "'",
+              "bytes [" + std::to_string(t->begin) + ", " + std::to_string(t->end) + ") overlap tensor '" + prev->name +
+                  "'");
     if (t->begin > covered)
-      st_fail(c::gap, where, "bytes [" + std::to_string(covered) + ", " + std::to_string(t->begin) + ") of the data section belong to no tensor");
+      st_fail(c::gap, where,
+              "bytes [" + std::to_string(covered) + ", " + std::to_string(t->begin) +
+                  ") of the data section belong to no tensor");
     covered = t->end;
     if (t->end > t->begin) prev = t;
   }
   if (covered != data_size)
-    st_fail(c::gap, where, "bytes [" + std::to_string(covered) + ", " + std::to_string(data_size) + ") of the data section belong to no tensor");
+    st_fail(c::gap, where,
+            "bytes [" + std::to_string(covered) + ", " + std::to_string(data_size) +
+                ") of the data section belong to no tensor");
   return h;
 }
 
@@ -201,7 +223,8 @@ class safetensors_file {
 
   tensor_view tensor(std::size_t i) const {
     const auto& e = header_.tensors.at(i);
-    return {e.name, e.type, e.shape, map_.bytes().subspan(header_.data_offset + e.begin, e.end - e.begin), std::nullopt};
+    return {e.name, e.type, e.shape, map_.bytes().subspan(header_.data_offset + e.begin, e.end - e.begin),
+            std::nullopt};
   }
   tensor_view tensor(const std::string& name) const {
     const auto it = index_.find(name);

@@ -35,9 +35,11 @@ inline std::vector<std::byte> serialize_safetensors(const std::vector<tensor_to_
       numel *= std::uint64_t(d);
     }
     if (numel * size_of(t.type) != t.data.size())
-      throw usage_error(t.name, "data has " + std::to_string(t.data.size()) + " bytes, shape and dtype need " + std::to_string(numel * size_of(t.type)));
+      throw usage_error(t.name, "data has " + std::to_string(t.data.size()) + " bytes, shape and dtype need " +
+                                    std::to_string(numel * size_of(t.type)));
     if (header.contains(t.name)) throw usage_error(t.name, "tensor name given twice");
-    header[t.name] = {{"dtype", name_of(t.type)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.data.size()}}};
+    header[t.name] = {
+        {"dtype", name_of(t.type)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.data.size()}}};
     offset += t.data.size();
   }
   std::string text = header.dump();

@@ -30,8 +30,9 @@ NEXUS_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
 /// function of its name does not compile.
 template <activation Act>
 NEXUS_HD float activate(float x) {
-#define NEXUS_ACTIVATE_(name, ...) \
-  if constexpr (Act == activation::name) return name(x); else
+#define NEXUS_ACTIVATE_(name, ...)                       \
+  if constexpr (Act == activation::name) return name(x); \
+  else
   NEXUS_ACTIVATIONS(NEXUS_ACTIVATE_)
 #undef NEXUS_ACTIVATE_
   static_assert(Act != Act, "an activation without a formula in nexus/math/elementwise.hpp");

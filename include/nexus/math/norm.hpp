@@ -36,8 +36,8 @@ struct whole_row {
 #pragma nv_exec_check_disable  // kernels pass device-only reductions; the CPU passes whole_row
 #endif
 template <norm_kind Kind, class Sum>
-NEXUS_HD void normalize_row(float* v, long long count, long long step, long long first, long long stride, long long width,
-                            const norm_params& p, Sum sum) {
+NEXUS_HD void normalize_row(float* v, long long count, long long step, long long first, long long stride,
+                            long long width, const norm_params& p, Sum sum) {
   float mean = 0;
   if constexpr (rule_of(Kind).centred) {
     float s = 0;

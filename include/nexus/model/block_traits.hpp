@@ -13,14 +13,14 @@ namespace nexus {
 /// Every trait once: X(type, member, the descriptor field it comes from, its value in a descriptor
 /// `n`). The struct below, traits_of, the printout and the closest-instantiation diff
 /// (model/traits.hpp) are all generated from this list.
-#define NEXUS_BLOCK_TRAITS(X)                                                                         \
-  X(norm_kind, norm, "norm.kind", n.norm.kind)                                                        \
-  X(norm_placement, placement, "norm.placement", n.norm.placement)                                    \
-  X(position_kind, position, "position.kind", n.position.kind)                                        \
-  /* rope style is fixed to neox where positions are not rotary: one instantiation for those */     \
+#define NEXUS_BLOCK_TRAITS(X)                                                                                         \
+  X(norm_kind, norm, "norm.kind", n.norm.kind)                                                                        \
+  X(norm_placement, placement, "norm.placement", n.norm.placement)                                                    \
+  X(position_kind, position, "position.kind", n.position.kind)                                                        \
+  /* rope style is fixed to neox where positions are not rotary: one instantiation for those */                       \
   X(rope_style, rope, "position.style", n.position.kind == position_kind::rope ? n.position.style : rope_style::neox) \
-  X(bool, gated, "mlp.gated", n.mlp.gated)                                                            \
-  X(activation, act, "mlp.act", n.mlp.act)                                                            \
+  X(bool, gated, "mlp.gated", n.mlp.gated)                                                                            \
+  X(activation, act, "mlp.act", n.mlp.act)                                                                            \
   X(residual_form, residual, "residual", n.residual)
 
 struct block_traits {

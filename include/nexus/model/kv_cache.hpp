@@ -16,8 +16,11 @@ class kv_cache {
   /// `device_state`: a backend's own storage (the CUDA model's device cache and arena); the host
   /// buffers are then not allocated.
   kv_cache(const descriptor& n, std::int64_t capacity, std::shared_ptr<void> device_state = nullptr)
-      : capacity_(capacity), width_(n.dims.num_kv_heads * n.dims.head_dim),
-        k_(std::size_t(n.dims.num_layers)), v_(std::size_t(n.dims.num_layers)), device_(std::move(device_state)) {
+      : capacity_(capacity),
+        width_(n.dims.num_kv_heads * n.dims.head_dim),
+        k_(std::size_t(n.dims.num_layers)),
+        v_(std::size_t(n.dims.num_layers)),
+        device_(std::move(device_state)) {
     if (capacity <= 0) throw usage_error("kv_cache", "capacity must be positive");
     if (!device_) {
       for (auto& layer : k_) layer.resize(std::size_t(capacity * width_));
@@ -28,9 +31,9 @@ class kv_cache {
 
   static constexpr std::size_t scratch_slots = 16;
 
-  std::int64_t size() const noexcept { return size_; }        // tokens already cached
+  std::int64_t size() const noexcept { return size_; }  // tokens already cached
   std::int64_t capacity() const noexcept { return capacity_; }
-  std::int64_t width() const noexcept { return width_; }      // kv_heads · head_dim
+  std::int64_t width() const noexcept { return width_; }  // kv_heads · head_dim
   void clear() noexcept { size_ = 0; }
 
   void* device_state() const noexcept { return device_.get(); }
@@ -43,7 +46,8 @@ class kv_cache {
   /// Reserves room for `tokens` more; the model calls this before writing them.
   void check_room(std::int64_t tokens) const {
     if (size_ + tokens > capacity_)
-      throw usage_error("kv_cache", "needs " + std::to_string(size_ + tokens) + " positions, capacity is " + std::to_string(capacity_));
+      throw usage_error("kv_cache", "needs " + std::to_string(size_ + tokens) + " positions, capacity is " +
+                                        std::to_string(capacity_));
   }
   void advance(std::int64_t tokens) noexcept { size_ += tokens; }
 

@@ -21,8 +21,8 @@ struct forward_options {
 };
 
 struct forward_result {
-  tensor_f32 logits;                // [positions, vocab]
-  std::vector<tensor_f32> hidden;   // [embed, layer 0..L-1, final], each [positions, hidden]
+  tensor_f32 logits;               // [positions, vocab]
+  std::vector<tensor_f32> hidden;  // [embed, layer 0..L-1, final], each [positions, hidden]
 };
 
 /// Appends the rows of `part` to `whole` (an empty `whole` takes `part` as it is).
@@ -52,11 +52,12 @@ class model {
     if (ids.empty()) throw usage_error("forward", "no tokens given");
     for (const auto id : ids)
       if (id < 0 || id >= d.vocab_size)
-        throw usage_error("forward", "token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(d.vocab_size));
+        throw usage_error(
+            "forward", "token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(d.vocab_size));
     cache.check_room(std::int64_t(ids.size()));
     if (n_.position.kind == position_kind::learned && cache.size() + std::int64_t(ids.size()) > d.max_positions)
-      throw usage_error("forward", "position " + std::to_string(cache.size() + std::int64_t(ids.size()) - 1) + " beyond max_positions " +
-                                       std::to_string(d.max_positions));
+      throw usage_error("forward", "position " + std::to_string(cache.size() + std::int64_t(ids.size()) - 1) +
+                                       " beyond max_positions " + std::to_string(d.max_positions));
     const std::int64_t limit = max_chunk_rows();
     std::int64_t chunk = opt.chunk_rows > 0 ? opt.chunk_rows : limit;
     if (limit > 0 && chunk > limit) chunk = limit;

@@ -22,7 +22,9 @@ struct parity_stats {
   double max_abs = 0;  // max |ours − ref|
   double max_ref = 0;  // max |ref|
   double nmse = 0;
-  bool within(const parity_bounds& b = {}) const { return max_abs <= b.rel_max_abs * std::max(1.0, max_ref) && nmse <= b.nmse; }
+  bool within(const parity_bounds& b = {}) const {
+    return max_abs <= b.rel_max_abs * std::max(1.0, max_ref) && nmse <= b.nmse;
+  }
 };
 
 inline parity_stats compare(std::span<const float> ours, std::span<const float> ref) {
@@ -69,7 +71,9 @@ struct parity_row {
 struct parity_report {
   std::vector<parity_row> rows;
   int sequences = 0;
-  bool ok() const { return std::all_of(rows.begin(), rows.end(), [](const auto& r) { return r.ok; }); }
+  bool ok() const {
+    return std::all_of(rows.begin(), rows.end(), [](const auto& r) { return r.ok; });
+  }
   /// Largest max |Δ| over the logits rows (the headline number).
   double worst_logits() const {
     double w = 0;

@@ -55,8 +55,8 @@ inline std::size_t find_instantiation(const block_traits& t) {
   std::string diff;
   detail::for_each_trait(t, supported_blocks[best], [&](const char* path, auto have, auto closest) {
     if (have != closest)
-      diff += std::string(diff.empty() ? "" : ", ") + path + "=" + detail::trait_text(have) + " (closest instantiation has " +
-              detail::trait_text(closest) + ")";
+      diff += std::string(diff.empty() ? "" : ", ") + path + "=" + detail::trait_text(have) +
+              " (closest instantiation has " + detail::trait_text(closest) + ")";
   });
   throw unsupported_error("traits", "no instantiation for " + describe_traits(t) + ": " + diff +
                                         "; add the combination to supported_blocks in nexus/model/block_traits.hpp");

@@ -23,7 +23,8 @@ using weight_map = std::unordered_map<std::string, tensor_f32>;
 namespace detail {
 
 inline std::vector<float> widen(const tensor_view& t) {
-  if (t.ggml_type && !(*t.ggml_type == gguf::tensor_type::f32 || *t.ggml_type == gguf::tensor_type::f16 || *t.ggml_type == gguf::tensor_type::bf16)) {
+  if (t.ggml_type && !(*t.ggml_type == gguf::tensor_type::f32 || *t.ggml_type == gguf::tensor_type::f16 ||
+                       *t.ggml_type == gguf::tensor_type::bf16)) {
     const gguf::tensor_info info{t.name, *t.ggml_type, {t.shape.rbegin(), t.shape.rend()}, 0, t.data};
     return gguf::dequantize(info);
   }
@@ -43,18 +44,20 @@ inline std::vector<float> widen(const tensor_view& t) {
     case dtype::u8:
     case dtype::i32:
     case dtype::i64:
-      throw checkpoint_error(t.name, "dtype " + std::string(name_of(t.type)) + " is not a floating-point weight type (F32, F16, BF16)");
+      throw checkpoint_error(
+          t.name, "dtype " + std::string(name_of(t.type)) + " is not a floating-point weight type (F32, F16, BF16)");
   }
   return out;
 }
 
 /// llama.cpp's LlamaModel.permute undone (transformers' reverse_permute): per head, rows stored as
 /// [pair0.a, pair0.b, pair1.a, ...] go back to [all a; all b]. `cols` is 1 for a bias.
-inline std::vector<float> rope_pairs_to_halves(const std::vector<float>& a, std::int64_t rows, std::int64_t cols, std::int64_t head_dim) {
+inline std::vector<float> rope_pairs_to_halves(const std::vector<float>& a, std::int64_t rows, std::int64_t cols,
+                                               std::int64_t head_dim) {
   std::vector<float> out(a.size());
   const std::int64_t half = head_dim / 2;
   for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t head = r / head_dim, i = r % head_dim;   // stored row: pair i / 2, member i % 2
+    const std::int64_t head = r / head_dim, i = r % head_dim;  // stored row: pair i / 2, member i % 2
     const std::int64_t to = head * head_dim + (i % 2) * half + i / 2;
     std::copy_n(a.begin() + r * cols, cols, out.begin() + to * cols);
   }
@@ -83,9 +86,7 @@ inline weight_map unpack_weights(const registry::binding& b, const descriptor& n
     const std::int64_t cols = shape.size() == 2 ? shape[1] : 1;
     auto rows_of = [&](const std::string& name) { return canonical.at(name)[0]; };
     switch (expected.layout) {
-      case tensor_layout::same:
-        out[expected.targets[0]] = {shape, std::move(data)};
-        break;
+      case tensor_layout::same: out[expected.targets[0]] = {shape, std::move(data)}; break;
       case tensor_layout::rope_pairs_rows:
         out[expected.targets[0]] = {shape, detail::rope_pairs_to_halves(data, shape[0], cols, n.dims.head_dim)};
         break;
@@ -94,17 +95,20 @@ inline weight_map unpack_weights(const registry::binding& b, const descriptor& n
         out[expected.targets[0]] = {shape, std::move(data)};
         break;
       case tensor_layout::transposed:
-        out[expected.targets[0]] = {canonical.at(expected.targets[0]), shape.size() == 2 ? detail::transpose(data, shape[0], shape[1]) : std::move(data)};
+        out[expected.targets[0]] = {canonical.at(expected.targets[0]),
+                                    shape.size() == 2 ? detail::transpose(data, shape[0], shape[1]) : std::move(data)};
         break;
       case tensor_layout::fused_cols_transposed:
         if (shape.size() == 2) data = detail::transpose(data, shape[0], shape[1]);  // now [Σout, in]
         [[fallthrough]];
       case tensor_layout::fused_rows: {
-        const std::int64_t width = shape.size() == 2 ? (expected.layout == tensor_layout::fused_rows ? cols : shape[0]) : 1;
+        const std::int64_t width =
+            shape.size() == 2 ? (expected.layout == tensor_layout::fused_rows ? cols : shape[0]) : 1;
         std::size_t at = 0;
         for (const auto& t : expected.targets) {
           const auto n_el = std::size_t(rows_of(t) * width);
-          out[t] = {canonical.at(t), std::vector<float>(data.begin() + std::ptrdiff_t(at), data.begin() + std::ptrdiff_t(at + n_el))};
+          out[t] = {canonical.at(t),
+                    std::vector<float>(data.begin() + std::ptrdiff_t(at), data.begin() + std::ptrdiff_t(at + n_el))};
           at += n_el;
         }
         break;

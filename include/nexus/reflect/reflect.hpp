@@ -57,7 +57,9 @@ std::string enum_list() {
 // ---- aggregates --------------------------------------------------------------------------------
 
 template <class T>
-concept record = std::is_class_v<T> && std::is_aggregate_v<T> && !requires { typename T::value_type; };
+concept record = std::is_class_v<T> && std::is_aggregate_v<T> && !requires {
+  typename T::value_type;
+};
 
 template <class T>
 struct is_vector : std::false_type {};
@@ -80,7 +82,9 @@ struct pointer_box {
   P p;
 };
 template <auto Box>
-consteval std::string_view pretty() { return __PRETTY_FUNCTION__; }
+consteval std::string_view pretty() {
+  return __PRETTY_FUNCTION__;
+}
 
 // The pretty name ends in "...value.S::field)}..." (gcc) or "...value.field}]" (clang).
 consteval std::string_view member_name(std::string_view s) {
@@ -112,7 +116,7 @@ consteval auto field_names() {
 
 /// Calls f(name, field) for each field of `v` (const or not).
 template <class T, class F>
-  requires record<std::remove_const_t<T>>
+requires record<std::remove_const_t<T>>
 constexpr void for_each_field(T& v, F&& f) {
   constexpr auto names = field_names<std::remove_const_t<T>>();
   boost::pfr::for_each_field(v, [&](auto& field, std::size_t i) { f(names[i], field); });
@@ -178,7 +182,8 @@ std::size_t hash(const T& v) {
   auto mix = [&](std::size_t x) { h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
   auto leaf_hash = [&](const auto& leaf) {
     using V = std::remove_cvref_t<decltype(leaf)>;
-    if constexpr (std::is_enum_v<V>) mix(std::hash<std::underlying_type_t<V>>{}(static_cast<std::underlying_type_t<V>>(leaf)));
+    if constexpr (std::is_enum_v<V>)
+      mix(std::hash<std::underlying_type_t<V>>{}(static_cast<std::underlying_type_t<V>>(leaf)));
     else mix(std::hash<V>{}(leaf));
   };
   for_each_leaf(v, [&](const std::string&, const auto& leaf) {
@@ -217,7 +222,8 @@ nlohmann::ordered_json to_json(const V& v) {
 template <class V>
 void from_json(const nlohmann::json& j, V& out, const std::string& path = "") {
   auto bad = [&](const char* expected) {
-    throw std::invalid_argument((path.empty() ? std::string("<root>") : path) + ": expected " + expected + ", got " + j.dump());
+    throw std::invalid_argument((path.empty() ? std::string("<root>") : path) + ": expected " + expected + ", got " +
+                                j.dump());
   };
   if constexpr (record<V>) {
     if (!j.is_object()) bad("an object");

@@ -98,8 +98,10 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
           }
         }
         if (e.targets.empty()) continue;
-        if (std::ptrdiff_t(e.targets.size()) != std::count_if(rule.targets.begin(), rule.targets.end(), [](auto t) { return !t.empty(); }))
-          throw checkpoint_error(e.name, "family '" + std::string(fam.model_type) + "': fused tensor holds only some of its targets");
+        if (std::ptrdiff_t(e.targets.size()) !=
+            std::count_if(rule.targets.begin(), rule.targets.end(), [](auto t) { return !t.empty(); }))
+          throw checkpoint_error(
+              e.name, "family '" + std::string(fam.model_type) + "': fused tensor holds only some of its targets");
         e.shape = stored_shape(rule.layout, shapes);
         covered.insert(e.targets.begin(), e.targets.end());
         out.push_back(std::move(e));
@@ -108,10 +110,13 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
   }
   for (const auto& [name, shape] : canonical)
     if (!covered.count(name))
-      throw checkpoint_error(name, "family '" + std::string(fam.model_type) + "' has no checkpoint name for this canonical tensor");
+      throw checkpoint_error(
+          name, "family '" + std::string(fam.model_type) + "' has no checkpoint name for this canonical tensor");
   return out;
 }
-inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) { return expected_tensors(hf_naming(fam), n); }
+inline std::vector<expected_tensor> expected_tensors(const family& fam, const descriptor& n) {
+  return expected_tensors(hf_naming(fam), n);
+}
 
 /// How a checkpoint matched what the architecture expects.
 struct binding {
@@ -151,7 +156,8 @@ inline binding bind(const tensor_naming& fam, const descriptor& n, const checkpo
   const std::string prefix(fam.base_prefix);
   auto lookup = [&](const std::string& name) -> std::string {
     if (ckpt.contains(name)) return name;
-    if (!prefix.empty() && name.rfind(prefix, 0) == 0 && ckpt.contains(name.substr(prefix.size()))) return name.substr(prefix.size());
+    if (!prefix.empty() && name.rfind(prefix, 0) == 0 && ckpt.contains(name.substr(prefix.size())))
+      return name.substr(prefix.size());
     return {};
   };
   auto lookup_any = [&](const std::vector<std::string>& names) -> std::string {
@@ -169,18 +175,22 @@ inline binding bind(const tensor_naming& fam, const descriptor& n, const checkpo
     }
     consumed.insert(found);
     auto t = ckpt.tensor(found);
-    if (t.shape != e.shape) b.mis_shaped.push_back(found + ": checkpoint " + shape_text(t.shape) + ", expected " + shape_text(e.shape));
+    if (t.shape != e.shape)
+      b.mis_shaped.push_back(found + ": checkpoint " + shape_text(t.shape) + ", expected " + shape_text(e.shape));
     else b.tensors.push_back({std::move(e), std::move(t)});
   }
   // A tied model's checkpoint may still carry the head: a copy, not a weight of its own.
   std::string tied_head;
   if (n.embedding.tied)
     for (const auto& rule : fam.tensors)
-      if (rule.targets[0] == "lm_head") tied_head = lookup_any(stored_names(fam, std::string(rule.checkpoint) + ".weight"));
+      if (rule.targets[0] == "lm_head")
+        tied_head = lookup_any(stored_names(fam, std::string(rule.checkpoint) + ".weight"));
   for (const auto& t : ckpt.tensors()) {
     if (consumed.count(t.name)) continue;
-    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(), [&](std::string_view s) { return t.name.ends_with(s); });
-    const bool other_part = std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(), [&](std::string_view s) { return t.name.starts_with(s); });
+    const bool buffer = std::any_of(fam.ignored_suffixes.begin(), fam.ignored_suffixes.end(),
+                                    [&](std::string_view s) { return t.name.ends_with(s); });
+    const bool other_part = std::any_of(fam.ignored_prefixes.begin(), fam.ignored_prefixes.end(),
+                                        [&](std::string_view s) { return t.name.starts_with(s); });
     (buffer || other_part || t.name == tied_head ? b.ignored : b.unused).push_back(t.name);
   }
   return b;

@@ -49,21 +49,22 @@ enum class rope_type_key {
 inline rope_scaling_desc parse_rope_scaling_object(const config_reader& rs, const descriptor& n, rope_type_key order,
                                                    std::optional<std::int64_t> top_level_original = std::nullopt) {
   const std::int64_t max_positions = n.dims.max_positions;
-  const std::int64_t rotary_dim = n.position.rotary_dim ? n.position.rotary_dim : rotary_dim_of(n.dims.head_dim, n.position.partial_rotary);
+  const std::int64_t rotary_dim =
+      n.position.rotary_dim ? n.position.rotary_dim : rotary_dim_of(n.dims.head_dim, n.position.partial_rotary);
   rope_scaling_desc s;
   const auto a = rs.field<std::string>("rope_type"), b = rs.field<std::string>("type");
   const auto name = order == rope_type_key::type_first ? (b ? b : a) : (a ? a : b);
   if (!name) rs.fail("rope_type", "is required (or its legacy spelling 'type')");
-  const std::string key = (order == rope_type_key::type_first ? (b ? "type" : "rope_type") : (a ? "rope_type" : "type"));
+  const std::string key =
+      (order == rope_type_key::type_first ? (b ? "type" : "rope_type") : (a ? "rope_type" : "type"));
   if (*name == "default") return s;
   const auto type = reflect::parse_enum<rope_scaling>(*name);
-  if (!type || *type == rope_scaling::none) rs.unsupported(key, "\"" + *name + "\"", "default, linear, dynamic, yarn, llama3, longrope");
+  if (!type || *type == rope_scaling::none)
+    rs.unsupported(key, "\"" + *name + "\"", "default, linear, dynamic, yarn, llama3, longrope");
   s.type = *type;
   if (rs.has("factor") && !(rs.get<double>("factor", 1.0) > 0)) rs.fail("factor", "must be positive");
   switch (s.type) {
-    case rope_scaling::linear:
-      s.factor = rs.require<double>("factor");
-      break;
+    case rope_scaling::linear: s.factor = rs.require<double>("factor"); break;
     case rope_scaling::dynamic:
       s.factor = rs.require<double>("factor");
       s.original_max_positions = max_positions;
@@ -96,8 +97,12 @@ inline rope_scaling_desc parse_rope_scaling_object(const config_reader& rs, cons
       s.short_factor = rs.require<std::vector<double>>("short_factor");
       s.long_factor = rs.require<std::vector<double>>("long_factor");
       const auto pairs = static_cast<std::size_t>(rotary_dim / 2);
-      if (s.short_factor.size() != pairs) rs.fail("short_factor", "must have " + std::to_string(pairs) + " entries (rotary_dim / 2), got " + std::to_string(s.short_factor.size()));
-      if (s.long_factor.size() != pairs) rs.fail("long_factor", "must have " + std::to_string(pairs) + " entries (rotary_dim / 2), got " + std::to_string(s.long_factor.size()));
+      if (s.short_factor.size() != pairs)
+        rs.fail("short_factor", "must have " + std::to_string(pairs) + " entries (rotary_dim / 2), got " +
+                                    std::to_string(s.short_factor.size()));
+      if (s.long_factor.size() != pairs)
+        rs.fail("long_factor", "must have " + std::to_string(pairs) + " entries (rotary_dim / 2), got " +
+                                   std::to_string(s.long_factor.size()));
       // Phi-3 style: the ratio of context lengths replaces `factor` when the config has the original length.
       if (top_level_original && *top_level_original > 0) {
         s.original_max_positions = *top_level_original;
@@ -107,7 +112,9 @@ inline rope_scaling_desc parse_rope_scaling_object(const config_reader& rs, cons
         s.factor = rs.require<double>("factor");
       }
       if (const auto af = rs.field<double>("attention_factor")) s.attention_factor = *af;
-      else s.attention_factor = s.factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(s.factor) / std::log(double(s.original_max_positions)));
+      else
+        s.attention_factor =
+            s.factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(s.factor) / std::log(double(s.original_max_positions)));
       break;
     }
     case rope_scaling::none: break;
@@ -142,36 +149,49 @@ inline std::vector<layer_attention> parse_layer_types(const config_reader& c, st
 /// Call last in each family's parse.
 inline descriptor finish(descriptor n, const config_reader& c) {
   auto& d = n.dims;
-  const std::pair<const char*, std::int64_t> positive[] = {
-      {"vocab_size", d.vocab_size},   {"hidden_size", d.hidden_size},        {"num_hidden_layers", d.num_layers},
-      {"num_attention_heads", d.num_heads}, {"num_key_value_heads", d.num_kv_heads}, {"head_dim", d.head_dim},
-      {"intermediate_size", d.intermediate_size}, {"max_position_embeddings", d.max_positions}};
+  const std::pair<const char*, std::int64_t> positive[] = {{"vocab_size", d.vocab_size},
+                                                           {"hidden_size", d.hidden_size},
+                                                           {"num_hidden_layers", d.num_layers},
+                                                           {"num_attention_heads", d.num_heads},
+                                                           {"num_key_value_heads", d.num_kv_heads},
+                                                           {"head_dim", d.head_dim},
+                                                           {"intermediate_size", d.intermediate_size},
+                                                           {"max_position_embeddings", d.max_positions}};
   // Bounds far above any real model keep shape arithmetic free of overflow on hostile input.
   constexpr std::int64_t max_size = std::int64_t(1) << 26, max_layers = 1024;
   for (const auto& [key, v] : positive) {
     if (v <= 0) c.fail(key, "must be positive, got " + std::to_string(v));
     if (v > max_size) c.fail(key, "= " + std::to_string(v) + " is above the limit of " + std::to_string(max_size));
   }
-  if (d.num_layers > max_layers) c.fail("num_hidden_layers", "= " + std::to_string(d.num_layers) + " is above the limit of " + std::to_string(max_layers));
+  if (d.num_layers > max_layers)
+    c.fail("num_hidden_layers",
+           "= " + std::to_string(d.num_layers) + " is above the limit of " + std::to_string(max_layers));
   // Projection widths too: 32-bit shape arithmetic in the kernels must not overflow.
   if (d.num_heads * d.head_dim > max_size)
     c.fail("num_attention_heads", "· head_dim = " + std::to_string(d.num_heads) + " · " + std::to_string(d.head_dim) +
                                       " is above the limit of " + std::to_string(max_size));
   if (d.num_heads % d.num_kv_heads != 0)
-    c.fail("num_key_value_heads", "= " + std::to_string(d.num_kv_heads) + " must divide num_attention_heads = " + std::to_string(d.num_heads));
+    c.fail("num_key_value_heads",
+           "= " + std::to_string(d.num_kv_heads) + " must divide num_attention_heads = " + std::to_string(d.num_heads));
   if (!(n.norm.eps > 0)) c.fail("eps", "must be positive");
   if (n.attention.scale == 0.0) n.attention.scale = 1.0 / std::sqrt(double(d.head_dim));
   if (n.attention.sliding_window < 0) c.fail("sliding_window", "must not be negative");
-  if (n.attention.layers.empty()) n.attention.layers.assign(std::size_t(d.num_layers), n.attention.sliding_window > 0 ? layer_attention::sliding : layer_attention::full);
-  if (n.attention.sliding_window == 0) n.attention.layers.assign(std::size_t(d.num_layers), layer_attention::full);  // no window: every layer full
+  if (n.attention.layers.empty())
+    n.attention.layers.assign(std::size_t(d.num_layers),
+                              n.attention.sliding_window > 0 ? layer_attention::sliding : layer_attention::full);
+  if (n.attention.sliding_window == 0)
+    n.attention.layers.assign(std::size_t(d.num_layers), layer_attention::full);  // no window: every layer full
   if (n.position.kind == position_kind::rope) {
-    if (!(n.position.partial_rotary > 0 && n.position.partial_rotary <= 1)) c.fail("partial_rotary_factor", "must be in (0, 1]");
+    if (!(n.position.partial_rotary > 0 && n.position.partial_rotary <= 1))
+      c.fail("partial_rotary_factor", "must be in (0, 1]");
     if (n.position.rotary_dim == 0) n.position.rotary_dim = rotary_dim_of(d.head_dim, n.position.partial_rotary);
-    if (n.position.rotary_dim < 2 || n.position.rotary_dim % 2) c.fail("partial_rotary_factor", "gives " + std::to_string(n.position.rotary_dim) + " rotated dims per head; need an even number ≥ 2");
+    if (n.position.rotary_dim < 2 || n.position.rotary_dim % 2)
+      c.fail("partial_rotary_factor",
+             "gives " + std::to_string(n.position.rotary_dim) + " rotated dims per head; need an even number ≥ 2");
     // The rotation runs over the first rotary_dim entries of each head: never past its end.
     if (n.position.rotary_dim > d.head_dim)
-      c.fail("head_dim", "gives " + std::to_string(n.position.rotary_dim) + " rotary dims, wider than the attention's head_dim " +
-                             std::to_string(d.head_dim));
+      c.fail("head_dim", "gives " + std::to_string(n.position.rotary_dim) +
+                             " rotary dims, wider than the attention's head_dim " + std::to_string(d.head_dim));
     if (!(n.position.theta > 0)) c.fail("rope_theta", "must be positive");
   }
   return n;

@@ -54,7 +54,8 @@ class config_reader {
     throw config_error(where_, "field '" + key + "' " + what);
   }
   [[noreturn]] void unsupported(const std::string& key, const std::string& value, const std::string& supported) const {
-    throw unsupported_error(where_, "field '" + key + "' = " + value + " is not supported (supported: " + supported + ")");
+    throw unsupported_error(where_,
+                            "field '" + key + "' = " + value + " is not supported (supported: " + supported + ")");
   }
 
  private:

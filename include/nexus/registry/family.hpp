@@ -13,12 +13,12 @@
 namespace nexus {
 
 /// How a checkpoint tensor holds its canonical tensor(s). Fused layouts list several targets.
-#define NEXUS_TENSOR_LAYOUTS(X)                                                                                   \
-  X(same)                  /* identical shape and layout */                                                       \
-  X(transposed)            /* GPT-2 Conv1D: stored [in, out] */                                                   \
-  X(fused_rows)            /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */                       \
-  X(fused_rows_per_head)   /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */                  \
-  X(fused_cols_transposed) /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */                  \
+#define NEXUS_TENSOR_LAYOUTS(X)                                                                                     \
+  X(same)                  /* identical shape and layout */                                                         \
+  X(transposed)            /* GPT-2 Conv1D: stored [in, out] */                                                     \
+  X(fused_rows)            /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */                         \
+  X(fused_rows_per_head)   /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */                    \
+  X(fused_cols_transposed) /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */                    \
   X(rope_pairs_rows)       /* llama.cpp's Q/K permutation: each head's rows as interleaved rotation pairs (GGUF) */ \
   X(plus_one)              /* stored as 1 + w (llama.cpp's Gemma RMSNorm weights in GGUF) */
 enum class tensor_layout : std::uint8_t { NEXUS_TENSOR_LAYOUTS(NEXUS_ENUM_VALUE_) };
@@ -71,7 +71,7 @@ struct family {
   // transformers' state_dict, later ones are other spellings a checkpoint may use.
   std::span<const prefix_rename> renames = {};
   std::span<const std::string_view> ignored_prefixes = {};  // weights of parts the decoder never reads
-  const gguf_format* gguf = nullptr;                         // null: llama.cpp writes no GGUF for this family
+  const gguf_format* gguf = nullptr;                        // null: llama.cpp writes no GGUF for this family
 };
 
 }  // namespace nexus

@@ -30,8 +30,13 @@ inline double shortest_double(float f) {
 inline nlohmann::json gguf_json(const gguf::file& f, std::string_view key, const gguf::value& v) {
   using t = gguf::value_type;
   switch (v.type()) {
-    case t::u8: case t::i8: case t::u16: case t::i16: case t::u32: case t::i32: case t::i64:
-      return v.as<std::int64_t>();
+    case t::u8:
+    case t::i8:
+    case t::u16:
+    case t::i16:
+    case t::u32:
+    case t::i32:
+    case t::i64: return v.as<std::int64_t>();
     case t::u64: return v.as<std::uint64_t>();
     case t::f32: return shortest_double(v.as<float>());
     case t::f64: return v.as<double>();
@@ -39,7 +44,8 @@ inline nlohmann::json gguf_json(const gguf::file& f, std::string_view key, const
     case t::string: return v.as<std::string>();
     case t::array: break;
   }
-  throw unsupported_error(f.path(), "metadata key '" + std::string(key) + "' holds an array (per-layer values are not supported)");
+  throw unsupported_error(
+      f.path(), "metadata key '" + std::string(key) + "' holds an array (per-layer values are not supported)");
 }
 
 /// The keys llama.cpp's loader requires of every architecture it loads (llama_model_loader: n_ctx_train,
@@ -58,13 +64,15 @@ inline void gguf_rope_scaling(const gguf::file& f, const std::string& arch, nloh
   if (name == "linear") {
     rs = {{"type", "linear"}, {"factor", shortest_double(f.get<float>(key("factor")))}};
   } else if (name == "yarn") {
-    rs = {{"type", "yarn"}, {"factor", shortest_double(f.get<float>(key("factor")))},
+    rs = {{"type", "yarn"},
+          {"factor", shortest_double(f.get<float>(key("factor")))},
           {"original_max_position_embeddings", f.get<std::int64_t>(key("original_context_length"))}};
     if (const auto* v = f.find(key("yarn_beta_fast"))) rs["beta_fast"] = shortest_double(v->as<float>());
     if (const auto* v = f.find(key("yarn_beta_slow"))) rs["beta_slow"] = shortest_double(v->as<float>());
     if (const auto* v = f.find(key("yarn_attn_factor"))) rs["attention_factor"] = shortest_double(v->as<float>());
   } else {
-    throw unsupported_error(f.path(), "metadata key '" + key("type") + "' = \"" + name + "\" is not supported (supported: none, linear, yarn)");
+    throw unsupported_error(f.path(), "metadata key '" + key("type") + "' = \"" + name +
+                                          "\" is not supported (supported: none, linear, yarn)");
   }
   config["rope_scaling"] = rs;
 }
@@ -74,7 +82,9 @@ inline void gguf_rope_scaling(const gguf::file& f, const std::string& arch, nloh
 inline void gguf_refuse_rope_factor_tensors(const gguf::file& f) {
   for (const char* name : {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"})
     if (f.tensor(name))
-      throw unsupported_error(f.path(), std::string("tensor '") + name + "' (per-dimension RoPE factors: llama3 or longrope scaling) is not supported");
+      throw unsupported_error(f.path(),
+                              std::string("tensor '") + name +
+                                  "' (per-dimension RoPE factors: llama3 or longrope scaling) is not supported");
 }
 
 /// config.json as transformers builds it from a GGUF file of family `fam` (model_type `model_type`).

@@ -26,9 +26,11 @@
 
 namespace nexus::registry {
 
-inline constexpr std::array families{  // the count follows the list
-    &llama_family, &mistral_family, &qwen2_family, &qwen3_family, &gemma_family, &gemma2_family, &gemma3_text_family,
-    &gemma3_family, &phi_family, &phi3_family, &gpt2_family, &gpt_neox_family, &olmo_family, &olmo2_family, &cohere_family,
+inline constexpr std::array families{
+    // the count follows the list
+    &llama_family,  &mistral_family,     &qwen2_family,  &qwen3_family, &gemma_family,
+    &gemma2_family, &gemma3_text_family, &gemma3_family, &phi_family,   &phi3_family,
+    &gpt2_family,   &gpt_neox_family,    &olmo_family,   &olmo2_family, &cohere_family,
 };
 
 inline std::string supported_model_types() {
@@ -52,16 +54,19 @@ inline const family& find_family(const config_reader& c) {
 /// there, which its family reads itself (parse_gemma3_rope); elsewhere that form is refused.
 inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::string& where) {
   if (!config.is_object() || !config.contains("rope_parameters") || config["rope_parameters"].is_null()) return config;
-  const auto type = config.contains("model_type") && config["model_type"].is_string() ? config["model_type"].get<std::string>() : "";
+  const auto type =
+      config.contains("model_type") && config["model_type"].is_string() ? config["model_type"].get<std::string>() : "";
   if (type == gemma3_text_family.model_type) return config;
   const auto rp = config["rope_parameters"];
   if (!rp.is_object() || !(rp.contains("rope_type") || rp.contains("rope_theta")))
-    throw unsupported_error(where, "field 'rope_parameters' = " + rp.dump().substr(0, 200) +
-                                       " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys;"
-                                       " one object per layer type only for gemma3_text)");
+    throw unsupported_error(
+        where, "field 'rope_parameters' = " + rp.dump().substr(0, 200) +
+                   " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys;"
+                   " one object per layer type only for gemma3_text)");
   const bool neox = type == "gpt_neox";  // its 4.x names win over rope_theta
   if (rp.contains("rope_theta")) config[neox ? "rotary_emb_base" : "rope_theta"] = rp["rope_theta"];
-  if (rp.contains("partial_rotary_factor")) config[neox ? "rotary_pct" : "partial_rotary_factor"] = rp["partial_rotary_factor"];
+  if (rp.contains("partial_rotary_factor"))
+    config[neox ? "rotary_pct" : "partial_rotary_factor"] = rp["partial_rotary_factor"];
   nlohmann::json scaling = rp;
   scaling.erase("rope_theta");
   scaling.erase("partial_rotary_factor");
@@ -76,7 +81,8 @@ inline descriptor describe(const nlohmann::json& raw, const std::string& where =
   const auto config = with_legacy_rope_keys(raw, where);
   const config_reader c(config, where);
   descriptor n = find_family(c).parse(c);
-  if (n.family.empty()) n.family = c.require<std::string>("model_type");  // a wrapper names the decoder it holds (gemma3)
+  if (n.family.empty())
+    n.family = c.require<std::string>("model_type");  // a wrapper names the decoder it holds (gemma3)
   return n;
 }
 
@@ -98,7 +104,8 @@ inline bool is_gguf_path(const std::filesystem::path& p) { return p.extension() 
 inline std::string supported_gguf_architectures() {
   std::string out;
   for (const auto* f : families)
-    if (f->gguf && out.find(std::string(f->gguf->arch)) == std::string::npos) out += (out.empty() ? "" : ", ") + std::string(f->gguf->arch);
+    if (f->gguf && out.find(std::string(f->gguf->arch)) == std::string::npos)
+      out += (out.empty() ? "" : ", ") + std::string(f->gguf->arch);
   return out;
 }
 
@@ -110,7 +117,8 @@ inline const family& gguf_family(const gguf::file& f) {
   for (const auto* fam : families)
     if (fam->gguf && fam->gguf->arch == arch && !found) found = fam;
   if (!found)
-    throw unsupported_error(f.path(), "general.architecture = \"" + arch + "\" is not supported (supported: " + supported_gguf_architectures() + ")");
+    throw unsupported_error(f.path(), "general.architecture = \"" + arch +
+                                          "\" is not supported (supported: " + supported_gguf_architectures() + ")");
   if (arch == "llama" && f.find("general.name") && f.find("general.name")->type() == gguf::value_type::string &&
       f.get<std::string>("general.name") == "mistral")
     return mistral_family;

@@ -35,7 +35,15 @@
 namespace nexus::tok {
 
 /// llama.cpp's token types (tokenizer.ggml.token_type).
-enum class gguf_token_type : std::int32_t { undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+enum class gguf_token_type : std::int32_t {
+  undefined = 0,
+  normal = 1,
+  unknown = 2,
+  control = 3,
+  user_defined = 4,
+  unused = 5,
+  byte = 6
+};
 
 /// A tokenizer.ggml.pre value of a byte-level vocabulary and the split regex transformers puts
 /// before the ByteLevel step (none: GPT-2's own ByteLevel regex).
@@ -44,9 +52,12 @@ struct gguf_pre_tokenizer {
   const char* split;
 };
 
-inline const char* llama3_split = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-inline const char* qwen2_split = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-inline const char* qwen35_split = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+inline const char* llama3_split =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+inline const char* qwen2_split =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+inline const char* qwen35_split =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 inline const char* tekken_split =
     R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 inline const char* gpt4o_split =
@@ -56,14 +67,33 @@ inline const char* gpt4o_split =
 /// ByteLevel regex (transformers' default; for "smollm" llama.cpp also splits digits, which the
 /// SmolLM vocabulary never merges, so the ids agree); the others get transformers' split regex.
 inline const std::vector<gguf_pre_tokenizer>& gpt2_pre_tokenizers() {
-  static const std::vector<gguf_pre_tokenizer> table{
-      {"default", nullptr},        {"gpt2", nullptr},           {"gpt-2", nullptr},         {"smollm", nullptr},
-      {"llama3", llama3_split},    {"llama-v3", llama3_split},  {"llama-bpe", llama3_split}, {"falcon3", llama3_split},
-      {"falcon-h1", llama3_split}, {"pixtral", llama3_split},   {"midm-2.0", llama3_split},  {"lfm2", llama3_split},
-      {"jina-v5-nano", llama3_split}, {"dbrx", llama3_split},   {"smaug-bpe", llama3_split}, {"tekken", tekken_split},
-      {"qwen2", qwen2_split},      {"deepseek-r1-qwen", qwen2_split}, {"kormo", qwen2_split}, {"f2llmv2", qwen2_split},
-      {"megrez", qwen2_split},     {"qwen35", qwen35_split},    {"gpt-4o", gpt4o_split},     {"llama4", gpt4o_split},
-      {"kanana2", gpt4o_split},    {"talkie", gpt4o_split},     {"minimax-m2", gpt4o_split}};
+  static const std::vector<gguf_pre_tokenizer> table{{"default", nullptr},
+                                                     {"gpt2", nullptr},
+                                                     {"gpt-2", nullptr},
+                                                     {"smollm", nullptr},
+                                                     {"llama3", llama3_split},
+                                                     {"llama-v3", llama3_split},
+                                                     {"llama-bpe", llama3_split},
+                                                     {"falcon3", llama3_split},
+                                                     {"falcon-h1", llama3_split},
+                                                     {"pixtral", llama3_split},
+                                                     {"midm-2.0", llama3_split},
+                                                     {"lfm2", llama3_split},
+                                                     {"jina-v5-nano", llama3_split},
+                                                     {"dbrx", llama3_split},
+                                                     {"smaug-bpe", llama3_split},
+                                                     {"tekken", tekken_split},
+                                                     {"qwen2", qwen2_split},
+                                                     {"deepseek-r1-qwen", qwen2_split},
+                                                     {"kormo", qwen2_split},
+                                                     {"f2llmv2", qwen2_split},
+                                                     {"megrez", qwen2_split},
+                                                     {"qwen35", qwen35_split},
+                                                     {"gpt-4o", gpt4o_split},
+                                                     {"llama4", gpt4o_split},
+                                                     {"kanana2", gpt4o_split},
+                                                     {"talkie", gpt4o_split},
+                                                     {"minimax-m2", gpt4o_split}};
   return table;
 }
 
@@ -77,7 +107,8 @@ inline std::string gpt2_pre_tokenizer_names() {
 /// tokens, best score first; for one token, the longer left part first. `scores[i]` belongs to
 /// `tokens[i]`; as with Python dicts, a repeated token keeps its first position and last score (and
 /// its id is its last index). Returns {left, right, merged} ids by rank.
-inline std::vector<std::array<std::int32_t, 3>> merges_from_scores(const std::vector<std::string>& tokens, const std::vector<double>& scores) {
+inline std::vector<std::array<std::int32_t, 3>> merges_from_scores(const std::vector<std::string>& tokens,
+                                                                   const std::vector<double>& scores) {
   std::unordered_map<std::string_view, std::uint32_t> id;  // token -> last index (the vocabulary's id)
   id.reserve(tokens.size());
   for (std::uint32_t i = 0; i < tokens.size(); ++i) id[tokens[i]] = i;
@@ -94,15 +125,18 @@ inline std::vector<std::array<std::int32_t, 3>> merges_from_scores(const std::ve
     if (!done.insert(t).second) continue;
     const double score = scores[id[t]];
     cuts.clear();
-    for (std::size_t b = 0; b < t.size(); b += std::min(utf8::sequence_length(static_cast<unsigned char>(t[b])), t.size() - b)) cuts.push_back(b);
+    for (std::size_t b = 0; b < t.size();
+         b += std::min(utf8::sequence_length(static_cast<unsigned char>(t[b])), t.size() - b))
+      cuts.push_back(b);
     const std::size_t first = out.size();
     for (std::size_t k = 1; k < cuts.size(); ++k) {
       const auto l = id.find(t.substr(0, cuts[k])), r = id.find(t.substr(cuts[k]));
       if (l == id.end() || r == id.end()) continue;
       out.push_back({id[t], l->second, r->second, std::uint32_t(k), std::uint32_t(cuts.size() - k), score});
     }
-    std::stable_sort(out.begin() + std::ptrdiff_t(first), out.end(),
-                     [](const candidate& a, const candidate& b) { return std::pair(a.left_id, a.right_id) < std::pair(b.left_id, b.right_id); });
+    std::stable_sort(out.begin() + std::ptrdiff_t(first), out.end(), [](const candidate& a, const candidate& b) {
+      return std::pair(a.left_id, a.right_id) < std::pair(b.left_id, b.right_id);
+    });
   }
   // sorted(key=(score, len(left), len(right)), reverse=True): stable, descending
   std::stable_sort(out.begin(), out.end(), [](const candidate& a, const candidate& b) {
@@ -112,7 +146,8 @@ inline std::vector<std::array<std::int32_t, 3>> merges_from_scores(const std::ve
   });
   std::vector<std::array<std::int32_t, 3>> merges;
   merges.reserve(out.size());
-  for (const auto& c : out) merges.push_back({std::int32_t(c.left_id), std::int32_t(c.right_id), std::int32_t(c.merged_id)});
+  for (const auto& c : out)
+    merges.push_back({std::int32_t(c.left_id), std::int32_t(c.right_id), std::int32_t(c.merged_id)});
   return merges;
 }
 
@@ -138,18 +173,22 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
     throw config_error(where, "tokenizer.ggml.tokens has " + std::to_string(n) + " entries");
   std::vector<std::string> tokens(views.begin(), views.end());
   for (std::size_t i = 0; i < n; ++i)
-    if (!utf8::valid(tokens[i])) throw config_error(where, "tokenizer.ggml.tokens[" + std::to_string(i) + "] is not valid UTF-8");
+    if (!utf8::valid(tokens[i]))
+      throw config_error(where, "tokenizer.ggml.tokens[" + std::to_string(i) + "] is not valid UTF-8");
   std::vector<std::int32_t> types;
   if (const auto* v = f.find("tokenizer.ggml.token_type")) {
     types = v->numbers<std::int32_t>();
     if (types.size() != n)
-      throw config_error(where, "tokenizer.ggml.token_type has " + std::to_string(types.size()) + " entries for " + std::to_string(n) + " tokens");
+      throw config_error(where, "tokenizer.ggml.token_type has " + std::to_string(types.size()) + " entries for " +
+                                    std::to_string(n) + " tokens");
   }
   auto token_id = [&](const char* key) -> std::optional<std::int32_t> {
     const auto* v = f.find(key);
     if (!v) return std::nullopt;
     const auto id = v->as<std::int64_t>();
-    if (id < 0 || std::size_t(id) >= n) throw config_error(where, std::string(key) + " " + std::to_string(id) + " is not a token id (" + std::to_string(n) + " tokens)");
+    if (id < 0 || std::size_t(id) >= n)
+      throw config_error(
+          where, std::string(key) + " " + std::to_string(id) + " is not a token id (" + std::to_string(n) + " tokens)");
     return std::int32_t(id);
   };
   const auto bos = token_id("tokenizer.ggml.bos_token_id"), eos = token_id("tokenizer.ggml.eos_token_id");
@@ -167,9 +206,12 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
   std::vector<std::string> class_tokens;
 
   if (byte_level) {
-    const auto it = std::find_if(gpt2_pre_tokenizers().begin(), gpt2_pre_tokenizers().end(), [&](const auto& e) { return e.name == pre; });
+    const auto it = std::find_if(gpt2_pre_tokenizers().begin(), gpt2_pre_tokenizers().end(),
+                                 [&](const auto& e) { return e.name == pre; });
     if (it == gpt2_pre_tokenizers().end())
-      throw unsupported_error(where, "tokenizer.ggml.pre '" + pre + "' is not supported for a gpt2 vocabulary (supported: " + gpt2_pre_tokenizer_names() + ")");
+      throw unsupported_error(
+          where, "tokenizer.ggml.pre '" + pre +
+                     "' is not supported for a gpt2 vocabulary (supported: " + gpt2_pre_tokenizer_names() + ")");
     // A token with a character outside the byte alphabet is spelled by its UTF-8 bytes.
     const auto& to_byte = codepoint_to_byte();
     for (auto& t : tokens) {
@@ -202,7 +244,9 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
     p.decoders.push_back(make_decoder(decoder::kind::byte_level));
     class_tokens = {"<|endoftext|>"};
   } else {
-    if (pre != "default") throw unsupported_error(where, "tokenizer.ggml.pre '" + pre + "' is not supported for a llama vocabulary (supported: default)");
+    if (pre != "default")
+      throw unsupported_error(
+          where, "tokenizer.ggml.pre '" + pre + "' is not supported for a llama vocabulary (supported: default)");
     if (gemma)  // Gemma files store runs of spaces as spaces; the vocabulary spells them with ▁
       for (auto& t : tokens)
         if (t.find(' ') != std::string::npos && all_python_space(t)) {
@@ -223,10 +267,12 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
         for (std::size_t i = 0; i < n; ++i) scores[i] = -double(i);
       } else {
         const auto* s = f.find("tokenizer.ggml.scores");
-        if (!s) throw config_error(where, "a llama vocabulary without tokenizer.ggml.merges needs tokenizer.ggml.scores");
+        if (!s)
+          throw config_error(where, "a llama vocabulary without tokenizer.ggml.merges needs tokenizer.ggml.scores");
         const auto values = s->numbers<float>();
         if (values.size() != n)
-          throw config_error(where, "tokenizer.ggml.scores has " + std::to_string(values.size()) + " entries for " + std::to_string(n) + " tokens");
+          throw config_error(where, "tokenizer.ggml.scores has " + std::to_string(values.size()) + " entries for " +
+                                        std::to_string(n) + " tokens");
         std::copy(values.begin(), values.end(), scores.begin());
       }
       p.merge_ids = merges_from_scores(tokens, scores);
@@ -296,10 +342,13 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
     utf8::for_each_char(t, [&](std::string_view c) { spelled = spelled && to_byte.count(utf8::decode(c)); });
     return spelled;
   };
-  for (std::size_t i = 0; i < types.size(); ++i)  // a byte-level control token outside the byte alphabet is a llama.cpp mislabel
-    if (types[i] == std::int32_t(gguf_token_type::control) && (!byte_level || in_byte_alphabet(views[i]))) add(std::string(views[i]), true);
+  for (std::size_t i = 0; i < types.size();
+       ++i)  // a byte-level control token outside the byte alphabet is a llama.cpp mislabel
+    if (types[i] == std::int32_t(gguf_token_type::control) && (!byte_level || in_byte_alphabet(views[i])))
+      add(std::string(views[i]), true);
   for (std::size_t i = 0; i < types.size(); ++i)
-    if (types[i] == std::int32_t(gguf_token_type::user_defined) && vocab.count(views[i])) add(std::string(views[i]), false);
+    if (types[i] == std::int32_t(gguf_token_type::user_defined) && vocab.count(views[i]))
+      add(std::string(views[i]), false);
   auto named = [&](std::optional<std::int32_t> id) -> std::optional<std::int32_t> {
     if (!id) return std::nullopt;
     const std::string name(views[std::size_t(*id)]);

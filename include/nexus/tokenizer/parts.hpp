@@ -77,13 +77,15 @@ inline offsets slice(const offsets& off, std::size_t b, std::size_t e) {
 inline std::vector<std::pair<std::size_t, std::size_t>> find_literal(std::string_view s, std::string_view lit) {
   std::vector<std::pair<std::size_t, std::size_t>> out;
   if (lit.empty()) return out;
-  for (std::size_t at = 0, hit; (hit = s.find(lit, at)) != std::string_view::npos; at = hit + lit.size()) out.emplace_back(hit, hit + lit.size());
+  for (std::size_t at = 0, hit; (hit = s.find(lit, at)) != std::string_view::npos; at = hit + lit.size())
+    out.emplace_back(hit, hit + lit.size());
   return out;
 }
 
 /// `s` with each range of `m` replaced by `to`; with `off` (when tracking), the replacement's bytes
 /// come from where the replaced range starts.
-inline std::string replace_ranges(const std::string& s, const std::vector<std::pair<std::size_t, std::size_t>>& m, std::string_view to, offsets* off) {
+inline std::string replace_ranges(const std::string& s, const std::vector<std::pair<std::size_t, std::size_t>>& m,
+                                  std::string_view to, offsets* off) {
   std::string out;
   offsets o;
   std::size_t at = 0;
@@ -106,7 +108,8 @@ inline std::string replace_all(std::string_view s, std::string_view from, std::s
   if (from.empty()) return std::string(s);
   std::string out;
   std::size_t at = 0;
-  for (std::size_t hit; (hit = s.find(from, at)) != std::string_view::npos; at = hit + from.size()) out.append(s.substr(at, hit - at)).append(to);
+  for (std::size_t hit; (hit = s.find(from, at)) != std::string_view::npos; at = hit + from.size())
+    out.append(s.substr(at, hit - at)).append(to);
   return out.append(s.substr(at));
 }
 
@@ -116,8 +119,8 @@ inline const char* gpt2_pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| 
 
 struct normalizer {
   enum class kind { prepend, replace, nfc, nfd, nfkc, nfkd } type = kind::nfc;
-  std::string a, b;                         // prepend: a; replace: a -> b
-  std::shared_ptr<unicode_regex> pattern;   // replace with a regex
+  std::string a, b;                        // prepend: a; replace: a -> b
+  std::shared_ptr<unicode_regex> pattern;  // replace with a regex
 
   /// `s` normalized; with `off`, its offsets are carried along.
   std::string apply(std::string s, offsets* off = nullptr) const {
@@ -127,7 +130,10 @@ struct normalizer {
         if (off) off->insert(off->begin(), a.size(), (*off)[0] | inserted);
         return a + s;
       case kind::replace: return replace_ranges(s, pattern ? pattern->find_all(s) : find_literal(s, a), b, off);
-      case kind::nfc: case kind::nfd: case kind::nfkc: case kind::nfkd: {
+      case kind::nfc:
+      case kind::nfd:
+      case kind::nfkc:
+      case kind::nfkd: {
         std::string r = unicode_normalize(s);
         if (off && r != s) *off = normalized_offsets(s, *off, r);
         return r;
@@ -138,8 +144,10 @@ struct normalizer {
 
  private:
   std::string unicode_normalize(std::string_view s) const {
-    const int opts = type == kind::nfc ? UTF8PROC_COMPOSE : type == kind::nfd ? UTF8PROC_DECOMPOSE
-                   : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT) : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+    const int opts = type == kind::nfc    ? UTF8PROC_COMPOSE
+                     : type == kind::nfd  ? UTF8PROC_DECOMPOSE
+                     : type == kind::nfkc ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT)
+                                          : (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
     utf8proc_uint8_t* out = nullptr;
     const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), utf8proc_ssize_t(s.size()), &out,
                                 utf8proc_option_t(opts | UTF8PROC_STABLE));
@@ -162,7 +170,8 @@ struct normalizer {
     auto flush = [&](std::size_t ce) {
       if (ce == cb) return;
       const std::string_view cluster(s.data() + cb, ce - cb);
-      const std::string n = (ce - cb == 1 && static_cast<unsigned char>(s[cb]) < 0x80) ? std::string(cluster) : unicode_normalize(cluster);
+      const std::string n = (ce - cb == 1 && static_cast<unsigned char>(s[cb]) < 0x80) ? std::string(cluster)
+                                                                                       : unicode_normalize(cluster);
       if (n == cluster) o.insert(o.end(), off.begin() + std::ptrdiff_t(cb), off.begin() + std::ptrdiff_t(ce));
       else o.insert(o.end(), n.size(), first_source(off, cb, ce) & inserted ? off[cb] : first_source(off, cb, ce));
       joined += n;
@@ -201,10 +210,15 @@ inline void parse_normalizer(const json& j, std::vector<normalizer>& out, const 
     out.push_back(std::move(n));
   } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
     normalizer n;
-    n.type = type == "NFC" ? normalizer::kind::nfc : type == "NFD" ? normalizer::kind::nfd : type == "NFKC" ? normalizer::kind::nfkc : normalizer::kind::nfkd;
+    n.type = type == "NFC"    ? normalizer::kind::nfc
+             : type == "NFD"  ? normalizer::kind::nfd
+             : type == "NFKC" ? normalizer::kind::nfkc
+                              : normalizer::kind::nfkd;
     out.push_back(std::move(n));
   } else {
-    throw unsupported_error(where, "normalizer '" + type + "' is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD)");
+    throw unsupported_error(
+        where,
+        "normalizer '" + type + "' is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD)");
   }
 }
 
@@ -222,13 +236,19 @@ using ranges = std::vector<std::pair<std::size_t, std::size_t>>;
 
 struct pre_tokenizer {
   enum class kind { byte_level, split, metaspace, digits } type = kind::split;
-  enum class behavior { removed, isolated, merged_with_previous, merged_with_next, contiguous } split_behavior = behavior::isolated;
+  enum class behavior {
+    removed,
+    isolated,
+    merged_with_previous,
+    merged_with_next,
+    contiguous
+  } split_behavior = behavior::isolated;
   std::shared_ptr<unicode_regex> pattern;  // byte_level (when use_regex) and split
   std::string literal;                     // split on a string pattern
   bool add_prefix_space = false;           // byte_level
   std::string replacement;                 // metaspace
   enum class prepend { always, first, never } prepend_scheme = prepend::always;
-  bool split = true;                       // metaspace
+  bool split = true;  // metaspace
   bool individual_digits = false;
 
   ranges matches(const std::string& s) const { return pattern ? pattern->find_all(s) : find_literal(s, literal); }
@@ -242,8 +262,13 @@ struct pre_tokenizer {
     for (auto [b, e] : m) {
       const bool gap = b > at;
       switch (how) {
-        case behavior::removed: if (gap) out.emplace_back(at, b); break;
-        case behavior::isolated: if (gap) out.emplace_back(at, b); out.emplace_back(b, e); break;
+        case behavior::removed:
+          if (gap) out.emplace_back(at, b);
+          break;
+        case behavior::isolated:
+          if (gap) out.emplace_back(at, b);
+          out.emplace_back(b, e);
+          break;
         case behavior::merged_with_previous:
           if (gap) out.emplace_back(at, e);
           else if (!out.empty() && at != 0) out.back().second = e;
@@ -283,7 +308,8 @@ struct pre_tokenizer {
           s.insert(s.begin(), ' ');
           if (track) off.insert(off.begin(), off[0] | inserted);
         }
-        const ranges parts = pattern ? split_by(s.size(), pattern->find_all(s), behavior::isolated) : ranges{{0, s.size()}};
+        const ranges parts =
+            pattern ? split_by(s.size(), pattern->find_all(s), behavior::isolated) : ranges{{0, s.size()}};
         for (const auto& [b, e] : parts) {
           piece mapped{{}, p.at_start && out.empty(), {}};
           for (std::size_t i = b; i < e; ++i) {
@@ -304,7 +330,9 @@ struct pre_tokenizer {
           s = replacement + s;
           if (track) off.insert(off.begin(), replacement.size(), off.empty() ? inserted : off[0] | inserted);
         }
-        emit(s, off, split ? split_by(s.size(), find_literal(s, replacement), behavior::merged_with_next) : ranges{{0, s.size()}});
+        emit(s, off,
+             split ? split_by(s.size(), find_literal(s, replacement), behavior::merged_with_next)
+                   : ranges{{0, s.size()}});
         break;
       }
       case kind::digits: {
@@ -346,8 +374,11 @@ inline void parse_pre_tokenizer(const json& j, std::vector<pre_tokenizer>& out, 
     else p.pattern = std::make_shared<unicode_regex>(pat.at("Regex").get<std::string>(), where);
     const auto b = j.value("behavior", "Isolated");
     using bh = pre_tokenizer::behavior;
-    const std::map<std::string, bh> behaviors{{"Removed", bh::removed}, {"Isolated", bh::isolated}, {"MergedWithPrevious", bh::merged_with_previous},
-                                              {"MergedWithNext", bh::merged_with_next}, {"Contiguous", bh::contiguous}};
+    const std::map<std::string, bh> behaviors{{"Removed", bh::removed},
+                                              {"Isolated", bh::isolated},
+                                              {"MergedWithPrevious", bh::merged_with_previous},
+                                              {"MergedWithNext", bh::merged_with_next},
+                                              {"Contiguous", bh::contiguous}};
     if (!behaviors.count(b)) throw unsupported_error(where, "Split behavior '" + b + "' is not supported");
     p.split_behavior = behaviors.at(b);
     if (j.value("invert", false)) throw unsupported_error(where, "Split with invert=true is not supported");
@@ -357,7 +388,9 @@ inline void parse_pre_tokenizer(const json& j, std::vector<pre_tokenizer>& out, 
     p.type = pre_tokenizer::kind::metaspace;
     p.replacement = j.value("replacement", "\xE2\x96\x81");
     const auto scheme = j.value("prepend_scheme", j.value("add_prefix_space", true) ? "always" : "never");
-    p.prepend_scheme = scheme == "first" ? pre_tokenizer::prepend::first : scheme == "never" ? pre_tokenizer::prepend::never : pre_tokenizer::prepend::always;
+    p.prepend_scheme = scheme == "first"   ? pre_tokenizer::prepend::first
+                       : scheme == "never" ? pre_tokenizer::prepend::never
+                                           : pre_tokenizer::prepend::always;
     p.split = j.value("split", true);
     out.push_back(std::move(p));
   } else if (type == "Digits") {
@@ -366,7 +399,8 @@ inline void parse_pre_tokenizer(const json& j, std::vector<pre_tokenizer>& out, 
     p.individual_digits = j.value("individual_digits", false);
     out.push_back(std::move(p));
   } else {
-    throw unsupported_error(where, "pre_tokenizer '" + type + "' is not supported (supported: Sequence, ByteLevel, Split, Metaspace, Digits)");
+    throw unsupported_error(where, "pre_tokenizer '" + type +
+                                       "' is not supported (supported: Sequence, ByteLevel, Split, Metaspace, Digits)");
   }
 }
 
@@ -401,12 +435,14 @@ struct decoder {
         auto flush = [&] {
           if (!pending_count) return;
           if (utf8::valid(pending)) out.push_back(pending);
-          else for (std::size_t i = 0; i < pending_count; ++i) out.push_back("\xEF\xBF\xBD");
+          else
+            for (std::size_t i = 0; i < pending_count; ++i) out.push_back("\xEF\xBF\xBD");
           pending.clear();
           pending_count = 0;
         };
         for (auto& t : tokens) {
-          if (t.size() == 6 && t.rfind("<0x", 0) == 0 && t.back() == '>' && std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]))) {
+          if (t.size() == 6 && t.rfind("<0x", 0) == 0 && t.back() == '>' &&
+              std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]))) {
             pending += char(std::stoi(t.substr(3, 2), nullptr, 16));
             ++pending_count;
           } else {
@@ -425,7 +461,8 @@ struct decoder {
       case kind::strip:
         for (auto& t : tokens) {
           for (int i = 0; i < start && t.rfind(a, 0) == 0; ++i) t.erase(0, a.size());
-          for (int i = 0; i < stop && t.size() >= a.size() && t.compare(t.size() - a.size(), a.size(), a) == 0; ++i) t.erase(t.size() - a.size());
+          for (int i = 0; i < stop && t.size() >= a.size() && t.compare(t.size() - a.size(), a.size(), a) == 0; ++i)
+            t.erase(t.size() - a.size());
         }
         return tokens;
       case kind::metaspace:
@@ -457,7 +494,8 @@ inline void parse_decoder(const json& j, std::vector<decoder>& out, const std::s
   } else if (type == "Replace") {
     const auto& p = j.at("pattern");
     if (!p.contains("String")) throw unsupported_error(where, "Replace decoder with a regex pattern is not supported");
-    out.push_back(make_decoder(decoder::kind::replace, p["String"].get<std::string>(), j.at("content").get<std::string>()));
+    out.push_back(
+        make_decoder(decoder::kind::replace, p["String"].get<std::string>(), j.at("content").get<std::string>()));
   } else if (type == "ByteFallback") {
     out.push_back(make_decoder(decoder::kind::byte_fallback));
   } else if (type == "Fuse") {
@@ -472,7 +510,10 @@ inline void parse_decoder(const json& j, std::vector<decoder>& out, const std::s
     d.prepend = j.value("prepend_scheme", j.value("add_prefix_space", true) ? "always" : "never") != "never";
     out.push_back(std::move(d));
   } else {
-    throw unsupported_error(where, "decoder '" + type + "' is not supported (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)");
+    throw unsupported_error(
+        where,
+        "decoder '" + type +
+            "' is not supported (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)");
   }
 }
 
@@ -490,7 +531,7 @@ struct tokenizer_parts {
   // BPE model
   std::vector<std::pair<std::string, std::int32_t>> vocab;  // a later entry for the same token wins
   std::vector<std::pair<std::string, std::string>> merges;  // by rank; a, b and a+b must be in the vocabulary
-  std::vector<std::array<std::int32_t, 3>> merge_ids;        // or by id: {a, b, a+b}, by rank (when merges is empty)
+  std::vector<std::array<std::int32_t, 3>> merge_ids;       // or by id: {a, b, a+b}, by rank (when merges is empty)
   std::optional<std::string> unk_token;
   bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
   // pipeline

@@ -23,7 +23,8 @@ class stream_decoder {
     const auto now = tok_.decode_bytes(all.subspan(prefix_), skip_);
     if (now.size() <= before.size() || now.compare(0, before.size(), before) != 0) return {};
     std::string fresh = now.substr(before.size());
-    const bool waiting = utf8::incomplete_tail(fresh) > 0 || (fresh.size() >= 3 && fresh.compare(fresh.size() - 3, 3, "\xEF\xBF\xBD") == 0);
+    const bool waiting = utf8::incomplete_tail(fresh) > 0 ||
+                         (fresh.size() >= 3 && fresh.compare(fresh.size() - 3, 3, "\xEF\xBF\xBD") == 0);
     if (waiting) return {};
     prefix_ = read_;
     read_ = ids_.size();

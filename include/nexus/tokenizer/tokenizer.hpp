@@ -119,7 +119,9 @@ class tokenizer {
   /// the top of this file: the non-empty spans tile [0, text.size()).
   encoding encode_with_spans(std::string_view text, bool add_special_tokens = false) const {
     if (!utf8::valid(text)) throw usage_error("tokenizer", "input is not valid UTF-8");
-    if (text.size() >= tok::inserted) throw usage_error("tokenizer", "input of " + std::to_string(text.size()) + " bytes is too long for byte spans (at most 2 GiB)");
+    if (text.size() >= tok::inserted)
+      throw usage_error(
+          "tokenizer", "input of " + std::to_string(text.size()) + " bytes is too long for byte spans (at most 2 GiB)");
     encoding e;
     std::vector<std::uint32_t> starts;
     encode_into(text, e.ids, &starts);
@@ -151,7 +153,8 @@ class tokenizer {
     }
     for (const auto& d : decoders_) tokens = d.apply(std::move(tokens));
     std::string out;
-    for (std::size_t i = 0; i < tokens.size(); ++i) out += (i && decoders_.empty() ? " " : "") + tokens[i];  // no decoder: joined by spaces
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+      out += (i && decoders_.empty() ? " " : "") + tokens[i];  // no decoder: joined by spaces
     return out;
   }
 
@@ -236,16 +239,19 @@ class tokenizer {
     const auto& model = j.at("model");
     const auto type = model.value("type", "BPE");
     if (type != "BPE") throw unsupported_error(where, "model '" + type + "' is not supported (supported: BPE)");
-    if (!model.value("continuing_subword_prefix", tok::json()).is_null() && !model["continuing_subword_prefix"].get<std::string>().empty())
+    if (!model.value("continuing_subword_prefix", tok::json()).is_null() &&
+        !model["continuing_subword_prefix"].get<std::string>().empty())
       throw unsupported_error(where, "BPE continuing_subword_prefix is not supported");
-    if (!model.value("end_of_word_suffix", tok::json()).is_null() && !model["end_of_word_suffix"].get<std::string>().empty())
+    if (!model.value("end_of_word_suffix", tok::json()).is_null() &&
+        !model["end_of_word_suffix"].get<std::string>().empty())
       throw unsupported_error(where, "BPE end_of_word_suffix is not supported");
     if (!model.value("dropout", tok::json()).is_null()) throw unsupported_error(where, "BPE dropout is not supported");
     p.byte_fallback = model.value("byte_fallback", false);
     p.fuse_unk = model.value("fuse_unk", false);
     p.ignore_merges = model.value("ignore_merges", false);
     for (const auto& [token, id] : model.at("vocab").items()) p.vocab.emplace_back(token, id.get<std::int32_t>());
-    if (model.contains("unk_token") && !model["unk_token"].is_null()) p.unk_token = model["unk_token"].get<std::string>();
+    if (model.contains("unk_token") && !model["unk_token"].is_null())
+      p.unk_token = model["unk_token"].get<std::string>();
     for (const auto& m : model.at("merges")) {
       if (m.is_array()) {
         p.merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
@@ -257,8 +263,14 @@ class tokenizer {
       }
     }
     for (const auto& t : j.value("added_tokens", tok::json::array()))
-      p.added.push_back({t.at("content").get<std::string>(), {}, t.at("id").get<std::int32_t>(), t.value("special", false), t.value("single_word", false),
-                         t.value("lstrip", false), t.value("rstrip", false), t.value("normalized", !t.value("special", false))});
+      p.added.push_back({t.at("content").get<std::string>(),
+                         {},
+                         t.at("id").get<std::int32_t>(),
+                         t.value("special", false),
+                         t.value("single_word", false),
+                         t.value("lstrip", false),
+                         t.value("rstrip", false),
+                         t.value("normalized", !t.value("special", false))});
     tok::parse_normalizer(j.value("normalizer", tok::json()), p.normalizers, where);
     tok::parse_pre_tokenizer(j.value("pre_tokenizer", tok::json()), p.pre_tokenizers, where);
     tok::parse_decoder(j.value("decoder", tok::json()), p.decoders, where);
@@ -312,7 +324,8 @@ class tokenizer {
 
   void check_id(std::int32_t id, const std::string& where, const char* what) const {
     if (id < 0 || std::size_t(id) >= id_to_token_.size() || id_to_token_[std::size_t(id)].empty())
-      throw config_error(where, std::string(what) + " names token id " + std::to_string(id) + ", which is not in the vocabulary");
+      throw config_error(
+          where, std::string(what) + " names token id " + std::to_string(id) + ", which is not in the vocabulary");
   }
 
   static void parse_post_processor(const tok::json& j, tok::tokenizer_parts& p, const std::string& where) {
@@ -334,7 +347,8 @@ class tokenizer {
         }
       }
     } else {
-      throw unsupported_error(where, "post_processor '" + type + "' is not supported (supported: Sequence, ByteLevel, TemplateProcessing)");
+      throw unsupported_error(
+          where, "post_processor '" + type + "' is not supported (supported: Sequence, ByteLevel, TemplateProcessing)");
     }
   }
 
@@ -345,7 +359,9 @@ class tokenizer {
     id_to_token_[std::size_t(id)] = token;
   }
 
-  static std::uint64_t pair_key(std::int32_t a, std::int32_t b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
+  static std::uint64_t pair_key(std::int32_t a, std::int32_t b) {
+    return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b);
+  }
 
   std::string normalize(std::string s, tok::offsets* off = nullptr) const {
     for (const auto& n : normalizers_) s = n.apply(std::move(s), off);
@@ -357,16 +373,25 @@ class tokenizer {
     const auto cp = utf8::decode(c);
     if (cp == 0x200c || cp == 0x200d) return true;
     switch (int(utf8proc_category(utf8proc_int32_t(cp)))) {  // int: a C enum of 30 categories, most of them "no"
-      case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
-      case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC:
-      case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC: return true;
+      case UTF8PROC_CATEGORY_LU:
+      case UTF8PROC_CATEGORY_LL:
+      case UTF8PROC_CATEGORY_LT:
+      case UTF8PROC_CATEGORY_LM:
+      case UTF8PROC_CATEGORY_LO:
+      case UTF8PROC_CATEGORY_NL:
+      case UTF8PROC_CATEGORY_MN:
+      case UTF8PROC_CATEGORY_MC:
+      case UTF8PROC_CATEGORY_ME:
+      case UTF8PROC_CATEGORY_ND:
+      case UTF8PROC_CATEGORY_PC: return true;
       default: return false;
     }
   }
   /// Rust's char::is_whitespace (the White_Space property).
   static bool is_whitespace(std::uint32_t cp) {
-    return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
-           cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
+           cp == 0x3000;
   }
   /// Start of the UTF-8 character that ends just before byte `at`.
   static std::size_t previous_char(const std::string& s, std::size_t at) {
@@ -391,9 +416,12 @@ class tokenizer {
         const std::string& content = normalized ? a.normalized_content : a.content;
         if (content.empty() || content.size() <= hit_len || s.compare(at, content.size(), content) != 0) continue;
         if (a.single_word) {
-          if (at > 0 && is_word_char(std::string_view(s).substr(previous_char(s, at), at - previous_char(s, at)))) continue;
+          if (at > 0 && is_word_char(std::string_view(s).substr(previous_char(s, at), at - previous_char(s, at))))
+            continue;
           const auto end = at + content.size();
-          if (end < s.size() && is_word_char(std::string_view(s).substr(end, utf8::sequence_length(static_cast<unsigned char>(s[end]))))) continue;
+          if (end < s.size() &&
+              is_word_char(std::string_view(s).substr(end, utf8::sequence_length(static_cast<unsigned char>(s[end])))))
+            continue;
         }
         hit = &a;
         hit_len = content.size();  // longest match at this position
@@ -439,7 +467,8 @@ class tokenizer {
   /// `starts`, each token's first source offset (from the byte range of the word it covers).
   void bpe(const tok::piece& word, std::vector<std::int32_t>& ids, std::vector<std::uint32_t>* starts) const {
     const std::string& text = word.text;
-    if (starts && word.off.size() != text.size()) throw std::logic_error("tokenizer: offsets out of step with the text");
+    if (starts && word.off.size() != text.size())
+      throw std::logic_error("tokenizer: offsets out of step with the text");
     if (ignore_merges_) {
       if (const auto it = vocab_.find(text); it != vocab_.end()) {
         ids.push_back(it->second);
@@ -467,11 +496,15 @@ class tokenizer {
           char name[7];
           std::snprintf(name, sizeof name, "<0x%02X>", b);
           const auto it = vocab_.find(name);
-          if (it == vocab_.end()) { bytes.clear(); break; }
+          if (it == vocab_.end()) {
+            bytes.clear();
+            break;
+          }
           bytes.push_back(it->second);
         }
         if (!bytes.empty()) {
-          for (std::size_t k = 0; k < bytes.size(); ++k) add(bytes[k], at + k, at + k + 1);  // each byte token: its own byte
+          for (std::size_t k = 0; k < bytes.size(); ++k)
+            add(bytes[k], at + k, at + k + 1);  // each byte token: its own byte
           last_unk = false;
           return;
         }

@@ -57,8 +57,8 @@ inline void append(std::string& out, std::uint32_t cp) {
 
 /// Python's str.isspace() for one code point (also what str.strip() removes).
 inline bool is_python_space(std::uint32_t c) {
-  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-         c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
 /// Is `s` valid UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF)?
@@ -71,7 +71,8 @@ inline bool valid(std::string_view s) {
     for (std::size_t k = 1; k < n; ++k)
       if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
     const auto cp = decode(s.substr(i, n));
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
       return false;
     i += n;
   }
@@ -92,8 +93,8 @@ inline std::string lossy(std::string_view s) {
         // second-byte ranges that keep the sequence well-formed (Unicode Table 3-7)
         if (ok == 1) {
           const auto b = static_cast<unsigned char>(s[i + 1]);
-          if ((lead == 0xe0 && b < 0xa0) || (lead == 0xed && b > 0x9f) || (lead == 0xf0 && b < 0x90) || (lead == 0xf4 && b > 0x8f) ||
-              lead > 0xf4 || lead < 0xc2)
+          if ((lead == 0xe0 && b < 0xa0) || (lead == 0xed && b > 0x9f) || (lead == 0xf0 && b < 0x90) ||
+              (lead == 0xf4 && b > 0x8f) || lead > 0xf4 || lead < 0xc2)
             break;
         }
         ++ok;

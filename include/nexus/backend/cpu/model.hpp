@@ -37,8 +37,13 @@ class universal_model final : public model {
       L.mlp_post_norm = norm_of(p + "mlp_post_norm", has.mlp_post);
       L.q_norm = norm_of(p + "attn.q_norm", n_.norm.qk != qk_norm::none);
       L.k_norm = norm_of(p + "attn.k_norm", n_.norm.qk != qk_norm::none);
-      for (auto [dst, name] : {std::pair{&L.q, "attn.q"}, {&L.k, "attn.k"}, {&L.v, "attn.v"}, {&L.o, "attn.o"},
-                               {&L.gate, "mlp.gate"}, {&L.up, "mlp.up"}, {&L.down, "mlp.down"}}) {
+      for (auto [dst, name] : {std::pair{&L.q, "attn.q"},
+                               {&L.k, "attn.k"},
+                               {&L.v, "attn.v"},
+                               {&L.o, "attn.o"},
+                               {&L.gate, "mlp.gate"},
+                               {&L.up, "mlp.up"},
+                               {&L.down, "mlp.down"}}) {
         if (!T.gated && std::string_view(name) == "mlp.gate") continue;
         dst->w = &need(p + name + ".weight");
         dst->b = find(p + name + ".bias");
@@ -83,7 +88,8 @@ class universal_model final : public model {
     const bool two_ropes = has_sliding_rope(n_.position);
     if constexpr (T.position == position_kind::rope) {
       full_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::full), first, rows, first + rows);
-      if (two_ropes) sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), first, rows, first + rows);
+      if (two_ropes)
+        sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), first, rows, first + rows);
     }
 
     for (std::size_t l = 0; l < layers_.size(); ++l) {

@@ -46,7 +46,8 @@ struct rope_table {
   std::vector<float> cos, sin;
 };
 
-inline rope_table make_rope_table(const position_desc& p, std::int64_t first, std::int64_t count, std::int64_t seq_len) {
+inline rope_table make_rope_table(const position_desc& p, std::int64_t first, std::int64_t count,
+                                  std::int64_t seq_len) {
   rope_table t;
   t.half = p.rotary_dim / 2;
   const auto inv = rope_inv_freq(p, seq_len);
@@ -55,7 +56,8 @@ inline rope_table make_rope_table(const position_desc& p, std::int64_t first, st
   t.sin.resize(std::size_t(count * t.half));
   for (std::int64_t i = 0; i < count; ++i)
     for (std::int64_t j = 0; j < t.half; ++j)
-      math::rope_cos_sin(float(inv[std::size_t(j)]), first + i, factor, t.cos[std::size_t(i * t.half + j)], t.sin[std::size_t(i * t.half + j)]);
+      math::rope_cos_sin(float(inv[std::size_t(j)]), first + i, factor, t.cos[std::size_t(i * t.half + j)],
+                         t.sin[std::size_t(i * t.half + j)]);
   return t;
 }
 
@@ -73,8 +75,8 @@ void apply_rope(float* x, std::int64_t rows, std::int64_t heads, std::int64_t he
 /// Causal attention of `rows` new queries (positions first..) over the cache's keys 0..first+rows-1.
 /// q: [rows, heads·hd]; k, v: [positions, kv_heads·hd]; out: [rows, heads·hd].
 /// `probs` is scratch of at least first + rows floats.
-inline void attend(const float* q, std::int64_t rows, std::int64_t first, const float* k, const float* v, const descriptor& n,
-                   bool sliding, float* probs, float* out) {
+inline void attend(const float* q, std::int64_t rows, std::int64_t first, const float* k, const float* v,
+                   const descriptor& n, bool sliding, float* probs, float* out) {
   const auto& d = n.dims;
   const std::int64_t hd = d.head_dim, group = d.num_heads / d.num_kv_heads, kv_width = d.num_kv_heads * hd;
   const float scale = float(n.attention.scale), cap = float(n.attention.softcap);

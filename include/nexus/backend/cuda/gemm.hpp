@@ -22,7 +22,8 @@ class gemm {
   gemm(const gemm&) = delete;
   gemm& operator=(const gemm&) = delete;
 
-  void run(const void* a, const void* w, const float* bias, float* d, int rows, int n, int k, precision p, cudaStream_t s);
+  void run(const void* a, const void* w, const float* bias, float* d, int rows, int n, int k, precision p,
+           cudaStream_t s);
 
  private:
   struct plan;

@@ -31,8 +31,8 @@ struct norm_config {
 };
 
 /// x[r] = tok[ids[r]] · scale (+ pos[first + r]); x fp32 [rows, hidden].
-void embed(const std::int32_t* ids, int rows, const void* tok, const void* pos, const int* first, float scale, int hidden,
-           precision p, float* x, cudaStream_t s);
+void embed(const std::int32_t* ids, int rows, const void* tok, const void* pos, const int* first, float scale,
+           int hidden, precision p, float* x, cudaStream_t s);
 
 /// One pass per row: x += post1(b1) + post2(b2) (each branch optional), then
 /// out_a = norm_a(x), out_m = norm_m(x) in storage precision (each optional; absent norm: copy).
@@ -47,7 +47,8 @@ struct residual_norm_args {
   void* out_m = nullptr;
   norm_params norm_m;
 };
-void residual_norm(const residual_norm_args& a, int rows, int hidden, const norm_config& cfg, precision p, cudaStream_t s);
+void residual_norm(const residual_norm_args& a, int rows, int hidden, const norm_config& cfg, precision p,
+                   cudaStream_t s);
 
 /// qkv fp32 [rows, qw + 2kw] (q | k | v): clip, qk-norm, RoPE; q -> q_out fp32, k, v appended
 /// to the caches at positions first + r.

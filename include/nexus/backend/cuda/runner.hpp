@@ -32,8 +32,8 @@ struct session {
   cuda::stream stream;
   cuda::gemm gemm;
   decode_graph graph;
-  int first = 0;                  // staged for the copy to mem.first
-  std::vector<float> inv_freq;    // staged for the copy to mem.inv_freq
+  int first = 0;                // staged for the copy to mem.first
+  std::vector<float> inv_freq;  // staged for the copy to mem.inv_freq
 };
 
 template <block_traits T>
@@ -50,14 +50,16 @@ class universal_model final : public model {
 
   forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
     auto* s = static_cast<session*>(cache.device_state());
-    if (!s || s->owner != this) throw usage_error("forward", "kv_cache was not made by this CUDA model (use its new_cache)");
+    if (!s || s->owner != this)
+      throw usage_error("forward", "kv_cache was not made by this CUDA model (use its new_cache)");
     const int rows = int(ids.size());
     const int logit_rows = opt.all_logits ? rows : 1;
     forward_result res;
     step(*s, ids, int(cache.size()), logit_rows, opt.hidden_states ? &res : nullptr);
     const std::int64_t V = n_.dims.vocab_size;
     res.logits = {{logit_rows, V}, std::vector<float>(std::size_t(logit_rows * V))};
-    check(cudaMemcpyAsync(res.logits.data.data(), s->mem.logits, res.logits.data.size() * 4, cudaMemcpyDeviceToHost, s->stream.get()),
+    check(cudaMemcpyAsync(res.logits.data.data(), s->mem.logits, res.logits.data.size() * 4, cudaMemcpyDeviceToHost,
+                          s->stream.get()),
           "copy logits");
     s->stream.sync("forward");
     cache.advance(rows);
@@ -81,10 +83,12 @@ class universal_model final : public model {
         const auto sliding = rope_inv_freq(rope_for(n_.position, layer_attention::sliding), first + rows);
         s.inv_freq.insert(s.inv_freq.end(), sliding.begin(), sliding.end());
       }
-      check(cudaMemcpyAsync(s.mem.inv_freq, s.inv_freq.data(), full.size() * 4, cudaMemcpyHostToDevice, st), "inv_freq");
+      check(cudaMemcpyAsync(s.mem.inv_freq, s.inv_freq.data(), full.size() * 4, cudaMemcpyHostToDevice, st),
+            "inv_freq");
       if (s.inv_freq.size() > full.size())
-        check(cudaMemcpyAsync(s.mem.inv_freq_sliding, s.inv_freq.data() + full.size(), (s.inv_freq.size() - full.size()) * 4,
-                              cudaMemcpyHostToDevice, st), "inv_freq");
+        check(cudaMemcpyAsync(s.mem.inv_freq_sliding, s.inv_freq.data() + full.size(),
+                              (s.inv_freq.size() - full.size()) * 4, cudaMemcpyHostToDevice, st),
+              "inv_freq");
     }
     if (rows == 1 && logit_rows == 1 && !hidden) s.graph.run(st, [&] { launch(s, rows, logit_rows, true, nullptr); });
     else launch(s, rows, logit_rows, false, hidden);
@@ -116,7 +120,8 @@ class universal_model final : public model {
       s.gemm.run(m.a, L.wqkv.get(), L.bqkv.as<const float>(), m.qkv, rows, qw + 2 * kw, H, p, st);
       qkv_args q;
       q.qkv = m.qkv, q.q_out = m.q, q.first = m.first, q.k_cache = m.keys(l), q.v_cache = m.values(l);
-      q.heads = int(d.num_heads), q.kv_heads = int(d.num_kv_heads), q.head_dim = hd, q.clip = float(n_.attention.qkv_clip);
+      q.heads = int(d.num_heads), q.kv_heads = int(d.num_kv_heads), q.head_dim = hd,
+      q.clip = float(n_.attention.qkv_clip);
       q.qk = n_.norm.qk, q.q_norm = L.q_norm, q.k_norm = L.k_norm;
       // Gemma 3: sliding layers rotate with their own base (rope_for picks the settings of the layer's kind).
       const bool sliding_rope = has_sliding_rope(n_.position) && n_.attention.layers[l] == layer_attention::sliding;
@@ -126,8 +131,11 @@ class universal_model final : public model {
       qkv_rope_append(q, rows, cfg, p, st);
       attention_args at;
       at.q = m.q, at.k_cache = q.k_cache, at.v_cache = q.v_cache, at.out = m.attn, at.work = m.work, at.first = m.first;
-      at.heads = q.heads, at.kv_heads = q.kv_heads, at.head_dim = hd, at.scale = float(n_.attention.scale), at.softcap = float(n_.attention.softcap);
-      at.window = n_.attention.sliding_window > 0 && n_.attention.layers[l] == layer_attention::sliding ? int(n_.attention.sliding_window) : 0;
+      at.heads = q.heads, at.kv_heads = q.kv_heads, at.head_dim = hd, at.scale = float(n_.attention.scale),
+      at.softcap = float(n_.attention.softcap);
+      at.window = n_.attention.sliding_window > 0 && n_.attention.layers[l] == layer_attention::sliding
+                      ? int(n_.attention.sliding_window)
+                      : 0;
       at.splits = split_keys ? m.splits : 1;
       attention(at, rows, p, st);
       s.gemm.run(m.attn, L.wo.get(), L.bo.as<const float>(), m.t1, rows, H, qw, p, st);
@@ -146,15 +154,19 @@ class universal_model final : public model {
         mlp(L, T.residual == residual_form::parallel_one_norm ? m.a : m.m, s, rows);
         residual_norm_args r;  // x += attn + mlp; next norms
         r.x = m.x, r.branch1 = m.t1, r.branch2 = m.t2, r.out_a = m.a, r.norm_a = next_attn;
-        if (T.residual == residual_form::parallel_two_norms && !last) r.out_m = m.m, r.norm_m = w_.layers[l + 1].mlp_norm;
+        if (T.residual == residual_form::parallel_two_norms && !last)
+          r.out_m = m.m, r.norm_m = w_.layers[l + 1].mlp_norm;
         residual_norm(r, rows, H, cfg, p, st);
       }
       if (hidden) snapshot(m.x, precision::fp32);
     }
     if (hidden) snapshot(m.a, p);  // the final norm's output, widened to fp32
-    const void* last_rows = static_cast<const char*>(m.a) + std::size_t(rows - logit_rows) * std::size_t(H) * bytes_of(p);
-    s.gemm.run(last_rows, w_.head().get(), w_.head_bias.as<const float>(), m.logits, logit_rows, int(d.vocab_size), H, p, st);
-    finish_logits(m.logits, std::int64_t(logit_rows) * d.vocab_size, float(n_.head.logit_scale), float(n_.head.final_softcap), st);
+    const void* last_rows =
+        static_cast<const char*>(m.a) + std::size_t(rows - logit_rows) * std::size_t(H) * bytes_of(p);
+    s.gemm.run(last_rows, w_.head().get(), w_.head_bias.as<const float>(), m.logits, logit_rows, int(d.vocab_size), H,
+               p, st);
+    finish_logits(m.logits, std::int64_t(logit_rows) * d.vocab_size, float(n_.head.logit_scale),
+                  float(n_.head.final_softcap), st);
   }
 
   void mlp(const device_layer& L, const void* in, session& s, int rows) const {
@@ -174,7 +186,8 @@ class universal_model final : public model {
     std::vector<std::uint16_t> raw(out.size());
     check(cudaMemcpyAsync(raw.data(), src, raw.size() * 2, cudaMemcpyDeviceToHost, st.get()), "copy");
     st.sync("copy");
-    for (std::size_t i = 0; i < raw.size(); ++i) out[i] = stored == precision::bf16 ? bf16_to_float(raw[i]) : f16_to_float(raw[i]);
+    for (std::size_t i = 0; i < raw.size(); ++i)
+      out[i] = stored == precision::bf16 ? bf16_to_float(raw[i]) : f16_to_float(raw[i]);
   }
 
   device_weights w_;

@@ -67,13 +67,18 @@ inline device_weights upload_weights(const descriptor& n, const weight_map& w, p
     return t;
   };
   auto put = [&](const std::vector<const tensor_f32*>& parts) { return detail::upload(parts, p, staging); };
-  auto put_fp32 = [&](const std::vector<const tensor_f32*>& parts) { return detail::upload(parts, precision::fp32, staging); };
+  auto put_fp32 = [&](const std::vector<const tensor_f32*>& parts) {
+    return detail::upload(parts, precision::fp32, staging);
+  };
   auto norm = [&](const std::string& name, bool present) {
     norm_params np;
     np.present = present;
     if (!present) return np;
-    if (rule_of(n.norm.kind).weight) out.norm_buffers.push_back(put_fp32({need(name + ".weight")})), np.weight = out.norm_buffers.back().as<const float>();
-    if (rule_of(n.norm.kind).bias) out.norm_buffers.push_back(put_fp32({need(name + ".bias")})), np.bias = out.norm_buffers.back().as<const float>();
+    if (rule_of(n.norm.kind).weight)
+      out.norm_buffers.push_back(put_fp32({need(name + ".weight")})),
+          np.weight = out.norm_buffers.back().as<const float>();
+    if (rule_of(n.norm.kind).bias)
+      out.norm_buffers.push_back(put_fp32({need(name + ".bias")})), np.bias = out.norm_buffers.back().as<const float>();
     return np;
   };
   // Biases of fused projections: each part's bias, or zeros where one part has none.

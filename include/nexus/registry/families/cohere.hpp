@@ -8,7 +8,8 @@
 namespace nexus::registry {
 
 inline constexpr auto cohere_tensors =
-    concat(hf_embed, std::array<tensor_rule, 1>{{{"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}}}}, hf_attention, hf_gated_mlp, hf_head);
+    concat(hf_embed, std::array<tensor_rule, 1>{{{"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}}}},
+           hf_attention, hf_gated_mlp, hf_head);
 
 inline descriptor parse_cohere(const config_reader& c) {
   if (c.get<bool>("use_qk_norm", false))

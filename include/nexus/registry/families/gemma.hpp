@@ -33,9 +33,12 @@ inline constexpr std::array<tensor_rule, 2> gguf_gemma_norms{{
     {"blk.{L}.attn_norm", {"layers.{L}.attn_norm"}, tensor_layout::plus_one},
     {"blk.{L}.ffn_norm", {"layers.{L}.mlp_norm"}, tensor_layout::plus_one},
 }};
-inline constexpr std::array<tensor_rule, 2> gguf_gemma_head{{{"output_norm", {"final_norm"}, tensor_layout::plus_one}, {"output", {"lm_head"}}}};
-inline constexpr auto gemma_gguf_tensors = concat(gguf_embed, gguf_gemma_norms, gguf_attention, gguf_gated_mlp, gguf_gemma_head);
-inline constexpr auto gemma_gguf_keys = concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"attention.key_length", "head_dim"}}});
+inline constexpr std::array<tensor_rule, 2> gguf_gemma_head{
+    {{"output_norm", {"final_norm"}, tensor_layout::plus_one}, {"output", {"lm_head"}}}};
+inline constexpr auto gemma_gguf_tensors =
+    concat(gguf_embed, gguf_gemma_norms, gguf_attention, gguf_gated_mlp, gguf_gemma_head);
+inline constexpr auto gemma_gguf_keys =
+    concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"attention.key_length", "head_dim"}}});
 inline constexpr gguf_format gemma_gguf{"gemma", gemma_gguf_keys, gemma_gguf_tensors};
 
 inline constexpr family gemma_family{"gemma", parse_gemma, llama_tensors, "model.", llama_ignored, {}, {}, &gemma_gguf};

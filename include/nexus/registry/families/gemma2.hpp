@@ -8,14 +8,15 @@
 
 namespace nexus::registry {
 
-inline constexpr auto gemma2_tensors = concat(hf_embed,
-                                              std::array<tensor_rule, 4>{{
-                                                  {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
-                                                  {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
-                                                  {"model.layers.{L}.pre_feedforward_layernorm", {"layers.{L}.mlp_norm"}},
-                                                  {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
-                                              }},
-                                              hf_attention, hf_gated_mlp, hf_head);
+inline constexpr auto gemma2_tensors =
+    concat(hf_embed,
+           std::array<tensor_rule, 4>{{
+               {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
+               {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
+               {"model.layers.{L}.pre_feedforward_layernorm", {"layers.{L}.mlp_norm"}},
+               {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
+           }},
+           hf_attention, hf_gated_mlp, hf_head);
 
 /// The attention scale `query_pre_attn_scalar**-0.5` (Gemma-2 and 3).
 inline double parse_query_pre_attn_scalar(const config_reader& c, double dflt) {
@@ -46,17 +47,20 @@ inline constexpr std::array<tensor_rule, 4> gguf_sandwich_norms{{
     {"blk.{L}.ffn_norm", {"layers.{L}.mlp_norm"}, tensor_layout::plus_one},
     {"blk.{L}.post_ffw_norm", {"layers.{L}.mlp_post_norm"}, tensor_layout::plus_one},
 }};
-inline constexpr auto gemma2_gguf_tensors = concat(gguf_embed, gguf_sandwich_norms, gguf_attention, gguf_gated_mlp, gguf_gemma_head);
+inline constexpr auto gemma2_gguf_tensors =
+    concat(gguf_embed, gguf_sandwich_norms, gguf_attention, gguf_gated_mlp, gguf_gemma_head);
 // query_pre_attn_scalar is not in GGUF: Gemma2Config's default (256) applies, as in transformers (llama.cpp uses
 // head_dim instead; the two agree for Gemma-2 2B/9B). The softcaps are read as llama.cpp writes them;
 // transformers 5 maps neither and keeps its defaults (50, 30).
-inline constexpr auto gemma2_gguf_keys = concat_keys(gemma_gguf_keys, std::array<gguf_key, 3>{{
-    {"attention.sliding_window", "sliding_window"},
-    {"attn_logit_softcapping", "attn_logit_softcapping"},
-    {"final_logit_softcapping", "final_logit_softcapping"},
-}});
+inline constexpr auto gemma2_gguf_keys =
+    concat_keys(gemma_gguf_keys, std::array<gguf_key, 3>{{
+                                     {"attention.sliding_window", "sliding_window"},
+                                     {"attn_logit_softcapping", "attn_logit_softcapping"},
+                                     {"final_logit_softcapping", "final_logit_softcapping"},
+                                 }});
 inline constexpr gguf_format gemma2_gguf{"gemma2", gemma2_gguf_keys, gemma2_gguf_tensors};
 
-inline constexpr family gemma2_family{"gemma2", parse_gemma2, gemma2_tensors, "model.", llama_ignored, {}, {}, &gemma2_gguf};
+inline constexpr family gemma2_family{"gemma2", parse_gemma2, gemma2_tensors, "model.", llama_ignored,
+                                      {},       {},           &gemma2_gguf};
 
 }  // namespace nexus::registry

@@ -29,9 +29,10 @@ inline void parse_gemma3_rope(const config_reader& c, descriptor& n) {
   auto& p = n.position;
   p.theta = c.get<double>("rope_theta", 1'000'000.0);
   // rope_config_validation (4.57) requires rope_type once the legacy "type" is there (no copy, unlike Llama's).
-  if (c.has("rope_scaling") && c.json().at("rope_scaling").is_object() && c.json().at("rope_scaling").contains("type") &&
-      !c.json().at("rope_scaling").contains("rope_type"))
-    c.sub("rope_scaling").fail("rope_type", "is required beside the legacy 'type' (Gemma3TextConfig refuses 'type' alone)");
+  if (c.has("rope_scaling") && c.json().at("rope_scaling").is_object() &&
+      c.json().at("rope_scaling").contains("type") && !c.json().at("rope_scaling").contains("rope_type"))
+    c.sub("rope_scaling")
+        .fail("rope_type", "is required beside the legacy 'type' (Gemma3TextConfig refuses 'type' alone)");
   p.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
   p.sliding.theta = c.get<double>("rope_local_base_freq", 10'000.0);
   if (!(p.sliding.theta > 0)) c.fail("rope_local_base_freq", "must be positive");
@@ -42,7 +43,8 @@ inline void parse_gemma3_rope(const config_reader& c, descriptor& n) {
   if (!is_per_layer_type_rope(rp.json()))
     c.unsupported("rope_parameters", rp.json().dump().substr(0, 200),
                   "one object per layer type: {\"full_attention\": {...}, \"sliding_attention\": {...}}");
-  if (c.has("rope_scaling") && !c.is_null("rope_scaling")) c.fail("rope_scaling", "and rope_parameters are both set; keep one");
+  if (c.has("rope_scaling") && !c.is_null("rope_scaling"))
+    c.fail("rope_scaling", "and rope_parameters are both set; keep one");
   for (const auto& [key, value] : rp.json().items())
     if (key != "full_attention" && key != "sliding_attention")
       rp.unsupported(key, value.dump().substr(0, 100), "full_attention, sliding_attention");
@@ -50,7 +52,9 @@ inline void parse_gemma3_rope(const config_reader& c, descriptor& n) {
     if (!rp.has(kind) || rp.is_null(kind)) return;
     const auto one = rp.sub(kind);
     theta = one.get<double>("rope_theta", theta);
-    scaling = one.has("rope_type") || one.has("type") ? parse_rope_scaling_object(one, n, rope_type_key::rope_type_first) : rope_scaling_desc{};
+    scaling = one.has("rope_type") || one.has("type")
+                  ? parse_rope_scaling_object(one, n, rope_type_key::rope_type_first)
+                  : rope_scaling_desc{};
     if (!(theta > 0)) one.fail("rope_theta", "must be positive");
   };
   read("full_attention", p.theta, p.scaling);
@@ -68,7 +72,8 @@ inline descriptor parse_gemma3_text(const config_reader& c) {
   if (c.get<bool>("use_bidirectional_attention", false)) c.unsupported("use_bidirectional_attention", "true", "false");
   // Gemma3TextModel builds a sliding-window mask for every model, and refuses a None window.
   const auto window = c.field<std::int64_t>("sliding_window", 4096);
-  if (!window || *window <= 0) c.fail("sliding_window", "must be a positive number (transformers cannot run Gemma 3 without one)");
+  if (!window || *window <= 0)
+    c.fail("sliding_window", "must be a positive number (transformers cannot run Gemma 3 without one)");
   n.attention.sliding_window = *window;
   if (c.has("layer_types") && !c.is_null("layer_types")) {
     n.attention.layers = parse_layer_types(c, n.dims.num_layers);
@@ -107,8 +112,8 @@ inline constexpr prefix_rename gemma3_renames[] = {
 };
 // The vision tower and the multimodal projector are weights, but of the image path, which a text
 // decoder never reads: ignored (known, deliberately not loaded), not unused (unexplained).
-inline constexpr std::string_view gemma3_vision_prefixes[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.",
-                                                              "model.multi_modal_projector."};
+inline constexpr std::string_view gemma3_vision_prefixes[] = {"vision_tower.", "multi_modal_projector.",
+                                                              "model.vision_tower.", "model.multi_modal_projector."};
 
 // GGUF (llama.cpp's Gemma3Model): every RMSNorm weight, q/k norms included, stored as 1 + w; rope.freq_base the
 // global base. query_pre_attn_scalar and the layer pattern are not written: Gemma3TextConfig's defaults (256, every
@@ -119,15 +124,18 @@ inline constexpr std::array<tensor_rule, 2> gguf_gemma3_qk_norm{{
     {"blk.{L}.attn_q_norm", {"layers.{L}.attn.q_norm"}, tensor_layout::plus_one},
     {"blk.{L}.attn_k_norm", {"layers.{L}.attn.k_norm"}, tensor_layout::plus_one},
 }};
-inline constexpr auto gemma3_gguf_tensors = concat(gguf_embed, gguf_sandwich_norms, gguf_attention, gguf_gemma3_qk_norm, gguf_gated_mlp, gguf_gemma_head);
-inline constexpr auto gemma3_gguf_keys = concat_keys(gemma_gguf_keys, std::array<gguf_key, 2>{{
-    {"attention.sliding_window", "sliding_window"},
-    {"final_logit_softcapping", "final_logit_softcapping"},
-}});
+inline constexpr auto gemma3_gguf_tensors =
+    concat(gguf_embed, gguf_sandwich_norms, gguf_attention, gguf_gemma3_qk_norm, gguf_gated_mlp, gguf_gemma_head);
+inline constexpr auto gemma3_gguf_keys =
+    concat_keys(gemma_gguf_keys, std::array<gguf_key, 2>{{
+                                     {"attention.sliding_window", "sliding_window"},
+                                     {"final_logit_softcapping", "final_logit_softcapping"},
+                                 }});
 inline constexpr gguf_format gemma3_gguf{"gemma3", gemma3_gguf_keys, gemma3_gguf_tensors};
 
-inline constexpr family gemma3_text_family{"gemma3_text", parse_gemma3_text, gemma3_text_tensors, "model.", gemma3_text_ignored, {}, {}, &gemma3_gguf};
-inline constexpr family gemma3_family{"gemma3", parse_gemma3, gemma3_text_tensors, "", gemma3_text_ignored, gemma3_renames,
-                                      gemma3_vision_prefixes};
+inline constexpr family gemma3_text_family{
+    "gemma3_text", parse_gemma3_text, gemma3_text_tensors, "model.", gemma3_text_ignored, {}, {}, &gemma3_gguf};
+inline constexpr family gemma3_family{
+    "gemma3", parse_gemma3, gemma3_text_tensors, "", gemma3_text_ignored, gemma3_renames, gemma3_vision_prefixes};
 
 }  // namespace nexus::registry

@@ -13,7 +13,9 @@ inline constexpr tensor_rule gpt2_tensors[] = {
     {"transformer.wte", {"embed.tokens"}},
     {"transformer.wpe", {"embed.positions"}},
     {"transformer.h.{L}.ln_1", {"layers.{L}.attn_norm"}},
-    {"transformer.h.{L}.attn.c_attn", {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"}, tensor_layout::fused_cols_transposed},
+    {"transformer.h.{L}.attn.c_attn",
+     {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"},
+     tensor_layout::fused_cols_transposed},
     {"transformer.h.{L}.attn.c_proj", {"layers.{L}.attn.o"}, tensor_layout::transposed},
     {"transformer.h.{L}.ln_2", {"layers.{L}.mlp_norm"}},
     {"transformer.h.{L}.mlp.c_fc", {"layers.{L}.mlp.up"}, tensor_layout::transposed},
@@ -27,7 +29,8 @@ inline constexpr std::string_view gpt2_ignored[] = {".attn.bias", ".attn.masked_
 
 /// GPT2Config stores n_embd etc. and maps hidden_size etc. onto them (attribute_map); an alias key
 /// in config.json is set after the class's own fields, so it wins.
-inline std::int64_t gpt2_int(const config_reader& c, const std::string& name, const std::string& alias, std::int64_t dflt) {
+inline std::int64_t gpt2_int(const config_reader& c, const std::string& name, const std::string& alias,
+                             std::int64_t dflt) {
   return c.has(alias) ? c.require<std::int64_t>(alias) : c.get<std::int64_t>(name, dflt);
 }
 

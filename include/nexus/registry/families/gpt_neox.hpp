@@ -11,7 +11,9 @@ inline constexpr tensor_rule gpt_neox_tensors[] = {
     {"gpt_neox.embed_in", {"embed.tokens"}},
     {"gpt_neox.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
     {"gpt_neox.layers.{L}.post_attention_layernorm", {"layers.{L}.mlp_norm"}},
-    {"gpt_neox.layers.{L}.attention.query_key_value", {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"}, tensor_layout::fused_rows_per_head},
+    {"gpt_neox.layers.{L}.attention.query_key_value",
+     {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"},
+     tensor_layout::fused_rows_per_head},
     {"gpt_neox.layers.{L}.attention.dense", {"layers.{L}.attn.o"}},
     {"gpt_neox.layers.{L}.mlp.dense_h_to_4h", {"layers.{L}.mlp.up"}},
     {"gpt_neox.layers.{L}.mlp.dense_4h_to_h", {"layers.{L}.mlp.down"}},
@@ -20,7 +22,8 @@ inline constexpr tensor_rule gpt_neox_tensors[] = {
 };
 
 // Buffers that checkpoints saved by older transformers carry.
-inline constexpr std::string_view gpt_neox_ignored[] = {".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"};
+inline constexpr std::string_view gpt_neox_ignored[] = {".attention.bias", ".attention.masked_bias",
+                                                        ".rotary_emb.inv_freq"};
 
 inline descriptor parse_gpt_neox(const config_reader& c) {
   descriptor n;
@@ -36,7 +39,8 @@ inline descriptor parse_gpt_neox(const config_reader& c) {
   d.num_kv_heads = d.num_heads;
   d.head_dim = d.hidden_size / d.num_heads;
   n.norm = {norm_kind::layer, c.get<double>("layer_norm_eps", 1e-5), false, norm_placement::pre, qk_norm::none};
-  n.residual = c.get<bool>("use_parallel_residual", true) ? residual_form::parallel_two_norms : residual_form::sequential;
+  n.residual =
+      c.get<bool>("use_parallel_residual", true) ? residual_form::parallel_two_norms : residual_form::sequential;
   // __init__ assigns rope_theta = rotary_emb_base and partial_rotary_factor = rotary_pct after
   // the **kwargs, so the legacy names win over the new ones.
   n.position.theta = c.get<double>("rotary_emb_base", 10000.0);

@@ -82,15 +82,17 @@ constexpr auto concat_keys(const std::array<gguf_key, N>& a, const std::array<gg
 
 // Llama: llama.cpp permutes the Q/K rows (LlamaModel.permute); transformers' LlamaTensorProcessor undoes it.
 // rope.dimension_count is read as head_dim (llama.cpp writes head_dim, or hidden / heads, there).
-inline constexpr auto llama_gguf_tensors = concat(gguf_embed, gguf_pre_norms,
-                                                  std::array<tensor_rule, 4>{{
-                                                      {"blk.{L}.attn_q", {"layers.{L}.attn.q"}, tensor_layout::rope_pairs_rows},
-                                                      {"blk.{L}.attn_k", {"layers.{L}.attn.k"}, tensor_layout::rope_pairs_rows},
-                                                      {"blk.{L}.attn_v", {"layers.{L}.attn.v"}},
-                                                      {"blk.{L}.attn_output", {"layers.{L}.attn.o"}},
-                                                  }},
-                                                  gguf_gated_mlp, gguf_head);
-inline constexpr auto llama_gguf_keys = concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"rope.dimension_count", "head_dim"}}});
+inline constexpr auto llama_gguf_tensors =
+    concat(gguf_embed, gguf_pre_norms,
+           std::array<tensor_rule, 4>{{
+               {"blk.{L}.attn_q", {"layers.{L}.attn.q"}, tensor_layout::rope_pairs_rows},
+               {"blk.{L}.attn_k", {"layers.{L}.attn.k"}, tensor_layout::rope_pairs_rows},
+               {"blk.{L}.attn_v", {"layers.{L}.attn.v"}},
+               {"blk.{L}.attn_output", {"layers.{L}.attn.o"}},
+           }},
+           gguf_gated_mlp, gguf_head);
+inline constexpr auto llama_gguf_keys =
+    concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"rope.dimension_count", "head_dim"}}});
 inline constexpr gguf_format llama_gguf{"llama", llama_gguf_keys, llama_gguf_tensors};
 
 /// The fields Llama-like configs share, with the defaults of the family that calls it.

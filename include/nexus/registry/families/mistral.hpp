@@ -18,6 +18,7 @@ inline descriptor parse_mistral(const config_reader& c) {
 
 // llama.cpp writes Mistral as "llama" (no sliding window); transformers reads such a file as mistral only when
 // general.name is exactly "mistral" (registry::gguf_family).
-inline constexpr family mistral_family{"mistral", parse_mistral, llama_tensors, "model.", llama_ignored, {}, {}, &llama_gguf};
+inline constexpr family mistral_family{"mistral", parse_mistral, llama_tensors, "model.", llama_ignored, {},
+                                       {},        &llama_gguf};
 
 }  // namespace nexus::registry

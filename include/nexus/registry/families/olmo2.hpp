@@ -6,12 +6,13 @@
 
 namespace nexus::registry {
 
-inline constexpr auto olmo2_tensors = concat(hf_embed,
-                                             std::array<tensor_rule, 2>{{
-                                                 {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
-                                                 {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
-                                             }},
-                                             hf_attention, hf_qk_norm, hf_gated_mlp, hf_head);
+inline constexpr auto olmo2_tensors =
+    concat(hf_embed,
+           std::array<tensor_rule, 2>{{
+               {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.attn_post_norm"}},
+               {"model.layers.{L}.post_feedforward_layernorm", {"layers.{L}.mlp_post_norm"}},
+           }},
+           hf_attention, hf_qk_norm, hf_gated_mlp, hf_head);
 
 inline descriptor parse_olmo2(const config_reader& c) {
   check_olmo_rope_scaling(c);

@@ -13,7 +13,9 @@ inline constexpr auto phi3_tensors = concat(
     std::array<tensor_rule, 6>{{
         {"model.layers.{L}.input_layernorm", {"layers.{L}.attn_norm"}},
         {"model.layers.{L}.post_attention_layernorm", {"layers.{L}.mlp_norm"}},
-        {"model.layers.{L}.self_attn.qkv_proj", {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"}, tensor_layout::fused_rows},
+        {"model.layers.{L}.self_attn.qkv_proj",
+         {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"},
+         tensor_layout::fused_rows},
         {"model.layers.{L}.self_attn.o_proj", {"layers.{L}.attn.o"}},
         {"model.layers.{L}.mlp.gate_up_proj", {"layers.{L}.mlp.gate", "layers.{L}.mlp.up"}, tensor_layout::fused_rows},
         {"model.layers.{L}.mlp.down_proj", {"layers.{L}.mlp.down"}},
@@ -31,7 +33,9 @@ inline descriptor parse_phi3(const config_reader& c) {
     const auto rs = c.sub("rope_scaling");
     const auto type = rs.field<std::string>("type");
     if (rs.json().size() != 3 || !type || (*type != "longrope" && *type != "su" && *type != "yarn"))
-      c.unsupported("rope_scaling", rs.json().dump(), "{\"type\": \"longrope\" (or legacy \"su\"/\"yarn\"), \"short_factor\": [...], \"long_factor\": [...]}");
+      c.unsupported(
+          "rope_scaling", rs.json().dump(),
+          "{\"type\": \"longrope\" (or legacy \"su\"/\"yarn\"), \"short_factor\": [...], \"long_factor\": [...]}");
     auto renamed = c.json();
     renamed["rope_scaling"]["type"] = "longrope";
     const config_reader r(renamed, c.where());
@@ -43,15 +47,17 @@ inline descriptor parse_phi3(const config_reader& c) {
 
 // llama.cpp keeps Phi-3's fused tensors: attn_qkv, and ffn_up holding gate and up. Its phi3.sliding_window (0 for
 // none) and rope.scaling.original_context_length are not read: transformers maps neither (Phi3Config defaults).
-inline constexpr auto phi3_gguf_tensors = concat(
-    gguf_embed, gguf_pre_norms,
-    std::array<tensor_rule, 4>{{
-        {"blk.{L}.attn_qkv", {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"}, tensor_layout::fused_rows},
-        {"blk.{L}.attn_output", {"layers.{L}.attn.o"}},
-        {"blk.{L}.ffn_up", {"layers.{L}.mlp.gate", "layers.{L}.mlp.up"}, tensor_layout::fused_rows},
-        {"blk.{L}.ffn_down", {"layers.{L}.mlp.down"}},
-    }},
-    gguf_head);
+inline constexpr auto phi3_gguf_tensors =
+    concat(gguf_embed, gguf_pre_norms,
+           std::array<tensor_rule, 4>{{
+               {"blk.{L}.attn_qkv",
+                {"layers.{L}.attn.q", "layers.{L}.attn.k", "layers.{L}.attn.v"},
+                tensor_layout::fused_rows},
+               {"blk.{L}.attn_output", {"layers.{L}.attn.o"}},
+               {"blk.{L}.ffn_up", {"layers.{L}.mlp.gate", "layers.{L}.mlp.up"}, tensor_layout::fused_rows},
+               {"blk.{L}.ffn_down", {"layers.{L}.mlp.down"}},
+           }},
+           gguf_head);
 inline constexpr gguf_format phi3_gguf{"phi3", gguf_common_keys, phi3_gguf_tensors};
 
 inline constexpr family phi3_family{"phi3", parse_phi3, phi3_tensors, "model.", llama_ignored, {}, {}, &phi3_gguf};

@@ -35,7 +35,8 @@ inline descriptor parse_qwen2(const config_reader& c) {
 }
 
 // llama.cpp writes no sliding window for qwen2, and no Q/K permutation (NeoX-style rope).
-inline constexpr auto qwen_gguf_tensors = concat(gguf_embed, gguf_pre_norms, gguf_attention, gguf_qk_norm, gguf_gated_mlp, gguf_head);
+inline constexpr auto qwen_gguf_tensors =
+    concat(gguf_embed, gguf_pre_norms, gguf_attention, gguf_qk_norm, gguf_gated_mlp, gguf_head);
 inline constexpr gguf_format qwen2_gguf{"qwen2", gguf_common_keys, qwen_gguf_tensors};
 
 inline constexpr family qwen2_family{"qwen2", parse_qwen2, llama_tensors, "model.", llama_ignored, {}, {}, &qwen2_gguf};

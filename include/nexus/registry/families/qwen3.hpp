@@ -15,7 +15,8 @@ inline descriptor parse_qwen3(const config_reader& c) {
 
 // attention.key_length -> head_dim as llama.cpp reads it. transformers 5 maps no key_length for qwen3 and keeps
 // Qwen3Config's head_dim = 128, so it cannot load a file whose heads differ from that; here they load.
-inline constexpr auto qwen3_gguf_keys = concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"attention.key_length", "head_dim"}}});
+inline constexpr auto qwen3_gguf_keys =
+    concat_keys(gguf_common_keys, std::array<gguf_key, 1>{{{"attention.key_length", "head_dim"}}});
 inline constexpr gguf_format qwen3_gguf{"qwen3", qwen3_gguf_keys, qwen_gguf_tensors};
 
 inline constexpr family qwen3_family{"qwen3", parse_qwen3, llama_tensors, "model.", llama_ignored, {}, {}, &qwen3_gguf};
