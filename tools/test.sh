@@ -21,6 +21,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   exit 0
 fi
 bash tools/build.sh
+bash tools/format.sh --check  # the sources follow .clang-format (tools/format.sh applies it)
 build="${NEXUS_BUILD_DIR:-build}"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)")
 
