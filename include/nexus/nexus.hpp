@@ -1,6 +1,6 @@
 // Umbrella header: everything in nexus::nexus. Prefer the one header you need; each stands alone.
-// The tokenizer and generation (nexus/tokenizer/, nexus/generate/) need the nexus::tokenizer
-// target (PCRE2, utf8proc); the CUDA backend (nexus/backend/cuda/) needs nexus::cuda.
+// The tokenizer, chat templates, generation and fusion (nexus/tokenizer/, chat/, generate/, fusion/)
+// need the nexus::tokenizer target (PCRE2, utf8proc); the CUDA backend (nexus/backend/cuda/) needs nexus::cuda.
 #pragma once
 
 #include "nexus/core/error.hpp"
@@ -8,6 +8,9 @@
 #include "nexus/io/safetensors.hpp"
 #include "nexus/io/safetensors_writer.hpp"
 #include "nexus/io/checkpoint.hpp"
+#include "nexus/io/gguf.hpp"
+#include "nexus/io/gguf_blocks.hpp"
+#include "nexus/io/model_cache.hpp"
 #include "nexus/reflect/reflect.hpp"
 #include "nexus/arch/descriptor.hpp"
 #include "nexus/arch/tensors.hpp"
