@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nexus/core/error.hpp"
@@ -269,22 +270,25 @@ void decode_blocks(const std::byte* src, float* dst, std::int64_t n_blocks) {
 inline constexpr std::string_view dequantizable_types =
     "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
 
-/// True when dequantize_row reads tensors of type t.
-constexpr bool can_dequantize(tensor_type t) {
+/// The one switch from a tensor type to its block struct: calls f(std::type_identity<block>{}) and
+/// returns true, or returns false for a type Nexus has no decoder for. can_dequantize and
+/// dequantize_row (and any kernel over blocks) go through it.
+template <class F>
+constexpr bool visit_block(tensor_type t, F&& f) {
   switch (t) {
-    case tensor_type::f32:
-    case tensor_type::f16:
-    case tensor_type::bf16:
-    case tensor_type::q4_0:
-    case tensor_type::q4_1:
-    case tensor_type::q5_0:
-    case tensor_type::q5_1:
-    case tensor_type::q8_0:
-    case tensor_type::q2_k:
-    case tensor_type::q3_k:
-    case tensor_type::q4_k:
-    case tensor_type::q5_k:
-    case tensor_type::q6_k: return true;
+    case tensor_type::f32: f(std::type_identity<block_f32>{}); return true;
+    case tensor_type::f16: f(std::type_identity<block_f16>{}); return true;
+    case tensor_type::bf16: f(std::type_identity<block_bf16>{}); return true;
+    case tensor_type::q4_0: f(std::type_identity<block_q4_0>{}); return true;
+    case tensor_type::q4_1: f(std::type_identity<block_q4_1>{}); return true;
+    case tensor_type::q5_0: f(std::type_identity<block_q5_0>{}); return true;
+    case tensor_type::q5_1: f(std::type_identity<block_q5_1>{}); return true;
+    case tensor_type::q8_0: f(std::type_identity<block_q8_0>{}); return true;
+    case tensor_type::q2_k: f(std::type_identity<block_q2_k>{}); return true;
+    case tensor_type::q3_k: f(std::type_identity<block_q3_k>{}); return true;
+    case tensor_type::q4_k: f(std::type_identity<block_q4_k>{}); return true;
+    case tensor_type::q5_k: f(std::type_identity<block_q5_k>{}); return true;
+    case tensor_type::q6_k: f(std::type_identity<block_q6_k>{}); return true;
     case tensor_type::q8_1:
     case tensor_type::q8_k:
     case tensor_type::iq2_xxs:
@@ -310,6 +314,11 @@ constexpr bool can_dequantize(tensor_type t) {
   return false;
 }
 
+/// True when dequantize_row reads tensors of type t.
+constexpr bool can_dequantize(tensor_type t) {
+  return visit_block(t, [](auto) {});
+}
+
 /// Dequantises n elements (a multiple of the type's block size) of type t from src, which holds
 /// n / block_size(t) blocks, into dst. `where` names the tensor in errors.
 inline void dequantize_row(tensor_type t, const std::byte* src, float* dst, std::int64_t n,
@@ -323,42 +332,7 @@ inline void dequantize_row(tensor_type t, const std::byte* src, float* dst, std:
                      std::to_string(n) + " elements are not a whole number of " + std::string(name_of(t)) +
                          " blocks of " + std::to_string(block_size(t)));
   const std::int64_t blocks = n / block_size(t);
-  switch (t) {
-    case tensor_type::f32: return decode_blocks<block_f32>(src, dst, blocks);
-    case tensor_type::f16: return decode_blocks<block_f16>(src, dst, blocks);
-    case tensor_type::bf16: return decode_blocks<block_bf16>(src, dst, blocks);
-    case tensor_type::q4_0: return decode_blocks<block_q4_0>(src, dst, blocks);
-    case tensor_type::q4_1: return decode_blocks<block_q4_1>(src, dst, blocks);
-    case tensor_type::q5_0: return decode_blocks<block_q5_0>(src, dst, blocks);
-    case tensor_type::q5_1: return decode_blocks<block_q5_1>(src, dst, blocks);
-    case tensor_type::q8_0: return decode_blocks<block_q8_0>(src, dst, blocks);
-    case tensor_type::q2_k: return decode_blocks<block_q2_k>(src, dst, blocks);
-    case tensor_type::q3_k: return decode_blocks<block_q3_k>(src, dst, blocks);
-    case tensor_type::q4_k: return decode_blocks<block_q4_k>(src, dst, blocks);
-    case tensor_type::q5_k: return decode_blocks<block_q5_k>(src, dst, blocks);
-    case tensor_type::q6_k: return decode_blocks<block_q6_k>(src, dst, blocks);
-    case tensor_type::q8_1:
-    case tensor_type::q8_k:
-    case tensor_type::iq2_xxs:
-    case tensor_type::iq2_xs:
-    case tensor_type::iq3_xxs:
-    case tensor_type::iq1_s:
-    case tensor_type::iq4_nl:
-    case tensor_type::iq3_s:
-    case tensor_type::iq2_s:
-    case tensor_type::iq4_xs:
-    case tensor_type::i8:
-    case tensor_type::i16:
-    case tensor_type::i32:
-    case tensor_type::i64:
-    case tensor_type::f64:
-    case tensor_type::iq1_m:
-    case tensor_type::tq1_0:
-    case tensor_type::tq2_0:
-    case tensor_type::mxfp4:
-    case tensor_type::nvfp4:
-    case tensor_type::q1_0: break;  // rejected above
-  }
+  visit_block(t, [&](auto block) { decode_blocks<typename decltype(block)::type>(src, dst, blocks); });
 }
 
 /// Every element of a tensor as fp32, in GGUF order (ne[0] fastest).
