@@ -519,24 +519,16 @@ class parser {
   }
 
   // No conditional expression below this level: the iterable of a for loop stops before `if`.
-  expr_ptr parse_or() {
-    auto left = parse_and();
-    while (at_name("or")) {
-      auto e = make(expr::kind::or_, cur().pos);
+  expr_ptr parse_or() { return keyword_chain(expr::kind::or_, "or", &parser::parse_and); }
+  expr_ptr parse_and() { return keyword_chain(expr::kind::and_, "and", &parser::parse_not); }
+  /// `next (keyword next)*`, folded to the left into nodes of `kind`.
+  expr_ptr keyword_chain(expr::kind kind, std::string_view keyword, expr_ptr (parser::*next)()) {
+    auto left = (this->*next)();
+    while (at_name(keyword)) {
+      auto e = make(kind, cur().pos);
       ++i_;
       e->args.push_back(std::move(left));
-      e->args.push_back(parse_and());
-      left = std::move(e);
-    }
-    return left;
-  }
-  expr_ptr parse_and() {
-    auto left = parse_not();
-    while (at_name("and")) {
-      auto e = make(expr::kind::and_, cur().pos);
-      ++i_;
-      e->args.push_back(std::move(left));
-      e->args.push_back(parse_not());
+      e->args.push_back((this->*next)());
       left = std::move(e);
     }
     return left;
