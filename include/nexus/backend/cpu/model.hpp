@@ -240,6 +240,15 @@ std::unique_ptr<model> dispatch(std::size_t index, descriptor n, weight_map w, s
 
 }  // namespace cpu
 
+/// How weights are held on the CPU: `stored` keeps each tensor in its checkpoint format (bf16, f16,
+/// GGUF blocks) and computes on it directly; `fp32` widens everything once at load (the reference).
+enum class weight_precision { stored, fp32 };
+
+struct cpu_options {
+  int threads = 0;  // worker threads; 0: every core
+  weight_precision precision = weight_precision::stored;
+};
+
 /// The CPU model for a descriptor and its unpacked weights, through the instantiation list.
 inline std::unique_ptr<model> make_cpu_model(descriptor n, weight_map w) {
   const auto index = find_instantiation(traits_of(n));
@@ -247,7 +256,7 @@ inline std::unique_ptr<model> make_cpu_model(descriptor n, weight_map w) {
 }
 
 /// Loads a checkpoint folder onto the CPU: config, binding, fp32 weights, instantiation.
-inline std::unique_ptr<model> load_cpu_model(const std::filesystem::path& dir) {
+inline std::unique_ptr<model> load_cpu_model(const std::filesystem::path& dir, const cpu_options& = {}) {
   auto o = registry::open_checkpoint(dir);
   auto weights = unpack_weights(o.bound, o.arch);
   return make_cpu_model(std::move(o.arch), std::move(weights));
