@@ -243,6 +243,17 @@ TEST_CASE("feature store: stopped at several points and resumed, byte-identical 
         CHECK(std::abs(h.at(row, c) - want) <= std::abs(want) * (1.0f / 128));  // bf16 rounding
       }
   }
+  // Under a budget that holds one teacher at a time: the same bytes.
+  {
+    const auto tight = temp_dir("tight") / "store";
+    auto t = small_options(corpus, tight);
+    t.budget = std::max(cpu_weight_bytes(registry::describe(t.teachers[0]), {}),
+                        cpu_weight_bytes(registry::describe(t.teachers[1]), {}));
+    const auto rt = extract(t);
+    CHECK_THAT(rt.resident, Catch::Contains("resident: "));
+    require_same_files(whole, tight);
+    fs::remove_all(tight.parent_path());
+  }
   const auto resumed = temp_dir("resumed") / "store";
   std::int64_t stops = 0;
   for (const std::int64_t after : {1, 3, 2, 7}) {
@@ -294,6 +305,11 @@ TEST_CASE("feature store: mismatched and malformed stores are refused by name") 
   CHECK(code_of([&] { extract(o); }) == int(c::mismatch));
   write_text(corpus / "a.txt", "changed");
   CHECK_THROWS_WITH(extract(small_options(corpus, out)), Catch::Contains("identity.corpus[0].bytes differs"));
+  // A JSON Lines record without a text field, named by file and line.
+  const auto bad_corpus = temp_dir("bad_corpus");
+  write_text(bad_corpus / "x.jsonl", "{\"text\": \"fine\"}\n{\"txt\": \"no\"}\n");
+  CHECK_THROWS_WITH(extract(small_options(bad_corpus, root / "bad_corpus_store")), Catch::Contains("x.jsonl:2"));
+  fs::remove_all(bad_corpus);
   // A folder with other files is not a store.
   fs::create_directories(root / "other");
   write_text(root / "other" / "x", "data");

@@ -13,21 +13,23 @@ kb=${CORPUS_KB:-64} threads=${THREADS:-$(nproc)} layers=${LAYERS:-6,-1} topk=${T
 work=$(mktemp -d /tmp/nexus_extract_bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# The corpus: the repository's docs and headers in path order, up to CORPUS_KB kilobytes.
+# The corpus: the repository's docs and headers in path order, up to CORPUS_KB kilobytes (the last
+# file cut there, at a character boundary).
 mkdir -p "$work/corpus"
 total=0
 while IFS= read -r f; do
-  size=$(stat -c %s "$f")
-  [ $((total + size)) -gt $((kb * 1024)) ] && break
-  cp "$f" "$work/corpus/$(echo "${f#$root/}" | tr / _)"
-  total=$((total + size))
+  left=$((kb * 1024 - total))
+  [ "$left" -le 0 ] && break
+  dst="$work/corpus/$(echo "${f#$root/}" | tr / _)"
+  head -c "$left" "$f" | iconv -f utf-8 -t utf-8 -c > "$dst"
+  total=$((total + $(stat -c %s "$dst")))
 done < <(find "$root/docs" "$root/README.md" "$root/include" -type f \( -name '*.md' -o -name '*.hpp' \) | sort)
 
 cmd=("$nexus" extract --teacher "$models/SmolLM2-135M-Instruct.Q4_1.gguf" --teacher "$models/gemma-3-270m-q4_k_m.gguf"
      --corpus "$work/corpus" --layers "$layers" --topk "$topk" --dtype bf16 --context "$context" --threads "$threads"
      --out "$work/store" --quiet)
 /usr/bin/time -f '%M' -o "$work/nexus.rss" "${cmd[@]}" | tee "$work/nexus.out"
-nexus_line=$(tail -1 "$work/nexus.out")
+nexus_line=$(grep "^extract " "$work/nexus.out" | tail -1)
 hf_cmd=("$py" "$root/bench/extract/hf_extract.py" "$work/store" "$work/hf.safetensors" --threads "$threads")
 /usr/bin/time -f '%M' -o "$work/hf.rss" "${hf_cmd[@]}" | tee "$work/hf.out"
 

@@ -6,7 +6,8 @@ the top-k log-probabilities.
 
 A benchmark-side check: the C++ tests never need Python. Run it with the venv that loads the teachers:
   /work/venv-t5/bin/python tools/fusion/check_store.py STORE [--windows 4]
-GGUF teachers load with from_pretrained(folder, gguf_file=name) (dequantised to fp32), folders as they are.
+GGUF teachers load with from_pretrained(folder, gguf_file=name) (dequantised to fp32), folders as they are;
+fp32 compute and eager attention, as the project's reference fixtures (tools/fixtures).
 Exit status 0 when every compared tensor is within bounds, 1 otherwise.
 """
 import argparse
@@ -22,9 +23,9 @@ from transformers import AutoModelForCausalLM
 
 def load_teacher(path):
     if os.path.isdir(path):
-        return AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
-    return AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(path)),
-                                                gguf_file=os.path.basename(path), torch_dtype=torch.float32)
+        return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
+    return AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(path)), gguf_file=os.path.basename(path),
+                                                dtype=torch.float32, attn_implementation="eager")
 
 
 def decoder_layers(model):

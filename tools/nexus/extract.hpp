@@ -71,6 +71,7 @@ inline int extract_store(const extract_args& a) {
       "extract {}: {} windows in {} shards ({} already there, {} written); {} tokens in {:.1f} s ({:.0f} tok/s)\n",
       a.out, r.windows, r.shards, r.shards_resumed, r.shards_written, r.tokens_forwarded, r.seconds,
       r.seconds > 0 ? double(r.tokens_forwarded) / r.seconds : 0.0);
+  fmt::print("{}\n", r.resident);
   return r.complete ? 0 : 1;
 }
 

@@ -195,6 +195,7 @@ struct extract_result {
   std::int64_t shards_resumed = 0, shards_written = 0;  // listed already / written by this run
   std::int64_t tokens_forwarded = 0;
   double seconds = 0;
+  std::string resident;  // the teacher set's report at the end (teacher_set::report)
 };
 
 namespace detail {
@@ -488,6 +489,7 @@ inline extract_result extract(const extract_options& opt) {
         }
         if (opt.stop && opt.stop(forwards)) {
           res.seconds = std::chrono::duration<double>(clock::now() - started).count();
+          res.resident = set.report();
           return res;
         }
       }
@@ -545,6 +547,7 @@ inline extract_result extract(const extract_options& opt) {
   }
   res.complete = true;
   res.seconds = std::chrono::duration<double>(clock::now() - started).count();
+  res.resident = set.report();
   return res;
 }
 
