@@ -26,7 +26,8 @@ void fill_block(std::byte* p, std::mt19937& rng) {
   std::uniform_real_distribution<float> mag(-1.0f, 1.0f);
   auto put_f16 = [&](std::size_t off) {
     // f16 with exponent in [-12, 0): sign, exponent 3..14, random mantissa
-    const std::uint16_t h = std::uint16_t((byte(rng) & 1) << 15 | (3 + byte(rng) % 12) << 10 | (byte(rng) << 2 & 0x3FF));
+    const std::uint16_t h =
+        std::uint16_t((byte(rng) & 1) << 15 | (3 + byte(rng) % 12) << 10 | (byte(rng) << 2 & 0x3FF));
     std::memcpy(p + off, &h, 2);
   };
   if constexpr (std::is_same_v<B, gguf::block_f32>) {

@@ -32,7 +32,8 @@ inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, co
     constexpr std::int64_t chunk = 32;  // output rows per task: a multiple of the kernels' four
     pool.parallel_for((out + chunk - 1) / chunk, [&](std::int64_t task) {
       const std::int64_t o0 = task * chunk, count = std::min(chunk, out - o0);
-      for (std::int64_t t = 0; t < rows; ++t) k.dot_rows(w.type, w.row(o0), rb, count, x + t * in, in, y + t * out + o0);
+      for (std::int64_t t = 0; t < rows; ++t)
+        k.dot_rows(w.type, w.row(o0), rb, count, x + t * in, in, y + t * out + o0);
       add_bias(o0, count);
     });
     return;
@@ -50,8 +51,8 @@ inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, co
       k.decode_rows(w.type, w.row(o0), rb, count, in, decoded.data());
       wt = decoded.data();
     }
-    lib.sgemm(lib.row_major, lib.no_trans, lib.trans, int(rows), int(count), int(in), 1.0f, x, int(in), wt, int(in), 0.0f,
-              y + o0, int(out));
+    lib.sgemm(lib.row_major, lib.no_trans, lib.trans, int(rows), int(count), int(in), 1.0f, x, int(in), wt, int(in),
+              0.0f, y + o0, int(out));
     add_bias(o0, count);
   });
 }
