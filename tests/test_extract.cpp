@@ -90,7 +90,7 @@ TEST_CASE("teacher set: a budget that holds one teacher at a time") {
   const std::vector<fs::path> paths{models() / "llama", models() / "qwen2", models() / "gpt2"};
   std::uint64_t largest = 0, smallest = UINT64_MAX;
   for (const auto& p : paths) {
-    const auto b = cpu_weight_bytes(registry::describe(p), {});
+    const auto b = cpu_weight_bytes(registry::open_checkpoint(p), {});
     largest = std::max(largest, b);
     smallest = std::min(smallest, b);
   }
@@ -247,8 +247,8 @@ TEST_CASE("feature store: stopped at several points and resumed, byte-identical 
   {
     const auto tight = temp_dir("tight") / "store";
     auto t = small_options(corpus, tight);
-    t.budget = std::max(cpu_weight_bytes(registry::describe(t.teachers[0]), {}),
-                        cpu_weight_bytes(registry::describe(t.teachers[1]), {}));
+    t.budget = std::max(cpu_weight_bytes(registry::open_checkpoint(t.teachers[0]), {}),
+                        cpu_weight_bytes(registry::open_checkpoint(t.teachers[1]), {}));
     const auto rt = extract(t);
     CHECK_THAT(rt.resident, Catch::Contains("resident: "));
     require_same_files(whole, tight);

@@ -20,17 +20,24 @@
 
 namespace nexus::fusion {
 
-/// Bytes the CPU model holds for a checkpoint's weights. Today load_cpu_model widens every weight to
-/// fp32 whatever cpu_options::precision says, so this counts 4 bytes per canonical element; it must
-/// follow load_cpu_model when weights stay in their stored format.
-inline std::uint64_t cpu_weight_bytes(const descriptor& n, const cpu_options&) {
-  std::uint64_t elements = 0;
-  for (const auto& [name, shape] : canonical_tensors(n)) {
-    std::uint64_t e = 1;
-    for (const auto d : shape) e *= std::uint64_t(d);
-    elements += e;
+/// Bytes the CPU model holds for a checkpoint's weights (load_cpu_model): in their stored format,
+/// the bytes of the bound tensors (views of the mapped file or same-sized copies); widened to fp32,
+/// 4 bytes per canonical element.
+inline std::uint64_t cpu_weight_bytes(const registry::opened_checkpoint& o, const cpu_options& options) {
+  std::uint64_t bytes = 0;
+  switch (options.precision) {
+    case weight_precision::stored:
+      for (const auto& b : o.bound.tensors) bytes += b.tensor.data.size();
+      return bytes;
+    case weight_precision::fp32:
+      for (const auto& [name, shape] : canonical_tensors(o.arch)) {
+        std::uint64_t e = sizeof(float);
+        for (const auto d : shape) e *= std::uint64_t(d);
+        bytes += e;
+      }
+      return bytes;
   }
-  return elements * sizeof(float);
+  throw usage_error("cpu_options", "unknown weight precision");
 }
 
 /// "1.5GiB", "64MiB", "300MB", "4096" (bytes); KiB/MiB/GiB are powers of 1024, kB/MB/GB of 1000.
@@ -81,8 +88,9 @@ class teacher_set {
       for (const auto& o : teachers_)
         if (o.info.name == t.info.name) t.info.name += "#" + std::to_string(teachers_.size());
       t.info.path = p;
-      t.info.arch = registry::describe(p);
-      t.info.weight_bytes = cpu_weight_bytes(t.info.arch, options_);
+      const auto opened = registry::open_checkpoint(p);  // maps the weights; reads only headers
+      t.info.arch = opened.arch;
+      t.info.weight_bytes = cpu_weight_bytes(opened, options_);
       if (budget_ > 0 && t.info.weight_bytes > budget_)
         throw budget_error(p.string(), "its weights need " + format_bytes(t.info.weight_bytes) +
                                            ", more than the whole budget of " + format_bytes(budget_));
