@@ -5,7 +5,7 @@ JSON object on stdout in the shape `nexus bench --json` prints:
   peers.py torch speed  MODEL.gguf IDS_FILE --threads T --prompt-tokens 128,512 --decode 128 --repeat R
   peers.py llama logits MODEL.gguf IDS_FILE --threads T --logits-out FILE.npy   (every position)
   peers.py torch logits MODEL.gguf IDS_FILE --threads T --logits-out FILE.npy   (the fp32 reference)
-  peers.py llama greedy MODEL.gguf IDS_FILE --threads T --decode 32
+  peers.py llama greedy MODEL.gguf IDS_FILE --threads T --decode 32       (IDS_FILE: one prompt a line)
   peers.py torch greedy MODEL.gguf IDS_FILE --threads T --decode 32
 
 llama.cpp runs through llama-cpp-python on the GGUF file as it is (n_threads and n_threads_batch = T, one batch
@@ -32,10 +32,6 @@ def resident_memory():
             elif line.startswith("VmRSS:"):
                 out["current"] = int(line.split()[1]) * 1024
     return out
-
-
-def read_ids(path):
-    return [int(x) for x in Path(path).read_text().replace(",", " ").split()]
 
 
 def cycled(ids, n):
@@ -108,11 +104,11 @@ class torch_engine:
         return out.logits[0].float().numpy()
 
 
-def make_engine(kind, model, threads, n_ctx, logits_all=False):
+def make_engine(kind, model, threads, n_ctx, task):
     if kind == "llama":
-        return llama_engine(model, threads, n_ctx, logits_all)
-    # The reference logits come from eager attention, as tests/data/real's references do.
-    return torch_engine(model, threads, attn="eager" if logits_all else "sdpa")
+        return llama_engine(model, threads, n_ctx, logits_all=task == "logits")
+    # The reference (logits, greedy) runs eager attention, as tests/data/real's references do; speed runs sdpa.
+    return torch_engine(model, threads, attn="sdpa" if task == "speed" else "eager")
 
 
 def greedy(engine, ids, decode):
@@ -136,12 +132,14 @@ def main():
     ap.add_argument("--logits-out", type=Path)
     a = ap.parse_args()
 
-    ids = read_ids(a.ids)
-    lengths = [int(x) for x in a.prompt_tokens.split(",") if x] or [len(ids)]
+    prompts = [[int(x) for x in line.replace(",", " ").split()] for line in a.ids.read_text().splitlines()]
+    prompts = [p for p in prompts if p]
+    ids = [x for p in prompts for x in p]
+    lengths = [int(x) for x in a.prompt_tokens.split(",") if x] or [max(map(len, prompts))]
     before = resident_memory()
     t0 = time.perf_counter()
     n_ctx = max(lengths) + max(a.decode, 1)
-    engine = make_engine(a.engine, a.model, a.threads, n_ctx, logits_all=a.task == "logits")
+    engine = make_engine(a.engine, a.model, a.threads, n_ctx, a.task)
     load_s = time.perf_counter() - t0
     after_load = resident_memory()
     out = {"engine": a.engine, "model": str(a.model), "threads": a.threads, "load_s": load_s,
@@ -172,7 +170,7 @@ def main():
         np.save(a.logits_out, logits.astype(np.float32))
         out["logits_out"] = str(a.logits_out)
     else:
-        out["generated"] = greedy(engine, ids, a.decode)
+        out["generated"] = [greedy(engine, p, a.decode) for p in prompts]
     mem = resident_memory()
     out["rss_bytes"], out["peak_rss_bytes"] = mem["current"], mem["peak"]
     print(json.dumps(out))

@@ -265,23 +265,23 @@ def main():
                     fid["engines"][e] = {"error": "logits missing (see the log)"}
                 else:
                     fid["engines"][e] = logits_metrics(ref, np.load(npy[e]))
-            # Greedy continuations of the three prompts.
-            seqs = {e: [] for e in ["reference", "llama.cpp", "nexus", "nexus-fp32"]}
-            for i, ids in enumerate(greedy_ids):
-                f = work / f"{name}-greedy{i}.txt"
-                write_ids(f, ids)
-                for e in seqs:
-                    if e in ("reference", "llama.cpp"):
-                        kind = "torch" if e == "reference" else "llama"
-                        r = run_json([py, peers, kind, "greedy", path, f, "--threads", str(t), "--decode",
-                                      str(GREEDY_TOKENS)], f"{name}: greedy {i} {e}")
-                        seqs[e].append(r.get("generated"))
-                    else:
-                        prec = "fp32" if e == "nexus-fp32" else "stored"
-                        r = run_json([a.nexus, "bench", path, "--ids", f, "--precision", prec, "--threads", str(t),
-                                      "--decode", str(GREEDY_TOKENS), "--repeat", "1", "--json"],
-                                     f"{name}: greedy {i} {e}")
-                        seqs[e].append(r["runs"][0]["results"][0]["generated"] if "runs" in r else None)
+            # Greedy continuations of the three prompts (the peers take them all in one process).
+            seqs = {}
+            prompts_file = work / f"{name}-greedy.txt"
+            prompts_file.write_text("".join(",".join(map(str, ids)) + "\n" for ids in greedy_ids))
+            for e, kind in [("reference", "torch"), ("llama.cpp", "llama")]:
+                r = run_json([py, peers, kind, "greedy", path, prompts_file, "--threads", str(t), "--decode",
+                              str(GREEDY_TOKENS)], f"{name}: greedy continuations, {e}")
+                seqs[e] = r.get("generated") or [None] * len(greedy_ids)
+            for e, prec in [("nexus", "stored"), ("nexus-fp32", "fp32")]:
+                seqs[e] = []
+                for i, ids in enumerate(greedy_ids):
+                    f = work / f"{name}-greedy{i}.txt"
+                    write_ids(f, ids)
+                    r = run_json([a.nexus, "bench", path, "--ids", f, "--precision", prec, "--threads", str(t),
+                                  "--decode", str(GREEDY_TOKENS), "--repeat", "1", "--json"],
+                                 f"{name}: greedy continuation {i}, {e}")
+                    seqs[e].append(r["runs"][0]["results"][0]["generated"] if "runs" in r else None)
             fid["greedy"]["reference_tokens"] = seqs["reference"]
             fid["greedy"]["reference_text"] = [tok.decode(s) if s else None for s in seqs["reference"]]
             for e in ["llama.cpp", "nexus", "nexus-fp32"]:

@@ -44,6 +44,16 @@ def print_summary(result):
             rows.append([f"{t}", "peak RSS MB"] + [f"{mem[e] / 1e6:.0f}" if mem[e] else "-" for e in ENGINES] +
                         [ratio(mem["nexus"], mem["llama.cpp"]), ratio(mem["nexus"], mem["pytorch"])])
         table(["threads", "tok/s"] + ENGINES + ["nexus/llama.cpp", "nexus/pytorch"], rows)
+        for e in ["nexus", "nexus-fp32"]:
+            for t in s["threads"]:
+                r = runs.get((e, t))
+                if not r:
+                    continue
+                kv = max(x.get("kv_cache_bytes", 0) for x in r["results"])
+                bound = 1.15 * entry["weight_bytes_on_disk"] + kv
+                print(f"  {e}, {t} thread(s): resident after load {r['rss_after_load_bytes'] / 1e6:.0f} MB, peak "
+                      f"{r['peak_rss_bytes'] / 1e6:.0f} MB; 1.15 x file + KV cache ({kv / 1e6:.1f} MB) = "
+                      f"{bound / 1e6:.0f} MB (peak / that: {r['peak_rss_bytes'] / bound:.2f})")
         failed = [f"{r['engine']} ({r['threads']} threads): {r['error']}" for r in entry["speed"] if "error" in r]
         for f in failed:
             print(f"  FAILED {f}")
@@ -56,7 +66,7 @@ def print_summary(result):
         for e, m in fid["engines"].items():
             g = fid["greedy"]["engines"].get(e, [])
             same = sum(1 for x in g if x.get("identical"))
-            parts = ",".join(str(x.get("parts_at")) for x in g if not x.get("identical"))
+            parts = ",".join("missing" if "error" in x else str(x["parts_at"]) for x in g if not x.get("identical"))
             if "error" in m:
                 rows.append([e, m["error"], "", "", f"{same}/{len(g)}", parts])
             else:
