@@ -50,14 +50,16 @@ def draw(result, path):
         bars(row[1], thr, dec, f"{name}: decode {s['decode_tokens']} tokens after {n0} (higher is better)",
              "tokens/s", "{:.1f}")
         bars(row[2], thr, mem, f"{name}: peak resident memory (lower is better)", "MB")
-        row[2].axhline(entry["weight_bytes_on_disk"] / 1e6, color="gray", ls="--", lw=1)
-        row[2].annotate("GGUF file", (0.01, entry["weight_bytes_on_disk"] / 1e6), xycoords=("axes fraction", "data"),
-                        fontsize=7, color="gray", va="bottom")
+        disk = entry["weight_bytes_on_disk"] / 1e6
+        disk = entry["weight_bytes_on_disk"] / 1e6
+        line = row[2].axhline(disk, color="dimgray", ls="--", lw=1)
+        row[2].legend([line], [f"GGUF file: {disk:.0f} MB"], fontsize=7, loc="upper left")
         row[0].legend(fontsize=8, loc="upper left")
     m = result["machine"]
     fig.suptitle(f"Nexus CPU benchmark, {result['date'][:10]}, commit {result['commit'][:10]}"
                  f"{' (dirty)' if result.get('dirty') else ''}; {m.get('cpu_model', '?')}, {m.get('cores')} cores; "
-                 f"best of {s['repeat']} (PyTorch and Nexus fp32: {s['slow_repeat']})", fontsize=11)
+                 f"best of {s['repeat']} (PyTorch and Nexus fp32: {s['slow_repeat']}); load average at start "
+                 f"{m.get('loadavg_start', ['?'])[0]}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

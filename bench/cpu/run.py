@@ -122,7 +122,8 @@ def parting(ref, seq):
 
 
 def machine_info():
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cores": os.cpu_count()}
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cores": os.cpu_count(),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         for line in cpuinfo.splitlines():
@@ -196,7 +197,7 @@ def main():
 
     result = {
         "benchmark": "cpu", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "bash bench/cpu/run.sh " + shlex.join(sys.argv[1:]), "machine": machine_info(),
+        "command": os.environ.get("NEXUS_BENCH_COMMAND") or shlex.join(["python", *sys.argv]), "machine": machine_info(),
         **git_commit(), "versions": versions(),
         "settings": {"threads": threads, "prompt_tokens": lengths, "decode_tokens": a.decode, "repeat": a.repeat,
                      "slow_repeat": a.slow_repeat, "engines": engines,
@@ -298,6 +299,7 @@ def main():
         result["models"][name] = entry
 
     result["elapsed_s"] = time.time() - started
+    result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     a.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     json_path = a.out / f"cpu-{stamp}{'-' + a.label if a.label else ''}.json"

@@ -29,4 +29,5 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target nexus_cli -j"$(nproc)" >&2
 bash tools/fetch_models.sh >/dev/null
 
-exec "$venv/bin/python" bench/cpu/run.py --nexus "$build/nexus" "$@"
+NEXUS_BENCH_COMMAND="bash bench/cpu/run.sh$(printf ' %q' "$@")" \
+  exec "$venv/bin/python" bench/cpu/run.py --nexus "$build/nexus" "$@"

@@ -25,6 +25,11 @@ def ratio(a, b):
 
 def print_summary(result):
     s = result["settings"]
+    m = result["machine"]
+    load = max(m.get("loadavg_start", [0])[0], m.get("loadavg_end", [0])[0])
+    if load > 0.5 * (m.get("cores") or 1):
+        print(f"WARNING: load average {load} on {m.get('cores')} cores while benchmarking: other work shared the "
+              "CPUs, so these timings understate every engine, unevenly (spinning thread pools suffer most)")
     for name, entry in result["models"].items():
         runs = speed_rows(entry)
         print(f"\n== {name} ({entry['file']}, {entry['weight_bytes_on_disk'] / 1e6:.1f} MB on disk) ==")
