@@ -34,7 +34,7 @@ struct block_traits {
 // clang-format off
 /// Every instantiation Nexus ships, and the families that need it.
 inline constexpr std::array supported_blocks{
-  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // llama mistral qwen2 qwen3 phi3
+  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // llama mistral qwen2 qwen3 phi3 granite smollm3 seed_oss mixtral qwen2_moe qwen3_moe olmoe
   block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma
   block_traits{norm_kind::rms,   norm_placement::sandwich, position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma2 gemma3_text (gemma3)
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::parallel_one_norm},   // phi
@@ -45,6 +45,10 @@ inline constexpr std::array supported_blocks{
   block_traits{norm_kind::layer_no_affine, norm_placement::pre, position_kind::rope, rope_style::neox, true, activation::silu,      residual_form::sequential},          // olmo
   block_traits{norm_kind::rms,   norm_placement::post,     position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // olmo2
   block_traits{norm_kind::layer_no_bias, norm_placement::pre, position_kind::rope, rope_style::interleaved, true, activation::silu, residual_form::parallel_one_norm}, // cohere
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::sequential},          // starcoder2
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // stablelm
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::parallel_one_norm},   // stablelm use_parallel_residual
+  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::interleaved, true, activation::silu, residual_form::sequential},         // helium glm
 };
 // clang-format on
 

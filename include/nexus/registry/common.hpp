@@ -38,6 +38,11 @@ inline double parse_softcap(const config_reader& c, const std::string& key, std:
   return cap.value_or(0.0);
 }
 
+/// Set (by registry::with_legacy_rope_keys) on a config whose RoPE settings came from transformers 5's
+/// `rope_parameters`: 5.x reads them with its own rules, without the 4.x config classes' extra validations.
+inline constexpr const char* from_rope_parameters_key = "__nexus_from_rope_parameters";
+inline bool from_rope_parameters(const config_reader& c) { return c.has(from_rope_parameters_key); }
+
 enum class rope_type_key {
   rope_type_first,  // rope_scaling.get("rope_type", rope_scaling.get("type"))
   type_first,       // configs that copy "type" over "rope_type" in __init__ (Llama, Qwen2, Phi, GPT-NeoX)
