@@ -221,8 +221,9 @@ TEST_CASE("flipping each trait of the issue-17 families moves the logits far bey
     check_visible(f, logits_as<T>(f, f.n), logits_as<T>(f, n), "norm_topk_prob");
   }
   {  // StableLM: partial rotary (2 of 8 dims)
-    constexpr block_traits stablelm_like{norm_kind::layer, norm_placement::pre, position_kind::rope, rope_style::neox,
-                                         true,             activation::silu,    residual_form::sequential};
+    constexpr block_traits stablelm_like{
+        norm_kind::layer, norm_placement::pre,      position_kind::rope, rope_style::neox, true,
+        activation::silu, residual_form::sequential};
     static_assert(shipped(stablelm_like));
     const auto f = load("stablelm", stablelm_like);
     auto n = f.n;

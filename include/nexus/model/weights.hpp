@@ -113,6 +113,22 @@ inline weight_map unpack_weights(const registry::binding& b, const descriptor& n
         }
         break;
       }
+      case tensor_layout::fused_rows_per_kv_group: {
+        // rows are [kv head][its group's query heads | k | v][head_dim]
+        const std::int64_t hd = n.dims.head_dim, kv = n.dims.num_kv_heads, group = n.dims.num_heads / kv;
+        std::vector<float> q, k, v;
+        for (std::int64_t g = 0; g < kv; ++g) {
+          const auto row0 = g * (group + 2) * hd;
+          const auto at = [&](std::int64_t row) { return data.begin() + row * cols; };
+          q.insert(q.end(), at(row0), at(row0 + group * hd));
+          k.insert(k.end(), at(row0 + group * hd), at(row0 + (group + 1) * hd));
+          v.insert(v.end(), at(row0 + (group + 1) * hd), at(row0 + (group + 2) * hd));
+        }
+        out[expected.targets[0]] = {canonical.at(expected.targets[0]), std::move(q)};
+        out[expected.targets[1]] = {canonical.at(expected.targets[1]), std::move(k)};
+        out[expected.targets[2]] = {canonical.at(expected.targets[2]), std::move(v)};
+        break;
+      }
       case tensor_layout::experts_rows_transposed: {  // each expert [in, Σout] -> [Σout, in], then as experts_rows
         const std::int64_t experts = shape[0], in = shape[1], out_rows = shape[2];
         std::vector<float> t(data.size());

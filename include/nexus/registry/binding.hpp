@@ -35,7 +35,8 @@ inline shape_t stored_shape(tensor_layout layout, const std::vector<shape_t>& ta
     case tensor_layout::plus_one: return s;
     case tensor_layout::transposed: return s.size() == 2 ? shape_t{s[1], s[0]} : s;
     case tensor_layout::fused_rows:
-    case tensor_layout::fused_rows_per_head: s[0] = rows; return s;
+    case tensor_layout::fused_rows_per_head:
+    case tensor_layout::fused_rows_per_kv_group: s[0] = rows; return s;
     case tensor_layout::fused_cols_transposed:
       if (s.size() == 2) return {s[1], rows};
       return {rows};  // its bias is simply stacked
@@ -110,6 +111,7 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
         for (const char* param : {".weight", ".bias"}) {
           auto names = stored_names(fam, substitute_expert(substitute_layer(rule.checkpoint, l), x) + param);
           expected_tensor e{names.front(), {}, rule.layout, {}, {names.begin() + 1, names.end()}};
+          if (!rule.alias.empty()) e.aliases.push_back(substitute_expert(substitute_layer(rule.alias, l), x) + param);
           std::vector<shape_t> shapes;
           for (std::int64_t each = 0; each < (stacked ? experts : 1); ++each)
             for (const auto& t : rule.targets) {

@@ -21,6 +21,7 @@ namespace nexus {
   X(fused_cols_transposed)   /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */                    \
   X(rope_pairs_rows)         /* llama.cpp's Q/K permutation: each head's rows as interleaved rotation pairs (GGUF) */ \
   X(plus_one)                /* stored as 1 + w (llama.cpp's Gemma RMSNorm weights in GGUF) */                        \
+  X(fused_rows_per_kv_group) /* per kv head [its query heads; k; v] along dim 0 (Falcon query_key_value) */           \
   X(experts_rows)            /* every expert's targets stacked on dim 1: [experts, sum(out), in] (transformers 5) */  \
   X(experts_rows_transposed) /* the same, each expert's matrix transposed: [experts, in, sum(out)] */
 enum class tensor_layout : std::uint8_t { NEXUS_TENSOR_LAYOUTS(NEXUS_ENUM_VALUE_) };
@@ -34,6 +35,7 @@ struct tensor_rule {
   std::string_view checkpoint;
   std::array<std::string_view, 3> targets;  // unused slots empty
   tensor_layout layout = tensor_layout::same;
+  std::string_view alias = {};  // another name the same tensor has in some configurations (Falcon's ln_attn)
 };
 
 /// Tables are composed from shared fragments (many families reuse Llama's module names).

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "nexus/registry/families/cohere.hpp"
+#include "nexus/registry/families/falcon.hpp"
 #include "nexus/registry/families/gemma.hpp"
 #include "nexus/registry/families/gemma2.hpp"
 #include "nexus/registry/families/gemma3.hpp"
@@ -24,6 +25,7 @@
 #include "nexus/registry/families/qwen3.hpp"
 #include "nexus/registry/families/glm.hpp"
 #include "nexus/registry/families/granite.hpp"
+#include "nexus/registry/families/granitemoe.hpp"
 #include "nexus/registry/families/helium.hpp"
 #include "nexus/registry/families/mixtral.hpp"
 #include "nexus/registry/families/olmoe.hpp"
@@ -39,11 +41,11 @@ namespace nexus::registry {
 
 inline constexpr std::array families{
     // the count follows the list
-    &llama_family,       &mistral_family, &qwen2_family,    &qwen3_family,      &gemma_family,    &gemma2_family,
-    &gemma3_text_family, &gemma3_family,  &phi_family,      &phi3_family,       &gpt2_family,     &gpt_neox_family,
-    &olmo_family,        &olmo2_family,   &cohere_family,   &starcoder2_family, &stablelm_family, &granite_family,
-    &smollm3_family,     &helium_family,  &seed_oss_family, &glm_family,        &mixtral_family,  &qwen2_moe_family,
-    &qwen3_moe_family,   &olmoe_family,
+    &llama_family,       &mistral_family, &qwen2_family,      &qwen3_family,      &gemma_family,    &gemma2_family,
+    &gemma3_text_family, &gemma3_family,  &phi_family,        &phi3_family,       &gpt2_family,     &gpt_neox_family,
+    &olmo_family,        &olmo2_family,   &cohere_family,     &starcoder2_family, &stablelm_family, &granite_family,
+    &smollm3_family,     &helium_family,  &seed_oss_family,   &glm_family,        &mixtral_family,  &qwen2_moe_family,
+    &qwen3_moe_family,   &olmoe_family,   &granitemoe_family, &falcon_family,
 };
 
 inline std::string supported_model_types() {
