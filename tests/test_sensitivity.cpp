@@ -220,6 +220,16 @@ TEST_CASE("flipping each trait of the issue-17 families moves the logits far bey
     n.moe.norm_topk = false;
     check_visible(f, logits_as<T>(f, f.n), logits_as<T>(f, n), "norm_topk_prob");
   }
+  {  // OLMo-3: sliding layers rotate with default RoPE while full ones are scaled
+    constexpr block_traits olmo2_like{norm_kind::rms, norm_placement::post, position_kind::rope,      rope_style::neox,
+                                      true,           activation::silu,     residual_form::sequential};
+    static_assert(shipped(olmo2_like));
+    const auto f = load("olmo3", olmo2_like);
+    REQUIRE(has_sliding_rope(f.n.position));
+    auto n = f.n;
+    n.position.sliding = {};
+    check_visible(f, logits_as<olmo2_like>(f, f.n), logits_as<olmo2_like>(f, n), "olmo3 sliding layers' default rope");
+  }
   {  // StableLM: partial rotary (2 of 8 dims)
     constexpr block_traits stablelm_like{
         norm_kind::layer, norm_placement::pre,      position_kind::rope, rope_style::neox, true,

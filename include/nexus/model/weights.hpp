@@ -129,19 +129,8 @@ inline weight_map unpack_weights(const registry::binding& b, const descriptor& n
         out[expected.targets[2]] = {canonical.at(expected.targets[2]), std::move(v)};
         break;
       }
-      case tensor_layout::experts_rows_transposed: {  // each expert [in, Σout] -> [Σout, in], then as experts_rows
-        const std::int64_t experts = shape[0], in = shape[1], out_rows = shape[2];
-        std::vector<float> t(data.size());
-        for (std::int64_t x = 0; x < experts; ++x) {
-          const auto block = detail::transpose(
-              {data.begin() + x * in * out_rows, data.begin() + (x + 1) * in * out_rows}, in, out_rows);
-          std::copy(block.begin(), block.end(), t.begin() + x * in * out_rows);
-        }
-        data = std::move(t);
-        [[fallthrough]];
-      }
       case tensor_layout::experts_rows: {  // expert by expert, each one's targets in order
-        const std::int64_t width = expected.layout == tensor_layout::experts_rows ? shape[2] : shape[1];
+        const std::int64_t width = shape.size() == 3 ? shape[2] : 1;
         std::size_t at = 0;
         for (const auto& t : expected.targets) {
           const auto n_el = std::size_t(rows_of(t) * width);

@@ -39,9 +39,8 @@ inline shape_t stored_shape(tensor_layout layout, const std::vector<shape_t>& ta
     case tensor_layout::fused_rows_per_kv_group: s[0] = rows; return s;
     case tensor_layout::fused_cols_transposed:
       if (s.size() == 2) return {s[1], rows};
-      return {rows};  // its bias is simply stacked
-    case tensor_layout::experts_rows:
-    case tensor_layout::experts_rows_transposed: return s;  // stacked_experts_shape: needs the expert count
+      return {rows};                             // its bias is simply stacked
+    case tensor_layout::experts_rows: return s;  // stacked_experts_shape: needs the expert count
   }
   return s;
 }
@@ -55,13 +54,11 @@ inline std::string substitute_expert(std::string_view pattern, std::int64_t expe
   return substitute_layer(pattern, expert, "{E}");
 }
 
-/// Shape of a tensor holding every expert's `per_expert` targets (one expert's shapes) in an experts_rows layout.
-inline shape_t stacked_experts_shape(tensor_layout layout, std::int64_t experts,
-                                     const std::vector<shape_t>& per_expert) {
+/// Shape of a tensor holding every expert's `per_expert` targets (one expert's shapes) in the experts_rows layout.
+inline shape_t stacked_experts_shape(std::int64_t experts, const std::vector<shape_t>& per_expert) {
   std::int64_t rows = 0;
   for (const auto& t : per_expert) rows += t[0];
-  const std::int64_t cols = per_expert.front().size() == 2 ? per_expert.front()[1] : 1;
-  return layout == tensor_layout::experts_rows_transposed ? shape_t{experts, cols, rows} : shape_t{experts, rows, cols};
+  return per_expert.front().size() == 2 ? shape_t{experts, rows, per_expert.front()[1]} : shape_t{experts, rows};
 }
 
 /// How a checkpoint format names a family's tensors: its Hugging Face names or llama.cpp's GGUF names.
@@ -126,8 +123,7 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
           if (std::ptrdiff_t(e.targets.size()) != targets_per_copy * (stacked ? experts : 1))
             throw checkpoint_error(
                 e.name, "family '" + std::string(fam.model_type) + "': fused tensor holds only some of its targets");
-          e.shape = stacked ? stacked_experts_shape(rule.layout, experts,
-                                                    {shapes.begin(), shapes.begin() + std::ptrdiff_t(targets_per_copy)})
+          e.shape = stacked ? stacked_experts_shape(experts, {shapes.begin(), shapes.begin() + targets_per_copy})
                             : stored_shape(rule.layout, shapes);
           covered.insert(e.targets.begin(), e.targets.end());
           out.push_back(std::move(e));

@@ -127,6 +127,15 @@ inline rope_scaling_desc parse_rope_scaling_object(const config_reader& rs, cons
   return s;
 }
 
+/// rope_config_validation (4.57), which configs that do not copy "type" over "rope_type" run: once the legacy
+/// "type" is there, "rope_type" is required too (Gemma 3, OLMo-3).
+inline void require_rope_type_beside_type(const config_reader& c) {
+  if (c.has("rope_scaling") && c.json().at("rope_scaling").is_object() &&
+      c.json().at("rope_scaling").contains("type") && !c.json().at("rope_scaling").contains("rope_type"))
+    c.sub("rope_scaling")
+        .fail("rope_type", "is required beside the legacy 'type' (the config class refuses 'type' alone)");
+}
+
 /// The config's rope_scaling (absent or null: none). `original_default` is the class default of a
 /// top-level original_max_position_embeddings (Phi-3).
 inline rope_scaling_desc parse_rope_scaling(const config_reader& c, const descriptor& n, rope_type_key order,

@@ -22,15 +22,14 @@ namespace nexus {
   X(rope_pairs_rows)         /* llama.cpp's Q/K permutation: each head's rows as interleaved rotation pairs (GGUF) */ \
   X(plus_one)                /* stored as 1 + w (llama.cpp's Gemma RMSNorm weights in GGUF) */                        \
   X(fused_rows_per_kv_group) /* per kv head [its query heads; k; v] along dim 0 (Falcon query_key_value) */           \
-  X(experts_rows)            /* every expert's targets stacked on dim 1: [experts, sum(out), in] (transformers 5) */  \
-  X(experts_rows_transposed) /* the same, each expert's matrix transposed: [experts, in, sum(out)] */
+  X(experts_rows) /* every expert's targets stacked on dim 1: [experts, sum(out), in] (GraniteMoE input_linear) */
 enum class tensor_layout : std::uint8_t { NEXUS_TENSOR_LAYOUTS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(tensor_layout, NEXUS_TENSOR_LAYOUTS);
 
 /// One checkpoint module ("model.layers.{L}.self_attn.q_proj") and the canonical module(s) it
 /// holds ("layers.{L}.attn.q"). Its ".weight" and ".bias" map to the targets' ".weight"/".bias".
 /// `{E}` stands for an expert index: in both names, one checkpoint tensor per expert; in the targets
-/// only, one checkpoint tensor holds every expert's (the experts_rows layouts).
+/// only, one checkpoint tensor holds every expert's (the experts_rows layout).
 struct tensor_rule {
   std::string_view checkpoint;
   std::array<std::string_view, 3> targets;  // unused slots empty

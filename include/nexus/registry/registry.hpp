@@ -19,6 +19,7 @@
 #include "nexus/registry/families/mistral.hpp"
 #include "nexus/registry/families/olmo.hpp"
 #include "nexus/registry/families/olmo2.hpp"
+#include "nexus/registry/families/olmo3.hpp"
 #include "nexus/registry/families/phi.hpp"
 #include "nexus/registry/families/phi3.hpp"
 #include "nexus/registry/families/qwen2.hpp"
@@ -45,7 +46,7 @@ inline constexpr std::array families{
     &gemma3_text_family, &gemma3_family,  &phi_family,        &phi3_family,       &gpt2_family,     &gpt_neox_family,
     &olmo_family,        &olmo2_family,   &cohere_family,     &starcoder2_family, &stablelm_family, &granite_family,
     &smollm3_family,     &helium_family,  &seed_oss_family,   &glm_family,        &mixtral_family,  &qwen2_moe_family,
-    &qwen3_moe_family,   &olmoe_family,   &granitemoe_family, &falcon_family,
+    &qwen3_moe_family,   &olmoe_family,   &granitemoe_family, &falcon_family,     &olmo3_family,
 };
 
 inline std::string supported_model_types() {
