@@ -111,6 +111,9 @@ TEST_CASE("a prompt longer than two 512-token prefill steps: every hidden state 
   auto c3 = m->new_cache(std::int64_t(ids.size()));
   const auto last = m->forward(ids, c3, {.all_logits = false, .chunk_rows = 512});
   REQUIRE(last.logits.shape == shape_t{1, m->arch().dims.vocab_size});
-  CHECK(std::equal(last.logits.data.begin(), last.logits.data.end(),
-                   whole.logits.data.end() - std::ptrdiff_t(last.logits.data.size())));
+  // One row goes through the dot-product kernels, many through a GEMM: the same sums in another
+  // order, so equal within the fp32 bounds rather than bit for bit.
+  const std::vector<float> tail(whole.logits.data.end() - std::ptrdiff_t(last.logits.data.size()),
+                                whole.logits.data.end());
+  CHECK(compare(last.logits.data, tail).within());
 }

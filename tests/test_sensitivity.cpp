@@ -67,7 +67,7 @@ static_assert(shipped(llama_like) && shipped(gemma_like) && shipped(gemma2_like)
 /// Logits of `f` run as traits T with descriptor `n` (the flipped one).
 template <block_traits T>
 std::vector<float> logits_as(const fixture& f, const descriptor& n) {
-  const cpu::universal_model<T> m(n, f.w);
+  const cpu::universal_model<T> m(n, view_f32(f.w), shared_thread_pool(0));
   auto cache = m.new_cache(std::int64_t(f.ids.size()));
   return m.forward(f.ids, cache).logits.data;
 }

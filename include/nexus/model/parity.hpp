@@ -48,7 +48,7 @@ inline parity_stats compare(std::span<const float> ours, std::span<const float> 
 
 /// A tensor of a reference file as fp32 (or int64 ids as int32).
 inline std::vector<float> reference_floats(const checkpoint& ref, const std::string& name) {
-  return detail::widen(ref.tensor(name));
+  return stored_view(ref.tensor(name)).to_f32().data;
 }
 inline std::vector<std::int32_t> reference_ids(const checkpoint& ref, const std::string& name) {
   const auto t = ref.tensor(name);

@@ -1,6 +1,8 @@
-// The universal transformer on the CPU, in fp32: one templated block covers every family; the
-// traits (nexus/model/block_traits.hpp) fix the shape-critical choices at compile time, the descriptor
-// supplies every runtime value. This is the ground truth the CUDA kernels are checked against.
+// The universal transformer on the CPU: one templated block covers every family; the traits
+// (nexus/model/block_traits.hpp) fix the shape-critical choices at compile time, the descriptor
+// supplies every runtime value. Activations are fp32; weights stay in their stored format (or are
+// widened once, weight_precision::fp32) and the kernels compute on them. This is the ground truth
+// the CUDA kernels are checked against.
 #pragma once
 
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include <numeric>
 #include <span>
 
+#include "nexus/backend/cpu/linear.hpp"
 #include "nexus/backend/cpu/ops.hpp"
 #include "nexus/model/kv_cache.hpp"
 #include "nexus/model/model.hpp"
@@ -22,7 +25,11 @@ namespace cpu {
 template <block_traits T>
 class universal_model final : public model {
  public:
-  universal_model(descriptor n, weight_map w) : model(std::move(n)), w_(std::move(w)) {
+  universal_model(descriptor n, stored_weights w, std::shared_ptr<thread_pool> pool)
+      : model(std::move(n)), w_(std::move(w)), pool_(std::move(pool)) {
+    // Vectors (norm weights, biases) are small: fp32 copies, read directly by the elementwise code.
+    for (const auto& [name, t] : w_)
+      if (t.shape.size() == 1) vectors_[name] = t.to_f32().data;
     const auto& d = n_.dims;
     tok_ = &need("embed.tokens.weight");
     if constexpr (T.position == position_kind::learned) pos_ = &need("embed.positions.weight");
@@ -49,13 +56,13 @@ class universal_model final : public model {
         if (!T.gated && std::string_view(name) == "mlp.gate") continue;
         if (L.sparse && std::string_view(name).starts_with("mlp.")) continue;
         dst->w = &need(p + name + ".weight");
-        dst->b = find(p + name + ".bias");
+        dst->b = find_vector(p + name + ".bias");
       }
       layers_.push_back(L);
     }
     final_norm_ = norm_of("final_norm", true);
     head_ = n_.embedding.tied ? tok_ : &need("lm_head.weight");
-    head_bias_ = find("lm_head.bias");
+    head_bias_ = find_vector("lm_head.bias");
   }
 
   forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
@@ -76,12 +83,14 @@ class universal_model final : public model {
 
     // Embedding (Gemma's scale is rounded to the activation dtype first, as transformers does).
     const float scale = float(n_.embedding.scale);
+    float* pe = T.position == position_kind::learned ? cache.scratch(s_pos, std::size_t(H)) : nullptr;
     for (std::int64_t r = 0; r < rows; ++r) {
-      const float* e = tok_->data.data() + std::int64_t(ids[std::size_t(r)]) * H;
-      for (std::int64_t i = 0; i < H; ++i) x[r * H + i] = e[i] * scale;
+      float* xr = x + r * H;
+      tok_->decode_row(ids[std::size_t(r)], xr);
+      for (std::int64_t i = 0; i < H; ++i) xr[i] = xr[i] * scale;
       if constexpr (T.position == position_kind::learned) {
-        const float* pe = pos_->data.data() + (first + r) * H;
-        for (std::int64_t i = 0; i < H; ++i) x[r * H + i] += pe[i];
+        pos_->decode_row(first + r, pe);
+        for (std::int64_t i = 0; i < H; ++i) xr[i] += pe[i];
       }
     }
     if (opt.hidden_states) snapshot(x);
@@ -128,49 +137,53 @@ class universal_model final : public model {
     if (opt.hidden_states) snapshot(a);
     const std::int64_t out_rows = opt.all_logits ? rows : 1;
     res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
-    cpu::linear(a + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data());
+    cpu::linear(a + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data(), *pool_);
     const float logit_scale = float(n_.head.logit_scale), cap = float(n_.head.final_softcap);
     for (auto& v : res.logits.data) v = math::finish_logit(v, logit_scale, cap);
     return res;
   }
 
  private:
-  enum scratch_slot : std::size_t { s_x, s_a, s_m, s_attn, s_mlp, s_q, s_o, s_up, s_gate, s_probs, s_router, s_expert };
+  enum scratch_slot : std::size_t { s_x, s_a, s_m, s_attn, s_mlp, s_q, s_o, s_up, s_gate, s_pos, s_router, s_expert };
 
   struct linear_weights {
-    const tensor_f32* w = nullptr;
-    const tensor_f32* b = nullptr;
+    const stored_tensor* w = nullptr;
+    const float* b = nullptr;
   };
   struct norm_weights {
     bool present = false;
     math::norm_params p;
   };
   struct expert_weights {
-    const tensor_f32 *gate = nullptr, *up = nullptr, *down = nullptr;
+    const stored_tensor *gate = nullptr, *up = nullptr, *down = nullptr;
   };
   struct layer_weights {
     norm_weights attn_norm, attn_post_norm, mlp_norm, mlp_post_norm, q_norm, k_norm;
     linear_weights q, k, v, o, gate, up, down;
     bool sparse = false;  // mixture of experts instead of the dense MLP
-    const tensor_f32* router = nullptr;
+    const stored_tensor* router = nullptr;
     std::vector<expert_weights> experts;
-    expert_weights shared;                    // gate null: none
-    const tensor_f32* shared_gate = nullptr;  // null: none
+    expert_weights shared;                       // gate null: none
+    const stored_tensor* shared_gate = nullptr;  // null: none
   };
 
-  const tensor_f32* find(const std::string& name) const {
+  const stored_tensor& need(const std::string& name) const {
     const auto it = w_.find(name);
-    return it == w_.end() ? nullptr : &it->second;
+    if (it == w_.end()) throw checkpoint_error(name, "weight missing for this architecture");
+    return it->second;
   }
-  const tensor_f32& need(const std::string& name) const {
-    const auto* t = find(name);
-    if (!t) throw checkpoint_error(name, "weight missing for this architecture");
-    return *t;
+  const float* find_vector(const std::string& name) const {
+    const auto it = vectors_.find(name);
+    return it == vectors_.end() ? nullptr : it->second.data();
+  }
+  const float* need_vector(const std::string& name) const {
+    need(name);
+    return find_vector(name);
   }
   norm_weights norm_of(const std::string& name, bool present) const {
     norm_weights nw{present, {nullptr, nullptr, float(n_.norm.eps), n_.norm.unit_offset}};
-    if (present && rule_of(T.norm).weight) nw.p.weight = need(name + ".weight").data.data();
-    if (present && rule_of(T.norm).bias) nw.p.bias = need(name + ".bias").data.data();
+    if (present && rule_of(T.norm).weight) nw.p.weight = need_vector(name + ".weight");
+    if (present && rule_of(T.norm).bias) nw.p.bias = need_vector(name + ".bias");
     return nw;
   }
 
@@ -186,8 +199,21 @@ class universal_model final : public model {
     if (n_.moe.shared_gate) L.shared_gate = &need(p + "mlp.shared_gate.weight");
   }
 
+  /// f(r0, r1) over row ranges covering [0, rows), on the pool when there are many rows.
+  template <class F>
+  void for_rows(std::int64_t rows, F&& f) const {
+    constexpr std::int64_t chunk = 16;
+    if (rows < 2 * chunk) return f(std::int64_t(0), rows);
+    pool_->parallel_for((rows + chunk - 1) / chunk,
+                        [&](std::int64_t c) { f(c * chunk, std::min(rows, (c + 1) * chunk)); });
+  }
+
   void apply_norm(float* v, std::int64_t rows, std::int64_t width, const norm_weights& nw) const {
-    cpu::normalize<T.norm>(v, rows, width, nw.p);
+    for_rows(rows,
+             [&](std::int64_t r0, std::int64_t r1) { cpu::normalize<T.norm>(v + r0 * width, r1 - r0, width, nw.p); });
+  }
+  void lin(const float* x, std::int64_t rows, const linear_weights& L, float* y) const {
+    cpu::linear(x, rows, *L.w, L.b, y, *pool_);
   }
   /// dst = norm(src), or a plain copy where the placement has no such norm.
   void copy_norm(const float* src, const norm_weights& nw, std::int64_t rows, float* dst) const {
@@ -204,12 +230,11 @@ class universal_model final : public model {
     const std::int64_t hd = d.head_dim, qw = d.num_heads * hd, kw = d.num_kv_heads * hd;
     float* q = cache.scratch(s_q, std::size_t(rows * qw));
     float* o = cache.scratch(s_o, std::size_t(rows * qw));
-    float* probs = cache.scratch(s_probs, std::size_t(first + rows));
     float* k = cache.keys(layer) + first * kw;
     float* v = cache.values(layer) + first * kw;
-    cpu::linear(a, rows, *L.q.w, L.q.b, q);
-    cpu::linear(a, rows, *L.k.w, L.k.b, k);
-    cpu::linear(a, rows, *L.v.w, L.v.b, v);
+    lin(a, rows, L.q, q);
+    lin(a, rows, L.k, k);
+    lin(a, rows, L.v, v);
     if (const float clip = float(n_.attention.qkv_clip); clip > 0) {  // OLMo: before qk-norm and RoPE
       for (float* t : {q, k, v}) {
         const std::int64_t count = rows * (t == q ? qw : kw);
@@ -228,17 +253,17 @@ class universal_model final : public model {
       }
     }
     const bool sliding = n_.attention.sliding_window > 0 && n_.attention.layers[layer] == layer_attention::sliding;
-    cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, probs, o);
-    cpu::linear(o, rows, *L.o.w, L.o.b, out);
+    cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
+    lin(o, rows, L.o, out);
   }
 
   /// One gated expert on one row: y = down(act(gate(x)) · up(x)). `g`, `u`: scratch of its width.
   void expert_mlp(const expert_weights& e, const float* x, float* g, float* u, float* y) const {
-    cpu::linear(x, 1, *e.gate, nullptr, g);
-    cpu::linear(x, 1, *e.up, nullptr, u);
+    cpu::linear(x, 1, *e.gate, nullptr, g, *pool_);
+    cpu::linear(x, 1, *e.up, nullptr, u, *pool_);
     const std::int64_t width = e.gate->shape[0];
     for (std::int64_t i = 0; i < width; ++i) u[i] = math::activate<T.act>(g[i]) * u[i];
-    cpu::linear(u, 1, *e.down, nullptr, y);
+    cpu::linear(u, 1, *e.down, nullptr, y, *pool_);
   }
 
   /// Mixture of experts: per token, the router's top-k experts, weighted as the descriptor's router order says,
@@ -252,7 +277,7 @@ class universal_model final : public model {
     float* g = cache.scratch(s_gate, width);
     float* u = cache.scratch(s_up, width);
     float* y = cache.scratch(s_expert, std::size_t(H));
-    cpu::linear(a, rows, *L.router, nullptr, logits);
+    cpu::linear(a, rows, *L.router, nullptr, logits, *pool_);
     std::vector<std::int64_t> order(static_cast<std::size_t>(E));
     std::vector<float> weight(static_cast<std::size_t>(E));
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -299,7 +324,7 @@ class universal_model final : public model {
         expert_mlp(L.shared, xr, g, u, y);
         float s = 1.0f;
         if (L.shared_gate) {
-          cpu::linear(xr, 1, *L.shared_gate, nullptr, &s);
+          cpu::linear(xr, 1, *L.shared_gate, nullptr, &s, *pool_);
           s = 1.0f / (1.0f + std::exp(-s));
         }
         for (std::int64_t i = 0; i < H; ++i) o[i] = o[i] + s * y[i];
@@ -311,33 +336,42 @@ class universal_model final : public model {
     if (L.sparse) return moe_mlp(L, a, rows, cache, out);
     const auto n = std::size_t(rows * n_.dims.intermediate_size);
     float* up = cache.scratch(s_up, n);
-    cpu::linear(a, rows, *L.up.w, L.up.b, up);
+    const std::int64_t width = n_.dims.intermediate_size;
+    lin(a, rows, L.up, up);
     if constexpr (T.gated) {
       float* gate = cache.scratch(s_gate, n);
-      cpu::linear(a, rows, *L.gate.w, L.gate.b, gate);
-      for (std::size_t i = 0; i < n; ++i) up[i] = math::activate<T.act>(gate[i]) * up[i];
+      lin(a, rows, L.gate, gate);
+      for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t i = r0 * width; i < r1 * width; ++i) up[i] = math::activate<T.act>(gate[i]) * up[i];
+      });
     } else {
-      for (std::size_t i = 0; i < n; ++i) up[i] = math::activate<T.act>(up[i]);
+      for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t i = r0 * width; i < r1 * width; ++i) up[i] = math::activate<T.act>(up[i]);
+      });
     }
-    cpu::linear(up, rows, *L.down.w, L.down.b, out);
+    lin(up, rows, L.down, out);
   }
 
-  weight_map w_;
-  const tensor_f32* tok_ = nullptr;
-  const tensor_f32* pos_ = nullptr;
+  stored_weights w_;
+  std::unordered_map<std::string, std::vector<float>> vectors_;
+  std::shared_ptr<thread_pool> pool_;
+  const stored_tensor* tok_ = nullptr;
+  const stored_tensor* pos_ = nullptr;
   std::vector<layer_weights> layers_;
   norm_weights final_norm_;
-  const tensor_f32* head_ = nullptr;
-  const tensor_f32* head_bias_ = nullptr;
+  const stored_tensor* head_ = nullptr;
+  const float* head_bias_ = nullptr;
 };
 
 template <std::size_t... I>
-std::unique_ptr<model> dispatch(std::size_t index, descriptor n, weight_map w, std::index_sequence<I...>) {
-  using factory = std::unique_ptr<model> (*)(descriptor, weight_map);
-  static constexpr factory table[] = {+[](descriptor n, weight_map w) -> std::unique_ptr<model> {
-    return std::make_unique<universal_model<supported_blocks[I]>>(std::move(n), std::move(w));
-  }...};
-  return table[index](std::move(n), std::move(w));
+std::unique_ptr<model> dispatch(std::size_t index, descriptor n, stored_weights w, std::shared_ptr<thread_pool> pool,
+                                std::index_sequence<I...>) {
+  using factory = std::unique_ptr<model> (*)(descriptor, stored_weights, std::shared_ptr<thread_pool>);
+  static constexpr factory table[] = {
+      +[](descriptor n, stored_weights w, std::shared_ptr<thread_pool> pool) -> std::unique_ptr<model> {
+        return std::make_unique<universal_model<supported_blocks[I]>>(std::move(n), std::move(w), std::move(pool));
+      }...};
+  return table[index](std::move(n), std::move(w), std::move(pool));
 }
 
 }  // namespace cpu
@@ -347,21 +381,31 @@ std::unique_ptr<model> dispatch(std::size_t index, descriptor n, weight_map w, s
 enum class weight_precision { stored, fp32 };
 
 struct cpu_options {
-  int threads = 0;  // worker threads; 0: every core
+  int threads = 0;  // worker threads, the caller's included; 0: every core
   weight_precision precision = weight_precision::stored;
 };
 
-/// The CPU model for a descriptor and its unpacked weights, through the instantiation list.
-inline std::unique_ptr<model> make_cpu_model(descriptor n, weight_map w) {
+/// The CPU model for a descriptor and its weights in their stored format, through the instantiation list.
+inline std::unique_ptr<model> make_cpu_model(descriptor n, stored_weights w, const cpu_options& opt = {}) {
   const auto index = find_instantiation(traits_of(n));
-  return cpu::dispatch(index, std::move(n), std::move(w), std::make_index_sequence<supported_blocks.size()>{});
+  return cpu::dispatch(index, std::move(n), std::move(w), shared_thread_pool(opt.threads),
+                       std::make_index_sequence<supported_blocks.size()>{});
 }
 
-/// Loads a checkpoint folder onto the CPU: config, binding, fp32 weights, instantiation.
-inline std::unique_ptr<model> load_cpu_model(const std::filesystem::path& dir, const cpu_options& = {}) {
-  auto o = registry::open_checkpoint(dir);
-  auto weights = unpack_weights(o.bound, o.arch);
-  return make_cpu_model(std::move(o.arch), std::move(weights));
+/// The CPU model for a descriptor and its fp32 weights.
+inline std::unique_ptr<model> make_cpu_model(descriptor n, weight_map w, const cpu_options& opt = {}) {
+  stored_weights s;
+  for (auto& [name, t] : w) s[name] = own_f32(std::move(t));
+  return make_cpu_model(std::move(n), std::move(s), opt);
+}
+
+/// Loads a checkpoint folder or .gguf file onto the CPU: config, binding, weights, instantiation.
+/// With precision `stored` the model views the mapped file and keeps it open.
+inline std::unique_ptr<model> load_cpu_model(const std::filesystem::path& path, const cpu_options& opt = {}) {
+  auto o = registry::open_checkpoint(path);
+  if (opt.precision == weight_precision::fp32) return make_cpu_model(o.arch, unpack_weights(o.bound, o.arch), opt);
+  auto file = std::make_shared<const checkpoint>(std::move(o.weights));
+  return make_cpu_model(o.arch, unpack_stored(o.bound, o.arch, file), opt);
 }
 
 }  // namespace nexus

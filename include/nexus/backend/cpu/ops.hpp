@@ -1,5 +1,5 @@
-// CPU building blocks in fp32: linear layers, norms, rotary embedding, causal attention.
-// Written for exactness and clarity first; loops run over contiguous rows.
+// CPU building blocks on fp32 activations: norms, rotary embedding, causal attention (linear layers:
+// nexus/backend/cpu/linear.hpp). Each rule comes from nexus/math; these only loop over rows and heads.
 #pragma once
 
 #include <algorithm>
@@ -8,30 +8,13 @@
 #include <vector>
 
 #include "nexus/arch/rope.hpp"
+#include "nexus/backend/cpu/kernels.hpp"
+#include "nexus/core/thread_pool.hpp"
 #include "nexus/math/elementwise.hpp"
 #include "nexus/math/norm.hpp"
 #include "nexus/model/weights.hpp"
 
 namespace nexus::cpu {
-
-/// Dot product with eight partial sums (vectorisable without reassociation flags).
-inline float dot(const float* a, const float* b, std::int64_t n) {
-  float s[8] = {};
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) s[l] += a[i + l] * b[i + l];
-  float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-  for (; i < n; ++i) total += a[i] * b[i];
-  return total;
-}
-
-/// y[t, o] = x[t, :] · W[o, :] + b[o] for t < rows. W is [out, in].
-inline void linear(const float* x, std::int64_t rows, const tensor_f32& w, const tensor_f32* b, float* y) {
-  const std::int64_t out = w.shape[0], in = w.shape[1];
-  for (std::int64_t t = 0; t < rows; ++t)
-    for (std::int64_t o = 0; o < out; ++o)
-      y[t * out + o] = dot(x + t * in, w.data.data() + o * in, in) + (b ? b->data[std::size_t(o)] : 0.0f);
-}
 
 /// Normalises each of `rows` vectors of `width` in place (the row step: nexus/math/norm.hpp).
 template <norm_kind Kind>
@@ -72,38 +55,34 @@ void apply_rope(float* x, std::int64_t rows, std::int64_t heads, std::int64_t he
     }
 }
 
-/// Causal attention of `rows` new queries (positions first..) over the cache's keys 0..first+rows-1.
-/// q: [rows, heads·hd]; k, v: [positions, kv_heads·hd]; out: [rows, heads·hd].
-/// `probs` is scratch of at least first + rows floats.
+/// Causal attention of `rows` new queries (positions first..) over the cache's keys 0..first+rows-1,
+/// one task per (query, head). q: [rows, heads·hd]; k, v: [positions, kv_heads·hd]; out: [rows, heads·hd].
 inline void attend(const float* q, std::int64_t rows, std::int64_t first, const float* k, const float* v,
-                   const descriptor& n, bool sliding, float* probs, float* out) {
+                   const descriptor& n, bool sliding, float* out, thread_pool& pool,
+                   const kernel_table& kt = kernels()) {
   const auto& d = n.dims;
   const std::int64_t hd = d.head_dim, group = d.num_heads / d.num_kv_heads, kv_width = d.num_kv_heads * hd;
   const float scale = float(n.attention.scale), cap = float(n.attention.softcap);
-  float* p = probs;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t pos = first + r;
+  pool.parallel_for(rows * d.num_heads, [&](std::int64_t task) {
+    const std::int64_t r = task / d.num_heads, h = task % d.num_heads, pos = first + r;
     const std::int64_t lo = sliding ? std::max<std::int64_t>(0, pos - n.attention.sliding_window + 1) : 0;
-    for (std::int64_t h = 0; h < d.num_heads; ++h) {
-      const float* qh = q + (r * d.num_heads + h) * hd;
-      const std::int64_t g = h / group;
-      float max = -INFINITY;
-      for (std::int64_t j = lo; j <= pos; ++j) {
-        const float s = math::softcap(dot(qh, k + j * kv_width + g * hd, hd) * scale, cap);
-        p[j] = s;
-        max = std::max(max, s);
-      }
-      float sum = 0;
-      for (std::int64_t j = lo; j <= pos; ++j) sum += p[j] = std::exp(p[j] - max);
-      float* o = out + (r * d.num_heads + h) * hd;
-      std::fill(o, o + hd, 0.0f);
-      for (std::int64_t j = lo; j <= pos; ++j) {
-        const float w = p[j] / sum;
-        const float* vj = v + j * kv_width + g * hd;
-        for (std::int64_t i = 0; i < hd; ++i) o[i] += w * vj[i];
-      }
+    thread_local std::vector<float> probs;  // grows to the longest context once
+    if (std::int64_t(probs.size()) < pos + 1) probs.resize(std::size_t(pos + 1));
+    float* p = probs.data();
+    const float* qh = q + (r * d.num_heads + h) * hd;
+    const std::int64_t g = h / group;
+    float max = -INFINITY;
+    for (std::int64_t j = lo; j <= pos; ++j) {
+      const float s = math::softcap(kt.dot(qh, k + j * kv_width + g * hd, hd) * scale, cap);
+      p[j] = s;
+      max = std::max(max, s);
     }
-  }
+    float sum = 0;
+    for (std::int64_t j = lo; j <= pos; ++j) sum += p[j] = std::exp(p[j] - max);
+    float* o = out + (r * d.num_heads + h) * hd;
+    std::fill(o, o + hd, 0.0f);
+    for (std::int64_t j = lo; j <= pos; ++j) kt.axpy(p[j] / sum, v + j * kv_width + g * hd, o, hd);
+  });
 }
 
 }  // namespace nexus::cpu

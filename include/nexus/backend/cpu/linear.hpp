@@ -1,0 +1,59 @@
+// Linear layers on stored weights: y[t, o] = x[t, :] · W[o, :] + b[o], threaded over output rows.
+// A few input rows (decoding) go through the kernels' dot products on the stored blocks; more
+// (prefill) decode a tile of weight rows to fp32 once and hand it to OpenBLAS's sgemm (cpu/blas.hpp),
+// which is faster than any hand loop over that many rows.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "nexus/backend/cpu/blas.hpp"
+#include "nexus/backend/cpu/kernels.hpp"
+#include "nexus/core/thread_pool.hpp"
+#include "nexus/model/weights.hpp"
+
+namespace nexus::cpu {
+
+/// Input rows from which a layer runs as a GEMM rather than one dot product per row and output.
+inline constexpr std::int64_t gemm_min_rows = 4;
+
+inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, const float* bias, float* y,
+                   thread_pool& pool, const kernel_table& k = kernels()) {
+  const std::int64_t out = w.rows(), in = w.cols();
+  const std::size_t rb = w.row_bytes();
+  auto add_bias = [&](std::int64_t o0, std::int64_t count) {
+    if (bias)
+      for (std::int64_t t = 0; t < rows; ++t)
+        for (std::int64_t i = 0; i < count; ++i) y[t * out + o0 + i] += bias[o0 + i];
+  };
+  const auto& lib = blas();
+  if (rows < gemm_min_rows || !lib.sgemm) {
+    constexpr std::int64_t chunk = 32;  // output rows per task: a multiple of the kernels' four
+    pool.parallel_for((out + chunk - 1) / chunk, [&](std::int64_t task) {
+      const std::int64_t o0 = task * chunk, count = std::min(chunk, out - o0);
+      for (std::int64_t t = 0; t < rows; ++t) k.dot_rows(w.type, w.row(o0), rb, count, x + t * in, in, y + t * out + o0);
+      add_bias(o0, count);
+    });
+    return;
+  }
+  // Tiles of 32..256 weight rows, about four per thread.
+  const std::int64_t tile = std::clamp<std::int64_t>((out / (4 * pool.size()) + 15) / 16 * 16, 32, 256);
+  pool.parallel_for((out + tile - 1) / tile, [&](std::int64_t task) {
+    const std::int64_t o0 = task * tile, count = std::min(tile, out - o0);
+    const float* wt = nullptr;
+    if (w.type == gguf::tensor_type::f32) {
+      wt = reinterpret_cast<const float*>(w.row(o0));
+    } else {
+      thread_local std::vector<float> decoded;  // grows to the largest tile once, then is reused
+      if (decoded.size() < std::size_t(count * in)) decoded.resize(std::size_t(count * in));
+      k.decode_rows(w.type, w.row(o0), rb, count, in, decoded.data());
+      wt = decoded.data();
+    }
+    lib.sgemm(lib.row_major, lib.no_trans, lib.trans, int(rows), int(count), int(in), 1.0f, x, int(in), wt, int(in), 0.0f,
+              y + o0, int(out));
+    add_bias(o0, count);
+  });
+}
+
+}  // namespace nexus::cpu
