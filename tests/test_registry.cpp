@@ -379,3 +379,23 @@ TEST_CASE("every form of the rope settings transformers 4.4x and 5.x write reads
   expect_error<unsupported_error>(R"({"model_type":"llama","rope_parameters":[1]})", {"rope_parameters"});
   expect_error<config_error>(R"({"model_type":"llama","rope_parameters":{"rope_type":"linear"}})", {"factor"});
 }
+
+TEST_CASE("issue-17 families: what no trait expresses is refused by name") {
+  expect_error<unsupported_error>(R"({"model_type":"stablelm","qk_layernorm":true})", {"qk_layernorm"});
+  expect_error<unsupported_error>(R"({"model_type":"falcon","alibi":true})", {"alibi"});
+  expect_error<unsupported_error>(R"({"model_type":"falcon","new_decoder_architecture":true,"parallel_attn":false})",
+                                  {"parallel_attn"});
+  expect_error<unsupported_error>(R"({"model_type":"qwen2_moe","use_sliding_window":true})", {"use_sliding_window"});
+  expect_error<unsupported_error>(R"({"model_type":"granitemoe","position_embedding_type":"nope"})",
+                                  {"position_embedding_type", "nope"});
+  expect_error<config_error>(R"({"model_type":"mixtral","num_local_experts":4,"num_experts_per_tok":5})",
+                             {"num_experts_per_tok", "num_local_experts"});
+  expect_error<config_error>(R"({"model_type":"qwen3_moe","decoder_sparse_step":0})", {"decoder_sparse_step"});
+  expect_error<config_error>(R"({"model_type":"smollm3","num_hidden_layers":2,"no_rope_layers":[1]})",
+                             {"no_rope_layers", "2 layers"});
+  expect_error<config_error>(R"({"model_type":"granite","logits_scaling":0})", {"logits_scaling"});
+  // The CUDA backend names what only the CPU model runs so far.
+  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "mixtral"}}, "m")).starts_with("moe"));
+  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "smollm3"}}, "s")).starts_with("position"));
+  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "llama"}}, "l")).empty());
+}
