@@ -394,6 +394,7 @@ TEST_CASE("issue-17 families: what no trait expresses is refused by name") {
   expect_error<config_error>(R"({"model_type":"smollm3","num_hidden_layers":2,"no_rope_layers":[1]})",
                              {"no_rope_layers", "2 layers"});
   expect_error<config_error>(R"({"model_type":"granite","logits_scaling":0})", {"logits_scaling"});
+  expect_error<config_error>(R"({"model_type":"cohere2","sliding_window":null})", {"sliding_window"});
   // The CUDA backend names what only the CPU model runs so far.
   CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "mixtral"}}, "m")).starts_with("moe"));
   CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "smollm3"}}, "s")).starts_with("position"));

@@ -44,7 +44,7 @@ inline constexpr std::array supported_blocks{
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt_neox use_parallel_residual=false, falcon parallel_attn=false
   block_traits{norm_kind::layer_no_affine, norm_placement::pre, position_kind::rope, rope_style::neox, true, activation::silu,      residual_form::sequential},          // olmo
   block_traits{norm_kind::rms,   norm_placement::post,     position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // olmo2 olmo3
-  block_traits{norm_kind::layer_no_bias, norm_placement::pre, position_kind::rope, rope_style::interleaved, true, activation::silu, residual_form::parallel_one_norm}, // cohere
+  block_traits{norm_kind::layer_no_bias, norm_placement::pre, position_kind::rope, rope_style::interleaved, true, activation::silu, residual_form::parallel_one_norm}, // cohere cohere2
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::sequential},          // starcoder2
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // stablelm
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::parallel_one_norm},   // stablelm use_parallel_residual

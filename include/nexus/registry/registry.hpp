@@ -9,6 +9,7 @@
 #include <string>
 
 #include "nexus/registry/families/cohere.hpp"
+#include "nexus/registry/families/cohere2.hpp"
 #include "nexus/registry/families/falcon.hpp"
 #include "nexus/registry/families/gemma.hpp"
 #include "nexus/registry/families/gemma2.hpp"
@@ -46,7 +47,7 @@ inline constexpr std::array families{
     &gemma3_text_family, &gemma3_family,  &phi_family,        &phi3_family,       &gpt2_family,     &gpt_neox_family,
     &olmo_family,        &olmo2_family,   &cohere_family,     &starcoder2_family, &stablelm_family, &granite_family,
     &smollm3_family,     &helium_family,  &seed_oss_family,   &glm_family,        &mixtral_family,  &qwen2_moe_family,
-    &qwen3_moe_family,   &olmoe_family,   &granitemoe_family, &falcon_family,     &olmo3_family,
+    &qwen3_moe_family,   &olmoe_family,   &granitemoe_family, &falcon_family,     &olmo3_family,    &cohere2_family,
 };
 
 inline std::string supported_model_types() {
