@@ -12,7 +12,10 @@
 #include <random>
 
 #include "nexus/backend/cpu/kernels.hpp"
+#include "nexus/backend/cpu/model.hpp"
 #include "nexus/core/thread_pool.hpp"
+#include "nexus/model/parity.hpp"
+#include "reference.hpp"
 
 using namespace nexus;
 
@@ -26,7 +29,8 @@ void fill_block(std::byte* p, std::mt19937& rng) {
   std::uniform_real_distribution<float> mag(-1.0f, 1.0f);
   auto put_f16 = [&](std::size_t off) {
     // f16 with exponent in [-12, 0): sign, exponent 3..14, random mantissa
-    const std::uint16_t h = std::uint16_t((byte(rng) & 1) << 15 | (3 + byte(rng) % 12) << 10 | (byte(rng) << 2 & 0x3FF));
+    const std::uint16_t h =
+        std::uint16_t((byte(rng) & 1) << 15 | (3 + byte(rng) % 12) << 10 | (byte(rng) << 2 & 0x3FF));
     std::memcpy(p + off, &h, 2);
   };
   if constexpr (std::is_same_v<B, gguf::block_f32>) {
@@ -131,4 +135,67 @@ TEST_CASE("thread pool: every index exactly once, for any count and pool size") 
   }
   CHECK_THROWS_AS(thread_pool(-1), usage_error);
   CHECK(shared_thread_pool(2).get() == shared_thread_pool(2).get());
+}
+
+namespace {
+
+/// Every matrix of `w` cut to bf16 or f16 (truncated; f16 flushes what it cannot hold to zero): any
+/// deterministic narrowing will do, both models below read the same narrowed values.
+stored_weights narrowed(const stored_weights& w, gguf::tensor_type type) {
+  stored_weights out;
+  for (const auto& [name, t] : w) {
+    if (t.shape.size() != 2) {
+      out[name] = t;
+      continue;
+    }
+    const auto f = t.to_f32();
+    std::vector<std::byte> bytes(f.data.size() * 2);
+    for (std::size_t i = 0; i < f.data.size(); ++i) {
+      std::uint16_t h;
+      std::uint32_t u;
+      std::memcpy(&u, &f.data[i], 4);
+      if (type == gguf::tensor_type::bf16) {
+        h = std::uint16_t(u >> 16);
+      } else {
+        const int exp = int((u >> 23) & 0xFF) - 127 + 15;
+        h = exp < 1 || exp > 30 ? std::uint16_t(0)
+                                : std::uint16_t((u >> 16 & 0x8000u) | std::uint32_t(exp) << 10 | (u & 0x7FFFFFu) >> 13);
+      }
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+    out[name] = own_bytes(t.shape, type, std::move(bytes));
+  }
+  return out;
+}
+
+std::vector<float> logits_of(const model& m, const std::vector<std::int32_t>& ids) {
+  auto cache = m.new_cache(std::int64_t(ids.size()) + 1);
+  auto all = m.forward(ids, cache).logits.data;  // prefill (a GEMM for four rows or more)
+  const std::int32_t next = ids.front();
+  auto step = m.forward(std::span<const std::int32_t>(&next, 1), cache).logits.data;  // dot products
+  all.insert(all.end(), step.begin(), step.end());
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("a model on stored bf16 and f16 weights gives the logits of the same weights widened to fp32") {
+  auto o = registry::open_checkpoint(test::data_dir() / "models" / "llama");
+  const auto stored = unpack_stored(o.bound, o.arch);
+  const std::vector<std::int32_t> ids = {1, 17, 42, 99, 5, 63, 7};
+  for (const auto type : {gguf::tensor_type::bf16, gguf::tensor_type::f16}) {
+    INFO(gguf::name_of(type));
+    const auto w = narrowed(stored, type);
+    weight_map widened;
+    for (const auto& [name, t] : w) widened[name] = t.to_f32();
+    const auto fast = make_cpu_model(o.arch, w, {.threads = 2});
+    const auto reference = make_cpu_model(o.arch, std::move(widened), {.threads = 1});
+    const auto a = logits_of(*fast, ids), b = logits_of(*reference, ids);
+    const auto stats = compare(a, b);
+    INFO("max |d| " << stats.max_abs << ", NMSE " << stats.nmse);
+    CHECK(stats.within());
+    // The thread count changes who computes an output, never how: results are bit-identical.
+    const auto one_thread = make_cpu_model(o.arch, narrowed(stored, type), {.threads = 1});
+    CHECK(logits_of(*one_thread, ids) == a);
+  }
 }

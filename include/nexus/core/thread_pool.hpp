@@ -75,10 +75,8 @@ class thread_pool {
 #endif
   }
   static void wait_a_little(int spin) {
-    if (spin < 256)
-      pause();
-    else
-      std::this_thread::yield();  // the thread we wait for may need this core
+    if (spin < 256) pause();
+    else std::this_thread::yield();  // the thread we wait for may need this core
   }
 
   void run_items() {

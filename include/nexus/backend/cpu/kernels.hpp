@@ -30,8 +30,8 @@ struct kernel_table {
   void (*dot_rows)(gguf::tensor_type, const std::byte* w, std::size_t row_bytes, std::int64_t rows, const float* x,
                    std::int64_t n, float* y);
   /// out[r·n + i] = element i of row r, bit-identical to gguf::dequantize_row.
-  void (*decode_rows)(gguf::tensor_type, const std::byte* w, std::size_t row_bytes, std::int64_t rows,
-                      std::int64_t n, float* out);
+  void (*decode_rows)(gguf::tensor_type, const std::byte* w, std::size_t row_bytes, std::int64_t rows, std::int64_t n,
+                      float* out);
   float (*dot)(const float* a, const float* b, std::int64_t n);
   /// y += a · x
   void (*axpy)(float a, const float* x, float* y, std::int64_t n);
@@ -102,7 +102,9 @@ inline void from_u8(__m128i q, vf* f) {
   f[0] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
   f[1] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)));
 }
-inline vf vload_f16(const std::byte* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline vf vload_f16(const std::byte* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 inline vf vload_bf16(const std::byte* p) {
   const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));

@@ -32,13 +32,16 @@ inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, co
     constexpr std::int64_t chunk = 32;  // output rows per task: a multiple of the kernels' four
     pool.parallel_for((out + chunk - 1) / chunk, [&](std::int64_t task) {
       const std::int64_t o0 = task * chunk, count = std::min(chunk, out - o0);
-      for (std::int64_t t = 0; t < rows; ++t) k.dot_rows(w.type, w.row(o0), rb, count, x + t * in, in, y + t * out + o0);
+      for (std::int64_t t = 0; t < rows; ++t)
+        k.dot_rows(w.type, w.row(o0), rb, count, x + t * in, in, y + t * out + o0);
       add_bias(o0, count);
     });
     return;
   }
-  // Tiles of 32..256 weight rows, about four per thread.
-  const std::int64_t tile = std::clamp<std::int64_t>((out / (4 * pool.size()) + 15) / 16 * 16, 32, 256);
+  // One tile of weight rows per thread: sgemm packs the input rows again for every call, so fewer,
+  // larger calls are faster, up to a decoded tile of 8 MiB (the LM head of a large vocabulary).
+  const std::int64_t max_tile = std::max<std::int64_t>(16, (std::int64_t(8) << 20) / (4 * in) / 16 * 16);
+  const std::int64_t tile = std::clamp<std::int64_t>((out + pool.size() - 1) / pool.size(), 16, max_tile);
   pool.parallel_for((out + tile - 1) / tile, [&](std::int64_t task) {
     const std::int64_t o0 = task * tile, count = std::min(tile, out - o0);
     const float* wt = nullptr;
@@ -50,8 +53,8 @@ inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, co
       k.decode_rows(w.type, w.row(o0), rb, count, in, decoded.data());
       wt = decoded.data();
     }
-    lib.sgemm(lib.row_major, lib.no_trans, lib.trans, int(rows), int(count), int(in), 1.0f, x, int(in), wt, int(in), 0.0f,
-              y + o0, int(out));
+    lib.sgemm(lib.row_major, lib.no_trans, lib.trans, int(rows), int(count), int(in), 1.0f, x, int(in), wt, int(in),
+              0.0f, y + o0, int(out));
     add_bias(o0, count);
   });
 }

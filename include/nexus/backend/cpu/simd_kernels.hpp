@@ -26,8 +26,8 @@ inline __m128i low_nibbles(__m128i q) { return _mm_and_si128(q, _mm_set1_epi8(0x
 inline __m128i high_nibbles(__m128i q) { return _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F)); }
 /// 16 bits -> 16 bytes, byte j = `value` where bit j is set, else 0.
 inline __m128i bits_to_bytes(std::uint32_t bits, char value) {
-  const __m128i spread =
-      _mm_shuffle_epi8(_mm_cvtsi32_si128(int(bits & 0xFFFFu)), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const __m128i spread = _mm_shuffle_epi8(_mm_cvtsi32_si128(int(bits & 0xFFFFu)),
+                                          _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
   const __m128i bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   return _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(spread, bit), bit), _mm_set1_epi8(value));
 }
@@ -36,10 +36,8 @@ inline __m128i bits_to_bytes(std::uint32_t bits, char value) {
 template <bool Signed, class Sink>
 inline void emit16(Sink& s, std::int64_t off, __m128i q, vf a, vf b) {
   vf f[16 / W];
-  if constexpr (Signed)
-    from_i8(q, f);
-  else
-    from_u8(q, f);
+  if constexpr (Signed) from_i8(q, f);
+  else from_u8(q, f);
   for (int k = 0; k < 16 / W; ++k) s.vec(off + k * W, vfma(a, f[k], b));
 }
 
@@ -133,8 +131,8 @@ inline void decode_block(gguf::block_q6_k, const std::byte* p, std::int64_t off,
         const int l = 16 * half, i = 128 * c + 32 * k + l;
         const __m128i lo = load16(ql + 64 * c + 32 * (k % 2) + l);
         const __m128i hi = _mm_and_si128(_mm_srl_epi16(load16(qh + 32 * c + l), _mm_cvtsi32_si128(2 * k)), three);
-        const __m128i q = _mm_sub_epi8(_mm_or_si128(k / 2 ? high_nibbles(lo) : low_nibbles(lo), _mm_slli_epi16(hi, 4)),
-                                       thirty_two);
+        const __m128i q =
+            _mm_sub_epi8(_mm_or_si128(k / 2 ? high_nibbles(lo) : low_nibbles(lo), _mm_slli_epi16(hi, 4)), thirty_two);
         emit16<true>(s, off + i, q, vset1(d * float(scales[i / 16])), minus_zero);
       }
 }
@@ -147,7 +145,9 @@ template <class B>
 inline constexpr bool elementwise = B::elements == 1;  // f32, f16, bf16: no blocks
 
 template <class B>
-concept simd_decodable = requires(const std::byte* p, null_sink& s) { decode_block(B{}, p, std::int64_t(0), s); };
+concept simd_decodable = requires(const std::byte* p, null_sink& s) {
+  decode_block(B{}, p, std::int64_t(0), s);
+};
 
 /// Element i of a row of an elementwise type, one or W at a time.
 template <class B>
@@ -229,6 +229,11 @@ inline void dot_rows_of(const std::byte* w, std::size_t row_bytes, std::int64_t 
       }
     } else {
       for (std::int64_t b = 0; b < n / B::elements; ++b) {
+        // The next four rows, a block at a time: short rows defeat the hardware prefetcher.
+        if (r + 8 <= rows) {
+          const std::byte* ahead = p[0] + 4 * row_bytes + std::size_t(b) * sizeof(B);
+          for (int k = 0; k < 4; ++k) _mm_prefetch(reinterpret_cast<const char*>(ahead + k * row_bytes), _MM_HINT_T0);
+        }
         visit_block_of_row<B>(p[0], b, s0);
         visit_block_of_row<B>(p[1], b, s1);
         visit_block_of_row<B>(p[2], b, s2);
