@@ -115,17 +115,30 @@ inline int inspect(const std::vector<std::string>& dirs, bool check, bool json) 
 
 // ---- run / parity ------------------------------------------------------------------------------
 
-/// Where a command runs: `--device cpu` (fp32 reference) or `--device cuda --precision ...`.
+/// Where a command runs: `--device cpu --threads N --precision stored|fp32` or `--device cuda --precision ...`.
+/// An empty precision is the device's default: stored on the CPU, fp32 on CUDA.
 struct device_args {
-  std::string device = "cpu", precision = "fp32";
+  std::string device = "cpu", precision;
+  int threads = 0;  // CPU worker threads; 0: every core
 };
 
+/// The CPU options of `--threads` and `--precision` (stored: weights in their checkpoint format; fp32: widened).
+inline cpu_options cpu_options_of(const device_args& d) {
+  cpu_options o{.threads = d.threads};
+  if (d.threads < 0) throw usage_error("--threads", "must be 0 (every core) or a positive count");
+  if (d.precision.empty() || d.precision == "stored") o.precision = weight_precision::stored;
+  else if (d.precision == "fp32") o.precision = weight_precision::fp32;
+  else
+    throw usage_error("--precision", "the CPU backend holds weights as 'stored' or 'fp32', not '" + d.precision + "'");
+  return o;
+}
+
 inline std::unique_ptr<model> load_model(const std::string& dir, const device_args& d) {
-  if (d.device == "cpu") {
-    if (d.precision != "fp32") throw usage_error("--precision", "the CPU backend runs fp32 only");
-    return load_cpu_model(dir);
-  }
+  if (d.device == "cpu") return load_cpu_model(dir, cpu_options_of(d));
+  if (d.threads != 0) throw usage_error("--threads", "sets CPU worker threads; it does not apply to --device cuda");
 #if defined(NEXUS_WITH_CUDA)
+  if (d.precision != "" && d.precision != "fp32" && d.precision != "bf16" && d.precision != "fp16")
+    throw usage_error("--precision", "the CUDA backend runs fp32, bf16 or fp16, not '" + d.precision + "'");
   const auto p = d.precision == "bf16"   ? cuda::precision::bf16
                  : d.precision == "fp16" ? cuda::precision::fp16
                                          : cuda::precision::fp32;

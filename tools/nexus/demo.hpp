@@ -84,7 +84,7 @@ inline std::string parity_line(const std::string& name, const parity_report& rep
 
 /// The real teachers: each loaded from its GGUF file, checked against transformers, and generating.
 /// Returns the number of parity failures.
-inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>& summary) {
+inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu, std::vector<demo_row>& summary) {
   fmt::print("== Real teachers from GGUF files (model cache {}) ==\n", models_cache_dir().string());
   fmt::print(
       "parity against transformers 5 on the same files (fp32 dequantised; logits rows, top-32 at every position, greedy)\n");
@@ -92,7 +92,8 @@ inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>&
   std::vector<std::string> generated;
   for (const auto& t : real_teachers) {
     const auto path = cached_model(t.file);
-    // Opened once: the descriptor, the mapped file, the bound tensors; the model and tokenizer from them.
+    // Read once for the descriptor, the parameter count and the tokenizer; the model loads through
+    // load_cpu_model, which honours the CPU options (threads, weights kept in their stored format).
     const auto read = summarize(path.string());
     const auto& src = read.source;
     std::unique_ptr<model> m;
@@ -100,7 +101,7 @@ inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>&
     {
       progress bar("loading", 2);
       bar.update(0, t.file);
-      m = make_cpu_model(src.arch, unpack_weights(src.bound, src.arch));
+      m = load_cpu_model(path, cpu);
       bar.update(1, "tokenizer");
       tok.emplace(tokenizer::from_gguf(*src.weights.gguf_file()));
     }
@@ -148,9 +149,10 @@ inline int demo_real_teachers(const fs::path& references, std::vector<demo_row>&
 
 /// `nexus demo`: the real teachers first (skipped with `real_references` empty), then the tiny fixture of
 /// every family.
-inline int demo(const std::string& models_dir, const std::string& real_references) {
+inline int demo(const std::string& models_dir, const std::string& real_references, const device_args& dev) {
+  const auto cpu = cpu_options_of(dev);
   std::vector<demo_row> summary;
-  int failures = real_references.empty() ? 0 : demo_real_teachers(real_references, summary);
+  int failures = real_references.empty() ? 0 : demo_real_teachers(real_references, cpu, summary);
   const std::size_t real_rows = summary.size();
 
   std::vector<fs::path> dirs;
@@ -178,7 +180,7 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
   print_descriptor_table(families, true);
 
   fmt::print("\n== Parity against transformers 4.57 (fp32; bounds max|Δ| ≤ 1e-4·max(1,|ref|), NMSE ≤ 1e-8) ==\n");
-  // One model at a time, built from the weights read above: checked, and for each family's own
+  // One model at a time, loaded with the CPU options: checked, and for each family's own
   // fixture, generating; the generated lines are printed after the parity lines.
   const std::string prompt_text = "The quick brown fox";
   std::vector<std::string> generated;
@@ -190,8 +192,7 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
       const auto ref_path = dirs[i] / "outputs.safetensors";
       const bool generates = dirs[i].filename() == row.family && fs::exists(dirs[i] / "tokenizer.json");
       if (!fs::exists(ref_path) && !generates) continue;
-      const auto& src = read[i].source;
-      const auto m = make_cpu_model(src.arch, unpack_weights(src.bound, src.arch));
+      const auto m = load_cpu_model(dirs[i], cpu);
       if (fs::exists(ref_path)) {
         const auto rep = check_parity(*m, checkpoint(ref_path));
         failures += rep.ok() ? 0 : 1;

@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "bench.hpp"
 #include "commands.hpp"
 #include "demo.hpp"
 
@@ -24,10 +25,16 @@ int main(int argc, char** argv) {
   std::string dir, ids, ref;
   int top = 5;
   device_args dev;
+  auto add_cpu = [&](CLI::App* cmd, device_args& d) {
+    cmd->add_option("--threads", d.threads, "CPU worker threads (0: every core)")->check(CLI::Range(0, 1 << 16));
+  };
   auto add_device = [&](CLI::App* cmd, device_args& d) {
-    cmd->add_option("--device", d.device, "cpu (fp32 reference) or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-    cmd->add_option("--precision", d.precision, "cuda storage precision: fp32, bf16, fp16")
-        ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+    cmd->add_option("--device", d.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--precision", d.precision,
+                    "weights: on the cpu stored (default: as in the checkpoint) or fp32 (the exact reference); "
+                    "on cuda fp32 (default), bf16 or fp16")
+        ->check(CLI::IsMember({"stored", "fp32", "bf16", "fp16"}));
+    add_cpu(cmd, d);
   };
   auto* run_cmd = app.add_subcommand("run", "Top-k next tokens at every position");
   add_device(run_cmd, dev);
@@ -74,6 +81,38 @@ int main(int argc, char** argv) {
           "references of the real models (tests/data/real); the models come from ${NEXUS_MODELS:-~/.cache/nexus/models}, filled by tools/fetch_models.sh")
       ->check(CLI::ExistingDirectory);
   demo_cmd->add_flag("--no-real", no_real, "only the tiny fixtures (no downloaded models needed)");
+  device_args demo_dev;
+  demo_cmd->add_option("--precision", demo_dev.precision, "weights: stored (default) or fp32 (the exact reference)")
+      ->check(CLI::IsMember({"stored", "fp32"}));
+  add_cpu(demo_cmd, demo_dev);
+
+  bench_args bench_a;
+  auto* bench_cmd = app.add_subcommand("bench", "CPU load time, prefill and decode tok/s, resident memory");
+  bench_cmd->add_option("model", bench_a.model, "checkpoint folder or .gguf file")
+      ->required()
+      ->check(CLI::ExistingPath);
+  bench_cmd
+      ->add_option("--prompt-tokens", bench_a.prompt_tokens,
+                   "prompt lengths to prefill, comma-separated (default 128,512; with --ids: its length)")
+      ->delimiter(',')
+      ->check(CLI::Range(std::int64_t(1), std::int64_t(1) << 20));
+  bench_cmd->add_option("--decode", bench_a.decode, "greedy tokens decoded after each prompt, one forward each")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 20));
+  bench_cmd->add_option("--threads", bench_a.threads, "thread counts, comma-separated; 0: every core (default 0)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 1 << 16));
+  bench_cmd->add_option("--precision", bench_a.precision, "weights: stored (default) or fp32")
+      ->check(CLI::IsMember({"stored", "fp32"}));
+  bench_cmd->add_option("--repeat", bench_a.repeat, "runs per measurement; the best is reported")
+      ->check(CLI::Range(1, 1000));
+  bench_cmd
+      ->add_option("--ids", bench_a.ids_file,
+                   "file of prompt token ids (comma or space separated), repeated to each length (default: a built-in "
+                   "text through the model's tokenizer)")
+      ->check(CLI::ExistingFile);
+  bench_cmd->add_option("--logits-out", bench_a.logits_out,
+                        "write the fp32 logits at every position of the first prompt to this .npy file");
+  bench_cmd->add_flag("--json", bench_a.json, "print one JSON object instead of a table");
 
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
@@ -88,7 +127,8 @@ int main(int argc, char** argv) {
     if (*run_cmd) return run(dir, ids, top, dev);
     if (*parity_cmd) return parity(dir, ref, dev);
     if (*gen_cmd) return generate_text(gen);
-    if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs);
+    if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs, demo_dev);
+    if (*bench_cmd) return bench(bench_a);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());

@@ -138,7 +138,8 @@ inline stored_weights view_f32(const weight_map& w) {
   for (const auto& [name, t] : w)
     out[name] = {t.shape,
                  gguf::tensor_type::f32,
-                 {reinterpret_cast<const std::byte*>(t.data.data()), t.data.size() * sizeof(float)}};
+                 {reinterpret_cast<const std::byte*>(t.data.data()), t.data.size() * sizeof(float)},
+                 nullptr};
   return out;
 }
 

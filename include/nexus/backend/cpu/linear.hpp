@@ -38,10 +38,13 @@ inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, co
     });
     return;
   }
-  // One tile of weight rows per thread: sgemm packs the input rows again for every call, so fewer,
-  // larger calls are faster, up to a decoded tile of 8 MiB (the LM head of a large vocabulary).
+  // Four tiles of weight rows (sgemm packs the input rows again for every call: fewer, larger calls
+  // are faster), at least 128 rows, at most 8 MiB decoded (the LM head of a large vocabulary). The
+  // tiles do not depend on the thread count, nor then do the results: OpenBLAS picks its kernels by
+  // shape.
   const std::int64_t max_tile = std::max<std::int64_t>(16, (std::int64_t(8) << 20) / (4 * in) / 16 * 16);
-  const std::int64_t tile = std::clamp<std::int64_t>((out + pool.size() - 1) / pool.size(), 16, max_tile);
+  const std::int64_t tile =
+      std::clamp<std::int64_t>((out / 4 + 15) / 16 * 16, std::min<std::int64_t>(128, max_tile), max_tile);
   pool.parallel_for((out + tile - 1) / tile, [&](std::int64_t task) {
     const std::int64_t o0 = task * tile, count = std::min(tile, out - o0);
     const float* wt = nullptr;
