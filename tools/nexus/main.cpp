@@ -6,6 +6,7 @@
 #include "bench.hpp"
 #include "commands.hpp"
 #include "demo.hpp"
+#include "extract.hpp"
 
 int main(int argc, char** argv) {
   using namespace nexus::cli;
@@ -114,6 +115,31 @@ int main(int argc, char** argv) {
                         "write the fp32 logits at every position of the first prompt to this .npy file");
   bench_cmd->add_flag("--json", bench_a.json, "print one JSON object instead of a table");
 
+  extract_args ex;
+  auto* extract_cmd = app.add_subcommand(
+      "extract",
+      "Teachers' hidden states, token spans and top-k log-probabilities over a corpus, into a feature store");
+  extract_cmd->add_option("--teacher", ex.teachers, "checkpoint folder or .gguf file (repeat for each teacher)")
+      ->required()
+      ->check(CLI::ExistingPath);
+  extract_cmd->add_option("--corpus", ex.corpus, "text files, folders of them, or .jsonl files with a \"text\" field")
+      ->required()
+      ->check(CLI::ExistingPath);
+  extract_cmd->add_option("--layers", ex.layers, "residual stream after these layers: e.g. 6,-1,final (-1: the last)");
+  extract_cmd->add_option("--topk", ex.top_k, "top-k next-token log-probabilities per token (0: none)")
+      ->check(CLI::Range(0, 1 << 20));
+  extract_cmd->add_option("--dtype", ex.dtype, "hidden states as bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}));
+  extract_cmd->add_option("--context", ex.context, "tokens per window")->check(CLI::Range(2, 1 << 20));
+  extract_cmd->add_option("--out", ex.out, "store folder (created; an existing store of the same run is resumed)")
+      ->required();
+  extract_cmd->add_option("--shard-size", ex.shard_size, "size cap of a shard, e.g. 64MiB");
+  extract_cmd->add_option("--budget", ex.budget,
+                          "most bytes of teacher weights resident at once, e.g. 1.5GiB (0: no limit)");
+  extract_cmd->add_option("--threads", ex.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+  extract_cmd->add_option("--chunk-rows", ex.chunk_rows, "tokens per forward step (0: the backend's choice)")
+      ->check(CLI::Range(0, 1 << 20));
+  extract_cmd->add_flag("--quiet", ex.quiet, "no progress line even on a terminal");
+
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
     app.parse(argc, argv);
@@ -129,6 +155,7 @@ int main(int argc, char** argv) {
     if (*gen_cmd) return generate_text(gen);
     if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs, demo_dev);
     if (*bench_cmd) return bench(bench_a);
+    if (*extract_cmd) return extract_store(ex);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());

@@ -147,4 +147,28 @@ class device_error : public error {
   int code_;
 };
 
+/// A teacher set's memory budget cannot hold a teacher: its weights alone are larger than the budget.
+class budget_error : public error {
+  using error::error;
+};
+
+/// A feature store (nexus/fusion/feature_store.hpp) is malformed, or belongs to other teachers, corpus
+/// or arguments than the run that opens it. `get_code()` tells which.
+class store_error : public error {
+ public:
+  enum class code {
+    not_a_store,       // the folder holds files but no manifest.json
+    manifest_invalid,  // manifest.json is not the JSON the format describes
+    mismatch,          // made from other weights, tokenizers, corpus or arguments
+    missing_shard,     // the manifest lists a shard file that does not exist
+    shard_invalid,     // a shard lacks a tensor, or its shapes disagree with the manifest
+    incomplete,        // extraction has not finished (a reader asked for a complete store)
+  };
+  store_error(code c, std::string where, const std::string& what) : error(std::move(where), what), code_(c) {}
+  code get_code() const noexcept { return code_; }
+
+ private:
+  code code_;
+};
+
 }  // namespace nexus

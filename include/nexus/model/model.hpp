@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,16 +16,85 @@
 
 namespace nexus {
 
+/// What to copy out of a forward pass besides the logits: a selection of the hidden-state
+/// snapshots and the next-token log-probabilities. Only what is asked for is copied or computed.
+struct tap_request {
+  std::vector<std::int64_t> layers;  // residual stream after these layers, in this order; -1: the last layer
+  bool final_norm = false;           // the output of the final norm (what the head reads)
+  std::int64_t top_k = 0;            // the k most likely next tokens' log-probabilities at every position
+  bool distribution = false;         // the full next-token log-probability distribution at every position
+  bool empty() const { return layers.empty() && !final_norm && top_k == 0 && !distribution; }
+  bool wants_logprobs() const { return top_k > 0 || distribution; }
+};
+
+/// The taps of a forward pass, each joined over its steps; rows are positions.
+struct tap_result {
+  std::vector<tensor_f32> layers;     // one per requested layer, in request order: [positions, hidden]
+  tensor_f32 final_norm;              // [positions, hidden] when requested
+  tensor_f32 top_logprobs;            // [positions, k], most likely first (ties: lower id first)
+  std::vector<std::int32_t> top_ids;  // [positions * k], the ids of top_logprobs
+  tensor_f32 logprobs;                // [positions, vocab] when the distribution is requested
+};
+
 struct forward_options {
   bool all_logits = true;       // false: logits of the last position only
   bool hidden_states = false;   // also return embed, every layer's output, and the final norm
   std::int64_t chunk_rows = 0;  // tokens per backend step; 0: the backend's limit (none on the CPU)
+  tap_request taps = {};        // selected snapshots and log-probabilities (forward_result::taps)
 };
 
 struct forward_result {
   tensor_f32 logits;               // [positions, vocab]
   std::vector<tensor_f32> hidden;  // [embed, layer 0..L-1, final], each [positions, hidden]
+  tap_result taps;
 };
+
+/// The layers a tap request names, as indices 0..num_layers-1 (negative ones count from the end).
+inline std::vector<std::size_t> tapped_layers(const tap_request& r, std::int64_t num_layers) {
+  std::vector<std::size_t> out;
+  for (const auto l : r.layers) {
+    const std::int64_t a = l < 0 ? num_layers + l : l;
+    if (a < 0 || a >= num_layers)
+      throw usage_error("taps", "layer " + std::to_string(l) + " outside a model of " + std::to_string(num_layers) +
+                                    " layers (valid: " + std::to_string(-num_layers) + " .. " +
+                                    std::to_string(num_layers - 1) + ")");
+    out.push_back(std::size_t(a));
+  }
+  return out;
+}
+
+/// Log-softmax of each row of `logits` ([rows, vocab]) into the tap result: the top k and/or all of it.
+inline void tap_logprobs(const tensor_f32& logits, const tap_request& r, tap_result& out) {
+  if (!r.wants_logprobs()) return;
+  const auto rows = logits.shape.at(0), vocab = logits.shape.at(1);
+  const auto k = std::min(r.top_k, vocab);
+  std::vector<float> lp(std::size_t(rows * vocab));
+  for (std::int64_t p = 0; p < rows; ++p) {
+    const float* row = logits.data.data() + p * vocab;
+    float* dst = lp.data() + p * vocab;
+    const float top = *std::max_element(row, row + vocab);
+    double sum = 0;
+    for (std::int64_t i = 0; i < vocab; ++i) sum += std::exp(double(row[i]) - double(top));
+    const double log_z = double(top) + std::log(sum);
+    for (std::int64_t i = 0; i < vocab; ++i) dst[i] = float(double(row[i]) - log_z);
+  }
+  if (k > 0) {
+    out.top_logprobs = {{rows, k}, std::vector<float>(std::size_t(rows * k))};
+    out.top_ids.resize(std::size_t(rows * k));
+    std::vector<std::int32_t> order(static_cast<std::size_t>(vocab));
+    for (std::int64_t p = 0; p < rows; ++p) {
+      const float* row = lp.data() + p * vocab;
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](auto a, auto b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+      for (std::int64_t i = 0; i < k; ++i) {
+        out.top_ids[std::size_t(p * k + i)] = order[std::size_t(i)];
+        out.top_logprobs.data[std::size_t(p * k + i)] = row[order[std::size_t(i)]];
+      }
+    }
+  }
+  if (r.distribution) out.logprobs = {{rows, vocab}, std::move(lp)};
+}
 
 /// Appends the rows of `part` to `whole` (an empty `whole` takes `part` as it is).
 inline void append_rows(tensor_f32& whole, tensor_f32&& part) {
@@ -61,14 +132,21 @@ class model {
     const std::int64_t limit = max_chunk_rows();
     std::int64_t chunk = opt.chunk_rows > 0 ? opt.chunk_rows : limit;
     if (limit > 0 && chunk > limit) chunk = limit;
-    if (chunk <= 0 || std::int64_t(ids.size()) <= chunk) return run(ids, cache, opt);
+    if (chunk <= 0 || std::int64_t(ids.size()) <= chunk) return step(ids, cache, opt);
     forward_result out;
     for (std::size_t at = 0; at < ids.size(); at += std::size_t(chunk)) {
       const auto part = ids.subspan(at, std::min(std::size_t(chunk), ids.size() - at));
-      auto r = run(part, cache, opt);
+      auto r = step(part, cache, opt);
       if (opt.all_logits || at + part.size() == ids.size()) append_rows(out.logits, std::move(r.logits));
       out.hidden.resize(r.hidden.size());
       for (std::size_t i = 0; i < r.hidden.size(); ++i) append_rows(out.hidden[i], std::move(r.hidden[i]));
+      auto& t = out.taps;
+      t.layers.resize(r.taps.layers.size());
+      for (std::size_t i = 0; i < r.taps.layers.size(); ++i) append_rows(t.layers[i], std::move(r.taps.layers[i]));
+      if (!r.taps.final_norm.shape.empty()) append_rows(t.final_norm, std::move(r.taps.final_norm));
+      if (!r.taps.top_logprobs.shape.empty()) append_rows(t.top_logprobs, std::move(r.taps.top_logprobs));
+      t.top_ids.insert(t.top_ids.end(), r.taps.top_ids.begin(), r.taps.top_ids.end());
+      if (!r.taps.logprobs.shape.empty()) append_rows(t.logprobs, std::move(r.taps.logprobs));
     }
     return out;
   }
@@ -79,6 +157,38 @@ class model {
   virtual forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const = 0;
   /// The most tokens one run() takes; 0: any number.
   virtual std::int64_t max_chunk_rows() const { return 0; }
+  /// Whether run() fills taps.layers and taps.final_norm itself; other backends get them as a
+  /// selection of the hidden-state snapshots (all of which they then copy out).
+  virtual bool fills_hidden_taps() const { return false; }
+
+ private:
+  /// One run() with the taps: layers and final norm (from the snapshots where the backend does not
+  /// fill them) and the log-probabilities, from all of this step's logits.
+  forward_result step(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const {
+    const auto& t = opt.taps;
+    if (t.empty()) return run(ids, cache, opt);
+    const auto layers = tapped_layers(t, n_.dims.num_layers);
+    const bool select = !fills_hidden_taps() && (!layers.empty() || t.final_norm);
+    forward_options o = opt;
+    o.hidden_states = opt.hidden_states || select;
+    o.all_logits = opt.all_logits || t.wants_logprobs();
+    auto r = run(ids, cache, o);
+    if (select) {
+      r.taps.layers.clear();
+      for (const auto l : layers) r.taps.layers.push_back(r.hidden.at(l + 1));
+      if (t.final_norm) r.taps.final_norm = r.hidden.back();
+      if (!opt.hidden_states) r.hidden.clear();
+    }
+    tap_logprobs(r.logits, t, r.taps);
+    if (!opt.all_logits && r.logits.shape.at(0) > 1) {  // keep the last position's logits only
+      const auto vocab = r.logits.shape[1];
+      r.logits.data.erase(r.logits.data.begin(), r.logits.data.end() - vocab);
+      r.logits.shape[0] = 1;
+    }
+    return r;
+  }
+
+ protected:
   descriptor n_;
 };
 

@@ -135,6 +135,10 @@ class tokenizer {
     return e;
   }
 
+  /// The special tokens add_special_tokens puts before and after the text (bos, eos, ...).
+  const std::vector<std::int32_t>& prefix_ids() const noexcept { return prefix_; }
+  const std::vector<std::int32_t>& suffix_ids() const noexcept { return suffix_; }
+
   /// Text of `ids` through the decoder chain; invalid UTF-8 becomes U+FFFD as in `tokenizers`.
   std::string decode(std::span<const std::int32_t> ids, bool skip_special_tokens = false) const {
     return utf8::lossy(decode_bytes(ids, skip_special_tokens));

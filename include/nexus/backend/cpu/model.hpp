@@ -65,6 +65,8 @@ class universal_model final : public model {
     head_bias_ = find_vector("lm_head.bias");
   }
 
+  bool fills_hidden_taps() const override { return true; }
+
   forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
     const auto& d = n_.dims;
     const std::int64_t rows = std::int64_t(ids.size()), first = cache.size(), H = d.hidden_size;
@@ -80,6 +82,13 @@ class universal_model final : public model {
     float* attn_out = cache.scratch(s_attn, n_act);
     float* mlp_out = cache.scratch(s_mlp, n_act);
     auto snapshot = [&](const float* v) { res.hidden.push_back({{rows, H}, std::vector<float>(v, v + n_act)}); };
+    // Taps copy out only the layers asked for, where the snapshots are taken.
+    const auto tapped = tapped_layers(opt.taps, d.num_layers);
+    res.taps.layers.resize(tapped.size());
+    auto tap = [&](std::size_t layer, const float* v) {
+      for (std::size_t j = 0; j < tapped.size(); ++j)
+        if (tapped[j] == layer) res.taps.layers[j] = {{rows, H}, std::vector<float>(v, v + n_act)};
+    };
 
     // Embedding (Gemma's scale is rounded to the activation dtype first, as transformers does).
     const float scale = float(n_.embedding.scale);
@@ -130,11 +139,13 @@ class universal_model final : public model {
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
       }
       if (opt.hidden_states) snapshot(x);
+      if (!tapped.empty()) tap(l, x);
     }
     cache.advance(rows);
 
     copy_norm(x, final_norm_, rows, a);
     if (opt.hidden_states) snapshot(a);
+    if (opt.taps.final_norm) res.taps.final_norm = {{rows, H}, std::vector<float>(a, a + n_act)};
     const std::int64_t out_rows = opt.all_logits ? rows : 1;
     res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
     cpu::linear(a + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data(), *pool_);
