@@ -12,7 +12,8 @@ TEST_CASE("field names come from the declarations") {
   CHECK(names[5] == "head_dim");
   constexpr auto top = reflect::field_names<descriptor>();
   CHECK(top[1] == "dims");
-  CHECK(top[6] == "residual");
+  CHECK(top[6] == "moe");
+  CHECK(top[7] == "residual");
 }
 
 TEST_CASE("flatten lists every leaf with a dotted path") {

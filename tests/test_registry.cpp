@@ -52,6 +52,21 @@ void check_against_reference(const fs::path& dir) {
   CHECK(n.mlp.bias == v["mlp_bias"].get<bool>());
   CHECK(n.head.bias == v["lm_head_bias"].get<bool>());
 
+  CHECK(n.residual_scale == v.value("residual_scale", 1.0));
+  CHECK(n.position.unrotated_layers == v.value("unrotated_layers", std::vector<std::int64_t>{}));
+  if (v.contains("moe")) {
+    const auto& m = v["moe"];
+    CHECK(n.moe.num_experts == m["num_experts"].get<std::int64_t>());
+    CHECK(n.moe.top_k == m["top_k"].get<std::int64_t>());
+    CHECK(n.moe.expert_intermediate == m["expert_intermediate"].get<std::int64_t>());
+    CHECK(n.moe.norm_topk == m["norm_topk"].get<bool>());
+    CHECK(n.moe.shared_intermediate == m["shared_intermediate"].get<std::int64_t>());
+    CHECK(n.moe.shared_gate == m["shared_gate"].get<bool>());
+    CHECK(n.moe.dense_layers == m["dense_layers"].get<std::vector<std::int64_t>>());
+  } else {
+    CHECK(n.moe.num_experts == 0);
+  }
+
   const auto& windows = v["sliding_window_per_layer"];
   REQUIRE(n.attention.layers.size() == windows.size());
   for (std::size_t i = 0; i < windows.size(); ++i) {
@@ -95,7 +110,7 @@ void check_against_reference(const fs::path& dir) {
   CHECK(reflect::to_string(n.position.sliding.scaling.type) == (local_type == "default" ? "none" : local_type));
   check_inv(rope_inv_freq(rope_for(n.position, layer_attention::sliding)),
             v["rope_local_inv_freq"].get<std::vector<double>>());
-  CHECK(n.norm.qk == (v["qk_norm"] == "per_head" ? qk_norm::per_head : qk_norm::none));
+  CHECK(reflect::to_string(n.norm.qk) == v.value("qk_norm", std::string("none")));
 }
 
 }  // namespace
@@ -312,4 +327,76 @@ TEST_CASE("configs in the transformers 5 spelling (rope_parameters) describe the
           nlohmann::json::parse(R"({"model_type":"llama","rope_parameters":{"full_attention":{"rope_theta":1.0}}})"),
           "v5"),
       unsupported_error);
+}
+
+TEST_CASE("every form of the rope settings transformers 4.4x and 5.x write reads the same as its 4.x spelling") {
+  const auto same = [](const char* v5, const char* v4) {
+    INFO(v5);
+    CHECK(registry::describe(nlohmann::json::parse(v5), "v5") == registry::describe(nlohmann::json::parse(v4), "v4"));
+  };
+  // rope_type wins over the legacy alias `type` in rope_parameters (4.x Llama configs let `type` win in rope_scaling)
+  same(
+      R"({"model_type":"llama","rope_parameters":{"type":"linear","rope_type":"dynamic","factor":2.0,"rope_theta":500.0}})",
+      R"({"model_type":"llama","rope_theta":500.0,"rope_scaling":{"rope_type":"dynamic","factor":2.0}})");
+  // `type` alone is the rope type
+  same(R"({"model_type":"mistral","rope_parameters":{"type":"linear","factor":3.0}})",
+       R"({"model_type":"mistral","rope_scaling":{"rope_type":"linear","factor":3.0}})");
+  // keys the rope type does not use are ignored (transformers 5 only warns)
+  same(R"({"model_type":"qwen2","rope_parameters":{"rope_type":"linear","factor":2.0,"rope_theta":1e6,
+           "original_max_position_embeddings":4096,"mscale":1.0}})",
+       R"({"model_type":"qwen2","rope_theta":1e6,"rope_scaling":{"type":"linear","factor":2.0}})");
+  // an empty object is the defaults; rope_type default is no scaling
+  same(R"({"model_type":"llama","rope_parameters":{}})", R"({"model_type":"llama"})");
+  same(R"({"model_type":"llama","rope_parameters":{"rope_type":"default","rope_theta":20.0}})",
+       R"({"model_type":"llama","rope_theta":20.0})");
+  // a legacy rope_scaling beside rope_parameters replaces it (`rope_scaling or rope_parameters`)
+  same(R"({"model_type":"llama","rope_scaling":{"rope_type":"linear","factor":4.0},
+           "rope_parameters":{"rope_type":"dynamic","factor":2.0}})",
+       R"({"model_type":"llama","rope_scaling":{"rope_type":"linear","factor":4.0}})");
+  // partial rotary inside rope_parameters
+  same(
+      R"({"model_type":"phi","rope_parameters":{"rope_type":"default","rope_theta":10000.0,"partial_rotary_factor":0.25}})",
+      R"({"model_type":"phi","partial_rotary_factor":0.25})");
+  // OLMo's and Phi-3's own 4.x validations of rope_scaling are not transformers 5's
+  same(R"({"model_type":"olmo","rope_parameters":{"rope_type":"linear","factor":2.0,"rope_theta":10000.0}})",
+       R"({"model_type":"olmo","rope_scaling":{"type":"linear","factor":2.0}})");
+  const auto factors = [](double start) {
+    nlohmann::json f = nlohmann::json::array();
+    for (int i = 0; i < 48; ++i) f.push_back(start + 0.01 * i);
+    return f.dump();
+  };
+  const std::string phi3_v5 =
+      R"({"model_type":"phi3","max_position_embeddings":131072,"rope_parameters":{"rope_type":"longrope","rope_theta":10000.0,
+      "partial_rotary_factor":1.0,"original_max_position_embeddings":4096,"short_factor":)" +
+      factors(1.0) + R"(,"long_factor":)" + factors(2.0) + "}}";
+  const std::string phi3_v4 = R"({"model_type":"phi3","max_position_embeddings":131072,"rope_scaling":{"type":"su",
+      "short_factor":)" + factors(1.0) +
+                              R"(,"long_factor":)" + factors(2.0) + "}}";
+  same(phi3_v5.c_str(), phi3_v4.c_str());
+  // refused as transformers refuses them
+  expect_error<unsupported_error>(R"({"model_type":"llama","rope_parameters":{"rope_type":"proportional_x"}})",
+                                  {"rope_type", "proportional_x"});
+  expect_error<unsupported_error>(R"({"model_type":"llama","rope_parameters":[1]})", {"rope_parameters"});
+  expect_error<config_error>(R"({"model_type":"llama","rope_parameters":{"rope_type":"linear"}})", {"factor"});
+}
+
+TEST_CASE("issue-17 families: what no trait expresses is refused by name") {
+  expect_error<unsupported_error>(R"({"model_type":"stablelm","qk_layernorm":true})", {"qk_layernorm"});
+  expect_error<unsupported_error>(R"({"model_type":"falcon","alibi":true})", {"alibi"});
+  expect_error<unsupported_error>(R"({"model_type":"falcon","new_decoder_architecture":true,"parallel_attn":false})",
+                                  {"parallel_attn"});
+  expect_error<unsupported_error>(R"({"model_type":"qwen2_moe","use_sliding_window":true})", {"use_sliding_window"});
+  expect_error<unsupported_error>(R"({"model_type":"granitemoe","position_embedding_type":"nope"})",
+                                  {"position_embedding_type", "nope"});
+  expect_error<config_error>(R"({"model_type":"mixtral","num_local_experts":4,"num_experts_per_tok":5})",
+                             {"num_experts_per_tok", "num_local_experts"});
+  expect_error<config_error>(R"({"model_type":"qwen3_moe","decoder_sparse_step":0})", {"decoder_sparse_step"});
+  expect_error<config_error>(R"({"model_type":"smollm3","num_hidden_layers":2,"no_rope_layers":[1]})",
+                             {"no_rope_layers", "2 layers"});
+  expect_error<config_error>(R"({"model_type":"granite","logits_scaling":0})", {"logits_scaling"});
+  expect_error<config_error>(R"({"model_type":"cohere2","sliding_window":null})", {"sliding_window"});
+  // The CUDA backend names what only the CPU model runs so far.
+  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "mixtral"}}, "m")).starts_with("moe"));
+  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "smollm3"}}, "s")).starts_with("position"));
+  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "llama"}}, "l")).empty());
 }

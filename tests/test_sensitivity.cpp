@@ -173,3 +173,71 @@ TEST_CASE("flipping each trait moves the logits far beyond the tolerance") {
     check_visible(f, logits_as<llama_like>(f, f.n), logits_as<llama_like>(f, n), "sliding window");
   }
 }
+
+TEST_CASE("flipping each trait of the issue-17 families moves the logits far beyond the tolerance") {
+  constexpr auto T = llama_like;
+  {  // Granite's four multipliers
+    const auto f = load("granite", llama_like);
+    const auto base = logits_as<T>(f, f.n);
+    auto n = f.n;
+    n.residual_scale = 1.0;
+    check_visible(f, base, logits_as<T>(f, n), "residual multiplier");
+    n = f.n;
+    n.embedding.scale = 1.0;
+    check_visible(f, base, logits_as<T>(f, n), "embedding multiplier");
+    n = f.n;
+    n.attention.scale = 1.0 / std::sqrt(double(n.dims.head_dim));
+    check_visible(f, base, logits_as<T>(f, n), "attention multiplier");
+    n = f.n;
+    n.head.logit_scale = 1.0;
+    check_visible(f, base, logits_as<T>(f, n), "logits scaling");
+  }
+  {  // SmolLM3: the layers without RoPE
+    const auto f = load("smollm3", llama_like);
+    REQUIRE(!f.n.position.unrotated_layers.empty());
+    auto n = f.n;
+    n.position.unrotated_layers.clear();
+    check_visible(f, logits_as<T>(f, f.n), logits_as<T>(f, n), "layers without rope");
+  }
+  {  // Qwen-2-MoE: router order (softmax then top-k, unnormalised), the shared expert's gate
+    const auto f = load("qwen2_moe", llama_like);
+    REQUIRE(!f.n.moe.norm_topk);
+    const auto base = logits_as<T>(f, f.n);
+    auto n = f.n;
+    n.moe.order = router_order::topk_softmax;
+    check_visible(f, base, logits_as<T>(f, n), "router order");
+    n = f.n;
+    n.moe.shared_gate = false;  // its weight stays, unread
+    check_visible(f, base, logits_as<T>(f, n), "shared expert gate");
+    n = f.n;
+    n.moe.top_k = 1;
+    check_visible(f, base, logits_as<T>(f, n), "experts per token");
+  }
+  {  // Qwen-3-MoE: norm_topk_prob
+    const auto f = load("qwen3_moe", llama_like);
+    REQUIRE(f.n.moe.norm_topk);
+    auto n = f.n;
+    n.moe.norm_topk = false;
+    check_visible(f, logits_as<T>(f, f.n), logits_as<T>(f, n), "norm_topk_prob");
+  }
+  {  // OLMo-3: sliding layers rotate with default RoPE while full ones are scaled
+    constexpr block_traits olmo2_like{norm_kind::rms, norm_placement::post, position_kind::rope,      rope_style::neox,
+                                      true,           activation::silu,     residual_form::sequential};
+    static_assert(shipped(olmo2_like));
+    const auto f = load("olmo3", olmo2_like);
+    REQUIRE(has_sliding_rope(f.n.position));
+    auto n = f.n;
+    n.position.sliding = {};
+    check_visible(f, logits_as<olmo2_like>(f, f.n), logits_as<olmo2_like>(f, n), "olmo3 sliding layers' default rope");
+  }
+  {  // StableLM: partial rotary (2 of 8 dims)
+    constexpr block_traits stablelm_like{
+        norm_kind::layer, norm_placement::pre,      position_kind::rope, rope_style::neox, true,
+        activation::silu, residual_form::sequential};
+    static_assert(shipped(stablelm_like));
+    const auto f = load("stablelm", stablelm_like);
+    auto n = f.n;
+    n.position.rotary_dim = n.dims.head_dim;
+    check_visible(f, logits_as<stablelm_like>(f, f.n), logits_as<stablelm_like>(f, n), "partial rotary");
+  }
+}

@@ -5,6 +5,7 @@
 // only here.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -68,7 +69,8 @@ struct position_desc {
   double partial_rotary = 1.0;  // fraction of head_dim rotated
   std::int64_t rotary_dim = 0;  // int(head_dim · partial_rotary): what the modeling code uses
   rope_scaling_desc scaling;
-  sliding_rope_desc sliding;  // rope_for(position, layer kind) picks (nexus/arch/rope.hpp)
+  sliding_rope_desc sliding;                   // rope_for(position, layer kind) picks (nexus/arch/rope.hpp)
+  std::vector<std::int64_t> unrotated_layers;  // layers that apply no rotary embedding at all (SmolLM3's NoPE)
 
   bool operator==(const position_desc&) const = default;
 };
@@ -91,6 +93,21 @@ struct mlp_desc {
   bool bias = false;  // on every MLP projection
 
   bool operator==(const mlp_desc&) const = default;
+};
+
+/// A sparse mixture-of-experts MLP: a router picks `top_k` of `num_experts` gated MLPs per token
+/// (each of `expert_intermediate` width, the descriptor's activation), optionally plus a shared expert.
+struct moe_desc {
+  std::int64_t num_experts = 0;  // 0: every layer has the dense MLP
+  std::int64_t top_k = 0;
+  std::int64_t expert_intermediate = 0;
+  router_order order = router_order::softmax_topk;
+  bool norm_topk = false;                  // softmax_topk: the k weights renormalised to sum to 1
+  std::int64_t shared_intermediate = 0;    // 0: no shared expert (Qwen-2-MoE: one, always active)
+  bool shared_gate = false;                // the shared expert scaled by sigmoid(shared_gate · x) (Qwen-2-MoE)
+  std::vector<std::int64_t> dense_layers;  // layers that keep the dense MLP (decoder_sparse_step, mlp_only_layers)
+
+  bool operator==(const moe_desc&) const = default;
 };
 
 struct embedding_desc {
@@ -116,13 +133,26 @@ struct descriptor {
   position_desc position;
   attention_desc attention;
   mlp_desc mlp;
+  moe_desc moe;
   residual_form residual = residual_form::sequential;
+  double residual_scale = 1.0;  // multiplies attention and MLP outputs before they join the residual (Granite)
   embedding_desc embedding;
   head_desc head;
 
   bool operator==(const descriptor&) const = default;
 
   bool is_gqa() const { return dims.num_kv_heads != dims.num_heads; }
+  /// Whether layer `l` has the sparse mixture-of-experts MLP.
+  bool is_sparse_layer(std::int64_t l) const {
+    return moe.num_experts > 0 &&
+           std::find(moe.dense_layers.begin(), moe.dense_layers.end(), l) == moe.dense_layers.end();
+  }
+  /// Whether layer `l` rotates q and k.
+  bool rotates(std::int64_t l) const {
+    return position.kind == position_kind::rope &&
+           std::find(position.unrotated_layers.begin(), position.unrotated_layers.end(), l) ==
+               position.unrotated_layers.end();
+  }
 };
 
 }  // namespace nexus

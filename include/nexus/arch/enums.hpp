@@ -87,6 +87,13 @@ inline constexpr std::array activation_names_table{NEXUS_ACTIVATIONS(NEXUS_ACTIV
 enum class residual_form : std::uint8_t { NEXUS_RESIDUAL_FORMS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(residual_form, NEXUS_RESIDUAL_FORMS);
 
+// How a mixture-of-experts router turns its logits into expert weights.
+#define NEXUS_ROUTER_ORDERS(X)                                                              \
+  X(softmax_topk) /* softmax over all experts, keep the top k (Mixtral, Qwen-MoE, OLMoE) */ \
+  X(topk_softmax) /* keep the top k logits, softmax over those (GraniteMoE) */
+enum class router_order : std::uint8_t { NEXUS_ROUTER_ORDERS(NEXUS_ENUM_VALUE_) };
+NEXUS_ENUM_TABLE(router_order, NEXUS_ROUTER_ORDERS);
+
 #define NEXUS_LAYER_ATTENTIONS(X) X(full) X(sliding)
 enum class layer_attention : std::uint8_t { NEXUS_LAYER_ATTENTIONS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(layer_attention, NEXUS_LAYER_ATTENTIONS);

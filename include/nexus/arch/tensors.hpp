@@ -11,6 +11,10 @@
 //   layers.{L}.attn.{q,k,v,o}.*    q [heads·hd, hidden], k/v [kv·hd, hidden], o [hidden, heads·hd]
 //   layers.{L}.attn.{q,k}_norm.*   [hd] per head, [heads·hd] / [kv·hd] full width
 //   layers.{L}.mlp.{gate,up,down}.* gate/up [inter, hidden], down [hidden, inter]
+//   layers.{L}.mlp.router.weight   [experts, hidden]                  mixture-of-experts layers, instead of mlp.*
+//   layers.{L}.mlp.experts.{E}.{gate,up,down}.weight   gate/up [expert_inter, hidden], down [hidden, expert_inter]
+//   layers.{L}.mlp.shared.{gate,up,down}.weight        the shared expert (shared_intermediate wide)
+//   layers.{L}.mlp.shared_gate.weight [1, hidden]
 //   final_norm.*                   [hidden]
 //   lm_head.*                      [vocab, hidden]                   weight absent when tied
 #pragma once
@@ -60,6 +64,23 @@ inline std::map<std::string, shape_t> canonical_tensors(const descriptor& n) {
     } else if (n.norm.qk == qk_norm::full_width) {
       norm(p + "attn.q_norm", q_width);
       norm(p + "attn.k_norm", kv_width);
+    }
+    if (n.is_sparse_layer(l)) {
+      const auto& m = n.moe;
+      linear(p + "mlp.router", m.num_experts, d.hidden_size, false);
+      for (std::int64_t e = 0; e < m.num_experts; ++e) {
+        const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+        linear(x + "gate", m.expert_intermediate, d.hidden_size, false);
+        linear(x + "up", m.expert_intermediate, d.hidden_size, false);
+        linear(x + "down", d.hidden_size, m.expert_intermediate, false);
+      }
+      if (m.shared_intermediate > 0) {
+        linear(p + "mlp.shared.gate", m.shared_intermediate, d.hidden_size, false);
+        linear(p + "mlp.shared.up", m.shared_intermediate, d.hidden_size, false);
+        linear(p + "mlp.shared.down", d.hidden_size, m.shared_intermediate, false);
+        if (m.shared_gate) linear(p + "mlp.shared_gate", 1, d.hidden_size, false);
+      }
+      continue;
     }
     if (n.mlp.gated) linear(p + "mlp.gate", d.intermediate_size, d.hidden_size, n.mlp.bias);
     linear(p + "mlp.up", d.intermediate_size, d.hidden_size, n.mlp.bias);

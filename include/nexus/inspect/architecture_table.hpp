@@ -12,11 +12,22 @@
 
 namespace nexus::registry {
 
+/// "8, top 2 (softmax_topk, renormalised); shared 5632 gated; dense 1 of 24 layers", or "—".
+inline std::string moe_text(const descriptor& n) {
+  const auto& m = n.moe;
+  if (m.num_experts == 0) return "—";
+  auto out = fmt::format("{}, top {} ({}{})", m.num_experts, m.top_k, reflect::to_string(m.order),
+                         m.norm_topk ? ", renormalised" : "");
+  if (m.shared_intermediate) out += fmt::format("; shared {}{}", m.shared_intermediate, m.shared_gate ? " gated" : "");
+  if (!m.dense_layers.empty()) out += fmt::format("; dense {} of {} layers", m.dense_layers.size(), n.dims.num_layers);
+  return out;
+}
+
 inline std::string architecture_table_markdown() {
   using reflect::to_string;
   std::string out =
-      "| family | norm | 1+w | placement | qk-norm | positions | rope style | rotary | sliding-layer rope | mlp | act | residual | qkv/o/mlp/head bias | tied | attn softcap | final softcap | window | instantiation |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| family | norm | 1+w | placement | qk-norm | positions | rope style | rotary | sliding-layer rope | mlp | act | residual | qkv/o/mlp/head bias | tied | attn softcap | final softcap | window | layers without rope | experts | instantiation |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   auto yn = [](bool b) { return std::string(b ? "yes" : "no"); };
   auto num = [](double v) { return v == 0 ? std::string("—") : fmt::format("{}", v); };
   for (const auto* f : families) {
@@ -31,7 +42,7 @@ inline std::string architecture_table_markdown() {
       inst_text = "none";
     }
     out += fmt::format(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} |\n",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} | {} | {} |\n",
         f->model_type, to_string(n.norm.kind), yn(n.norm.unit_offset), to_string(n.norm.placement),
         to_string(n.norm.qk), to_string(n.position.kind), rope ? std::string(to_string(n.position.style)) : "—",
         rope ? fmt::format("{}", n.position.partial_rotary) : "—",
@@ -46,7 +57,10 @@ inline std::string architecture_table_markdown() {
                           std::count(n.attention.layers.begin(), n.attention.layers.end(), layer_attention::sliding),
                           n.dims.num_layers)
             : "—",
-        inst_text);
+        n.position.unrotated_layers.empty()
+            ? std::string("—")
+            : fmt::format("{} of {}", n.position.unrotated_layers.size(), n.dims.num_layers),
+        moe_text(n), inst_text);
   }
   return out;
 }

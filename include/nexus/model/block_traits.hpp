@@ -34,17 +34,22 @@ struct block_traits {
 // clang-format off
 /// Every instantiation Nexus ships, and the families that need it.
 inline constexpr std::array supported_blocks{
-  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // llama mistral qwen2 qwen3 phi3
+  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // llama mistral qwen2 qwen3 phi3 granite smollm3 seed_oss mixtral qwen2_moe qwen3_moe olmoe granitemoe
   block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma
   block_traits{norm_kind::rms,   norm_placement::sandwich, position_kind::rope,    rope_style::neox, true,  activation::gelu_tanh, residual_form::sequential},          // gemma2 gemma3_text (gemma3)
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::parallel_one_norm},   // phi
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu_tanh, residual_form::sequential},          // gpt2
   block_traits{norm_kind::layer, norm_placement::pre,      position_kind::learned, rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt2 (activation_function gelu)
-  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::parallel_two_norms},  // gpt_neox
-  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt_neox use_parallel_residual=false
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::parallel_two_norms},  // gpt_neox falcon (new architecture)
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::sequential},          // gpt_neox use_parallel_residual=false, falcon parallel_attn=false
   block_traits{norm_kind::layer_no_affine, norm_placement::pre, position_kind::rope, rope_style::neox, true, activation::silu,      residual_form::sequential},          // olmo
-  block_traits{norm_kind::rms,   norm_placement::post,     position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // olmo2
-  block_traits{norm_kind::layer_no_bias, norm_placement::pre, position_kind::rope, rope_style::interleaved, true, activation::silu, residual_form::parallel_one_norm}, // cohere
+  block_traits{norm_kind::rms,   norm_placement::post,     position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // olmo2 olmo3
+  block_traits{norm_kind::layer_no_bias, norm_placement::pre, position_kind::rope, rope_style::interleaved, true, activation::silu, residual_form::parallel_one_norm}, // cohere cohere2
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu_tanh, residual_form::sequential},          // starcoder2
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::sequential},          // stablelm
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, true,  activation::silu,      residual_form::parallel_one_norm},   // stablelm use_parallel_residual
+  block_traits{norm_kind::rms,   norm_placement::pre,      position_kind::rope,    rope_style::interleaved, true, activation::silu, residual_form::sequential},         // helium glm
+  block_traits{norm_kind::layer, norm_placement::pre,      position_kind::rope,    rope_style::neox, false, activation::gelu,      residual_form::parallel_one_norm},   // falcon (old architecture, parallel_attn)
 };
 // clang-format on
 

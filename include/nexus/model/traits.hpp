@@ -42,6 +42,15 @@ inline std::string describe_traits(const block_traits& t) {
   return out;
 }
 
+/// The first runtime feature of `n` that only the CPU model runs so far (empty: none); the CUDA backend refuses
+/// a descriptor that has one, naming it.
+inline std::string cpu_only_feature(const descriptor& n) {
+  if (n.moe.num_experts > 0) return "moe.num_experts (mixture of experts)";
+  if (!n.position.unrotated_layers.empty()) return "position.unrotated_layers (layers without RoPE)";
+  if (n.residual_scale != 1.0) return "residual_scale";
+  return {};
+}
+
 /// Index of the instantiation for `t`, or unsupported_error naming the traits no instantiation
 /// has together, relative to the closest one.
 inline std::size_t find_instantiation(const block_traits& t) {

@@ -154,6 +154,13 @@ inline stored_weights unpack_stored(const registry::binding& b, const descriptor
   for (const auto& [expected, view] : b.tensors) {
     stored_tensor t = stored_view(view, owner);
     auto rows_of = [&](const std::string& name) { return canonical.at(name)[0]; };
+    const auto split_rows = [&](const stored_tensor& s) {  // the targets stacked along the rows, in order
+      std::int64_t at = 0;
+      for (const auto& target : expected.targets) {
+        out[target] = detail::row_slice(s, canonical.at(target), at, rows_of(target));
+        at += rows_of(target);
+      }
+    };
     switch (expected.layout) {
       case tensor_layout::same: out[expected.targets[0]] = std::move(t); break;
       case tensor_layout::rope_pairs_rows:
@@ -173,14 +180,21 @@ inline stored_weights unpack_stored(const registry::binding& b, const descriptor
       case tensor_layout::fused_cols_transposed:
         t = detail::transposed(t);  // now [Σout, in]
         [[fallthrough]];
-      case tensor_layout::fused_rows: {
-        std::int64_t at = 0;
-        for (const auto& target : expected.targets) {
-          out[target] = detail::row_slice(t, canonical.at(target), at, rows_of(target));
-          at += rows_of(target);
-        }
+      case tensor_layout::fused_rows: split_rows(t); break;
+      case tensor_layout::fused_rows_per_kv_group: {
+        // rows are [kv head][its group's query heads | k | v][head_dim]
+        const std::int64_t hd = n.dims.head_dim, kv = n.dims.num_kv_heads, group = n.dims.num_heads / kv;
+        const std::int64_t sizes[3] = {group * hd, hd, hd}, offsets[3] = {0, group * hd, (group + 1) * hd};
+        for (std::size_t part = 0; part < 3; ++part)
+          out[expected.targets[part]] = detail::gather_rows(
+              t, canonical.at(expected.targets[part]), kv * sizes[part],
+              [&](std::int64_t i) { return i / sizes[part] * (group + 2) * hd + offsets[part] + i % sizes[part]; });
         break;
       }
+      case tensor_layout::experts_rows:  // [experts, Σout, in]: expert after expert, each one's targets in order
+        t.shape = {t.shape[0] * t.shape[1], t.shape.size() == 3 ? t.shape[2] : 1};
+        split_rows(t);
+        break;
       case tensor_layout::fused_rows_per_head: {
         // rows are [head][q|k|v][head_dim]: gather each target's rows head by head
         const auto parts = std::int64_t(expected.targets.size());

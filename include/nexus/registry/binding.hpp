@@ -35,18 +35,30 @@ inline shape_t stored_shape(tensor_layout layout, const std::vector<shape_t>& ta
     case tensor_layout::plus_one: return s;
     case tensor_layout::transposed: return s.size() == 2 ? shape_t{s[1], s[0]} : s;
     case tensor_layout::fused_rows:
-    case tensor_layout::fused_rows_per_head: s[0] = rows; return s;
+    case tensor_layout::fused_rows_per_head:
+    case tensor_layout::fused_rows_per_kv_group: s[0] = rows; return s;
     case tensor_layout::fused_cols_transposed:
       if (s.size() == 2) return {s[1], rows};
-      return {rows};  // its bias is simply stacked
+      return {rows};                             // its bias is simply stacked
+    case tensor_layout::experts_rows: return s;  // stacked_experts_shape: needs the expert count
   }
   return s;
 }
 
-inline std::string substitute_layer(std::string_view pattern, std::int64_t layer) {
+inline std::string substitute_layer(std::string_view pattern, std::int64_t layer, std::string_view key = "{L}") {
   std::string s(pattern);
-  if (const auto at = s.find("{L}"); at != std::string::npos) s.replace(at, 3, std::to_string(layer));
+  if (const auto at = s.find(key); at != std::string::npos) s.replace(at, key.size(), std::to_string(layer));
   return s;
+}
+inline std::string substitute_expert(std::string_view pattern, std::int64_t expert) {
+  return substitute_layer(pattern, expert, "{E}");
+}
+
+/// Shape of a tensor holding every expert's `per_expert` targets (one expert's shapes) in the experts_rows layout.
+inline shape_t stacked_experts_shape(std::int64_t experts, const std::vector<shape_t>& per_expert) {
+  std::int64_t rows = 0;
+  for (const auto& t : per_expert) rows += t[0];
+  return per_expert.front().size() == 2 ? shape_t{experts, rows, per_expert.front()[1]} : shape_t{experts, rows};
 }
 
 /// How a checkpoint format names a family's tensors: its Hugging Face names or llama.cpp's GGUF names.
@@ -84,27 +96,38 @@ inline std::vector<expected_tensor> expected_tensors(const tensor_naming& fam, c
   std::vector<expected_tensor> out;
   for (const auto& rule : fam.tensors) {
     const bool per_layer = rule.checkpoint.find("{L}") != std::string_view::npos;
+    const bool per_expert = rule.checkpoint.find("{E}") != std::string_view::npos;
+    const bool stacked = !per_expert && std::any_of(rule.targets.begin(), rule.targets.end(), [](std::string_view t) {
+      return t.find("{E}") != std::string_view::npos;
+    });
+    const std::int64_t experts = n.moe.num_experts;
+    const auto targets_per_copy =
+        std::count_if(rule.targets.begin(), rule.targets.end(), [](auto t) { return !t.empty(); });
     for (std::int64_t l = 0; l < (per_layer ? n.dims.num_layers : 1); ++l) {
-      for (const char* param : {".weight", ".bias"}) {
-        auto names = stored_names(fam, substitute_layer(rule.checkpoint, l) + param);
-        expected_tensor e{names.front(), {}, rule.layout, {}, {names.begin() + 1, names.end()}};
-        std::vector<shape_t> shapes;
-        for (const auto& t : rule.targets) {
-          if (t.empty()) continue;
-          const auto name = substitute_layer(t, l) + param;
-          if (const auto it = canonical.find(name); it != canonical.end()) {
-            e.targets.push_back(name);
-            shapes.push_back(it->second);
-          }
+      for (std::int64_t x = 0; x < (per_expert ? experts : 1); ++x) {
+        for (const char* param : {".weight", ".bias"}) {
+          auto names = stored_names(fam, substitute_expert(substitute_layer(rule.checkpoint, l), x) + param);
+          expected_tensor e{names.front(), {}, rule.layout, {}, {names.begin() + 1, names.end()}};
+          if (!rule.alias.empty()) e.aliases.push_back(substitute_expert(substitute_layer(rule.alias, l), x) + param);
+          std::vector<shape_t> shapes;
+          for (std::int64_t each = 0; each < (stacked ? experts : 1); ++each)
+            for (const auto& t : rule.targets) {
+              if (t.empty()) continue;
+              const auto name = substitute_expert(substitute_layer(t, l), stacked ? each : x) + param;
+              if (const auto it = canonical.find(name); it != canonical.end()) {
+                e.targets.push_back(name);
+                shapes.push_back(it->second);
+              }
+            }
+          if (e.targets.empty()) continue;
+          if (std::ptrdiff_t(e.targets.size()) != targets_per_copy * (stacked ? experts : 1))
+            throw checkpoint_error(
+                e.name, "family '" + std::string(fam.model_type) + "': fused tensor holds only some of its targets");
+          e.shape = stacked ? stacked_experts_shape(experts, {shapes.begin(), shapes.begin() + targets_per_copy})
+                            : stored_shape(rule.layout, shapes);
+          covered.insert(e.targets.begin(), e.targets.end());
+          out.push_back(std::move(e));
         }
-        if (e.targets.empty()) continue;
-        if (std::ptrdiff_t(e.targets.size()) !=
-            std::count_if(rule.targets.begin(), rule.targets.end(), [](auto t) { return !t.empty(); }))
-          throw checkpoint_error(
-              e.name, "family '" + std::string(fam.model_type) + "': fused tensor holds only some of its targets");
-        e.shape = stored_shape(rule.layout, shapes);
-        covered.insert(e.targets.begin(), e.targets.end());
-        out.push_back(std::move(e));
       }
     }
   }

@@ -38,6 +38,11 @@ inline double parse_softcap(const config_reader& c, const std::string& key, std:
   return cap.value_or(0.0);
 }
 
+/// Set (by registry::with_legacy_rope_keys) on a config whose RoPE settings came from transformers 5's
+/// `rope_parameters`: 5.x reads them with its own rules, without the 4.x config classes' extra validations.
+inline constexpr const char* from_rope_parameters_key = "__nexus_from_rope_parameters";
+inline bool from_rope_parameters(const config_reader& c) { return c.has(from_rope_parameters_key); }
+
 enum class rope_type_key {
   rope_type_first,  // rope_scaling.get("rope_type", rope_scaling.get("type"))
   type_first,       // configs that copy "type" over "rope_type" in __init__ (Llama, Qwen2, Phi, GPT-NeoX)
@@ -120,6 +125,15 @@ inline rope_scaling_desc parse_rope_scaling_object(const config_reader& rs, cons
     case rope_scaling::none: break;
   }
   return s;
+}
+
+/// rope_config_validation (4.57), which configs that do not copy "type" over "rope_type" run: once the legacy
+/// "type" is there, "rope_type" is required too (Gemma 3, OLMo-3).
+inline void require_rope_type_beside_type(const config_reader& c) {
+  if (c.has("rope_scaling") && c.json().at("rope_scaling").is_object() &&
+      c.json().at("rope_scaling").contains("type") && !c.json().at("rope_scaling").contains("rope_type"))
+    c.sub("rope_scaling")
+        .fail("rope_type", "is required beside the legacy 'type' (the config class refuses 'type' alone)");
 }
 
 /// The config's rope_scaling (absent or null: none). `original_default` is the class default of a

@@ -13,23 +13,28 @@
 namespace nexus {
 
 /// How a checkpoint tensor holds its canonical tensor(s). Fused layouts list several targets.
-#define NEXUS_TENSOR_LAYOUTS(X)                                                                                     \
-  X(same)                  /* identical shape and layout */                                                         \
-  X(transposed)            /* GPT-2 Conv1D: stored [in, out] */                                                     \
-  X(fused_rows)            /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */                         \
-  X(fused_rows_per_head)   /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */                    \
-  X(fused_cols_transposed) /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */                    \
-  X(rope_pairs_rows)       /* llama.cpp's Q/K permutation: each head's rows as interleaved rotation pairs (GGUF) */ \
-  X(plus_one)              /* stored as 1 + w (llama.cpp's Gemma RMSNorm weights in GGUF) */
+#define NEXUS_TENSOR_LAYOUTS(X)                                                                                       \
+  X(same)                    /* identical shape and layout */                                                         \
+  X(transposed)              /* GPT-2 Conv1D: stored [in, out] */                                                     \
+  X(fused_rows)              /* targets stacked along dim 0 (Phi-3 qkv_proj, gate_up_proj) */                         \
+  X(fused_rows_per_head)     /* per head [q_h; k_h; v_h] along dim 0 (GPT-NeoX query_key_value) */                    \
+  X(fused_cols_transposed)   /* Conv1D of stacked targets: stored [in, sum(out)] (GPT-2 c_attn) */                    \
+  X(rope_pairs_rows)         /* llama.cpp's Q/K permutation: each head's rows as interleaved rotation pairs (GGUF) */ \
+  X(plus_one)                /* stored as 1 + w (llama.cpp's Gemma RMSNorm weights in GGUF) */                        \
+  X(fused_rows_per_kv_group) /* per kv head [its query heads; k; v] along dim 0 (Falcon query_key_value) */           \
+  X(experts_rows) /* every expert's targets stacked on dim 1: [experts, sum(out), in] (GraniteMoE input_linear) */
 enum class tensor_layout : std::uint8_t { NEXUS_TENSOR_LAYOUTS(NEXUS_ENUM_VALUE_) };
 NEXUS_ENUM_TABLE(tensor_layout, NEXUS_TENSOR_LAYOUTS);
 
 /// One checkpoint module ("model.layers.{L}.self_attn.q_proj") and the canonical module(s) it
 /// holds ("layers.{L}.attn.q"). Its ".weight" and ".bias" map to the targets' ".weight"/".bias".
+/// `{E}` stands for an expert index: in both names, one checkpoint tensor per expert; in the targets
+/// only, one checkpoint tensor holds every expert's (the experts_rows layout).
 struct tensor_rule {
   std::string_view checkpoint;
   std::array<std::string_view, 3> targets;  // unused slots empty
   tensor_layout layout = tensor_layout::same;
+  std::string_view alias = {};  // another name the same tensor has in some configurations (Falcon's ln_attn)
 };
 
 /// Tables are composed from shared fragments (many families reuse Llama's module names).

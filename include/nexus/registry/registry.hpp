@@ -9,6 +9,8 @@
 #include <string>
 
 #include "nexus/registry/families/cohere.hpp"
+#include "nexus/registry/families/cohere2.hpp"
+#include "nexus/registry/families/falcon.hpp"
 #include "nexus/registry/families/gemma.hpp"
 #include "nexus/registry/families/gemma2.hpp"
 #include "nexus/registry/families/gemma3.hpp"
@@ -18,19 +20,34 @@
 #include "nexus/registry/families/mistral.hpp"
 #include "nexus/registry/families/olmo.hpp"
 #include "nexus/registry/families/olmo2.hpp"
+#include "nexus/registry/families/olmo3.hpp"
 #include "nexus/registry/families/phi.hpp"
 #include "nexus/registry/families/phi3.hpp"
 #include "nexus/registry/families/qwen2.hpp"
 #include "nexus/registry/families/qwen3.hpp"
+#include "nexus/registry/families/glm.hpp"
+#include "nexus/registry/families/granite.hpp"
+#include "nexus/registry/families/granitemoe.hpp"
+#include "nexus/registry/families/helium.hpp"
+#include "nexus/registry/families/mixtral.hpp"
+#include "nexus/registry/families/olmoe.hpp"
+#include "nexus/registry/families/qwen2_moe.hpp"
+#include "nexus/registry/families/qwen3_moe.hpp"
+#include "nexus/registry/families/seed_oss.hpp"
+#include "nexus/registry/families/smollm3.hpp"
+#include "nexus/registry/families/stablelm.hpp"
+#include "nexus/registry/families/starcoder2.hpp"
 #include "nexus/registry/gguf.hpp"
 
 namespace nexus::registry {
 
 inline constexpr std::array families{
     // the count follows the list
-    &llama_family,  &mistral_family,     &qwen2_family,  &qwen3_family, &gemma_family,
-    &gemma2_family, &gemma3_text_family, &gemma3_family, &phi_family,   &phi3_family,
-    &gpt2_family,   &gpt_neox_family,    &olmo_family,   &olmo2_family, &cohere_family,
+    &llama_family,       &mistral_family, &qwen2_family,      &qwen3_family,      &gemma_family,    &gemma2_family,
+    &gemma3_text_family, &gemma3_family,  &phi_family,        &phi3_family,       &gpt2_family,     &gpt_neox_family,
+    &olmo_family,        &olmo2_family,   &cohere_family,     &starcoder2_family, &stablelm_family, &granite_family,
+    &smollm3_family,     &helium_family,  &seed_oss_family,   &glm_family,        &mixtral_family,  &qwen2_moe_family,
+    &qwen3_moe_family,   &olmoe_family,   &granitemoe_family, &falcon_family,     &olmo3_family,    &cohere2_family,
 };
 
 inline std::string supported_model_types() {
@@ -49,18 +66,27 @@ inline const family& find_family(const config_reader& c) {
 
 /// Configs saved by transformers ≥ 5 hold RoPE settings in one `rope_parameters` object
 /// ({rope_type, rope_theta, partial_rotary_factor, scaling keys}); the family parsers read the
-/// 4.x spelling (rope_theta, rope_scaling, partial_rotary_factor). Rewrites the first into the second.
+/// 4.x spelling (rope_theta, rope_scaling, partial_rotary_factor). This, the one place every config passes through,
+/// rewrites the first into the second, reading it as transformers 5 does (RotaryEmbeddingConfigMixin):
+/// `rope_type` wins over its legacy alias `type` (4.x Llama-like configs let `type` win), keys a rope type does not
+/// use are ignored, an empty object means the defaults, and a legacy `rope_scaling` beside it replaces it
+/// (`rope_scaling or rope_parameters`). The rewritten config carries `from_rope_parameters_key`, so that checks
+/// only the 4.x config classes made (OLMo's and Phi-3's rope_scaling validation) are not applied to it.
 /// Gemma 3's layers rotate differently by kind: transformers 5 writes one object per layer type
-/// there, which its family reads itself (parse_gemma3_rope); elsewhere that form is refused.
+/// there, which its family reads itself (parse_gemma3_rope); elsewhere that form is refused, as
+/// transformers' rotary embedding of those families cannot read it either.
 inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::string& where) {
   if (!config.is_object() || !config.contains("rope_parameters") || config["rope_parameters"].is_null()) return config;
   const auto type =
       config.contains("model_type") && config["model_type"].is_string() ? config["model_type"].get<std::string>() : "";
   if (type == gemma3_text_family.model_type) return config;
-  const auto rp = config["rope_parameters"];
-  if (!rp.is_object() || !(rp.contains("rope_type") || rp.contains("rope_theta")))
+  const bool legacy =
+      config.contains("rope_scaling") && config["rope_scaling"].is_object() && !config["rope_scaling"].empty();
+  const auto rp = legacy ? config["rope_scaling"] : config["rope_parameters"];
+  const bool per_layer_type = rp.is_object() && (rp.contains("full_attention") || rp.contains("sliding_attention"));
+  if (!rp.is_object() || per_layer_type)
     throw unsupported_error(
-        where, "field 'rope_parameters' = " + rp.dump().substr(0, 200) +
+        where, "field 'rope_parameters' = " + config["rope_parameters"].dump().substr(0, 200) +
                    " is not supported (supported: one flat object with rope_type, rope_theta and scaling keys;"
                    " one object per layer type only for gemma3_text)");
   const bool neox = type == "gpt_neox";  // its 4.x names win over rope_theta
@@ -70,9 +96,14 @@ inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::st
   nlohmann::json scaling = rp;
   scaling.erase("rope_theta");
   scaling.erase("partial_rotary_factor");
-  if (scaling.value("rope_type", "default") == "default") config["rope_scaling"] = nullptr;
+  // rope_parameters.setdefault("rope_type", rope_parameters.get("type", "default"))
+  const auto name = rp.contains("rope_type") ? rp["rope_type"] : rp.value("type", nlohmann::json("default"));
+  scaling.erase("type");
+  scaling["rope_type"] = name;
+  if (name == "default") config["rope_scaling"] = nullptr;
   else config["rope_scaling"] = scaling;
   config.erase("rope_parameters");
+  config[from_rope_parameters_key] = true;
   return config;
 }
 

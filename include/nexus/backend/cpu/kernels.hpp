@@ -15,7 +15,12 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define NEXUS_CPU_X86 1
+// GCC's own AVX-512 headers initialise undefined vectors as `__m512 __Y = __Y;`, which
+// -Wmaybe-uninitialized reports wherever they are inlined (the warning's place is in the header).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #else
 #define NEXUS_CPU_X86 0
 #endif

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <numeric>
 #include <span>
 
 #include "nexus/backend/cpu/linear.hpp"
@@ -44,6 +45,7 @@ class universal_model final : public model {
       L.mlp_post_norm = norm_of(p + "mlp_post_norm", has.mlp_post);
       L.q_norm = norm_of(p + "attn.q_norm", n_.norm.qk != qk_norm::none);
       L.k_norm = norm_of(p + "attn.k_norm", n_.norm.qk != qk_norm::none);
+      if (n_.is_sparse_layer(l)) load_experts(p, L);
       for (auto [dst, name] : {std::pair{&L.q, "attn.q"},
                                {&L.k, "attn.k"},
                                {&L.v, "attn.v"},
@@ -52,6 +54,7 @@ class universal_model final : public model {
                                {&L.up, "mlp.up"},
                                {&L.down, "mlp.down"}}) {
         if (!T.gated && std::string_view(name) == "mlp.gate") continue;
+        if (L.sparse && std::string_view(name).starts_with("mlp.")) continue;
         dst->w = &need(p + name + ".weight");
         dst->b = find_vector(p + name + ".bias");
       }
@@ -110,6 +113,7 @@ class universal_model final : public model {
         sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), first, rows, first + rows);
     }
 
+    const float residual_scale = float(n_.residual_scale);  // Granite's residual_multiplier; 1 elsewhere
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const auto& L = layers_[l];
       const auto& rope = two_ropes && n_.attention.layers[l] == layer_attention::sliding ? sliding_rope : full_rope;
@@ -117,11 +121,11 @@ class universal_model final : public model {
         copy_norm(x, L.attn_norm, rows, a);
         attention(L, l, a, rows, first, rope, cache, attn_out);
         post_norm(attn_out, L.attn_post_norm, rows);
-        for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + attn_out[i];
+        for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + attn_out[i] * residual_scale;
         copy_norm(x, L.mlp_norm, rows, m);
         mlp(L, m, rows, cache, mlp_out);
         post_norm(mlp_out, L.mlp_post_norm, rows);
-        for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + mlp_out[i];
+        for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + mlp_out[i] * residual_scale;
       } else if constexpr (T.residual == residual_form::parallel_one_norm) {  // Phi
         copy_norm(x, L.attn_norm, rows, a);
         attention(L, l, a, rows, first, rope, cache, attn_out);
@@ -151,7 +155,7 @@ class universal_model final : public model {
   }
 
  private:
-  enum scratch_slot : std::size_t { s_x, s_a, s_m, s_attn, s_mlp, s_q, s_o, s_up, s_gate, s_pos };
+  enum scratch_slot : std::size_t { s_x, s_a, s_m, s_attn, s_mlp, s_q, s_o, s_up, s_gate, s_pos, s_router, s_expert };
 
   struct linear_weights {
     const stored_tensor* w = nullptr;
@@ -161,9 +165,17 @@ class universal_model final : public model {
     bool present = false;
     math::norm_params p;
   };
+  struct expert_weights {
+    const stored_tensor *gate = nullptr, *up = nullptr, *down = nullptr;
+  };
   struct layer_weights {
     norm_weights attn_norm, attn_post_norm, mlp_norm, mlp_post_norm, q_norm, k_norm;
     linear_weights q, k, v, o, gate, up, down;
+    bool sparse = false;  // mixture of experts instead of the dense MLP
+    const stored_tensor* router = nullptr;
+    std::vector<expert_weights> experts;
+    expert_weights shared;                       // gate null: none
+    const stored_tensor* shared_gate = nullptr;  // null: none
   };
 
   const stored_tensor& need(const std::string& name) const {
@@ -184,6 +196,18 @@ class universal_model final : public model {
     if (present && rule_of(T.norm).weight) nw.p.weight = need_vector(name + ".weight");
     if (present && rule_of(T.norm).bias) nw.p.bias = need_vector(name + ".bias");
     return nw;
+  }
+
+  void load_experts(const std::string& p, layer_weights& L) const {
+    const auto expert = [&](const std::string& x) {
+      return expert_weights{&need(x + "gate.weight"), &need(x + "up.weight"), &need(x + "down.weight")};
+    };
+    L.sparse = true;
+    L.router = &need(p + "mlp.router.weight");
+    for (std::int64_t e = 0; e < n_.moe.num_experts; ++e)
+      L.experts.push_back(expert(p + "mlp.experts." + std::to_string(e) + "."));
+    if (n_.moe.shared_intermediate > 0) L.shared = expert(p + "mlp.shared.");
+    if (n_.moe.shared_gate) L.shared_gate = &need(p + "mlp.shared_gate.weight");
   }
 
   /// f(r0, r1) over row ranges covering [0, rows), on the pool when there are many rows.
@@ -234,15 +258,93 @@ class universal_model final : public model {
       apply_norm(k, per_head ? rows * d.num_kv_heads : rows, per_head ? hd : kw, L.k_norm);
     }
     if constexpr (T.position == position_kind::rope) {
-      cpu::apply_rope<T.rope>(q, rows, d.num_heads, hd, rope);
-      cpu::apply_rope<T.rope>(k, rows, d.num_kv_heads, hd, rope);
+      if (n_.rotates(std::int64_t(layer))) {  // SmolLM3's NoPE layers do not
+        cpu::apply_rope<T.rope>(q, rows, d.num_heads, hd, rope);
+        cpu::apply_rope<T.rope>(k, rows, d.num_kv_heads, hd, rope);
+      }
     }
     const bool sliding = n_.attention.sliding_window > 0 && n_.attention.layers[layer] == layer_attention::sliding;
     cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
     lin(o, rows, L.o, out);
   }
 
+  /// One gated expert on one row: y = down(act(gate(x)) · up(x)). `g`, `u`: scratch of its width.
+  void expert_mlp(const expert_weights& e, const float* x, float* g, float* u, float* y) const {
+    cpu::linear(x, 1, *e.gate, nullptr, g, *pool_);
+    cpu::linear(x, 1, *e.up, nullptr, u, *pool_);
+    const std::int64_t width = e.gate->shape[0];
+    for (std::int64_t i = 0; i < width; ++i) u[i] = math::activate<T.act>(g[i]) * u[i];
+    cpu::linear(u, 1, *e.down, nullptr, y, *pool_);
+  }
+
+  /// Mixture of experts: per token, the router's top-k experts, weighted as the descriptor's router order says,
+  /// summed in ascending expert order (as transformers' loop over experts adds them), plus the shared expert.
+  void moe_mlp(const layer_weights& L, const float* a, std::int64_t rows, kv_cache& cache, float* out) const {
+    const auto& m = n_.moe;
+    const std::int64_t H = n_.dims.hidden_size, E = m.num_experts, K = m.top_k;
+    const auto width = std::size_t(std::max(m.expert_intermediate, m.shared_intermediate));
+    float* logits = cache.scratch(s_router, std::size_t(rows * E) + std::size_t(E));
+    float* probs = logits + rows * E;
+    float* g = cache.scratch(s_gate, width);
+    float* u = cache.scratch(s_up, width);
+    float* y = cache.scratch(s_expert, std::size_t(H));
+    cpu::linear(a, rows, *L.router, nullptr, logits, *pool_);
+    std::vector<std::int64_t> order(static_cast<std::size_t>(E));
+    std::vector<float> weight(static_cast<std::size_t>(E));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* lr = logits + r * E;
+      const float* xr = a + r * H;
+      float* o = out + r * H;
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](auto i, auto j) { return lr[i] > lr[j]; });
+      // The weights of the chosen experts, in fp32 as transformers computes them.
+      const auto softmax = [&](const std::int64_t* idx, std::int64_t count) {
+        float max = -INFINITY, sum = 0;
+        for (std::int64_t i = 0; i < count; ++i) max = std::max(max, lr[idx[i]]);
+        for (std::int64_t i = 0; i < count; ++i) sum += probs[i] = std::exp(lr[idx[i]] - max);
+        for (std::int64_t i = 0; i < count; ++i) probs[i] /= sum;
+      };
+      std::fill(weight.begin(), weight.end(), 0.0f);
+      switch (m.order) {
+        case router_order::softmax_topk: {
+          std::vector<std::int64_t> all(order);  // softmax over every expert, in expert order
+          std::sort(all.begin(), all.end());
+          softmax(all.data(), E);
+          float chosen = 0;
+          for (std::int64_t i = 0; i < K; ++i) chosen += probs[order[std::size_t(i)]];
+          for (std::int64_t i = 0; i < K; ++i) {
+            const auto e = order[std::size_t(i)];
+            weight[std::size_t(e)] = m.norm_topk ? probs[e] / chosen : probs[e];
+          }
+          break;
+        }
+        case router_order::topk_softmax:
+          softmax(order.data(), K);
+          for (std::int64_t i = 0; i < K; ++i) weight[std::size_t(order[std::size_t(i)])] = probs[i];
+          break;
+      }
+      std::fill(o, o + H, 0.0f);
+      std::vector<std::int64_t> chosen(order.begin(), order.begin() + K);
+      std::sort(chosen.begin(), chosen.end());
+      for (const auto e : chosen) {
+        expert_mlp(L.experts[std::size_t(e)], xr, g, u, y);
+        const float w = weight[std::size_t(e)];
+        for (std::int64_t i = 0; i < H; ++i) o[i] = o[i] + y[i] * w;
+      }
+      if (L.shared.gate) {
+        expert_mlp(L.shared, xr, g, u, y);
+        float s = 1.0f;
+        if (L.shared_gate) {
+          cpu::linear(xr, 1, *L.shared_gate, nullptr, &s, *pool_);
+          s = 1.0f / (1.0f + std::exp(-s));
+        }
+        for (std::int64_t i = 0; i < H; ++i) o[i] = o[i] + s * y[i];
+      }
+    }
+  }
+
   void mlp(const layer_weights& L, const float* a, std::int64_t rows, kv_cache& cache, float* out) const {
+    if (L.sparse) return moe_mlp(L, a, rows, cache, out);
     const auto n = std::size_t(rows * n_.dims.intermediate_size);
     float* up = cache.scratch(s_up, n);
     const std::int64_t width = n_.dims.intermediate_size;

@@ -28,11 +28,7 @@ inline bool is_per_layer_type_rope(const nlohmann::json& rp) {
 inline void parse_gemma3_rope(const config_reader& c, descriptor& n) {
   auto& p = n.position;
   p.theta = c.get<double>("rope_theta", 1'000'000.0);
-  // rope_config_validation (4.57) requires rope_type once the legacy "type" is there (no copy, unlike Llama's).
-  if (c.has("rope_scaling") && c.json().at("rope_scaling").is_object() &&
-      c.json().at("rope_scaling").contains("type") && !c.json().at("rope_scaling").contains("rope_type"))
-    c.sub("rope_scaling")
-        .fail("rope_type", "is required beside the legacy 'type' (Gemma3TextConfig refuses 'type' alone)");
+  require_rope_type_beside_type(c);  // no copy of "type" over "rope_type", unlike Llama's
   p.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
   p.sliding.theta = c.get<double>("rope_local_base_freq", 10'000.0);
   if (!(p.sliding.theta > 0)) c.fail("rope_local_base_freq", "must be positive");

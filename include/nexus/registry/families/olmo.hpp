@@ -7,9 +7,9 @@
 namespace nexus::registry {
 
 /// OlmoConfig and Olmo2Config validate rope_scaling themselves: exactly {type, factor}, type
-/// linear or dynamic, factor a float > 1.
+/// linear or dynamic, factor a float > 1. transformers 5 dropped that check (any rope type its rotary supports).
 inline void check_olmo_rope_scaling(const config_reader& c) {
-  if (!c.has("rope_scaling") || c.is_null("rope_scaling")) return;
+  if (!c.has("rope_scaling") || c.is_null("rope_scaling") || from_rope_parameters(c)) return;
   const auto rs = c.sub("rope_scaling");
   const auto type = rs.field<std::string>("type");
   const auto factor = rs.field<double>("factor");

@@ -30,14 +30,16 @@ inline descriptor parse_phi3(const config_reader& c) {
   if (c.has("rope_scaling") && !c.is_null("rope_scaling")) {
     // Phi3Config._rope_scaling_validation: exactly {type, short_factor, long_factor}, type longrope
     // (after renaming the legacy "su" and "yarn").
+    // transformers 5 (rope_parameters) checks only the type, read from rope_type.
     const auto rs = c.sub("rope_scaling");
-    const auto type = rs.field<std::string>("type");
-    if (rs.json().size() != 3 || !type || (*type != "longrope" && *type != "su" && *type != "yarn"))
+    const bool v5 = from_rope_parameters(c);
+    const auto type = rs.field<std::string>(v5 ? "rope_type" : "type");
+    if ((!v5 && rs.json().size() != 3) || !type || (*type != "longrope" && *type != "su" && *type != "yarn"))
       c.unsupported(
           "rope_scaling", rs.json().dump(),
           "{\"type\": \"longrope\" (or legacy \"su\"/\"yarn\"), \"short_factor\": [...], \"long_factor\": [...]}");
     auto renamed = c.json();
-    renamed["rope_scaling"]["type"] = "longrope";
+    renamed["rope_scaling"][v5 ? "rope_type" : "type"] = "longrope";
     const config_reader r(renamed, c.where());
     n.position.scaling = parse_rope_scaling(r, n, rope_type_key::rope_type_first, 4096);
   }

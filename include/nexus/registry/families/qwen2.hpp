@@ -10,8 +10,9 @@ namespace nexus::registry {
 /// else None`; layer i slides when a window is set and i >= max_window_layers, unless layer_types
 /// is given. `head_dim` absent: `head_dim_default` (nullopt: hidden / heads); null: an error, as
 /// it breaks transformers too.
-inline descriptor parse_qwen_like(const config_reader& c, std::optional<std::int64_t> head_dim_default) {
-  auto n = parse_llama_like(c, {151936, 4096, 22016, 32, 32, 32, 32768});
+inline descriptor parse_qwen_like(const config_reader& c, std::optional<std::int64_t> head_dim_default,
+                                  const llama_like_defaults& def = {151936, 4096, 22016, 32, 32, 32, 32768}) {
+  auto n = parse_llama_like(c, def);
   n.dims.head_dim = c.field<std::int64_t>("head_dim", head_dim_default.value_or(n.dims.head_dim)).value_or(0);
   const bool use = c.get<bool>("use_sliding_window", false);
   const auto window = use ? c.field<std::int64_t>("sliding_window", 4096) : std::nullopt;
