@@ -151,8 +151,9 @@ inline stored_weights unpack_stored(const registry::binding& b, const descriptor
   if (!b.complete()) throw checkpoint_error("checkpoint", "does not match its config: " + b.report());
   const auto canonical = canonical_tensors(n);
   stored_weights out;
-  for (const auto& [expected, view] : b.tensors) {
-    stored_tensor t = stored_view(view, owner);
+  for (const auto& bound : b.tensors) {
+    const auto& expected = bound.expected;  // not a structured binding: clang 14 cannot capture those
+    stored_tensor t = stored_view(bound.tensor, owner);
     auto rows_of = [&](const std::string& name) { return canonical.at(name)[0]; };
     const auto split_rows = [&](const stored_tensor& s) {  // the targets stacked along the rows, in order
       std::int64_t at = 0;

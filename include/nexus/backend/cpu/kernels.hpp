@@ -17,10 +17,14 @@
 #define NEXUS_CPU_X86 1
 // GCC's own AVX-512 headers initialise undefined vectors as `__m512 __Y = __Y;`, which
 // -Wmaybe-uninitialized reports wherever they are inlined (the warning's place is in the header).
+#if defined(__clang__)
+#include <immintrin.h>
+#else
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#endif
 #else
 #define NEXUS_CPU_X86 0
 #endif
