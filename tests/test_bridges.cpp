@@ -264,6 +264,15 @@ TEST_CASE("bridge save -> load gives the same bridge; bad files are typed errors
   traits["heads"] = 3;  // does not divide hidden
   other["traits"] = traits.dump();
   CHECK(code_of([&] { bridge<perceiver_kind>::load(write("g", other, "", "", false)); }) == c::traits_invalid);
+  traits = nlohmann::json::parse(meta["traits"]);
+  traits["hidden"] = 1 << 24;  // would allocate far more than the file holds: refused before allocating
+  traits["d_in"] = 1 << 24;
+  other["traits"] = traits.dump();
+  CHECK_THROWS_WITH(bridge<perceiver_kind>::load(write("h", other, "", "", false)),
+                    Catch::Contains("more than the file holds"));
+  traits["depth"] = 1u << 31;
+  other["traits"] = traits.dump();
+  CHECK_THROWS_WITH(bridge<perceiver_kind>::load(write("i", other, "", "", false)), Catch::Contains("traits.depth"));
   {
     std::ofstream junk(temp_file("junk.safetensors"), std::ios::binary);
     junk << "not a file";

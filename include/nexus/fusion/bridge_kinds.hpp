@@ -4,6 +4,7 @@
 // blocks of bridge_ops.hpp; every width, the depth and the heads are runtime values (bridge_dims).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,9 +49,12 @@ struct parameter {
 template <class S>
 class parameter_list {
  public:
+  /// allocate false: shapes only (to count what dims imply before allocating it).
+  explicit parameter_list(bool allocate = true) : allocate_(allocate) {}
   parameter<S>& add(std::string name, std::vector<std::int64_t> shape, bool frozen = false) {
     std::int64_t n = 1;
     for (const auto d : shape) n *= d;
+    if (!allocate_) n = 0;
     items_.push_back(
         {std::move(name), std::move(shape), std::vector<S>(std::size_t(n)), std::vector<S>(std::size_t(n)), frozen});
     return items_.back();
@@ -75,6 +79,7 @@ class parameter_list {
   std::size_t size() const { return items_.size(); }
 
  private:
+  bool allocate_ = true;
   std::vector<parameter<S>> items_;
 };
 
