@@ -182,9 +182,14 @@ TEST_CASE("a bridge with a skip path starts exactly at the closed-form map", "[b
   // A body without a skip path cannot start at a map.
   bridge<mlp_kind> plain(dims_of("mlp"));
   CHECK_THROWS_AS(plain.start_at(W, bias), usage_error);
+  struct map {  // the shape of fusion::affine_map
+    std::int64_t d_in = 5, d_out = 4;
+    std::vector<double> w, b;
+  };
   bridge<linear_kind> lin(dims_of("linear"));
-  lin.start_at(W, bias);
+  lin.start_at(map{5, 4, W, bias});
   CHECK(lin.apply(x) == want);
+  CHECK_THROWS_AS(lin.start_at(map{4, 5, W, bias}), usage_error);
 }
 
 TEST_CASE("bridge save -> load gives the same bridge; bad files are typed errors", "[bridges]") {

@@ -183,13 +183,20 @@ class bridge {
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = S(W[i]);
     for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = S(b[i]);
   }
-  /// The same from a map type with W and b (fusion::affine_map).
+  /// The same from fusion::affine_map (nexus/fusion/closed_form.hpp: d_in, d_out, w, b).
   template <class Map>
   requires requires(const Map& m) {
-    std::span<const double>(m.W);
+    std::span<const double>(m.w);
     std::span<const double>(m.b);
+    m.d_in + m.d_out;
   }
-  void start_at(const Map& m) { start_at(std::span<const double>(m.W), std::span<const double>(m.b)); }
+  void start_at(const Map& m) {
+    if (m.d_in != d_.d_in || m.d_out != d_.d_out)
+      throw usage_error("bridge start_at", "map " + std::to_string(m.d_in) + " -> " + std::to_string(m.d_out) +
+                                               " for a bridge " + std::to_string(d_.d_in) + " -> " +
+                                               std::to_string(d_.d_out));
+    start_at(std::span<const double>(m.w), std::span<const double>(m.b));
+  }
 
   /// Writes the bridge as safetensors: its parameters (F32, in declaration order) and the metadata
   /// format=nexus.bridge, version, kind and traits (the dims as JSON).
