@@ -154,7 +154,7 @@ TEST_CASE("zero-initialised parts: LoRA starts at its frozen base, the adapter a
   bridge<lora_kind, double> lora(dims_of("lora"), 3);
   std::vector<double> y(7 * 4);
   const auto& p = lora.parameters();
-  ops::linear(x.data(), 7, 5, p.v("base.weight"), p.v("base.bias"), 4, y.data());
+  bridge_ops::linear(x.data(), 7, 5, p.v("base.weight"), p.v("base.bias"), 4, y.data());
   CHECK(lora.apply(x) == y);
   bridge<gated_adapter_kind> adapter(dims_of("gated_adapter"), 3);
   const auto xa = std::vector<float>(7 * 6, 0.5f), c = std::vector<float>(3 * 3, 0.25f);
@@ -171,7 +171,7 @@ TEST_CASE("a bridge with a skip path starts exactly at the closed-form map", "[b
   std::vector<float> x(6 * 5);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(double(i)));
   std::vector<float> want(6 * 4);
-  ops::linear(x.data(), 6, 5, wf.data(), bf.data(), 4, want.data());
+  bridge_ops::linear(x.data(), 6, 5, wf.data(), bf.data(), 4, want.data());
   CHECK(b.apply(x) == want);  // the body adds exact zeros
   // ... and moves away once its last layer is trained (a gradient reaches it).
   b.forward(x);

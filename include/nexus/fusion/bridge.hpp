@@ -158,8 +158,8 @@ class bridge {
                    Kind::uses_context && dcontext ? dc.data() : nullptr);
     if constexpr (Kind::per_row && !Kind::uses_context)
       if (d_.skip)
-        ops::linear_backward(x_.data(), dy.data(), n, d_.d_in, params_.v("skip.weight"), d_.d_out, dx.data(),
-                             params_.g("skip.weight"), params_.g("skip.bias"));
+        bridge_ops::linear_backward(x_.data(), dy.data(), n, d_.d_in, params_.v("skip.weight"), d_.d_out, dx.data(),
+                                    params_.g("skip.weight"), params_.g("skip.bias"));
     if (dcontext) *dcontext = std::move(dc);
     return dx;
   }
@@ -259,8 +259,8 @@ class bridge {
 
  private:
   static void declare(const bridge_dims& d, parameter_list<S>& ps, std::uint64_t seed) {
-    detail::need(d.d_in > 0, "d_in", "must be positive");
-    detail::need(d.d_out > 0, "d_out", "must be positive");
+    bridge_detail::need(d.d_in > 0, "d_in", "must be positive");
+    bridge_detail::need(d.d_out > 0, "d_out", "must be positive");
     Kind::check(d);
     if (d.skip && !(Kind::per_row && !Kind::uses_context))
       throw usage_error("bridge_dims.skip",
@@ -268,7 +268,7 @@ class bridge {
     bridge_rng rng(seed);
     Kind::declare(d, ps, rng);
     if (d.skip) {  // the body's last layer starts at zero, so the bridge starts at the skip map
-      detail::add_linear(ps, rng, "skip", d.d_out, d.d_in);
+      bridge_detail::add_linear(ps, rng, "skip", d.d_out, d.d_in);
       Kind::zero_last(ps);
     }
   }
@@ -290,7 +290,7 @@ class bridge {
     if constexpr (Kind::per_row && !Kind::uses_context)
       if (d_.skip) {
         std::vector<S> s(y.size());
-        ops::linear(x.data(), n, d_.d_in, params_.v("skip.weight"), params_.v("skip.bias"), d_.d_out, s.data());
+        bridge_ops::linear(x.data(), n, d_.d_in, params_.v("skip.weight"), params_.v("skip.bias"), d_.d_out, s.data());
         for (std::size_t i = 0; i < y.size(); ++i) y[i] += s[i];
       }
     return y;

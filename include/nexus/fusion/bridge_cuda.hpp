@@ -19,14 +19,14 @@
 
 namespace nexus::fusion {
 
-namespace detail {
+namespace bridge_detail {
 /// fp32 device memory of at least n values.
 struct device_array {
   cuda::device_buffer buf;
   std::size_t n = 0;
   float* get() const { return static_cast<float*>(buf.get()); }
 };
-}  // namespace detail
+}  // namespace bridge_detail
 
 template <class Kind>
 class cuda_bridge {
@@ -85,7 +85,7 @@ class cuda_bridge {
   }
 
  private:
-  using arrays = std::map<std::string, detail::device_array>;
+  using arrays = std::map<std::string, bridge_detail::device_array>;
 
   static float* array(arrays& a, const std::string& name, std::size_t n) {
     auto& e = a[name];
