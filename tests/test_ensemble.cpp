@@ -24,9 +24,7 @@ std::int32_t draw(std::mt19937_64& rng, std::span<const double> p) {
   return d(rng);
 }
 
-std::vector<std::span<const double>> spans(const std::vector<std::vector<double>>& v) {
-  return {v.begin(), v.end()};
-}
+std::vector<std::span<const double>> spans(const std::vector<std::vector<double>>& v) { return {v.begin(), v.end()}; }
 
 }  // namespace
 
@@ -57,15 +55,15 @@ TEST_CASE("ensemble: EM recovers the weights of a linear mixture and never loses
     double m = 0;
     for (std::int64_t n = 0; n < d.positions(); ++n) {
       double mix = 0;
-      for (std::int64_t s = 0; s < 3; ++s) mix += f.weights[std::size_t(s)] * d.dist(n, s)[std::size_t(d.observed[std::size_t(n)])];
+      for (std::int64_t s = 0; s < 3; ++s)
+        mix += f.weights[std::size_t(s)] * d.dist(n, s)[std::size_t(d.observed[std::size_t(n)])];
       m += d.dist(n, t)[std::size_t(d.observed[std::size_t(n)])] / mix;
     }
     CHECK(m / double(N) == Approx(1.0).epsilon(1e-6));
   }
 }
 
-TEST_CASE("ensemble: the log-linear mixture is normalised exactly and its fit recovers the exponents",
-          "[ensemble]") {
+TEST_CASE("ensemble: the log-linear mixture is normalised exactly and its fit recovers the exponents", "[ensemble]") {
   std::mt19937_64 rng(5);
   const int K = 257, N = 8000;
   const std::vector<double> truth = {0.7, 1.3};
@@ -82,7 +80,9 @@ TEST_CASE("ensemble: the log-linear mixture is normalised exactly and its fit re
     if (n < 50) {  // against the product computed directly, normalised by its plain sum
       std::vector<double> direct(static_cast<std::size_t>(K));
       double z = 0;
-      for (int b = 0; b < K; ++b) z += (direct[std::size_t(b)] = std::pow(p[0][std::size_t(b)], truth[0]) * std::pow(p[1][std::size_t(b)], truth[1]));
+      for (int b = 0; b < K; ++b)
+        z += (direct[std::size_t(b)] =
+                  std::pow(p[0][std::size_t(b)], truth[0]) * std::pow(p[1][std::size_t(b)], truth[1]));
       double sum = 0;
       for (int b = 0; b < K; ++b) {
         sum += mixed[std::size_t(b)];

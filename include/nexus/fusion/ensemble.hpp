@@ -37,16 +37,17 @@ struct ensemble_data {
     if (std::int64_t(dists.size()) != teachers * outcomes)
       throw usage_error("ensemble", std::to_string(dists.size()) + " probabilities for " + std::to_string(teachers) +
                                         " teachers of " + std::to_string(outcomes) + " outcomes");
-    if (next < 0 || next >= outcomes) throw usage_error("ensemble", "outcome " + std::to_string(next) + " outside the alphabet");
+    if (next < 0 || next >= outcomes)
+      throw usage_error("ensemble", "outcome " + std::to_string(next) + " outside the alphabet");
     prob.insert(prob.end(), dists.begin(), dists.end());
     observed.push_back(next);
   }
 };
 
 struct ensemble_fit {
-  std::vector<double> weights;       // per teacher (linear, log_linear); {τ} for entropy_gate
-  double log_likelihood = 0;         // of the development data under the fitted ensemble (nats)
-  std::vector<double> trace;         // the log-likelihood after each iteration
+  std::vector<double> weights;  // per teacher (linear, log_linear); {τ} for entropy_gate
+  double log_likelihood = 0;    // of the development data under the fitted ensemble (nats)
+  std::vector<double> trace;    // the log-likelihood after each iteration
   int iterations = 0;
 };
 
@@ -60,7 +61,8 @@ inline double weighted_log(double w, double p) { return w == 0 ? 0.0 : w * std::
 }  // namespace detail
 
 /// Σ_t w_t p_t into `out`.
-inline void mix_linear(std::span<const std::span<const double>> dists, std::span<const double> w, std::span<double> out) {
+inline void mix_linear(std::span<const std::span<const double>> dists, std::span<const double> w,
+                       std::span<double> out) {
   detail::check_weights(w, std::int64_t(dists.size()));
   std::fill(out.begin(), out.end(), 0.0);
   for (std::size_t t = 0; t < dists.size(); ++t)
@@ -119,8 +121,11 @@ inline ensemble_fit fit_linear_mixture(const ensemble_data& d, int max_iteration
     double ll = 0;
     for (std::int64_t n = 0; n < N; ++n) {
       double mix = 0;
-      for (std::int64_t t = 0; t < T; ++t) mix += f.weights[std::size_t(t)] * d.dist(n, t)[std::size_t(d.observed[std::size_t(n)])];
-      if (!(mix > 0)) throw usage_error("ensemble", "position " + std::to_string(n) + ": every teacher gives the observed outcome probability 0");
+      for (std::int64_t t = 0; t < T; ++t)
+        mix += f.weights[std::size_t(t)] * d.dist(n, t)[std::size_t(d.observed[std::size_t(n)])];
+      if (!(mix > 0))
+        throw usage_error("ensemble",
+                          "position " + std::to_string(n) + ": every teacher gives the observed outcome probability 0");
       ll += std::log(mix);
       for (std::int64_t t = 0; t < T; ++t)
         next[std::size_t(t)] += f.weights[std::size_t(t)] * d.dist(n, t)[std::size_t(d.observed[std::size_t(n)])] / mix;
@@ -144,7 +149,9 @@ inline ensemble_fit fit_log_linear(const ensemble_data& d, int max_iterations = 
                                    double floor = 1e-300) {
   const auto T = d.teachers, N = d.positions(), K = d.outcomes;
   if (T < 1 || N < 1) throw usage_error("ensemble", "nothing to fit: " + std::to_string(N) + " positions");
-  const auto lp = [&](std::int64_t n, std::int64_t t, std::int64_t b) { return std::log(std::max(d.dist(n, t)[std::size_t(b)], floor)); };
+  const auto lp = [&](std::int64_t n, std::int64_t t, std::int64_t b) {
+    return std::log(std::max(d.dist(n, t)[std::size_t(b)], floor));
+  };
   std::vector<double> q(static_cast<std::size_t>(K));
   // L, and optionally its gradient and Hessian, at w.
   auto evaluate = [&](const std::vector<double>& w, std::vector<double>* g, std::vector<double>* h) {
@@ -195,7 +202,8 @@ inline ensemble_fit fit_log_linear(const ensemble_data& d, int max_iterations = 
     // with a small ridge so a flat direction (two identical teachers) stays solvable.
     std::vector<double> a(static_cast<std::size_t>(T * T)), delta = g;
     for (std::int64_t i = 0; i < T * T; ++i) a[std::size_t(i)] = -h[std::size_t(i)];
-    for (std::int64_t i = 0; i < T; ++i) a[std::size_t(i * T + i)] += 1e-9 * (1.0 + std::abs(a[std::size_t(i * T + i)]));
+    for (std::int64_t i = 0; i < T; ++i)
+      a[std::size_t(i * T + i)] += 1e-9 * (1.0 + std::abs(a[std::size_t(i * T + i)]));
     for (std::int64_t c = 0; c < T; ++c) {
       std::int64_t p = c;
       for (std::int64_t r = c + 1; r < T; ++r)
@@ -209,14 +217,16 @@ inline ensemble_fit fit_log_linear(const ensemble_data& d, int max_iterations = 
       }
     }
     for (std::int64_t c = T - 1; c >= 0; --c) {
-      for (std::int64_t k = c + 1; k < T; ++k) delta[std::size_t(c)] -= a[std::size_t(c * T + k)] * delta[std::size_t(k)];
+      for (std::int64_t k = c + 1; k < T; ++k)
+        delta[std::size_t(c)] -= a[std::size_t(c * T + k)] * delta[std::size_t(k)];
       delta[std::size_t(c)] /= a[std::size_t(c * T + c)];
     }
     double step = 1;
     std::vector<double> w(static_cast<std::size_t>(T));
     double next = -std::numeric_limits<double>::infinity();
     for (int halvings = 0; halvings < 40; ++halvings, step /= 2) {
-      for (std::int64_t t = 0; t < T; ++t) w[std::size_t(t)] = std::max(0.0, f.weights[std::size_t(t)] + step * delta[std::size_t(t)]);
+      for (std::int64_t t = 0; t < T; ++t)
+        w[std::size_t(t)] = std::max(0.0, f.weights[std::size_t(t)] + step * delta[std::size_t(t)]);
       next = evaluate(w, nullptr, nullptr);
       if (next >= ll) break;
     }
