@@ -175,3 +175,37 @@ TEST_CASE("bundle: malformed manifests and tensors are refused with their code",
   CHECK(code_of(d.path / "plain.safetensors") == c::not_a_bundle);
   CHECK_THROWS_AS(bundle_file(d.path / "absent.nexus"), nexus::io_error);
 }
+
+TEST_CASE("bundle: a checkpoint folder is a teacher; a changed, added or removed file is a mismatch", "[bundle]") {
+  temp_dir d;
+  const auto src = fs::path(NEXUS_TEST_DATA) / "models" / "llama";
+  const auto dir = d.path / "llama";
+  fs::copy(src, dir);
+  const auto digest = digest_teacher(dir);
+  bundle_manifest m;
+  m.teachers.push_back({"llama", "llama", digest.sha256, digest.bytes, {teacher_source::kind::path, "llama"}});
+  write_bundle(d.path / "f.nexus", m, {});
+  const bundle_file b(d.path / "f.nexus");
+  CHECK(resolve_teacher(b, 0) == dir);
+  std::uint64_t total = 0;
+  for (const auto& e : fs::directory_iterator(src)) total += e.is_regular_file() ? fs::file_size(e.path()) : 0;
+  CHECK(digest.bytes == total);
+  auto expect_mismatch = [&] {
+    try {
+      resolve_teacher(b, 0);
+      FAIL("no error");
+    } catch (const bundle_error& e) {
+      CHECK(e.get_code() == bundle_error::code::teacher_mismatch);
+    }
+  };
+  { std::ofstream(dir / "extra.txt") << "x"; }
+  expect_mismatch();
+  fs::remove(dir / "extra.txt");
+  CHECK_NOTHROW(resolve_teacher(b, 0));
+  {
+    std::fstream f(dir / "config.json", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    f.put(' ');
+  }
+  expect_mismatch();
+}

@@ -34,14 +34,17 @@ inline int bundle_create(const bundle_args& a) {
   embedded.reserve(a.teachers.size());
   for (std::size_t i = 0; i < a.teachers.size(); ++i) {
     const fs::path p = fs::absolute(a.teachers[i]);
-    if (!fs::is_regular_file(p))
-      throw usage_error("bundle create", p.string() + " is not a file: a teacher is one .gguf file");
+    if (a.embed && !fs::is_regular_file(p))
+      throw usage_error("bundle create",
+                        p.string() + " is a folder: only single-file teachers (.gguf) can be embedded");
     (void)registry::open_checkpoint(p.string());  // a teacher Nexus cannot read is refused now, not at load
     fusion::bundle_teacher t;
     t.name = a.names.empty() ? p.stem().string() : a.names[i];
-    t.file = p.filename().string();
-    t.bytes = fs::file_size(p);
-    t.sha256 = sha256_file(p.string());
+    t.file = p.lexically_normal().filename().empty() ? p.lexically_normal().parent_path().filename().string()
+                                                     : p.lexically_normal().filename().string();
+    const auto d = fusion::digest_teacher(p);
+    t.bytes = d.bytes;
+    t.sha256 = d.sha256;
     if (a.embed) {
       std::ifstream in(p, std::ios::binary);
       embedded.emplace_back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

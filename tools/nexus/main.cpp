@@ -145,9 +145,9 @@ int main(int argc, char** argv) {
   auto* bundle_cmd = app.add_subcommand("bundle", "A .nexus bundle: one file for a fused system of teachers");
   bundle_cmd->require_subcommand(1);
   auto* bundle_create_cmd = bundle_cmd->add_subcommand("create", "Create a bundle of teachers (by size and sha256)");
-  bundle_create_cmd->add_option("--teacher", bun.teachers, ".gguf file (repeat for each teacher)")
+  bundle_create_cmd->add_option("--teacher", bun.teachers, ".gguf file or checkpoint folder (repeat for each teacher)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   bundle_create_cmd->add_option("--name", bun.names, "a name per teacher (default: the file's stem)");
   bundle_create_cmd->add_option("--budget", bun.budget, "most bytes of teacher weights resident at once (0: no limit)");
   bundle_create_cmd->add_flag("--embed", bun.embed, "embed the teacher files in the bundle");

