@@ -73,12 +73,13 @@ inline int score(const score_args& a) {
   }
   fmt::print("score {}: {} bytes, {} canonical tokens{}\n", a.model, text.size(), tokens,
              a.with_end ? " (with the end of text)" : "");
-  fmt::print("  byte-level  {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} bytes/s  {:.1f} forward tok/s  "
-             "cover max {} mean {:.2f}\n",
-             bpb, b.log_likelihood, b.seconds, n / b.seconds, double(st.forward_tokens) / b.seconds, st.max_live,
-             double(st.live_sum) / double(st.bytes + 1));
-  fmt::print("  canonical   {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} tok/s\n", canonical_bpb, canonical,
-             canonical_s, double(tokens) / canonical_s);
+  fmt::print(
+      "  byte-level  {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} bytes/s  {:.1f} forward tok/s  "
+      "cover max {} mean {:.2f}\n",
+      bpb, b.log_likelihood, b.seconds, n / b.seconds, double(st.forward_tokens) / b.seconds, st.max_live,
+      double(st.live_sum) / double(st.bytes + 1));
+  fmt::print("  canonical   {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} tok/s\n", canonical_bpb,
+             canonical, canonical_s, double(tokens) / canonical_s);
   fmt::print("  byte-level − canonical: {:+.3f} nats ({:+.3f}% of |canonical|)\n", b.log_likelihood - canonical,
              100 * gain);
   return 0;

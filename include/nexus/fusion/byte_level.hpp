@@ -83,7 +83,8 @@ class byte_vocabulary {
     if (root_.empty() && tok.eos()) root_ = {*tok.eos()};  // GPT-2's convention: <|endoftext|> starts a document
     if (root_.empty()) throw unsupported_error("byte_level", "the tokenizer has no bos or eos to start a text with");
     for (const auto id : root_)
-      if (id < 0 || id >= model_vocab) throw usage_error("byte_level", "root token " + std::to_string(id) + " outside the model");
+      if (id < 0 || id >= model_vocab)
+        throw usage_error("byte_level", "root token " + std::to_string(id) + " outside the model");
     end_ = end_token ? end_token : tok.eos();
     if (end_ && (*end_ < 0 || *end_ >= model_vocab))
       throw usage_error("byte_level", "end token " + std::to_string(*end_) + " outside the model");
@@ -191,9 +192,9 @@ inline std::optional<std::size_t> decision_offset(std::string_view text, std::si
 }
 
 struct byte_level_options {
-  std::int64_t chunk_rows = 0;                // tokens per forward step when refeeding (1: one at a time)
-  std::int64_t capacity = 4096;               // initial KV cache positions (grows when needed)
-  std::optional<std::int32_t> end_token = {}; // the token of the end-of-text outcome (default: eos)
+  std::int64_t chunk_rows = 0;                 // tokens per forward step when refeeding (1: one at a time)
+  std::int64_t capacity = 4096;                // initial KV cache positions (grows when needed)
+  std::optional<std::int32_t> end_token = {};  // the token of the end-of-text outcome (default: eos)
 };
 
 /// Counters of a byte-level run (what the cost depends on).
@@ -210,7 +211,10 @@ struct byte_level_stats {
 class byte_level_teacher {
  public:
   byte_level_teacher(const model& m, const tokenizer& tok, byte_level_options opt = {})
-      : model_(m), tok_(tok), opt_(opt), vocab_(tok, m.arch().dims.vocab_size, opt.end_token),
+      : model_(m),
+        tok_(tok),
+        opt_(opt),
+        vocab_(tok, m.arch().dims.vocab_size, opt.end_token),
         cache_(m.new_cache(std::max<std::int64_t>(opt.capacity, 8))) {
     reset();
   }
@@ -243,8 +247,8 @@ class byte_level_teacher {
     text_ += char(c);
     if (!utf8_valid_prefix(text_)) {
       text_.pop_back();
-      throw usage_error("byte_level", "byte " + std::to_string(text_.size()) + " (0x" + hex(c) +
-                                          ") makes the text invalid UTF-8");
+      throw usage_error("byte_level",
+                        "byte " + std::to_string(text_.size()) + " (0x" + hex(c) + ") makes the text invalid UTF-8");
     }
     if (!(mass_[c] > 0)) {
       text_.pop_back();
@@ -254,7 +258,8 @@ class byte_level_teacher {
     advance(c);
     decide();
     if (live_.empty())
-      throw usage_error("byte_level", "no valid tokenization covers the text up to byte " + std::to_string(text_.size()));
+      throw usage_error("byte_level",
+                        "no valid tokenization covers the text up to byte " + std::to_string(text_.size()));
     compute();
   }
 
@@ -262,7 +267,7 @@ class byte_level_teacher {
   double log_prob(std::size_t outcome) const { return std::log(dist_.at(outcome)); }
 
  private:
-  struct check {  // a prefix of the base (its first `tokens` tokens after the root) still to be decided
+  struct check {              // a prefix of the base (its first `tokens` tokens after the root) still to be decided
     std::size_t tokens, end;  // end: offset in the token stream π·x
   };
   struct base {
@@ -273,7 +278,7 @@ class byte_level_teacher {
     std::vector<float> logits;
     double log_z = 0;
     std::vector<check> pending;
-    std::array<double, 256> first{};   // mass of the tokens starting with each byte (at depth 0)
+    std::array<double, 256> first{};  // mass of the tokens starting with each byte (at depth 0)
   };
 
   static std::string hex(unsigned char c) {
@@ -376,7 +381,8 @@ class byte_level_teacher {
           continue;
         }
         const std::span<const std::int32_t> toks(b.tokens.data() + root, ch.tokens);
-        if (!valid_base_prefix(toks, text_, e, in_prefix, *f, [&](std::size_t k) -> const auto& { return encoding(k); })) {
+        if (!valid_base_prefix(
+                toks, text_, e, in_prefix, *f, [&](std::size_t k) -> const auto& { return encoding(k); })) {
           ok = false;
           break;
         }
@@ -417,7 +423,9 @@ class byte_level_teacher {
     }
     double z = 0;
     for (const auto m : mass_) z += m;
-    if (!(z > 0)) throw usage_error("byte_level", "no outcome has a non-zero probability after byte " + std::to_string(text_.size()));
+    if (!(z > 0))
+      throw usage_error("byte_level",
+                        "no outcome has a non-zero probability after byte " + std::to_string(text_.size()));
     for (std::size_t c = 0; c < dist_.size(); ++c) dist_[c] = mass_[c] / z;
     stats_.max_live = std::max(stats_.max_live, live_.size());
     stats_.live_sum += live_.size();
@@ -470,7 +478,7 @@ inline double canonical_log_likelihood(const model& m, const tokenizer& tok, std
 }
 
 struct byte_score {
-  double log_likelihood = 0;            // Σ log P(byte | bytes before) (+ log P(end) with the end)
+  double log_likelihood = 0;  // Σ log P(byte | bytes before) (+ log P(end) with the end)
   std::size_t bytes = 0;
   double seconds = 0;
   byte_level_stats stats;
@@ -489,7 +497,8 @@ inline byte_score score_bytes(const model& m, const tokenizer& tok, std::string_
   {  // the whole text must be spelt byte for byte by its own tokenization
     const auto& v = t.vocabulary();
     if (v.spell(tok.encode(text), text) != v.prefix() + std::string(text))
-      throw usage_error("score", "the tokenizer does not spell the text byte for byte (a normalizer or an unknown character)");
+      throw usage_error("score",
+                        "the tokenizer does not spell the text byte for byte (a normalizer or an unknown character)");
   }
   byte_score s;
   for (const char c : text) {
