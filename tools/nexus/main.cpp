@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "demo.hpp"
 #include "extract.hpp"
+#include "score.hpp"
 
 int main(int argc, char** argv) {
   using namespace nexus::cli;
@@ -141,6 +142,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 20));
   extract_cmd->add_flag("--quiet", ex.quiet, "no progress line even on a terminal");
 
+  score_args sc;
+  auto* score_cmd = app.add_subcommand(
+      "score", "Bits per byte of a text: byte-level (every tokenization marginalised) and canonical-token-level");
+  score_cmd->add_option("model", sc.model, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
+  score_cmd->add_option("--text", sc.text_file, "UTF-8 text file")->required()->check(CLI::ExistingFile);
+  score_cmd->add_flag("--end", sc.with_end, "also score the end of the text (the eos token / end-of-text outcome)");
+  score_cmd->add_flag("--json", sc.json, "print one JSON object");
+  score_cmd->add_option("--threads", sc.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+
   bundle_args bun;
   auto* bundle_cmd = app.add_subcommand("bundle", "A .nexus bundle: one file for a fused system of teachers");
   bundle_cmd->require_subcommand(1);
@@ -175,6 +185,7 @@ int main(int argc, char** argv) {
     if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs, demo_dev);
     if (*bench_cmd) return bench(bench_a);
     if (*extract_cmd) return extract_store(ex);
+    if (*score_cmd) return score(sc);
     if (*bundle_create_cmd) return bundle_create(bun);
     if (*bundle_inspect_cmd) return bundle_inspect(bun);
     if (*bundle_verify_cmd) return bundle_verify(bun);

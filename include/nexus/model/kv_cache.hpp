@@ -50,6 +50,14 @@ class kv_cache {
                                         std::to_string(capacity_));
   }
   void advance(std::int64_t tokens) noexcept { size_ += tokens; }
+  /// Keeps the first `tokens` positions and forgets the rest (the next forward overwrites them), so
+  /// that branches sharing a prefix reuse its keys and values.
+  void truncate(std::int64_t tokens) {
+    if (tokens < 0 || tokens > size_)
+      throw usage_error("kv_cache",
+                        "cannot truncate " + std::to_string(size_) + " positions to " + std::to_string(tokens));
+    size_ = tokens;
+  }
 
   /// Scratch buffer `slot` of at least `size` floats, kept between calls so that decoding one
   /// token after another allocates nothing.

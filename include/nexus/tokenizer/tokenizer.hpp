@@ -174,6 +174,34 @@ class tokenizer {
     return id_to_token_[std::size_t(id)];
   }
   bool is_special(std::int32_t id) const { return special_ids_.count(id) != 0; }
+  /// The bytes token `id` adds to running text: its spelling through the decoders, alone and away from
+  /// the start of the text (no Strip of a leading space, no Metaspace first-token strip), a
+  /// byte-fallback `<0xNN>` as its one raw byte. nullopt for an id with no token.
+  std::optional<std::string> token_bytes(std::int32_t id) const {
+    if (id < 0 || std::size_t(id) >= id_to_token_.size() || id_to_token_[std::size_t(id)].empty()) return std::nullopt;
+    std::string s = id_to_token_[std::size_t(id)];
+    for (const auto& d : decoders_) {
+      switch (d.type) {
+        case tok::decoder::kind::strip: break;  // acts on the start of the whole text only
+        case tok::decoder::kind::metaspace: s = tok::replace_all(s, d.a, " "); break;
+        case tok::decoder::kind::byte_fallback:
+          if (s.size() == 6 && s.rfind("<0x", 0) == 0 && s.back() == '>' &&
+              std::isxdigit(static_cast<unsigned char>(s[3])) && std::isxdigit(static_cast<unsigned char>(s[4])))
+            s = std::string(1, char(std::stoi(s.substr(3, 2), nullptr, 16)));
+          break;
+        case tok::decoder::kind::byte_level:
+        case tok::decoder::kind::replace:
+        case tok::decoder::kind::fuse: {
+          std::string joined;
+          for (const auto& part : d.apply({s})) joined += part;
+          s = std::move(joined);
+          break;
+        }
+      }
+    }
+    return s;
+  }
+
   std::optional<std::int32_t> token_id(const std::string& token) const {
     const auto it = vocab_.find(token);
     return it == vocab_.end() ? std::nullopt : std::optional(it->second);

@@ -1,0 +1,88 @@
+// `nexus score MODEL --text FILE [--end] [--json]`: bits per byte of a text under one teacher, byte-level
+// (nexus/fusion/byte_level.hpp: every tokenization marginalised) and under its canonical tokenization,
+// with the speed of each.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "nexus/backend/cpu/model.hpp"
+#include "nexus/fusion/byte_level.hpp"
+
+namespace nexus::cli {
+
+struct score_args {
+  std::string model, text_file;
+  bool json = false, with_end = false;
+  int threads = 0;
+};
+
+inline int score(const score_args& a) {
+  std::ifstream in(a.text_file, std::ios::binary);
+  if (!in) throw usage_error("--text", "cannot read " + a.text_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  using clock = std::chrono::steady_clock;
+  const auto m = load_cpu_model(a.model, {.threads = a.threads});
+  const auto tok = tokenizer::load(a.model);
+
+  auto t0 = clock::now();
+  std::size_t tokens = 0;
+  const double canonical = fusion::canonical_log_likelihood(*m, tok, text, a.with_end, &tokens);
+  const double canonical_s = std::chrono::duration<double>(clock::now() - t0).count();
+  const auto b = fusion::score_bytes(*m, tok, text, a.with_end);
+
+  const double n = double(text.size()), ln2 = std::log(2.0);
+  const double bpb = -b.log_likelihood / (n * ln2), canonical_bpb = -canonical / (n * ln2);
+  const double gain = canonical != 0 ? (b.log_likelihood - canonical) / std::abs(canonical) : 0;
+  const auto& st = b.stats;
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["model"] = a.model;
+    j["text"] = a.text_file;
+    j["bytes"] = text.size();
+    j["with_end_of_text"] = a.with_end;
+    j["threads"] = a.threads;
+    j["byte_level"] = {{"log_likelihood", b.log_likelihood},
+                       {"bits_per_byte", bpb},
+                       {"seconds", b.seconds},
+                       {"bytes_per_second", n / b.seconds},
+                       {"forward_tokens", st.forward_tokens},
+                       {"forward_tokens_per_second", double(st.forward_tokens) / b.seconds},
+                       {"bases_created", st.bases_created},
+                       {"cover_max", st.max_live},
+                       {"cover_mean", double(st.live_sum) / double(st.bytes + 1)},
+                       {"range_mean", double(st.range_sum) / double(st.bytes + 1)}};
+    j["canonical"] = {{"log_likelihood", canonical},
+                      {"bits_per_byte", canonical_bpb},
+                      {"tokens", tokens},
+                      {"seconds", canonical_s},
+                      {"tokens_per_second", double(tokens) / canonical_s},
+                      {"bytes_per_second", n / canonical_s}};
+    j["byte_level_minus_canonical_relative"] = gain;
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("score {}: {} bytes, {} canonical tokens{}\n", a.model, text.size(), tokens,
+             a.with_end ? " (with the end of text)" : "");
+  fmt::print(
+      "  byte-level  {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} bytes/s  {:.1f} forward tok/s  "
+      "cover max {} mean {:.2f}\n",
+      bpb, b.log_likelihood, b.seconds, n / b.seconds, double(st.forward_tokens) / b.seconds, st.max_live,
+      double(st.live_sum) / double(st.bytes + 1));
+  fmt::print("  canonical   {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} tok/s\n", canonical_bpb,
+             canonical, canonical_s, double(tokens) / canonical_s);
+  fmt::print("  byte-level − canonical: {:+.3f} nats ({:+.3f}% of |canonical|)\n", b.log_likelihood - canonical,
+             100 * gain);
+  return 0;
+}
+
+}  // namespace nexus::cli
