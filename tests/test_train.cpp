@@ -11,7 +11,9 @@
 
 #include "nexus/fusion/frozen_head.hpp"
 #include "nexus/fusion/losses.hpp"
+#include "nexus/fusion/stitch.hpp"
 #include "nexus/fusion/train.hpp"
+#include "nexus/fusion/bridge.hpp"
 #include "reference.hpp"
 
 using namespace nexus;
@@ -118,14 +120,16 @@ TEST_CASE("objectives: MSE, cosine and top-k KL gradients against fp64 finite di
   std::vector<double> g(n);
   SECTION("mse") {
     const double l = mse_row(y.data(), t.data(), n, g.data());
-    const auto fd = finite_differences([&](const std::vector<double>& v) { return mse_row<double>(v.data(), t.data(), n, nullptr); }, y);
+    const auto fd = finite_differences(
+        [&](const std::vector<double>& v) { return mse_row<double>(v.data(), t.data(), n, nullptr); }, y);
     CHECK(max_diff(g, fd) < 1e-8);
     CHECK(l > 0);
     CHECK(mse_row<float>(t.data(), t.data(), n, nullptr) == 0.0);
   }
   SECTION("cosine") {
     const double l = cosine_row(y.data(), t.data(), n, g.data());
-    const auto fd = finite_differences([&](const std::vector<double>& v) { return cosine_row<double>(v.data(), t.data(), n, nullptr); }, y);
+    const auto fd = finite_differences(
+        [&](const std::vector<double>& v) { return cosine_row<double>(v.data(), t.data(), n, nullptr); }, y);
     CHECK(max_diff(g, fd) < 1e-8);
     CHECK(l > 0);
     CHECK(cosine_row<float>(t.data(), t.data(), n, nullptr) == Approx(0.0).margin(1e-12));
@@ -222,7 +226,8 @@ TEST_CASE("frozen head: KL through the head, backward against fp64 finite differ
       std::vector<double> l(std::size_t(rows * V));
       head.forward_fp64(x.data(), rows, l.data());
       double s = 0;
-      for (std::int64_t r = 0; r < rows; ++r) s += topk_kl_row<double>(l.data() + r * V, V, top_lp[r], top_ids[r], nullptr);
+      for (std::int64_t r = 0; r < rows; ++r)
+        s += topk_kl_row<double>(l.data() + r * V, V, top_lp[r], top_ids[r], nullptr);
       return s;
     };
     std::vector<double> l(std::size_t(rows * V)), dl(std::size_t(rows * V)), dh(std::size_t(rows * H));
@@ -236,7 +241,8 @@ TEST_CASE("frozen head: KL through the head, backward against fp64 finite differ
     std::vector<float> hf(h.begin(), h.end()), lf(std::size_t(rows * V)), dlf(std::size_t(rows * V)),
         dhf(std::size_t(rows * H));
     head.forward(hf.data(), rows, lf.data());
-    for (std::int64_t r = 0; r < rows; ++r) topk_kl_row(lf.data() + r * V, V, top_lp[r], top_ids[r], dlf.data() + r * V);
+    for (std::int64_t r = 0; r < rows; ++r)
+      topk_kl_row(lf.data() + r * V, V, top_lp[r], top_ids[r], dlf.data() + r * V);
     head.backward(hf.data(), lf.data(), dlf.data(), rows, dhf.data());
     double worst = 0;
     for (std::size_t i = 0; i < dh.size(); ++i) worst = std::max(worst, std::abs(double(dhf[i]) - dh[i]));
@@ -288,7 +294,8 @@ struct regression {
     for (int i = 0; i < 120; ++i) {
       std::array<float, 5> r{};
       for (int k = 0; k < 3; ++k) r[k] = d(g);
-      for (int o = 0; o < 2; ++o) r[3 + o] = A[o * 3] * r[0] + A[o * 3 + 1] * r[1] + A[o * 3 + 2] * r[2] + C[o] + 0.1f * d(g);
+      for (int o = 0; o < 2; ++o)
+        r[3 + o] = A[o * 3] * r[0] + A[o * 3 + 1] * r[1] + A[o * 3 + 2] * r[2] + C[o] + 0.1f * d(g);
       (i < 100 ? train_rows : held_rows).push_back(r);
     }
   }
@@ -405,4 +412,87 @@ TEST_CASE("training: the parameters best on held-out data, never worse than the 
   CHECK(p.held_out_loss() == res.best_held_out);
   CHECK(learning_rate(o, 0) == 5.0);
   CHECK(learning_rate(o, o.steps - 1) == Approx(0.5));
+}
+
+namespace {
+
+std::vector<std::string> stitch_documents() {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 3; ++i)
+    docs.push_back("The quick brown fox " + std::to_string(i * 7) + " jumps over the lazy dog; naïve café and line " +
+                   std::to_string(i) + ". def f(x): return x");
+  return docs;
+}
+
+/// y = x: a linear bridge started at the identity map.
+bridge<linear_kind, float> identity_bridge(std::int64_t d) {
+  bridge<linear_kind, float> br({.d_in = d, .d_out = d});
+  std::vector<double> w(std::size_t(d * d), 0.0), b(std::size_t(d), 0.0);
+  for (std::int64_t i = 0; i < d; ++i) w[std::size_t(i * d + i)] = 1;
+  br.start_at(w, b);
+  return br;
+}
+
+}  // namespace
+
+TEST_CASE("stitch: the identity bridge between a teacher and itself scores as the teacher") {
+  const auto docs = stitch_documents();
+  const auto path = models() / "qwen2";
+  const auto m = load_cpu_model(path, {.threads = 2});
+  const auto tok = tokenizer::load(path);
+  const auto head = frozen_head::load(path, 2);
+  const auto br = identity_bridge(64);
+  const bridge_fn fn = [&](std::span<const float> x) { return br.apply(x); };
+  SECTION("same tokenizer, a middle layer: bits per byte of the stitched model are B's") {
+    const auto s = score_stitch(*m, tok, *m, tok, fn, head, nullptr, docs, {.layer_a = 1, .layer_b = 1, .context = 16});
+    CHECK(s.same_tokenizer);
+    CHECK(s.tokens > 20);
+    CHECK(s.bpb_b > 0);
+    CHECK(s.bpb_stitched == s.bpb_b);
+    CHECK(s.bpb_a == s.bpb_b);
+    CHECK(s.boundaries == 0);
+  }
+  SECTION("at the head, with a unigram: the stitched loss is B's and the share 1") {
+    std::vector<std::int32_t> ids;
+    for (const auto& d : docs) {
+      const auto e = tok.encode(d);
+      ids.insert(ids.end(), e.begin(), e.end());
+    }
+    const auto uni = unigram_from_ids(ids, m->arch().dims.vocab_size, "test");
+    const auto s = score_stitch(*m, tok, *m, tok, fn, head, &uni, docs, {.layer_a = -1, .layer_b = -1, .context = 16});
+    CHECK(s.boundaries > 20);
+    CHECK(s.loss_stitched == Approx(s.loss_b).epsilon(1e-6));
+    CHECK(s.loss_unigram != Approx(s.loss_b).epsilon(1e-3));  // (random tiny weights: worse than unigram)
+    CHECK(s.share == Approx(1.0).epsilon(1e-5));
+    // Another layer of A is not B's last layer: another loss, another share.
+    const auto t = score_stitch(*m, tok, *m, tok, fn, head, &uni, docs, {.layer_a = 0, .layer_b = -1, .context = 16});
+    CHECK(t.loss_stitched != Approx(s.loss_b).epsilon(1e-3));
+    CHECK(t.share != Approx(1.0).epsilon(1e-3));
+  }
+}
+
+TEST_CASE("stitch: across tokenizers, B's loss at the shared boundaries; a middle layer of B is refused") {
+  const auto docs = stitch_documents();
+  const auto pa = models() / "llama", pb = models() / "gemma3_text";
+  const auto a = load_cpu_model(pa, {.threads = 2}), b = load_cpu_model(pb, {.threads = 2});
+  const auto ta = tokenizer::load(pa), tb = tokenizer::load(pb);
+  const auto head = frozen_head::load(pb, 2);
+  const auto br = identity_bridge(64);
+  const bridge_fn fn = [&](std::span<const float> x) { return br.apply(x); };
+  std::vector<std::int32_t> ids;
+  for (const auto& d : docs) {
+    const auto e = tb.encode(d);
+    ids.insert(ids.end(), e.begin(), e.end());
+  }
+  const auto uni = unigram_from_ids(ids, b->arch().dims.vocab_size, "test");
+  const auto s = score_stitch(*a, ta, *b, tb, fn, head, &uni, docs, {.layer_a = -1, .layer_b = -1, .context = 16});
+  CHECK(!s.same_tokenizer);
+  CHECK(s.boundaries > 5);
+  CHECK(std::isfinite(s.loss_b));
+  CHECK(std::isfinite(s.loss_stitched));
+  CHECK(s.share == Approx((s.loss_unigram - s.loss_stitched) / (s.loss_unigram - s.loss_b)));
+  // The stitched path through an identity bridge from a foreign teacher is not B.
+  CHECK(s.loss_stitched != Approx(s.loss_b).epsilon(1e-3));
+  CHECK_THROWS_AS(score_stitch(*a, ta, *b, tb, fn, head, &uni, docs, {.layer_a = 1, .layer_b = 1, .context = 16}),
+                  usage_error);
 }

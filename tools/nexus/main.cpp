@@ -7,6 +7,8 @@
 #include "commands.hpp"
 #include "demo.hpp"
 #include "extract.hpp"
+#include "score.hpp"
+#include "train_bridge.hpp"
 
 int main(int argc, char** argv) {
   using namespace nexus::cli;
@@ -140,6 +142,65 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 20));
   extract_cmd->add_flag("--quiet", ex.quiet, "no progress line even on a terminal");
 
+  train_bridge_args tb;
+  auto* train_cmd = app.add_subcommand("train-bridge",
+                                       "Train a linear or MLP bridge between two teachers' layers on a feature store");
+  train_cmd->add_option("--store", tb.store, "feature store folder (nexus extract)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  train_cmd->add_option("--from", tb.from, "A:i, teacher (index or name) and layer, e.g. 0:12")->required();
+  train_cmd->add_option("--to", tb.to, "B:j, e.g. 1:-1 (KL: B's last layer)")->required();
+  train_cmd->add_option("--kind", tb.kind, "linear or mlp")->check(CLI::IsMember({"linear", "mlp"}));
+  train_cmd->add_option("--hidden", tb.hidden, "MLP hidden width")->check(CLI::Range(1, 1 << 20));
+  train_cmd->add_option("--objective", tb.objective, "mse, cosine (hidden states) or kl (through B's head)")
+      ->check(CLI::IsMember({"mse", "cosine", "kl"}));
+  train_cmd->add_option("--init", tb.init, "closed-form (ridge, λ on held-out) or zero")
+      ->check(CLI::IsMember({"closed-form", "zero"}));
+  train_cmd->add_option("--head", tb.head, "B's checkpoint for its head (default: the store's source path)");
+  train_cmd->add_option("--steps", tb.steps, "optimizer steps")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 30));
+  train_cmd->add_option("--batch", tb.batch, "pairs per step")->check(CLI::Range(1, 1 << 20));
+  train_cmd->add_option("--lr", tb.lr, "peak learning rate")->check(CLI::PositiveNumber);
+  train_cmd->add_option("--warmup", tb.warmup, "linear warm-up steps")->check(CLI::Range(0, 1 << 30));
+  train_cmd->add_option("--min-lr-ratio", tb.min_lr_ratio, "the cosine ends at lr × this")->check(CLI::Range(0.0, 1.0));
+  train_cmd->add_option("--weight-decay", tb.weight_decay, "AdamW's decoupled weight decay")
+      ->check(CLI::Range(0.0, 10.0));
+  train_cmd->add_option("--clip", tb.clip, "global gradient norm cap (0: none)")->check(CLI::Range(0.0, 1e9));
+  train_cmd->add_option("--seed", tb.seed, "initialisation and batch order");
+  train_cmd->add_option("--eval-every", tb.eval_every, "held-out loss every N steps")->check(CLI::Range(1, 1 << 30));
+  train_cmd->add_option("--max-train", tb.max_train, "training pairs, evenly spaced over the store (0: all)")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 40));
+  train_cmd->add_option("--max-heldout", tb.max_heldout, "held-out pairs (0: all)")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 40));
+  train_cmd->add_option("--checkpoint", tb.checkpoint,
+                        "checkpoint file, resumed when present (default OUT.checkpoint.safetensors)");
+  train_cmd->add_option("--checkpoint-every", tb.checkpoint_every, "steps between checkpoints (0: none)")
+      ->check(CLI::Range(0, 1 << 30));
+  train_cmd->add_option("--threads", tb.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+  train_cmd->add_option("--out", tb.out, "the bridge, .safetensors (curves beside it: OUT.curve.json, .png)")
+      ->required();
+  train_cmd->add_flag("--quiet", tb.quiet, "no progress line even on a terminal");
+
+  score_args sc;
+  auto* score_cmd =
+      app.add_subcommand("score", "Score teacher A up to layer i, a bridge, then teacher B after layer j");
+  score_cmd->add_option("--stitch", sc.stitch, "A:i,B:j with A and B checkpoint folders or .gguf files")->required();
+  score_cmd->add_option("--bridge", sc.bridge, "bridge file (nexus train-bridge)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  score_cmd->add_option("--text", sc.text, "text files (.jsonl: one document per line)")->check(CLI::ExistingFile);
+  score_cmd->add_option("--heldout-of", sc.heldout_of, "score the held-out documents of this feature store")
+      ->check(CLI::ExistingDirectory);
+  score_cmd
+      ->add_option("--unigram-store", sc.unigram_store,
+                   "B's unigram: mean of its stored top-k over this store's training documents")
+      ->check(CLI::ExistingDirectory);
+  score_cmd->add_option("--unigram-text", sc.unigram_text, "B's unigram: its tokens of this text, add-one smoothed")
+      ->check(CLI::ExistingFile);
+  score_cmd->add_option("--context", sc.context, "tokens per window")->check(CLI::Range(2, 1 << 20));
+  score_cmd->add_option("--threads", sc.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+  score_cmd->add_flag("--json", sc.json, "print one JSON object");
+
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
     app.parse(argc, argv);
@@ -156,6 +217,8 @@ int main(int argc, char** argv) {
     if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs, demo_dev);
     if (*bench_cmd) return bench(bench_a);
     if (*extract_cmd) return extract_store(ex);
+    if (*train_cmd) return train_bridge(tb);
+    if (*score_cmd) return score(sc);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());
