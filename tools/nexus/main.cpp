@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "align.hpp"
 #include "bench.hpp"
 #include "commands.hpp"
 #include "demo.hpp"
@@ -140,6 +141,23 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 20));
   extract_cmd->add_flag("--quiet", ex.quiet, "no progress line even on a terminal");
 
+  align_args al;
+  auto* align_cmd = app.add_subcommand(
+      "align", "Closed-form maps between two teachers' hidden states in a feature store, scored on held-out documents");
+  align_cmd->add_option("--store", al.store, "feature store folder (nexus extract)")->required();
+  align_cmd->add_option("--from", al.from, "TEACHER:LAYER mapped from, e.g. 0:6 or NAME:-1 (teacher by index or name)")
+      ->required();
+  align_cmd->add_option("--to", al.to, "TEACHER:LAYER mapped to, e.g. 1:final")->required();
+  align_cmd->add_option("--method", al.method, "ridge, procrustes, cca, ot or all")
+      ->check(CLI::IsMember({"ridge", "procrustes", "cca", "ot", "all"}));
+  align_cmd->add_flag("--all-layers", al.all_layers,
+                      "every stored layer of the two teachers against every other (--from/--to name the teachers)");
+  align_cmd->add_option("--epsilon", al.epsilon, "entropic regularisation of the OT method")
+      ->check(CLI::Range(1e-6, 10.0));
+  align_cmd->add_option("--batch-rows", al.batch_rows, "rows read at a time")->check(CLI::Range(1, 1 << 24));
+  align_cmd->add_option("--out", al.out, "report (JSON)")->required();
+  align_cmd->add_flag("--quiet", al.quiet, "no line per pair");
+
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
     app.parse(argc, argv);
@@ -156,6 +174,7 @@ int main(int argc, char** argv) {
     if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs, demo_dev);
     if (*bench_cmd) return bench(bench_a);
     if (*extract_cmd) return extract_store(ex);
+    if (*align_cmd) return align_store(al);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());
