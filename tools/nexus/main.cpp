@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "align.hpp"
 #include "bench.hpp"
 #include "commands.hpp"
 #include "demo.hpp"
@@ -200,6 +201,22 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--context", sc.context, "tokens per window")->check(CLI::Range(2, 1 << 20));
   score_cmd->add_option("--threads", sc.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
   score_cmd->add_flag("--json", sc.json, "print one JSON object");
+  align_args al;
+  auto* align_cmd = app.add_subcommand(
+      "align", "Closed-form maps between two teachers' hidden states in a feature store, scored on held-out documents");
+  align_cmd->add_option("--store", al.store, "feature store folder (nexus extract)")->required();
+  align_cmd->add_option("--from", al.from, "TEACHER:LAYER mapped from, e.g. 0:6 or NAME:-1 (teacher by index or name)")
+      ->required();
+  align_cmd->add_option("--to", al.to, "TEACHER:LAYER mapped to, e.g. 1:final")->required();
+  align_cmd->add_option("--method", al.method, "ridge, procrustes, cca, ot or all")
+      ->check(CLI::IsMember({"ridge", "procrustes", "cca", "ot", "all"}));
+  align_cmd->add_flag("--all-layers", al.all_layers,
+                      "every stored layer of the two teachers against every other (--from/--to name the teachers)");
+  align_cmd->add_option("--epsilon", al.epsilon, "entropic regularisation of the OT method")
+      ->check(CLI::Range(1e-6, 10.0));
+  align_cmd->add_option("--batch-rows", al.batch_rows, "rows read at a time")->check(CLI::Range(1, 1 << 24));
+  align_cmd->add_option("--out", al.out, "report (JSON)")->required();
+  align_cmd->add_flag("--quiet", al.quiet, "no line per pair");
 
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
@@ -219,6 +236,7 @@ int main(int argc, char** argv) {
     if (*extract_cmd) return extract_store(ex);
     if (*train_cmd) return train_bridge(tb);
     if (*score_cmd) return score(sc);
+    if (*align_cmd) return align_store(al);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());

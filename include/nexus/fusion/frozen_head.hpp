@@ -48,7 +48,7 @@ class frozen_head {
   }
 
   frozen_head(const frozen_head&) = delete;  // head_ points into w_
-  frozen_head(frozen_head&&) = default;        // moving the map keeps its elements where they are
+  frozen_head(frozen_head&&) = default;      // moving the map keeps its elements where they are
   frozen_head& operator=(frozen_head&&) = default;
 
   /// The head of a checkpoint folder or .gguf file (its weights viewed in place where stored so).
@@ -124,7 +124,8 @@ class frozen_head {
     visit_enum(kind_, [&](auto kd) {
       for (std::int64_t r = 0; r < rows; ++r)
         math::normalize_row_backward<decltype(kd)::value>(h + r * H, da.data() + r * H, dh + r * H,
-                                                          static_cast<float*>(nullptr), static_cast<float*>(nullptr), H, norm_);
+                                                          static_cast<float*>(nullptr), static_cast<float*>(nullptr), H,
+                                                          norm_);
     });
   }
 
@@ -144,8 +145,8 @@ class frozen_head {
     visit_enum(kind_, [&](auto kd) {
       for (std::int64_t r = 0; r < rows; ++r)
         math::normalize_row_backward<decltype(kd)::value>(h + r * H, da.data() + r * H, dh + r * H,
-                                                          static_cast<double*>(nullptr), static_cast<double*>(nullptr), H,
-                                                          norm64_);
+                                                          static_cast<double*>(nullptr), static_cast<double*>(nullptr),
+                                                          H, norm64_);
     });
   }
 

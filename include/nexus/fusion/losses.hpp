@@ -83,8 +83,8 @@ double topk_kl_row(const Real* logits, std::int64_t vocab, std::span<const float
   for (std::size_t k = 0; k < top_ids.size(); ++k) {
     const auto id = top_ids[k];
     if (id < 0 || id >= vocab)
-      throw usage_error("topk_kl", "stored token id " + std::to_string(id) + " outside a vocabulary of " +
-                                       std::to_string(vocab));
+      throw usage_error("topk_kl",
+                        "stored token id " + std::to_string(id) + " outside a vocabulary of " + std::to_string(vocab));
     const double lp = double(top_lp[k]), lq = double(logits[id]) - log_z;
     p_sum += std::exp(lp);
     q_top += std::exp(lq);

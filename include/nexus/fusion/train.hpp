@@ -39,16 +39,16 @@ struct train_options {
   std::int64_t steps = 1000;
   std::int64_t batch = 64;
   double lr = 1e-3;
-  std::int64_t warmup = 50;     // steps of linear warm-up from lr / warmup to lr
-  double min_lr_ratio = 0.1;    // the cosine decays to lr · min_lr_ratio at the last step
+  std::int64_t warmup = 50;   // steps of linear warm-up from lr / warmup to lr
+  double min_lr_ratio = 0.1;  // the cosine decays to lr · min_lr_ratio at the last step
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double weight_decay = 0.01;   // decoupled (AdamW): p ← p − lr · wd · p
-  double clip = 1.0;            // global gradient norm cap; 0: none
+  double weight_decay = 0.01;  // decoupled (AdamW): p ← p − lr · wd · p
+  double clip = 1.0;           // global gradient norm cap; 0: none
   std::uint64_t seed = 0;
-  std::int64_t eval_every = 50;        // held-out loss every this many steps (and at 0 and the end)
-  std::int64_t checkpoint_every = 0;   // 0: no checkpoints
-  std::filesystem::path checkpoint;    // the checkpoint file; resumed from when it exists
-  bool restore_best = true;            // end with the parameters best on held-out data
+  std::int64_t eval_every = 50;       // held-out loss every this many steps (and at 0 and the end)
+  std::int64_t checkpoint_every = 0;  // 0: no checkpoints
+  std::filesystem::path checkpoint;   // the checkpoint file; resumed from when it exists
+  bool restore_best = true;           // end with the parameters best on held-out data
 };
 
 /// lr at step s (0-based): linear warm-up over `warmup` steps, then cosine to lr · min_lr_ratio.
@@ -154,9 +154,9 @@ class adamw {
 };
 
 struct curve_point {
-  std::int64_t step = 0;   // updates done
-  double train = NAN;      // mean training loss of the steps since the previous point (NaN at step 0)
-  double held_out = NAN;   // held-out loss with the parameters after `step` updates
+  std::int64_t step = 0;  // updates done
+  double train = NAN;     // mean training loss of the steps since the previous point (NaN at step 0)
+  double held_out = NAN;  // held-out loss with the parameters after `step` updates
 };
 
 struct train_progress {
@@ -324,8 +324,9 @@ inline train_result train(train_problem& pr, const train_options& o, const train
     for (const auto& p : pr.params) std::fill(p.grad.begin(), p.grad.end(), 0.0f);
     const auto idx = order.at(step);
     const double loss = pr.batch_loss(idx);
-    if (!std::isfinite(loss)) throw usage_error("training", "loss is " + std::to_string(loss) + " at step " +
-                                                                std::to_string(step) + " (try a lower --lr)");
+    if (!std::isfinite(loss))
+      throw usage_error("training",
+                        "loss is " + std::to_string(loss) + " at step " + std::to_string(step) + " (try a lower --lr)");
     clip_global_norm(pr.params, o.clip);
     const double lr = learning_rate(o, step);
     opt.step(pr.params, o, step + 1, lr);
@@ -333,8 +334,7 @@ inline train_result train(train_problem& pr, const train_options& o, const train
     train_sum += loss;
     ++train_count;
     if (step % o.eval_every == 0 || step == o.steps) evaluate();
-    if (!o.checkpoint.empty() && o.checkpoint_every > 0 && (step % o.checkpoint_every == 0 || step == o.steps))
-      save();
+    if (!o.checkpoint.empty() && o.checkpoint_every > 0 && (step % o.checkpoint_every == 0 || step == o.steps)) save();
     prog.step = step;
     prog.lr = lr;
     prog.seconds = std::chrono::duration<double>(clock::now() - started).count();
