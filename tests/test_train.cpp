@@ -11,7 +11,9 @@
 
 #include "nexus/fusion/frozen_head.hpp"
 #include "nexus/fusion/losses.hpp"
+#include "nexus/fusion/closed_form.hpp"
 #include "nexus/fusion/stitch.hpp"
+#include "nexus/fusion/train_bridge.hpp"
 #include "nexus/fusion/train.hpp"
 #include "nexus/fusion/bridge.hpp"
 #include "reference.hpp"
@@ -495,4 +497,92 @@ TEST_CASE("stitch: across tokenizers, B's loss at the shared boundaries; a middl
   CHECK(s.loss_stitched != Approx(s.loss_b).epsilon(1e-3));
   CHECK_THROWS_AS(score_stitch(*a, ta, *b, tb, fn, head, &uni, docs, {.layer_a = 1, .layer_b = 1, .context = 16}),
                   usage_error);
+}
+
+namespace {
+
+/// A store of two tiny teachers (llama, qwen2: different tokenizers) over a few documents.
+fs::path tiny_store() {
+  static const fs::path dir = [] {
+    const auto root = temp_path("store");
+    fs::create_directories(root / "corpus");
+    std::string jsonl;
+    for (int i = 0; i < 10; ++i)
+      jsonl +=
+          nlohmann::json{{"text", "Document " + std::to_string(i) + ": the quick brown fox " + std::to_string(i * 13) +
+                                      " jumps over the lazy dog, line " + std::to_string(i) +
+                                      "; café and naïve. def f(x): return x * " + std::to_string(i)}}
+              .dump() +
+          "\n";
+    std::ofstream(root / "corpus" / "docs.jsonl") << jsonl;
+    extract_options o;
+    o.teachers = {models() / "llama", models() / "qwen2"};
+    o.corpus = {root / "corpus"};
+    o.layers = {"0", "-1"};
+    o.top_k = 8;
+    o.dtype = "f32";
+    o.context = 32;
+    o.out = root / "store";
+    o.cpu.threads = 2;
+    extract(o);
+    return root / "store";
+  }();
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("train-bridge on a store: starts at the closed-form fit, never worse on held-out data") {
+  const feature_store s(tiny_store());
+  const heldout_split split(s);
+  const auto from = parse_store_layer(s, "0:-1"), to = parse_store_layer(s, "1:-1");
+  const auto train_rows = read_pairs(s, from, to, split, split_part::train, 0);
+  const auto held_rows = read_pairs(s, from, to, split, split_part::heldout, 0);
+  REQUIRE(train_rows.rows > 50);
+  REQUIRE(held_rows.rows > 10);
+  store_pairs tp(s, from, to, split, split_part::train), hp(s, from, to, split, split_part::heldout);
+  const auto fit = fit_ridge(accumulate(tp), accumulate(hp));
+  train_options o;
+  o.steps = 30;
+  o.batch = 16;
+  o.lr = 3e-3;
+  o.warmup = 3;
+  o.eval_every = 5;
+  SECTION("linear, MSE: step 0 is the ridge map") {
+    bridge<linear_kind, float> br({.d_in = 64, .d_out = 64});
+    br.start_at(std::span<const double>(fit.map.w), std::span<const double>(fit.map.b));
+    auto p = bridge_problem(br, train_rows, held_rows, objective::mse, nullptr);
+    const auto r = train(p, o);
+    const auto y = fit.map.apply(held_rows.x, held_rows.rows);
+    double mse = 0;
+    for (std::int64_t i = 0; i < held_rows.rows; ++i)
+      mse += mse_row(y.data() + i * 64, held_rows.y.data() + i * 64, 64, static_cast<float*>(nullptr));
+    CHECK(r.initial_held_out == Approx(mse / double(held_rows.rows)).epsilon(1e-5));
+    CHECK(r.best_held_out <= r.initial_held_out);
+    CHECK(p.held_out_loss() == r.best_held_out);
+  }
+  SECTION("MLP, KL through B's head: deterministic, never worse than its start") {
+    const auto head = frozen_head::load(models() / "qwen2", 2);
+    std::vector<std::vector<float>> weights;
+    for (int run = 0; run < 2; ++run) {
+      bridge<mlp_kind, float> br({.d_in = 64, .d_out = 64, .hidden = 32, .skip = true}, 5);
+      br.start_at(std::span<const double>(fit.map.w), std::span<const double>(fit.map.b));
+      auto p = bridge_problem(br, train_rows, held_rows, objective::kl, &head);
+      const auto start = p.held_out_loss();
+      o.restore_best = false;
+      const auto r = train(p, o);
+      CHECK(r.initial_held_out == start);
+      CHECK(r.best_held_out <= r.initial_held_out);
+      CHECK(r.curve.back().held_out < r.initial_held_out);  // it learns
+      std::vector<float> all;
+      for (const auto& q : br.parameters()) all.insert(all.end(), q.value.begin(), q.value.end());
+      weights.push_back(all);
+    }
+    CHECK(weights[0] == weights[1]);
+  }
+  SECTION("KL needs the store's top-k and B's head") {
+    bridge<linear_kind, float> br({.d_in = 64, .d_out = 64});
+    auto p = bridge_problem(br, train_rows, held_rows, objective::kl, nullptr);
+    CHECK_THROWS_AS(p.held_out_loss(), usage_error);
+  }
 }

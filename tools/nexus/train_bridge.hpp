@@ -109,31 +109,48 @@ inline int train_bridge(const train_bridge_args& a) {
   // Curves: JSON and PNG beside the bridge.
   const auto stem = output_stem(a.out);
   nlohmann::ordered_json curve = nlohmann::ordered_json::array();
-  line_series tr{"train", {}, {}}, ho{"held-out", {}, {}};
+  plot::line_series tr{"train", {}, {}}, ho{"held-out", {}, {}};
   for (const auto& c : r.curve) {
     curve.push_back({{"step", c.step}, {"train", c.train}, {"held_out", c.held_out}});
     if (std::isfinite(c.train)) tr.x.push_back(double(c.step)), tr.y.push_back(c.train);
     ho.x.push_back(double(c.step)), ho.y.push_back(c.held_out);
   }
-  nlohmann::ordered_json report = {
-      {"store", a.store}, {"from", a.from}, {"to", a.to}, {"kind", a.kind}, {"objective", a.objective},
-      {"init", a.init},   {"closed_form", closed},
-      {"options", {{"steps", a.steps}, {"batch", a.batch}, {"lr", a.lr}, {"warmup", a.warmup},
-                   {"min_lr_ratio", a.min_lr_ratio}, {"weight_decay", a.weight_decay}, {"clip", a.clip},
-                   {"seed", a.seed}, {"hidden", a.kind == "mlp" ? a.hidden : 0}}},
-      {"train_rows", train_rows.rows}, {"heldout_rows", held_rows.rows},
-      {"initial_held_out", r.initial_held_out}, {"best_held_out", r.best_held_out}, {"best_step", r.best_step},
-      {"resumed_from", r.resumed_from}, {"seconds", r.seconds}, {"curve", curve}};
+  nlohmann::ordered_json report = {{"store", a.store},
+                                   {"from", a.from},
+                                   {"to", a.to},
+                                   {"kind", a.kind},
+                                   {"objective", a.objective},
+                                   {"init", a.init},
+                                   {"closed_form", closed},
+                                   {"options",
+                                    {{"steps", a.steps},
+                                     {"batch", a.batch},
+                                     {"lr", a.lr},
+                                     {"warmup", a.warmup},
+                                     {"min_lr_ratio", a.min_lr_ratio},
+                                     {"weight_decay", a.weight_decay},
+                                     {"clip", a.clip},
+                                     {"seed", a.seed},
+                                     {"hidden", a.kind == "mlp" ? a.hidden : 0}}},
+                                   {"train_rows", train_rows.rows},
+                                   {"heldout_rows", held_rows.rows},
+                                   {"initial_held_out", r.initial_held_out},
+                                   {"best_held_out", r.best_held_out},
+                                   {"best_step", r.best_step},
+                                   {"resumed_from", r.resumed_from},
+                                   {"seconds", r.seconds},
+                                   {"curve", curve}};
   std::ofstream(stem + ".curve.json") << report.dump(2) << "\n";
-  line_chart(stem + ".curve.png", {.title = a.kind + " bridge " + a.from + " -> " + a.to + ", " + a.objective,
-                                   .x_label = "step",
-                                   .y_label = a.objective + " loss",
-                                   .series = {tr, ho},
-                                   .log_y = false});
-  fmt::print("train-bridge {} -> {} ({} {}, {} train / {} held-out pairs): held-out {} {:.6g} at the start, best {:.6g} "
-             "at step {} of {}; {:.1f} s\n",
-             a.from, a.to, a.kind, a.objective, train_rows.rows, held_rows.rows, a.objective, r.initial_held_out,
-             r.best_held_out, r.best_step, a.steps, r.seconds);
+  plot::line_chart(stem + ".curve.png", {.title = a.kind + " bridge " + a.from + " -> " + a.to + ", " + a.objective,
+                                         .x_label = "step",
+                                         .y_label = a.objective + " loss",
+                                         .series = {tr, ho},
+                                         .log_y = false});
+  fmt::print(
+      "train-bridge {} -> {} ({} {}, {} train / {} held-out pairs): held-out {} {:.6g} at the start, best {:.6g} "
+      "at step {} of {}; {:.1f} s\n",
+      a.from, a.to, a.kind, a.objective, train_rows.rows, held_rows.rows, a.objective, r.initial_held_out,
+      r.best_held_out, r.best_step, a.steps, r.seconds);
   fmt::print("wrote {}, {}.curve.json, {}.curve.png\n", a.out, stem, stem);
   return 0;
 }
