@@ -116,8 +116,8 @@ inline int score(const score_args& a) {
       const auto e = tb.encode(d, false);
       ids.insert(ids.end(), e.begin(), e.end());
     }
-    uni = unigram_from_ids(ids, V, "B's " + std::to_string(ids.size()) + " tokens of " + a.unigram_text +
-                                       ", add-one smoothed");
+    uni = unigram_from_ids(ids, V,
+                           "B's " + std::to_string(ids.size()) + " tokens of " + a.unigram_text + ", add-one smoothed");
   }
   stitch_options o;
   o.layer_a = layer_a, o.layer_b = layer_b, o.context = a.context;
@@ -153,7 +153,8 @@ inline int score(const score_args& a) {
   if (s.boundaries > 0) {
     fmt::print("  B's next-token loss at {} shared boundaries (nats): B {:.4f}  stitched {:.4f}", s.boundaries,
                s.loss_b, s.loss_stitched);
-    if (uni) fmt::print("  unigram {:.4f}\n  share of B's advantage over unigram carried: {:.4f}\n", s.loss_unigram, s.share);
+    if (uni)
+      fmt::print("  unigram {:.4f}\n  share of B's advantage over unigram carried: {:.4f}\n", s.loss_unigram, s.share);
     else fmt::print("\n");
   }
   return 0;

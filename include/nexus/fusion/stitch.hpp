@@ -71,9 +71,9 @@ inline unigram unigram_from_store(const feature_store& s, std::size_t t, std::in
     }
   }
   if (rows == 0) throw usage_error("unigram", "no training rows in the store");
-  unigram u{{}, "mean of teacher " + s.teacher_name(t) + "'s stored top-" + std::to_string(k) +
-                    " distributions over the " + std::to_string(rows) +
-                    " token rows of the store's training documents (the rest spread evenly)"};
+  unigram u{{},
+            "mean of teacher " + s.teacher_name(t) + "'s stored top-" + std::to_string(k) + " distributions over the " +
+                std::to_string(rows) + " token rows of the store's training documents (the rest spread evenly)"};
   for (const double v : p) u.logp.push_back(std::log((v + rest / double(vocab)) / double(rows)));
   return u;
 }
@@ -113,8 +113,7 @@ inline stitch_score score_stitch(const model& a, const tokenizer& tok_a, const m
   s.documents = std::int64_t(documents.size());
   // Same tokenizer when both read every document as the same ids (their own prefixes included).
   s.same_tokenizer = true;
-  for (const auto& d : documents)
-    s.same_tokenizer = s.same_tokenizer && tok_a.encode(d, true) == tok_b.encode(d, true);
+  for (const auto& d : documents) s.same_tokenizer = s.same_tokenizer && tok_a.encode(d, true) == tok_b.encode(d, true);
   if (!s.same_tokenizer && !at_head)
     throw usage_error("--stitch", "teachers with different tokenizers stitch into B's last layer (" +
                                       std::to_string(Lb - 1) + " or -1) only, not " + std::to_string(o.layer_b));
@@ -185,7 +184,8 @@ inline stitch_score score_stitch(const model& a, const tokenizer& tok_a, const m
     }
   }
   const double bits = 1.0 / (std::numbers::ln2 * double(std::max<std::int64_t>(1, s.bytes)));
-  if (s.same_tokenizer && s.tokens > 0) s.bpb_a = nats_a * bits, s.bpb_b = nats_b * bits, s.bpb_stitched = nats_s * bits;
+  if (s.same_tokenizer && s.tokens > 0)
+    s.bpb_a = nats_a * bits, s.bpb_b = nats_b * bits, s.bpb_stitched = nats_s * bits;
   if (s.boundaries > 0) {
     s.loss_b = sum_b / double(s.boundaries);
     s.loss_stitched = sum_s / double(s.boundaries);

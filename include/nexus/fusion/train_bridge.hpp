@@ -95,8 +95,8 @@ inline double objective_loss(objective obj, const frozen_head* head, const std::
 /// The training problem of a bridge on paired rows: batches of `train`, the held-out loss over all of
 /// `heldout` (in chunks of `chunk` rows). The bridge, data and head must outlive the problem.
 template <class Kind>
-train_problem bridge_problem(bridge<Kind, float>& br, const pair_batch& train, const pair_batch& heldout,
-                             objective obj, const frozen_head* head, std::int64_t chunk = 64) {
+train_problem bridge_problem(bridge<Kind, float>& br, const pair_batch& train, const pair_batch& heldout, objective obj,
+                             const frozen_head* head, std::int64_t chunk = 64) {
   if (train.rows == 0) throw usage_error("train-bridge", "no training pairs in the store");
   if (heldout.rows == 0) throw usage_error("train-bridge", "no held-out pairs in the store");
   if (br.dims().d_in != train.width_a || br.dims().d_out != train.width_b)
