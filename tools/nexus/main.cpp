@@ -152,6 +152,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ridge", "procrustes", "cca", "ot", "all"}));
   align_cmd->add_flag("--all-layers", al.all_layers,
                       "every stored layer of the two teachers against every other (--from/--to name the teachers)");
+  align_cmd
+      ->add_option("--layers-from", al.layers_from,
+                   "with --all-layers: only these stored layers of the --from teacher, e.g. 0,4,8,-1,final")
+      ->delimiter(',');
+  align_cmd->add_option("--layers-to", al.layers_to, "with --all-layers: only these stored layers of the --to teacher")
+      ->delimiter(',');
   align_cmd->add_option("--epsilon", al.epsilon, "entropic regularisation of the OT method")
       ->check(CLI::Range(1e-6, 10.0));
   align_cmd->add_option("--batch-rows", al.batch_rows, "rows read at a time")->check(CLI::Range(1, 1 << 24));
