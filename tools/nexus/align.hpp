@@ -6,7 +6,11 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -25,6 +29,7 @@ struct align_args {
   bool all_layers = false, quiet = false;
   double epsilon = 0.02;
   std::int64_t batch_rows = 4096;
+  int threads = 2;  // pairs fitted at once
 };
 
 inline const std::vector<std::string>& align_methods() {
@@ -146,23 +151,45 @@ inline int align_store(const align_args& args) {
   report["split"] = {{"by", split.by_document() ? "document" : "window"}, {"heldout_fraction", 0.2}};
   report["methods"] = methods;
   report["pairs"] = nlohmann::ordered_json::array();
+  // Pairs are independent: `threads` workers take them in turn (the store is read-only, mapped).
   const auto total = froms.size() * tos.size();
+  std::vector<nlohmann::ordered_json> results(total);
+  std::vector<std::exception_ptr> failures(total);
+  std::atomic<std::size_t> next{0};
   std::size_t done = 0;
-  for (const auto& a : froms)
-    for (const auto& b : tos) {
-      auto p = detail::align_pair(s, a, b, split, methods, args);
-      if (!args.quiet) {
-        std::string line = fmt::format("align {}:{} -> {}:{} ({} train, {} held-out rows):", s.teacher_name(a.teacher),
-                                       a.key, s.teacher_name(b.teacher), b.key, p["rows"]["train"].get<std::int64_t>(),
-                                       p["rows"]["heldout"].get<std::int64_t>());
-        for (const auto& m : methods)
-          line += fmt::format(" {} R² {:.3f} cos {:.3f}", m, p["methods"][m]["r2"].get<double>(),
-                              p["methods"][m]["cosine"].get<double>());
-        fmt::print("[{}/{}] {}\n", ++done, total, line);
-        std::fflush(stdout);
+  std::mutex print;
+  auto work = [&] {
+    for (std::size_t k; (k = next++) < total;) {
+      const auto& a = froms[k / tos.size()];
+      const auto& b = tos[k % tos.size()];
+      try {
+        results[k] = detail::align_pair(s, a, b, split, methods, args);
+      } catch (...) {
+        failures[k] = std::current_exception();
+        continue;
       }
-      report["pairs"].push_back(std::move(p));
+      if (args.quiet) continue;
+      const auto& p = results[k];
+      std::string line = fmt::format("align {}:{} -> {}:{} ({} train, {} held-out rows):", s.teacher_name(a.teacher),
+                                     a.key, s.teacher_name(b.teacher), b.key, p["rows"]["train"].get<std::int64_t>(),
+                                     p["rows"]["heldout"].get<std::int64_t>());
+      for (const auto& m : methods)
+        line += fmt::format(" {} R² {:.3f} cos {:.3f}", m, p["methods"][m]["r2"].get<double>(),
+                            p["methods"][m]["cosine"].get<double>());
+      const std::lock_guard lock(print);
+      fmt::print("[{}/{}] {}\n", ++done, total, line);
+      std::fflush(stdout);
     }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (int t = 1; t < std::max(1, args.threads); ++t) pool.emplace_back(work);
+    work();
+  }
+  for (std::size_t k = 0; k < total; ++k) {
+    if (failures[k]) std::rethrow_exception(failures[k]);
+    report["pairs"].push_back(std::move(results[k]));
+  }
   if (args.all_layers) {
     nlohmann::ordered_json grids = nlohmann::ordered_json::object();
     std::vector<std::string> rows, cols;

@@ -160,6 +160,8 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   align_cmd->add_option("--epsilon", al.epsilon, "entropic regularisation of the OT method")
       ->check(CLI::Range(1e-6, 10.0));
+  align_cmd->add_option("--threads", al.threads, "layer pairs fitted at once (each single-threaded)")
+      ->check(CLI::Range(1, 1024));
   align_cmd->add_option("--batch-rows", al.batch_rows, "rows read at a time")->check(CLI::Range(1, 1 << 24));
   align_cmd->add_option("--out", al.out, "report (JSON)")->required();
   align_cmd->add_flag("--quiet", al.quiet, "no line per pair");
