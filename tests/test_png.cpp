@@ -98,7 +98,8 @@ TEST_CASE("plot: a heat map shows each cell in its colour", "[png]") {
 
 TEST_CASE("plot: a line chart draws its series", "[png]") {
   namespace plot = nexus::cli::plot;
-  plot::line_chart_spec s{"loss", "step", "loss", {{"train", {0, 1, 2, 3}, {4, 3, 2.5, 2}}, {"held-out", {0, 3}, {4.2, 2.4}}}};
+  plot::line_chart_spec s{
+      "loss", "step", "loss", {{"train", {0, 1, 2, 3}, {4, 3, 2.5, 2}}, {"held-out", {0, 3}, {4.2, 2.4}}}};
   const auto path = temp_png("line");
   plot::line_chart(path, s);
   const auto d = decode_file(path);

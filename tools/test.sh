@@ -49,4 +49,10 @@ seeds_gguf="$fuzz_build/corpus-gguf"
 mkdir -p "$seeds_gguf"
 cp tests/data/gguf/*.gguf "$seeds_gguf/"
 "$fuzz_build/tests/fuzz/fuzz_gguf" -max_total_time="$seconds" -max_len=32768 -print_final_stats=1 "$seeds_gguf" 2>&1 | tail -n 4
+seeds_bundle="$fuzz_build/corpus-bundle"
+mkdir -p "$seeds_bundle"
+sha=$(printf '%064d' 0)
+printf '{"format":"nexus.bundle","version":1,"budget_bytes":0,"teachers":[{"name":"a","file":"a.gguf","bytes":1,"sha256":"%s","source":{"kind":"path","path":"a.gguf"}},{"name":"b","file":"b.gguf","bytes":2,"sha256":"%s","source":{"kind":"pypi","package":"b==1"}}],"mixture":{"kind":"linear","weights":"w"},"cascade":{"order":[1,0],"thresholds":"t"},"router":{"prefix_bytes":64,"weight":"rw","bias":"rb"},"bridges":[{"name":"x","prefix":"bridge.0."}]}' "$sha" "$sha" >"$seeds_bundle/full.json"
+printf '{"format":"nexus.bundle","version":1,"budget_bytes":5,"teachers":[{"name":"e","file":"e.gguf","bytes":3,"sha256":"%s","source":{"kind":"embedded","tensor":"teacher.0"}}]}' "$sha" >"$seeds_bundle/embedded.json"
+"$fuzz_build/tests/fuzz/fuzz_bundle" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$seeds_bundle" 2>&1 | tail -n 4
 echo "fuzzers: ${seconds}s each, no crash"

@@ -6,22 +6,30 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "nexus/fusion/closed_form.hpp"
+#include "plot.hpp"
 
 namespace nexus::cli {
 
 struct align_args {
   std::string store, from, to, method = "all", out;
+  std::vector<std::string> layers_from, layers_to;  // with all_layers: a subset of the stored layers
   bool all_layers = false, quiet = false;
   double epsilon = 0.02;
   std::int64_t batch_rows = 4096;
+  int threads = 2;  // pairs fitted at once
 };
 
 inline const std::vector<std::string>& align_methods() {
@@ -118,7 +126,17 @@ inline int align_store(const align_args& args) {
     for (const auto* spec : {&args.from, &args.to}) {
       const auto who = spec->find(':') == std::string::npos ? *spec : spec->substr(0, spec->rfind(':'));
       const auto t = find_teacher(s, who, *spec);
-      for (const auto& key : s.layer_keys(t)) (spec == &args.from ? froms : tos).push_back({t, key});
+      auto& list = spec == &args.from ? froms : tos;
+      const auto& subset = spec == &args.from ? args.layers_from : args.layers_to;
+      if (subset.empty())
+        for (const auto& key : s.layer_keys(t)) list.push_back({t, key});
+      else
+        for (const auto& l : subset) list.push_back(parse_store_layer(s, std::to_string(t) + ":" + l));
+      // Layers in depth order, the final norm last.
+      auto depth = [](const store_layer& l) {
+        return l.key == "final" ? std::numeric_limits<std::int64_t>::max() : std::stoll(l.key.substr(5));
+      };
+      std::stable_sort(list.begin(), list.end(), [&](const auto& a, const auto& b) { return depth(a) < depth(b); });
     }
   } else {
     froms.push_back(parse_store_layer(s, args.from));
@@ -133,23 +151,45 @@ inline int align_store(const align_args& args) {
   report["split"] = {{"by", split.by_document() ? "document" : "window"}, {"heldout_fraction", 0.2}};
   report["methods"] = methods;
   report["pairs"] = nlohmann::ordered_json::array();
+  // Pairs are independent: `threads` workers take them in turn (the store is read-only, mapped).
   const auto total = froms.size() * tos.size();
+  std::vector<nlohmann::ordered_json> results(total);
+  std::vector<std::exception_ptr> failures(total);
+  std::atomic<std::size_t> next{0};
   std::size_t done = 0;
-  for (const auto& a : froms)
-    for (const auto& b : tos) {
-      auto p = detail::align_pair(s, a, b, split, methods, args);
-      if (!args.quiet) {
-        std::string line = fmt::format("align {}:{} -> {}:{} ({} train, {} held-out rows):", s.teacher_name(a.teacher),
-                                       a.key, s.teacher_name(b.teacher), b.key, p["rows"]["train"].get<std::int64_t>(),
-                                       p["rows"]["heldout"].get<std::int64_t>());
-        for (const auto& m : methods)
-          line += fmt::format(" {} R² {:.3f} cos {:.3f}", m, p["methods"][m]["r2"].get<double>(),
-                              p["methods"][m]["cosine"].get<double>());
-        fmt::print("[{}/{}] {}\n", ++done, total, line);
-        std::fflush(stdout);
+  std::mutex print;
+  auto work = [&] {
+    for (std::size_t k; (k = next++) < total;) {
+      const auto& a = froms[k / tos.size()];
+      const auto& b = tos[k % tos.size()];
+      try {
+        results[k] = detail::align_pair(s, a, b, split, methods, args);
+      } catch (...) {
+        failures[k] = std::current_exception();
+        continue;
       }
-      report["pairs"].push_back(std::move(p));
+      if (args.quiet) continue;
+      const auto& p = results[k];
+      std::string line = fmt::format("align {}:{} -> {}:{} ({} train, {} held-out rows):", s.teacher_name(a.teacher),
+                                     a.key, s.teacher_name(b.teacher), b.key, p["rows"]["train"].get<std::int64_t>(),
+                                     p["rows"]["heldout"].get<std::int64_t>());
+      for (const auto& m : methods)
+        line += fmt::format(" {} R² {:.3f} cos {:.3f}", m, p["methods"][m]["r2"].get<double>(),
+                            p["methods"][m]["cosine"].get<double>());
+      const std::lock_guard lock(print);
+      fmt::print("[{}/{}] {}\n", ++done, total, line);
+      std::fflush(stdout);
     }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (int t = 1; t < std::max(1, args.threads); ++t) pool.emplace_back(work);
+    work();
+  }
+  for (std::size_t k = 0; k < total; ++k) {
+    if (failures[k]) std::rethrow_exception(failures[k]);
+    report["pairs"].push_back(std::move(results[k]));
+  }
   if (args.all_layers) {
     nlohmann::ordered_json grids = nlohmann::ordered_json::object();
     std::vector<std::string> rows, cols;
@@ -166,6 +206,21 @@ inline int align_store(const align_args& args) {
       grids[m] = {{"rows", rows}, {"columns", cols}, {"heldout_r2", grid}};
     }
     report["grids"] = grids;
+    // A heat map per method beside the report: REPORT.<method>.png, R² on a 0..1 scale (below 0 is 0).
+    auto short_name = [](const std::string& key) { return key.starts_with("layer") ? key.substr(5) : key; };
+    for (const auto& m : methods) {
+      plot::heat_map_spec h;
+      h.title = m + " held-out R2";
+      h.row_label = s.teacher_name(froms.front().teacher) + " layer";
+      h.col_label = s.teacher_name(tos.front().teacher) + " layer";
+      for (const auto& r : rows) h.row_names.push_back(short_name(r));
+      for (const auto& c : cols) h.col_names.push_back(short_name(c));
+      for (const auto& row : grids[m]["heldout_r2"])
+        for (const auto& v : row) h.values.push_back(v.get<double>());
+      const auto png = std::filesystem::path(args.out).replace_extension("").string() + "." + m + ".png";
+      plot::heat_map(png, h);
+      report["heat_maps"][m] = std::filesystem::path(png).filename().string();
+    }
   }
   report["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::ofstream out(args.out, std::ios::binary);

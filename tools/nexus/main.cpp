@@ -5,6 +5,7 @@
 
 #include "align.hpp"
 #include "bench.hpp"
+#include "bundle.hpp"
 #include "commands.hpp"
 #include "demo.hpp"
 #include "extract.hpp"
@@ -212,11 +213,36 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ridge", "procrustes", "cca", "ot", "all"}));
   align_cmd->add_flag("--all-layers", al.all_layers,
                       "every stored layer of the two teachers against every other (--from/--to name the teachers)");
+  align_cmd
+      ->add_option("--layers-from", al.layers_from,
+                   "with --all-layers: only these stored layers of the --from teacher, e.g. 0,4,8,-1,final")
+      ->delimiter(',');
+  align_cmd->add_option("--layers-to", al.layers_to, "with --all-layers: only these stored layers of the --to teacher")
+      ->delimiter(',');
   align_cmd->add_option("--epsilon", al.epsilon, "entropic regularisation of the OT method")
       ->check(CLI::Range(1e-6, 10.0));
+  align_cmd->add_option("--threads", al.threads, "layer pairs fitted at once (each single-threaded)")
+      ->check(CLI::Range(1, 1024));
   align_cmd->add_option("--batch-rows", al.batch_rows, "rows read at a time")->check(CLI::Range(1, 1 << 24));
   align_cmd->add_option("--out", al.out, "report (JSON)")->required();
   align_cmd->add_flag("--quiet", al.quiet, "no line per pair");
+  bundle_args bun;
+  auto* bundle_cmd = app.add_subcommand("bundle", "A .nexus bundle: one file for a fused system of teachers");
+  bundle_cmd->require_subcommand(1);
+  auto* bundle_create_cmd = bundle_cmd->add_subcommand("create", "Create a bundle of teachers (by size and sha256)");
+  bundle_create_cmd->add_option("--teacher", bun.teachers, ".gguf file or checkpoint folder (repeat for each teacher)")
+      ->required()
+      ->check(CLI::ExistingPath);
+  bundle_create_cmd->add_option("--name", bun.names, "a name per teacher (default: the file's stem)");
+  bundle_create_cmd->add_option("--budget", bun.budget, "most bytes of teacher weights resident at once (0: no limit)");
+  bundle_create_cmd->add_flag("--embed", bun.embed, "embed the teacher files in the bundle");
+  bundle_create_cmd->add_option("-o,--out", bun.out, "the bundle file to write")->required();
+  auto* bundle_inspect_cmd = bundle_cmd->add_subcommand("inspect", "The manifest of a bundle");
+  bundle_inspect_cmd->add_option("file", bun.file, "bundle file")->required();
+  bundle_inspect_cmd->add_flag("--json", bun.json, "the manifest as JSON");
+  auto* bundle_verify_cmd =
+      bundle_cmd->add_subcommand("verify", "Check that every teacher of a bundle is present, intact and readable");
+  bundle_verify_cmd->add_option("file", bun.file, "bundle file")->required();
 
   auto* arch_cmd = app.add_subcommand("architectures", "The registered families and their traits, as a Markdown table");
   try {
@@ -237,6 +263,9 @@ int main(int argc, char** argv) {
     if (*train_cmd) return train_bridge(tb);
     if (*score_cmd) return score(sc);
     if (*align_cmd) return align_store(al);
+    if (*bundle_create_cmd) return bundle_create(bun);
+    if (*bundle_inspect_cmd) return bundle_inspect(bun);
+    if (*bundle_verify_cmd) return bundle_verify(bun);
     if (*arch_cmd) fmt::print("{}", nexus::registry::architecture_table_markdown());
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());

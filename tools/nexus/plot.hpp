@@ -163,7 +163,8 @@ inline std::vector<double> nice_ticks(double lo, double hi, int want = 5) {
   const double raw = (hi - lo) / want, mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double step = raw / mag < 1.5 ? mag : raw / mag < 3.5 ? 2 * mag : raw / mag < 7.5 ? 5 * mag : 10 * mag;
   std::vector<double> t;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
   return t;
 }
 
@@ -179,8 +180,8 @@ struct heat_map_spec {
 inline void heat_map(const std::filesystem::path& path, const heat_map_spec& s) {
   const int rows = int(s.row_names.size()), cols = int(s.col_names.size());
   if (rows == 0 || cols == 0 || s.values.size() != std::size_t(rows) * std::size_t(cols))
-    throw usage_error("plot", "heat map of " + std::to_string(s.values.size()) + " values for " +
-                                  std::to_string(rows) + " rows and " + std::to_string(cols) + " columns");
+    throw usage_error("plot", "heat map of " + std::to_string(s.values.size()) + " values for " + std::to_string(rows) +
+                                  " rows and " + std::to_string(cols) + " columns");
   const int cell = std::clamp(720 / std::max(rows, cols), 8, 48);
   std::size_t name_len = 0;
   for (const auto& n : s.row_names) name_len = std::max(name_len, n.size());

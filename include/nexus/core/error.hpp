@@ -191,4 +191,24 @@ class bridge_error : public error {
   code code_;
 };
 
+/// A .nexus bundle (nexus/fusion/bundle.hpp) is malformed, or its teachers are missing or are not the
+/// files it was made from. `get_code()` tells which.
+class bundle_error : public error {
+ public:
+  enum class code {
+    not_a_bundle,      // a safetensors file without the bundle manifest, or a manifest of another format
+    bad_version,       // a manifest version this Nexus does not read
+    manifest_invalid,  // the manifest is not the JSON the format describes
+    tensor_missing,    // the manifest names a tensor the file does not hold
+    tensor_invalid,    // a named tensor has the wrong type or shape for its role
+    missing_teacher,   // a teacher's file is not where the manifest says
+    teacher_mismatch,  // a teacher's file has another size or sha256 than the manifest says
+  };
+  bundle_error(code c, std::string where, const std::string& what) : error(std::move(where), what), code_(c) {}
+  code get_code() const noexcept { return code_; }
+
+ private:
+  code code_;
+};
+
 }  // namespace nexus

@@ -45,7 +45,8 @@ inline std::vector<unsigned char> encode_png(std::int64_t width, std::int64_t he
   for (std::int64_t y = 0; y < height; ++y) {
     const auto* cur = rgb.data() + std::size_t(y) * row;
     raw.push_back(y == 0 ? 0 : 2);
-    for (std::size_t i = 0; i < row; ++i) raw.push_back(static_cast<unsigned char>(y == 0 ? cur[i] : cur[i] - cur[i - row]));
+    for (std::size_t i = 0; i < row; ++i)
+      raw.push_back(static_cast<unsigned char>(y == 0 ? cur[i] : cur[i] - cur[i - row]));
   }
   uLongf packed_size = ::compressBound(static_cast<uLong>(raw.size()));
   std::vector<unsigned char> packed(packed_size);
