@@ -154,7 +154,7 @@ TEST_CASE("zero-initialised parts: LoRA starts at its frozen base, the adapter a
   bridge<lora_kind, double> lora(dims_of("lora"), 3);
   std::vector<double> y(7 * 4);
   const auto& p = lora.parameters();
-  ops::linear(x.data(), 7, 5, p.v("base.weight"), p.v("base.bias"), 4, y.data());
+  bridge_ops::linear(x.data(), 7, 5, p.v("base.weight"), p.v("base.bias"), 4, y.data());
   CHECK(lora.apply(x) == y);
   bridge<gated_adapter_kind> adapter(dims_of("gated_adapter"), 3);
   const auto xa = std::vector<float>(7 * 6, 0.5f), c = std::vector<float>(3 * 3, 0.25f);
@@ -171,7 +171,7 @@ TEST_CASE("a bridge with a skip path starts exactly at the closed-form map", "[b
   std::vector<float> x(6 * 5);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(double(i)));
   std::vector<float> want(6 * 4);
-  ops::linear(x.data(), 6, 5, wf.data(), bf.data(), 4, want.data());
+  bridge_ops::linear(x.data(), 6, 5, wf.data(), bf.data(), 4, want.data());
   CHECK(b.apply(x) == want);  // the body adds exact zeros
   // ... and moves away once its last layer is trained (a gradient reaches it).
   b.forward(x);
@@ -182,9 +182,14 @@ TEST_CASE("a bridge with a skip path starts exactly at the closed-form map", "[b
   // A body without a skip path cannot start at a map.
   bridge<mlp_kind> plain(dims_of("mlp"));
   CHECK_THROWS_AS(plain.start_at(W, bias), usage_error);
+  struct map {  // the shape of fusion::affine_map
+    std::int64_t d_in = 5, d_out = 4;
+    std::vector<double> w, b;
+  };
   bridge<linear_kind> lin(dims_of("linear"));
-  lin.start_at(W, bias);
+  lin.start_at(map{5, 4, W, bias});
   CHECK(lin.apply(x) == want);
+  CHECK_THROWS_AS(lin.start_at(map{4, 5, W, bias}), usage_error);
 }
 
 TEST_CASE("bridge save -> load gives the same bridge; bad files are typed errors", "[bridges]") {
@@ -264,6 +269,15 @@ TEST_CASE("bridge save -> load gives the same bridge; bad files are typed errors
   traits["heads"] = 3;  // does not divide hidden
   other["traits"] = traits.dump();
   CHECK(code_of([&] { bridge<perceiver_kind>::load(write("g", other, "", "", false)); }) == c::traits_invalid);
+  traits = nlohmann::json::parse(meta["traits"]);
+  traits["hidden"] = 1 << 24;  // would allocate far more than the file holds: refused before allocating
+  traits["d_in"] = 1 << 24;
+  other["traits"] = traits.dump();
+  CHECK_THROWS_WITH(bridge<perceiver_kind>::load(write("h", other, "", "", false)),
+                    Catch::Contains("more than the file holds"));
+  traits["depth"] = 1u << 31;
+  other["traits"] = traits.dump();
+  CHECK_THROWS_WITH(bridge<perceiver_kind>::load(write("i", other, "", "", false)), Catch::Contains("traits.depth"));
   {
     std::ofstream junk(temp_file("junk.safetensors"), std::ios::binary);
     junk << "not a file";

@@ -5,7 +5,9 @@
 // The scalar is a template parameter: fp32 to train and run, fp64 for the gradient checks.
 #pragma once
 
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -72,9 +74,11 @@ inline bridge_header read_bridge_header(const safetensors_file& f) {
                           {"d_context", &h.dims.d_context},
                           {"rank", &h.dims.rank}}) {
     const auto& v = field(key);
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > (std::int64_t(1) << 32))
+    // Bounds that keep every count below 2^62: widths up to 2^24, depth up to 1024.
+    const std::int64_t max = std::string_view(key) == "depth" ? 1024 : std::int64_t(1) << 24;
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > max)
       throw bridge_error(c::traits_invalid, where + ": traits." + key,
-                         "must be an integer in 0 .. 2^32, got " + v.dump());
+                         "must be an integer in 0 .. " + std::to_string(max) + ", got " + v.dump());
     *dst = v.get<std::int64_t>();
   }
   if (!field("alpha").is_number()) throw bridge_error(c::traits_invalid, where + ": traits.alpha", "not a number");
@@ -101,19 +105,20 @@ class bridge {
   using scalar = S;
 
   /// A bridge of these dimensions, initialised from `seed` (the same seed: the same parameters).
-  explicit bridge(const bridge_dims& d, std::uint64_t seed = 0) : d_(d) {
-    detail::need(d.d_in > 0, "d_in", "must be positive");
-    detail::need(d.d_out > 0, "d_out", "must be positive");
-    Kind::check(d);
-    if (d.skip && !(Kind::per_row && !Kind::uses_context))
-      throw usage_error("bridge_dims.skip",
-                        "a skip path needs a per-row kind without context, not " + std::string(Kind::name));
-    bridge_rng rng(seed);
-    Kind::declare(d, params_, rng);
-    if (d.skip) {  // the body's last layer starts at zero, so the bridge starts at the skip map
-      detail::add_linear(params_, rng, "skip", d.d_out, d.d_in);
-      Kind::zero_last(params_);
+  explicit bridge(const bridge_dims& d, std::uint64_t seed = 0) : d_(d) { declare(d, params_, seed); }
+
+  /// The number of parameter values these dims imply (checked as the constructor checks them), without
+  /// allocating them.
+  static std::int64_t parameter_count(const bridge_dims& d) {
+    parameter_list<S> shapes(false);
+    declare(d, shapes, 0);
+    std::int64_t n = 0;
+    for (const auto& p : shapes) {
+      std::int64_t e = 1;
+      for (const auto x : p.shape) e *= x;
+      n += e;
     }
+    return n;
   }
 
   static constexpr std::string_view kind() { return Kind::name; }
@@ -153,8 +158,8 @@ class bridge {
                    Kind::uses_context && dcontext ? dc.data() : nullptr);
     if constexpr (Kind::per_row && !Kind::uses_context)
       if (d_.skip)
-        ops::linear_backward(x_.data(), dy.data(), n, d_.d_in, params_.v("skip.weight"), d_.d_out, dx.data(),
-                             params_.g("skip.weight"), params_.g("skip.bias"));
+        bridge_ops::linear_backward(x_.data(), dy.data(), n, d_.d_in, params_.v("skip.weight"), d_.d_out, dx.data(),
+                                    params_.g("skip.weight"), params_.g("skip.bias"));
     if (dcontext) *dcontext = std::move(dc);
     return dx;
   }
@@ -178,13 +183,20 @@ class bridge {
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = S(W[i]);
     for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = S(b[i]);
   }
-  /// The same from a map type with W and b (fusion::affine_map).
+  /// The same from fusion::affine_map (nexus/fusion/closed_form.hpp: d_in, d_out, w, b).
   template <class Map>
   requires requires(const Map& m) {
-    std::span<const double>(m.W);
+    std::span<const double>(m.w);
     std::span<const double>(m.b);
+    m.d_in + m.d_out;
   }
-  void start_at(const Map& m) { start_at(std::span<const double>(m.W), std::span<const double>(m.b)); }
+  void start_at(const Map& m) {
+    if (m.d_in != d_.d_in || m.d_out != d_.d_out)
+      throw usage_error("bridge start_at", "map " + std::to_string(m.d_in) + " -> " + std::to_string(m.d_out) +
+                                               " for a bridge " + std::to_string(d_.d_in) + " -> " +
+                                               std::to_string(d_.d_out));
+    start_at(std::span<const double>(m.w), std::span<const double>(m.b));
+  }
 
   /// Writes the bridge as safetensors: its parameters (F32, in declaration order) and the metadata
   /// format=nexus.bridge, version, kind and traits (the dims as JSON).
@@ -218,12 +230,17 @@ class bridge {
     const auto h = read_bridge_header(*f);
     if (h.kind != Kind::name)
       throw bridge_error(c::kind_mismatch, where, "a " + h.kind + " bridge, not " + std::string(Kind::name));
-    std::optional<bridge> b;
+    std::int64_t count = 0;
     try {
-      b.emplace(h.dims, 0);
+      count = parameter_count(h.dims);
     } catch (const usage_error& e) {
       throw bridge_error(c::traits_invalid, where + ": traits", e.what());
     }
+    if (std::uint64_t(count) * 4 > std::filesystem::file_size(path))
+      throw bridge_error(c::traits_invalid, where + ": traits",
+                         "imply " + std::to_string(count) + " parameters, more than the file holds");
+    std::optional<bridge> b;
+    b.emplace(h.dims, 0);
     for (auto& p : b->params_) {
       if (!f->contains(p.name)) throw bridge_error(c::tensor_missing, where + ": " + p.name, "parameter missing");
       const auto t = f->tensor(p.name);
@@ -241,6 +258,21 @@ class bridge {
   }
 
  private:
+  static void declare(const bridge_dims& d, parameter_list<S>& ps, std::uint64_t seed) {
+    bridge_detail::need(d.d_in > 0, "d_in", "must be positive");
+    bridge_detail::need(d.d_out > 0, "d_out", "must be positive");
+    Kind::check(d);
+    if (d.skip && !(Kind::per_row && !Kind::uses_context))
+      throw usage_error("bridge_dims.skip",
+                        "a skip path needs a per-row kind without context, not " + std::string(Kind::name));
+    bridge_rng rng(seed);
+    Kind::declare(d, ps, rng);
+    if (d.skip) {  // the body's last layer starts at zero, so the bridge starts at the skip map
+      bridge_detail::add_linear(ps, rng, "skip", d.d_out, d.d_in);
+      Kind::zero_last(ps);
+    }
+  }
+
   std::int64_t rows_of(std::span<const S> v, std::int64_t width, const char* what) const {
     if (width <= 0 || v.size() % std::size_t(width) != 0 || v.empty())
       throw usage_error(
@@ -258,7 +290,7 @@ class bridge {
     if constexpr (Kind::per_row && !Kind::uses_context)
       if (d_.skip) {
         std::vector<S> s(y.size());
-        ops::linear(x.data(), n, d_.d_in, params_.v("skip.weight"), params_.v("skip.bias"), d_.d_out, s.data());
+        bridge_ops::linear(x.data(), n, d_.d_in, params_.v("skip.weight"), params_.v("skip.bias"), d_.d_out, s.data());
         for (std::size_t i = 0; i < y.size(); ++i) y[i] += s[i];
       }
     return y;

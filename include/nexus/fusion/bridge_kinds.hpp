@@ -4,6 +4,7 @@
 // blocks of bridge_ops.hpp; every width, the depth and the heads are runtime values (bridge_dims).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,9 +49,12 @@ struct parameter {
 template <class S>
 class parameter_list {
  public:
+  /// allocate false: shapes only (to count what dims imply before allocating it).
+  explicit parameter_list(bool allocate = true) : allocate_(allocate) {}
   parameter<S>& add(std::string name, std::vector<std::int64_t> shape, bool frozen = false) {
     std::int64_t n = 1;
     for (const auto d : shape) n *= d;
+    if (!allocate_) n = 0;
     items_.push_back(
         {std::move(name), std::move(shape), std::vector<S>(std::size_t(n)), std::vector<S>(std::size_t(n)), frozen});
     return items_.back();
@@ -75,6 +79,7 @@ class parameter_list {
   std::size_t size() const { return items_.size(); }
 
  private:
+  bool allocate_ = true;
   std::vector<parameter<S>> items_;
 };
 
@@ -99,7 +104,7 @@ class bridge_rng {
   std::uint64_t s_;
 };
 
-namespace detail {
+namespace bridge_detail {
 
 inline void need(bool ok, const char* field, const std::string& what) {
   if (!ok) throw usage_error(std::string("bridge_dims.") + field, what);
@@ -130,12 +135,13 @@ void add_attention(parameter_list<S>& ps, bridge_rng& rng, const std::string& na
   add_linear(ps, rng, name + ".o", out, w, out_bias);
 }
 template <class S>
-ops::mha_weights<S> attention_of(const parameter_list<S>& ps, const std::string& name, bool has_q, bool out_bias) {
+bridge_ops::mha_weights<S> attention_of(const parameter_list<S>& ps, const std::string& name, bool has_q,
+                                        bool out_bias) {
   return {has_q ? ps.v(name + ".q.weight") : nullptr, ps.v(name + ".k.weight"), ps.v(name + ".v.weight"),
           ps.v(name + ".o.weight"), out_bias ? ps.v(name + ".o.bias") : nullptr};
 }
 template <class S>
-ops::mha_grads<S> attention_grads(parameter_list<S>& ps, const std::string& name, bool has_q, bool out_bias) {
+bridge_ops::mha_grads<S> attention_grads(parameter_list<S>& ps, const std::string& name, bool has_q, bool out_bias) {
   return {has_q ? ps.g(name + ".q.weight") : nullptr, ps.g(name + ".k.weight"), ps.g(name + ".v.weight"),
           ps.g(name + ".o.weight"), out_bias ? ps.g(name + ".o.bias") : nullptr};
 }
@@ -144,7 +150,7 @@ void zero(parameter<S>& p) {
   std::fill(p.value.begin(), p.value.end(), S(0));
 }
 
-}  // namespace detail
+}  // namespace bridge_detail
 
 // Each kind: name; per_row (output row r depends on input row r only; else the output has
 // dims.queries rows); uses_context (reads context rows); check(dims); declare (parameters, initialised);
@@ -158,24 +164,24 @@ struct linear_kind {
   static void check(const bridge_dims&) {}
   template <class S>
   static void declare(const bridge_dims& d, parameter_list<S>& ps, bridge_rng& rng) {
-    detail::add_linear(ps, rng, "linear", d.d_out, d.d_in);
+    bridge_detail::add_linear(ps, rng, "linear", d.d_out, d.d_in);
   }
   template <class S>
   struct tape {};
   template <class S>
   static void forward(const bridge_dims& d, const parameter_list<S>& ps, const S* x, std::int64_t n, const S*,
                       std::int64_t, tape<S>&, S* y) {
-    ops::linear(x, n, d.d_in, ps.v("linear.weight"), ps.v("linear.bias"), d.d_out, y);
+    bridge_ops::linear(x, n, d.d_in, ps.v("linear.weight"), ps.v("linear.bias"), d.d_out, y);
   }
   template <class S>
   static void backward(const bridge_dims& d, parameter_list<S>& ps, const S* x, std::int64_t n, const S*, std::int64_t,
                        const tape<S>&, const S* dy, S* dx, S*) {
-    ops::linear_backward(x, dy, n, d.d_in, ps.v("linear.weight"), d.d_out, dx, ps.g("linear.weight"),
-                         ps.g("linear.bias"));
+    bridge_ops::linear_backward(x, dy, n, d.d_in, ps.v("linear.weight"), d.d_out, dx, ps.g("linear.weight"),
+                                ps.g("linear.bias"));
   }
   template <class S>
   static void zero_last(parameter_list<S>& ps) {
-    detail::zero(ps.at("linear.weight")), detail::zero(ps.at("linear.bias"));
+    bridge_detail::zero(ps.at("linear.weight")), bridge_detail::zero(ps.at("linear.bias"));
   }
 };
 
@@ -183,12 +189,12 @@ struct linear_kind {
 struct mlp_kind {
   static constexpr std::string_view name = "mlp";
   static constexpr bool per_row = true, uses_context = false;
-  static void check(const bridge_dims& d) { detail::need(d.hidden > 0, "hidden", "must be positive"); }
+  static void check(const bridge_dims& d) { bridge_detail::need(d.hidden > 0, "hidden", "must be positive"); }
   template <class S>
   static void declare(const bridge_dims& d, parameter_list<S>& ps, bridge_rng& rng) {
-    detail::add_linear(ps, rng, "fc1", d.hidden, d.d_in);
-    detail::add_norm(ps, "norm", d.hidden);
-    detail::add_linear(ps, rng, "fc2", d.d_out, d.hidden);
+    bridge_detail::add_linear(ps, rng, "fc1", d.hidden, d.d_in);
+    bridge_detail::add_norm(ps, "norm", d.hidden);
+    bridge_detail::add_linear(ps, rng, "fc2", d.d_out, d.hidden);
   }
   template <class S>
   struct tape {
@@ -199,26 +205,27 @@ struct mlp_kind {
                       std::int64_t, tape<S>& t, S* y) {
     const auto H = d.hidden;
     t.h1.resize(std::size_t(n * H)), t.h2.resize(t.h1.size()), t.h3.resize(t.h1.size());
-    ops::linear(x, n, d.d_in, ps.v("fc1.weight"), ps.v("fc1.bias"), H, t.h1.data());
-    ops::layer_norm(t.h1.data(), n, H, ps.v("norm.weight"), ps.v("norm.bias"), S(bridge_norm_eps), t.h2.data());
+    bridge_ops::linear(x, n, d.d_in, ps.v("fc1.weight"), ps.v("fc1.bias"), H, t.h1.data());
+    bridge_ops::layer_norm(t.h1.data(), n, H, ps.v("norm.weight"), ps.v("norm.bias"), S(bridge_norm_eps), t.h2.data());
     for (std::size_t i = 0; i < t.h2.size(); ++i) t.h3[i] = math::activate<activation::gelu>(t.h2[i]);
-    ops::linear(t.h3.data(), n, H, ps.v("fc2.weight"), ps.v("fc2.bias"), d.d_out, y);
+    bridge_ops::linear(t.h3.data(), n, H, ps.v("fc2.weight"), ps.v("fc2.bias"), d.d_out, y);
   }
   template <class S>
   static void backward(const bridge_dims& d, parameter_list<S>& ps, const S* x, std::int64_t n, const S*, std::int64_t,
                        const tape<S>& t, const S* dy, S* dx, S*) {
     const auto H = d.hidden;
     std::vector<S> dh(t.h1.size()), dh1(t.h1.size());
-    ops::linear_backward(t.h3.data(), dy, n, H, ps.v("fc2.weight"), d.d_out, dh.data(), ps.g("fc2.weight"),
-                         ps.g("fc2.bias"));
+    bridge_ops::linear_backward(t.h3.data(), dy, n, H, ps.v("fc2.weight"), d.d_out, dh.data(), ps.g("fc2.weight"),
+                                ps.g("fc2.bias"));
     for (std::size_t i = 0; i < dh.size(); ++i) dh[i] *= math::activate_grad<activation::gelu>(t.h2[i]);
-    ops::layer_norm_backward(t.h1.data(), dh.data(), n, H, ps.v("norm.weight"), S(bridge_norm_eps), dh1.data(),
-                             ps.g("norm.weight"), ps.g("norm.bias"));
-    ops::linear_backward(x, dh1.data(), n, d.d_in, ps.v("fc1.weight"), H, dx, ps.g("fc1.weight"), ps.g("fc1.bias"));
+    bridge_ops::layer_norm_backward(t.h1.data(), dh.data(), n, H, ps.v("norm.weight"), S(bridge_norm_eps), dh1.data(),
+                                    ps.g("norm.weight"), ps.g("norm.bias"));
+    bridge_ops::linear_backward(x, dh1.data(), n, d.d_in, ps.v("fc1.weight"), H, dx, ps.g("fc1.weight"),
+                                ps.g("fc1.bias"));
   }
   template <class S>
   static void zero_last(parameter_list<S>& ps) {
-    detail::zero(ps.at("fc2.weight")), detail::zero(ps.at("fc2.bias"));
+    bridge_detail::zero(ps.at("fc2.weight")), bridge_detail::zero(ps.at("fc2.bias"));
   }
 };
 
@@ -228,34 +235,34 @@ struct attention_pool_kind {
   static constexpr std::string_view name = "attention_pool";
   static constexpr bool per_row = false, uses_context = false;
   static void check(const bridge_dims& d) {
-    detail::need_attention(d);
-    detail::need(d.queries > 0, "queries", "must be positive (the output rows)");
+    bridge_detail::need_attention(d);
+    bridge_detail::need(d.queries > 0, "queries", "must be positive (the output rows)");
   }
   template <class S>
   static void declare(const bridge_dims& d, parameter_list<S>& ps, bridge_rng& rng) {
     rng.fill(ps.add("queries", {d.queries, d.hidden}), 1.0);
-    detail::add_attention(ps, rng, "attn", d.hidden, 0, d.d_in, d.d_out, true);
+    bridge_detail::add_attention(ps, rng, "attn", d.hidden, 0, d.d_in, d.d_out, true);
   }
   template <class S>
   struct tape {
-    ops::mha_tape<S> attn;
+    bridge_ops::mha_tape<S> attn;
   };
   template <class S>
   static void forward(const bridge_dims& d, const parameter_list<S>& ps, const S* x, std::int64_t n, const S*,
                       std::int64_t, tape<S>& t, S* y) {
-    ops::mha(ps.v("queries"), d.queries, d.hidden, x, n, d.d_in, detail::attention_of(ps, "attn", false, true),
-             d.hidden, d.heads, d.d_out, t.attn, y);
+    bridge_ops::mha(ps.v("queries"), d.queries, d.hidden, x, n, d.d_in,
+                    bridge_detail::attention_of(ps, "attn", false, true), d.hidden, d.heads, d.d_out, t.attn, y);
   }
   template <class S>
   static void backward(const bridge_dims& d, parameter_list<S>& ps, const S* x, std::int64_t n, const S*, std::int64_t,
                        const tape<S>& t, const S* dy, S* dx, S*) {
-    ops::mha_backward(ps.v("queries"), d.queries, d.hidden, x, n, d.d_in, detail::attention_of(ps, "attn", false, true),
-                      d.hidden, d.heads, d.d_out, t.attn, dy, ps.g("queries"), dx,
-                      detail::attention_grads(ps, "attn", false, true));
+    bridge_ops::mha_backward(ps.v("queries"), d.queries, d.hidden, x, n, d.d_in,
+                             bridge_detail::attention_of(ps, "attn", false, true), d.hidden, d.heads, d.d_out, t.attn,
+                             dy, ps.g("queries"), dx, bridge_detail::attention_grads(ps, "attn", false, true));
   }
   template <class S>
   static void zero_last(parameter_list<S>& ps) {
-    detail::zero(ps.at("attn.o.weight")), detail::zero(ps.at("attn.o.bias"));
+    bridge_detail::zero(ps.at("attn.o.weight")), bridge_detail::zero(ps.at("attn.o.bias"));
   }
 };
 
@@ -266,30 +273,30 @@ struct perceiver_kind {
   static constexpr std::string_view name = "perceiver";
   static constexpr bool per_row = false, uses_context = false;
   static void check(const bridge_dims& d) {
-    detail::need_attention(d);
-    detail::need(d.queries > 0, "queries", "must be positive (the latents, the output rows)");
-    detail::need(d.depth > 0, "depth", "must be positive (the layers)");
+    bridge_detail::need_attention(d);
+    bridge_detail::need(d.queries > 0, "queries", "must be positive (the latents, the output rows)");
+    bridge_detail::need(d.depth > 0, "depth", "must be positive (the layers)");
   }
   static std::string layer(std::int64_t l) { return "layers." + std::to_string(l) + "."; }
   template <class S>
   static void declare(const bridge_dims& d, parameter_list<S>& ps, bridge_rng& rng) {
     const auto w = d.hidden;
-    detail::add_norm(ps, "input_norm", d.d_in);
+    bridge_detail::add_norm(ps, "input_norm", d.d_in);
     rng.fill(ps.add("latents", {d.queries, w}), 1.0);
     for (std::int64_t l = 0; l < d.depth; ++l) {
-      detail::add_norm(ps, layer(l) + "cross_norm", w);
-      detail::add_attention(ps, rng, layer(l) + "cross", w, w, d.d_in, w, false);
-      detail::add_norm(ps, layer(l) + "self_norm", w);
-      detail::add_attention(ps, rng, layer(l) + "self", w, w, w, w, false);
+      bridge_detail::add_norm(ps, layer(l) + "cross_norm", w);
+      bridge_detail::add_attention(ps, rng, layer(l) + "cross", w, w, d.d_in, w, false);
+      bridge_detail::add_norm(ps, layer(l) + "self_norm", w);
+      bridge_detail::add_attention(ps, rng, layer(l) + "self", w, w, w, w, false);
     }
-    detail::add_norm(ps, "out_norm", w);
-    detail::add_linear(ps, rng, "out", d.d_out, w);
+    bridge_detail::add_norm(ps, "out_norm", w);
+    bridge_detail::add_linear(ps, rng, "out", d.d_out, w);
   }
   template <class S>
   struct tape {
-    std::vector<S> xn, lo, last;                          // normalised input, out norm's input and output
-    std::vector<std::vector<S>> l0, a, l1, b;             // per layer: latents in, cross norm, after cross, self norm
-    std::vector<ops::mha_tape<S>> cross, self_attention;  // per layer
+    std::vector<S> xn, lo, last;               // normalised input, out norm's input and output
+    std::vector<std::vector<S>> l0, a, l1, b;  // per layer: latents in, cross norm, after cross, self norm
+    std::vector<bridge_ops::mha_tape<S>> cross, self_attention;  // per layer
   };
   template <class S>
   static void forward(const bridge_dims& d, const parameter_list<S>& ps, const S* x, std::int64_t n, const S*,
@@ -298,25 +305,28 @@ struct perceiver_kind {
     const S eps = S(bridge_norm_eps);
     const auto L = std::size_t(d.depth);
     t.xn.resize(std::size_t(n * d.d_in));
-    ops::layer_norm(x, n, d.d_in, ps.v("input_norm.weight"), ps.v("input_norm.bias"), eps, t.xn.data());
+    bridge_ops::layer_norm(x, n, d.d_in, ps.v("input_norm.weight"), ps.v("input_norm.bias"), eps, t.xn.data());
     std::vector<S> lat(ps.v("latents"), ps.v("latents") + k * w), z(std::size_t(k * w));
     t.l0.resize(L), t.a.resize(L), t.l1.resize(L), t.b.resize(L), t.cross.resize(L), t.self_attention.resize(L);
     for (std::size_t l = 0; l < L; ++l) {
       const auto p = layer(std::int64_t(l));
       t.l0[l] = lat, t.a[l].resize(lat.size());
-      ops::layer_norm(lat.data(), k, w, ps.v(p + "cross_norm.weight"), ps.v(p + "cross_norm.bias"), eps, t.a[l].data());
-      ops::mha(t.a[l].data(), k, w, t.xn.data(), n, d.d_in, detail::attention_of(ps, p + "cross", true, false), w,
-               d.heads, w, t.cross[l], z.data());
+      bridge_ops::layer_norm(lat.data(), k, w, ps.v(p + "cross_norm.weight"), ps.v(p + "cross_norm.bias"), eps,
+                             t.a[l].data());
+      bridge_ops::mha(t.a[l].data(), k, w, t.xn.data(), n, d.d_in,
+                      bridge_detail::attention_of(ps, p + "cross", true, false), w, d.heads, w, t.cross[l], z.data());
       for (std::size_t i = 0; i < lat.size(); ++i) lat[i] += z[i];
       t.l1[l] = lat, t.b[l].resize(lat.size());
-      ops::layer_norm(lat.data(), k, w, ps.v(p + "self_norm.weight"), ps.v(p + "self_norm.bias"), eps, t.b[l].data());
-      ops::mha(t.b[l].data(), k, w, t.b[l].data(), k, w, detail::attention_of(ps, p + "self", true, false), w, d.heads,
-               w, t.self_attention[l], z.data());
+      bridge_ops::layer_norm(lat.data(), k, w, ps.v(p + "self_norm.weight"), ps.v(p + "self_norm.bias"), eps,
+                             t.b[l].data());
+      bridge_ops::mha(t.b[l].data(), k, w, t.b[l].data(), k, w,
+                      bridge_detail::attention_of(ps, p + "self", true, false), w, d.heads, w, t.self_attention[l],
+                      z.data());
       for (std::size_t i = 0; i < lat.size(); ++i) lat[i] += z[i];
     }
     t.last = lat, t.lo.resize(lat.size());
-    ops::layer_norm(lat.data(), k, w, ps.v("out_norm.weight"), ps.v("out_norm.bias"), eps, t.lo.data());
-    ops::linear(t.lo.data(), k, w, ps.v("out.weight"), ps.v("out.bias"), d.d_out, y);
+    bridge_ops::layer_norm(lat.data(), k, w, ps.v("out_norm.weight"), ps.v("out_norm.bias"), eps, t.lo.data());
+    bridge_ops::linear(t.lo.data(), k, w, ps.v("out.weight"), ps.v("out.bias"), d.d_out, y);
   }
   template <class S>
   static void backward(const bridge_dims& d, parameter_list<S>& ps, const S* x, std::int64_t n, const S*, std::int64_t,
@@ -324,34 +334,36 @@ struct perceiver_kind {
     const auto w = d.hidden, k = d.queries;
     const S eps = S(bridge_norm_eps);
     std::vector<S> dlo(std::size_t(k * w)), dlat(dlo.size()), dn(dlo.size()), dxn(std::size_t(n * d.d_in));
-    ops::linear_backward(t.lo.data(), dy, k, w, ps.v("out.weight"), d.d_out, dlo.data(), ps.g("out.weight"),
-                         ps.g("out.bias"));
-    ops::layer_norm_backward(t.last.data(), dlo.data(), k, w, ps.v("out_norm.weight"), eps, dlat.data(),
-                             ps.g("out_norm.weight"), ps.g("out_norm.bias"));
+    bridge_ops::linear_backward(t.lo.data(), dy, k, w, ps.v("out.weight"), d.d_out, dlo.data(), ps.g("out.weight"),
+                                ps.g("out.bias"));
+    bridge_ops::layer_norm_backward(t.last.data(), dlo.data(), k, w, ps.v("out_norm.weight"), eps, dlat.data(),
+                                    ps.g("out_norm.weight"), ps.g("out_norm.bias"));
     for (std::int64_t l = d.depth - 1; l >= 0; --l) {
       const auto p = layer(l);
       const auto i = std::size_t(l);
       std::fill(dn.begin(), dn.end(), S(0));  // self-attention: lat = l1 + attn(b, b), b = norm(l1)
-      ops::mha_backward(t.b[i].data(), k, w, t.b[i].data(), k, w, detail::attention_of(ps, p + "self", true, false), w,
-                        d.heads, w, t.self_attention[i], dlat.data(), dn.data(), dn.data(),
-                        detail::attention_grads(ps, p + "self", true, false));
-      ops::layer_norm_backward(t.l1[i].data(), dn.data(), k, w, ps.v(p + "self_norm.weight"), eps, dlat.data(),
-                               ps.g(p + "self_norm.weight"), ps.g(p + "self_norm.bias"));
+      bridge_ops::mha_backward(t.b[i].data(), k, w, t.b[i].data(), k, w,
+                               bridge_detail::attention_of(ps, p + "self", true, false), w, d.heads, w,
+                               t.self_attention[i], dlat.data(), dn.data(), dn.data(),
+                               bridge_detail::attention_grads(ps, p + "self", true, false));
+      bridge_ops::layer_norm_backward(t.l1[i].data(), dn.data(), k, w, ps.v(p + "self_norm.weight"), eps, dlat.data(),
+                                      ps.g(p + "self_norm.weight"), ps.g(p + "self_norm.bias"));
       std::fill(dn.begin(), dn.end(), S(0));  // cross-attention: l1 = l0 + attn(a, xn), a = norm(l0)
-      ops::mha_backward(t.a[i].data(), k, w, t.xn.data(), n, d.d_in, detail::attention_of(ps, p + "cross", true, false),
-                        w, d.heads, w, t.cross[i], dlat.data(), dn.data(), dxn.data(),
-                        detail::attention_grads(ps, p + "cross", true, false));
-      ops::layer_norm_backward(t.l0[i].data(), dn.data(), k, w, ps.v(p + "cross_norm.weight"), eps, dlat.data(),
-                               ps.g(p + "cross_norm.weight"), ps.g(p + "cross_norm.bias"));
+      bridge_ops::mha_backward(t.a[i].data(), k, w, t.xn.data(), n, d.d_in,
+                               bridge_detail::attention_of(ps, p + "cross", true, false), w, d.heads, w, t.cross[i],
+                               dlat.data(), dn.data(), dxn.data(),
+                               bridge_detail::attention_grads(ps, p + "cross", true, false));
+      bridge_ops::layer_norm_backward(t.l0[i].data(), dn.data(), k, w, ps.v(p + "cross_norm.weight"), eps, dlat.data(),
+                                      ps.g(p + "cross_norm.weight"), ps.g(p + "cross_norm.bias"));
     }
     S* dlatents = ps.g("latents");
     for (std::size_t i = 0; i < dlat.size(); ++i) dlatents[i] += dlat[i];
-    ops::layer_norm_backward(x, dxn.data(), n, d.d_in, ps.v("input_norm.weight"), eps, dx, ps.g("input_norm.weight"),
-                             ps.g("input_norm.bias"));
+    bridge_ops::layer_norm_backward(x, dxn.data(), n, d.d_in, ps.v("input_norm.weight"), eps, dx,
+                                    ps.g("input_norm.weight"), ps.g("input_norm.bias"));
   }
   template <class S>
   static void zero_last(parameter_list<S>& ps) {
-    detail::zero(ps.at("out.weight")), detail::zero(ps.at("out.bias"));
+    bridge_detail::zero(ps.at("out.weight")), bridge_detail::zero(ps.at("out.bias"));
   }
 };
 
@@ -363,29 +375,29 @@ struct gated_adapter_kind {
   static constexpr std::string_view name = "gated_adapter";
   static constexpr bool per_row = true, uses_context = true;
   static void check(const bridge_dims& d) {
-    detail::need_attention(d);
-    detail::need(d.d_out == d.d_in, "d_out", "must equal d_in (the adapter adds to the host's residual stream)");
-    detail::need(d.d_context > 0, "d_context", "must be positive");
+    bridge_detail::need_attention(d);
+    bridge_detail::need(d.d_out == d.d_in, "d_out", "must equal d_in (the adapter adds to the host's residual stream)");
+    bridge_detail::need(d.d_context > 0, "d_context", "must be positive");
   }
   template <class S>
   static void declare(const bridge_dims& d, parameter_list<S>& ps, bridge_rng& rng) {
-    detail::add_norm(ps, "norm", d.d_in);
-    detail::add_attention(ps, rng, "attn", d.hidden, d.d_in, d.d_context, d.d_in, false);
+    bridge_detail::add_norm(ps, "norm", d.d_in);
+    bridge_detail::add_attention(ps, rng, "attn", d.hidden, d.d_in, d.d_context, d.d_in, false);
     ps.add("gate", {1});  // 0: the identity
   }
   template <class S>
   struct tape {
     std::vector<S> a, z;  // norm(x), attention output
-    ops::mha_tape<S> attn;
+    bridge_ops::mha_tape<S> attn;
   };
   template <class S>
   static void forward(const bridge_dims& d, const parameter_list<S>& ps, const S* x, std::int64_t n, const S* c,
                       std::int64_t m, tape<S>& t, S* y) {
     const auto D = d.d_in;
     t.a.resize(std::size_t(n * D)), t.z.resize(t.a.size());
-    ops::layer_norm(x, n, D, ps.v("norm.weight"), ps.v("norm.bias"), S(bridge_norm_eps), t.a.data());
-    ops::mha(t.a.data(), n, D, c, m, d.d_context, detail::attention_of(ps, "attn", true, false), d.hidden, d.heads, D,
-             t.attn, t.z.data());
+    bridge_ops::layer_norm(x, n, D, ps.v("norm.weight"), ps.v("norm.bias"), S(bridge_norm_eps), t.a.data());
+    bridge_ops::mha(t.a.data(), n, D, c, m, d.d_context, bridge_detail::attention_of(ps, "attn", true, false), d.hidden,
+                    d.heads, D, t.attn, t.z.data());
     const S gate = math::tanh_of(ps.v("gate")[0]);
     for (std::size_t i = 0; i < t.z.size(); ++i) y[i] = x[i] + gate * t.z[i];
   }
@@ -402,14 +414,15 @@ struct gated_adapter_kind {
       dz[i] = gate * dy[i];
     }
     ps.g("gate")[0] += (S(1) - gate * gate) * dgate;
-    ops::mha_backward(t.a.data(), n, D, c, m, d.d_context, detail::attention_of(ps, "attn", true, false), d.hidden,
-                      d.heads, D, t.attn, dz.data(), da.data(), dc, detail::attention_grads(ps, "attn", true, false));
-    ops::layer_norm_backward(x, da.data(), n, D, ps.v("norm.weight"), S(bridge_norm_eps), dx, ps.g("norm.weight"),
-                             ps.g("norm.bias"));
+    bridge_ops::mha_backward(t.a.data(), n, D, c, m, d.d_context, bridge_detail::attention_of(ps, "attn", true, false),
+                             d.hidden, d.heads, D, t.attn, dz.data(), da.data(), dc,
+                             bridge_detail::attention_grads(ps, "attn", true, false));
+    bridge_ops::layer_norm_backward(x, da.data(), n, D, ps.v("norm.weight"), S(bridge_norm_eps), dx,
+                                    ps.g("norm.weight"), ps.g("norm.bias"));
   }
   template <class S>
   static void zero_last(parameter_list<S>& ps) {
-    detail::zero(ps.at("gate"));
+    bridge_detail::zero(ps.at("gate"));
   }
 };
 
@@ -419,12 +432,12 @@ struct lora_kind {
   static constexpr std::string_view name = "lora";
   static constexpr bool per_row = true, uses_context = false;
   static void check(const bridge_dims& d) {
-    detail::need(d.rank > 0, "rank", "must be positive");
-    detail::need(d.alpha > 0, "alpha", "must be positive (the update's scale is alpha / rank)");
+    bridge_detail::need(d.rank > 0, "rank", "must be positive");
+    bridge_detail::need(d.alpha > 0, "alpha", "must be positive (the update's scale is alpha / rank)");
   }
   template <class S>
   static void declare(const bridge_dims& d, parameter_list<S>& ps, bridge_rng& rng) {
-    detail::add_linear(ps, rng, "base", d.d_out, d.d_in, true, true);
+    bridge_detail::add_linear(ps, rng, "base", d.d_out, d.d_in, true, true);
     rng.fill(ps.add("lora_a", {d.rank, d.d_in}), 1 / std::sqrt(double(d.d_in)));
     ps.add("lora_b", {d.d_out, d.rank});
   }
@@ -436,28 +449,29 @@ struct lora_kind {
   static void forward(const bridge_dims& d, const parameter_list<S>& ps, const S* x, std::int64_t n, const S*,
                       std::int64_t, tape<S>& t, S* y) {
     const S scale = S(d.alpha / double(d.rank));
-    ops::linear(x, n, d.d_in, ps.v("base.weight"), ps.v("base.bias"), d.d_out, y);
+    bridge_ops::linear(x, n, d.d_in, ps.v("base.weight"), ps.v("base.bias"), d.d_out, y);
     t.h.resize(std::size_t(n * d.rank));
-    ops::linear(x, n, d.d_in, ps.v("lora_a"), static_cast<const S*>(nullptr), d.rank, t.h.data());
+    bridge_ops::linear(x, n, d.d_in, ps.v("lora_a"), static_cast<const S*>(nullptr), d.rank, t.h.data());
     std::vector<S> u(std::size_t(n * d.d_out));
-    ops::linear(t.h.data(), n, d.rank, ps.v("lora_b"), static_cast<const S*>(nullptr), d.d_out, u.data());
+    bridge_ops::linear(t.h.data(), n, d.rank, ps.v("lora_b"), static_cast<const S*>(nullptr), d.d_out, u.data());
     for (std::size_t i = 0; i < u.size(); ++i) y[i] += scale * u[i];
   }
   template <class S>
   static void backward(const bridge_dims& d, parameter_list<S>& ps, const S* x, std::int64_t n, const S*, std::int64_t,
                        const tape<S>& t, const S* dy, S* dx, S*) {
     const S scale = S(d.alpha / double(d.rank));
-    ops::linear_backward(x, dy, n, d.d_in, ps.v("base.weight"), d.d_out, dx, static_cast<S*>(nullptr),
-                         static_cast<S*>(nullptr));  // frozen
+    bridge_ops::linear_backward(x, dy, n, d.d_in, ps.v("base.weight"), d.d_out, dx, static_cast<S*>(nullptr),
+                                static_cast<S*>(nullptr));  // frozen
     std::vector<S> sdy(dy, dy + n * d.d_out), dh(std::size_t(n * d.rank));
     for (auto& v : sdy) v *= scale;
-    ops::linear_backward(t.h.data(), sdy.data(), n, d.rank, ps.v("lora_b"), d.d_out, dh.data(), ps.g("lora_b"),
-                         static_cast<S*>(nullptr));
-    ops::linear_backward(x, dh.data(), n, d.d_in, ps.v("lora_a"), d.rank, dx, ps.g("lora_a"), static_cast<S*>(nullptr));
+    bridge_ops::linear_backward(t.h.data(), sdy.data(), n, d.rank, ps.v("lora_b"), d.d_out, dh.data(), ps.g("lora_b"),
+                                static_cast<S*>(nullptr));
+    bridge_ops::linear_backward(x, dh.data(), n, d.d_in, ps.v("lora_a"), d.rank, dx, ps.g("lora_a"),
+                                static_cast<S*>(nullptr));
   }
   template <class S>
   static void zero_last(parameter_list<S>& ps) {
-    detail::zero(ps.at("lora_b"));
+    bridge_detail::zero(ps.at("lora_b"));
   }
 };
 

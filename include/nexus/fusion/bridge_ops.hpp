@@ -14,7 +14,7 @@
 #include "nexus/math/elementwise.hpp"
 #include "nexus/math/norm.hpp"
 
-namespace nexus::fusion::ops {
+namespace nexus::fusion::bridge_ops {
 
 using i64 = std::int64_t;
 
@@ -200,4 +200,4 @@ void mha_backward(const S* xq, i64 nq, i64 dq, const S* xk, i64 nk, i64 dk, cons
   linear_backward(xk, d_v.data(), nk, dk, m.wv, w, dxk, g.wv, static_cast<S*>(nullptr));
 }
 
-}  // namespace nexus::fusion::ops
+}  // namespace nexus::fusion::bridge_ops
