@@ -3,13 +3,12 @@
 #pragma once
 
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <string>
 #include <vector>
 
 #include "nexus/fusion/extract.hpp"
+#include "progress.hpp"
 
 namespace nexus::cli {
 
@@ -31,13 +30,6 @@ inline std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-inline std::string format_duration(double s) {
-  if (!(s >= 0) || s > 1e7) return "--:--";
-  const auto t = std::int64_t(s + 0.5);
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
-                   : fmt::format("{}:{:02}", t / 60, t % 60);
-}
-
 inline int extract_store(const extract_args& a) {
   fusion::extract_options o;
   for (const auto& t : a.teachers) o.teachers.emplace_back(t);
@@ -51,22 +43,16 @@ inline int extract_store(const extract_args& a) {
   o.budget = fusion::parse_bytes(a.budget);
   o.cpu.threads = a.threads;
   o.chunk_rows = a.chunk_rows;
-  const bool tty = !a.quiet && ::isatty(STDERR_FILENO);
-  auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-  if (tty)
+  progress_line line(a.quiet);
+  if (line.on())
     o.progress = [&](const fusion::extract_progress& p) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last < std::chrono::milliseconds(100) && p.tokens_done < p.tokens) return;
-      last = now;
       const double rate = p.seconds > 0 ? double(p.tokens_done) / p.seconds : 0;
-      const double frac = p.tokens ? double(p.tokens_done) / double(p.tokens) : 1;
-      const int width = 24, filled = int(frac * width);
-      fmt::print(stderr, "\r[{}{}] {:3.0f}% | documents {}/{} | {:.0f} tok/s | left {}   ", std::string(filled, '#'),
-                 std::string(width - filled, '.'), 100 * frac, p.documents_done, p.documents, rate,
-                 format_duration(rate > 0 ? double(p.tokens - p.tokens_done) / rate : -1));
+      line.show(p.tokens ? double(p.tokens_done) / double(p.tokens) : 1,
+                fmt::format("documents {}/{} | {:.0f} tok/s | left {}", p.documents_done, p.documents, rate,
+                            format_duration(rate > 0 ? double(p.tokens - p.tokens_done) / rate : -1)));
     };
   const auto r = fusion::extract(o);
-  if (tty) fmt::print(stderr, "\n");
+  line.finish();
   fmt::print(
       "extract {}: {} windows in {} shards ({} already there, {} written); {} tokens in {:.1f} s ({:.0f} tok/s)\n",
       a.out, r.windows, r.shards, r.shards_resumed, r.shards_written, r.tokens_forwarded, r.seconds,

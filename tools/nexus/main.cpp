@@ -3,12 +3,15 @@
 
 #include <iostream>
 
+#include "align.hpp"
 #include "bench.hpp"
 #include "bundle.hpp"
 #include "commands.hpp"
 #include "demo.hpp"
 #include "extract.hpp"
 #include "score.hpp"
+#include "stitch_score.hpp"
+#include "train_bridge.hpp"
 
 int main(int argc, char** argv) {
   using namespace nexus::cli;
@@ -142,15 +145,96 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 20));
   extract_cmd->add_flag("--quiet", ex.quiet, "no progress line even on a terminal");
 
+  train_bridge_args tb;
+  auto* train_cmd = app.add_subcommand("train-bridge",
+                                       "Train a linear or MLP bridge between two teachers' layers on a feature store");
+  train_cmd->add_option("--store", tb.store, "feature store folder (nexus extract)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  train_cmd->add_option("--from", tb.from, "A:i, teacher (index or name) and layer, e.g. 0:12")->required();
+  train_cmd->add_option("--to", tb.to, "B:j, e.g. 1:-1 (KL: B's last layer)")->required();
+  train_cmd->add_option("--kind", tb.kind, "linear or mlp")->check(CLI::IsMember({"linear", "mlp"}));
+  train_cmd->add_option("--hidden", tb.hidden, "MLP hidden width")->check(CLI::Range(1, 1 << 20));
+  train_cmd->add_option("--objective", tb.objective, "mse, cosine (hidden states) or kl (through B's head)")
+      ->check(CLI::IsMember({"mse", "cosine", "kl"}));
+  train_cmd->add_option("--init", tb.init, "closed-form (ridge, λ on held-out) or zero")
+      ->check(CLI::IsMember({"closed-form", "zero"}));
+  train_cmd->add_option("--head", tb.head, "B's checkpoint for its head (default: the store's source path)");
+  train_cmd->add_option("--steps", tb.steps, "optimizer steps")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 30));
+  train_cmd->add_option("--batch", tb.batch, "pairs per step")->check(CLI::Range(1, 1 << 20));
+  train_cmd->add_option("--lr", tb.lr, "peak learning rate")->check(CLI::PositiveNumber);
+  train_cmd->add_option("--warmup", tb.warmup, "linear warm-up steps")->check(CLI::Range(0, 1 << 30));
+  train_cmd->add_option("--min-lr-ratio", tb.min_lr_ratio, "the cosine ends at lr × this")->check(CLI::Range(0.0, 1.0));
+  train_cmd->add_option("--weight-decay", tb.weight_decay, "AdamW's decoupled weight decay")
+      ->check(CLI::Range(0.0, 10.0));
+  train_cmd->add_option("--clip", tb.clip, "global gradient norm cap (0: none)")->check(CLI::Range(0.0, 1e9));
+  train_cmd->add_option("--seed", tb.seed, "initialisation and batch order");
+  train_cmd->add_option("--eval-every", tb.eval_every, "held-out loss every N steps")->check(CLI::Range(1, 1 << 30));
+  train_cmd->add_option("--max-train", tb.max_train, "training pairs, evenly spaced over the store (0: all)")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 40));
+  train_cmd->add_option("--max-heldout", tb.max_heldout, "held-out pairs (0: all)")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 40));
+  train_cmd->add_option("--checkpoint", tb.checkpoint,
+                        "checkpoint file, resumed when present (default OUT.checkpoint.safetensors)");
+  train_cmd->add_option("--checkpoint-every", tb.checkpoint_every, "steps between checkpoints (0: none)")
+      ->check(CLI::Range(0, 1 << 30));
+  train_cmd->add_option("--threads", tb.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+  train_cmd->add_option("--out", tb.out, "the bridge, .safetensors (curves beside it: OUT.curve.json, .png)")
+      ->required();
+  train_cmd->add_flag("--quiet", tb.quiet, "no progress line even on a terminal");
+
+  // One `score`: a model or bundle scored byte by byte, or (--stitch) a stitched pair of teachers.
   score_args sc;
+  stitch_args st;
+  std::vector<std::string> score_texts;
   auto* score_cmd = app.add_subcommand(
-      "score", "Bits per byte of a text: byte-level (every tokenization marginalised) and canonical-token-level");
-  score_cmd->add_option("model", sc.model, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
-  score_cmd->add_option("--text", sc.text_file, "UTF-8 text file")->required()->check(CLI::ExistingFile);
+      "score",
+      "Bits per byte of a text under a model or a .nexus bundle (byte-level and canonical), or of a stitched pair");
+  score_cmd->add_option("model", sc.model, "checkpoint folder, .gguf file or .nexus bundle (not with --stitch)")
+      ->check(CLI::ExistingPath);
+  score_cmd->add_option("--text", score_texts, "UTF-8 text file (--stitch: several, .jsonl one document a line)")
+      ->check(CLI::ExistingFile);
   score_cmd->add_flag("--end", sc.with_end, "also score the end of the text (the eos token / end-of-text outcome)");
   score_cmd->add_flag("--json", sc.json, "print one JSON object");
   score_cmd->add_option("--threads", sc.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+  score_cmd->add_option("--stitch", st.stitch, "A:i,B:j with A and B checkpoint folders or .gguf files");
+  score_cmd->add_option("--bridge", st.bridge, "with --stitch: bridge file (nexus train-bridge)")
+      ->check(CLI::ExistingFile);
+  score_cmd->add_option("--heldout-of", st.heldout_of, "with --stitch: score the held-out documents of this store")
+      ->check(CLI::ExistingDirectory);
+  score_cmd
+      ->add_option("--unigram-store", st.unigram_store,
+                   "with --stitch: B's unigram, the mean of its stored top-k over this store's training documents")
+      ->check(CLI::ExistingDirectory);
+  score_cmd->add_option("--unigram-text", st.unigram_text, "with --stitch: B's unigram from its tokens of this text")
+      ->check(CLI::ExistingFile);
+  score_cmd->add_option("--context", st.context, "with --stitch: tokens per window")->check(CLI::Range(2, 1 << 20));
 
+  align_args al;
+  auto* align_cmd = app.add_subcommand(
+      "align", "Closed-form maps between two teachers' hidden states in a feature store, scored on held-out documents");
+  align_cmd->add_option("--store", al.store, "feature store folder (nexus extract)")->required();
+  align_cmd->add_option("--from", al.from, "TEACHER:LAYER mapped from, e.g. 0:6 or NAME:-1 (teacher by index or name)")
+      ->required();
+  align_cmd->add_option("--to", al.to, "TEACHER:LAYER mapped to, e.g. 1:final")->required();
+  align_cmd->add_option("--method", al.method, "ridge, procrustes, cca, ot or all")
+      ->check(CLI::IsMember({"ridge", "procrustes", "cca", "ot", "all"}));
+  align_cmd->add_flag("--all-layers", al.all_layers,
+                      "every stored layer of the two teachers against every other (--from/--to name the teachers)");
+  align_cmd
+      ->add_option("--layers-from", al.layers_from,
+                   "with --all-layers: only these stored layers of the --from teacher, e.g. 0,4,8,-1,final")
+      ->delimiter(',');
+  align_cmd->add_option("--layers-to", al.layers_to, "with --all-layers: only these stored layers of the --to teacher")
+      ->delimiter(',');
+  align_cmd->add_option("--epsilon", al.epsilon, "entropic regularisation of the OT method")
+      ->check(CLI::Range(1e-6, 10.0));
+  align_cmd->add_option("--threads", al.threads, "layer pairs fitted at once (each single-threaded)")
+      ->check(CLI::Range(1, 1024));
+  align_cmd->add_option("--batch-rows", al.batch_rows, "rows read at a time")->check(CLI::Range(1, 1 << 24));
+  align_cmd->add_option("--out", al.out, "report (JSON)")->required();
+  align_cmd->add_flag("--quiet", al.quiet, "no line per pair");
   bundle_args bun;
   auto* bundle_cmd = app.add_subcommand("bundle", "A .nexus bundle: one file for a fused system of teachers");
   bundle_cmd->require_subcommand(1);
@@ -185,7 +269,20 @@ int main(int argc, char** argv) {
     if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs, demo_dev);
     if (*bench_cmd) return bench(bench_a);
     if (*extract_cmd) return extract_store(ex);
-    if (*score_cmd) return score(sc);
+    if (*train_cmd) return train_bridge(tb);
+    if (*score_cmd && !st.stitch.empty()) {
+      if (!sc.model.empty()) throw nexus::usage_error("score", "give a model or --stitch, not both");
+      if (st.bridge.empty()) throw nexus::usage_error("score", "--stitch needs --bridge");
+      st.text = score_texts, st.json = sc.json, st.threads = sc.threads;
+      return score_stitched(st);
+    }
+    if (*score_cmd) {
+      if (sc.model.empty()) throw nexus::usage_error("score", "give a model, a .nexus bundle, or --stitch");
+      if (score_texts.size() != 1) throw nexus::usage_error("score", "give one --text file");
+      sc.text_file = score_texts[0];
+      return score(sc);
+    }
+    if (*align_cmd) return align_store(al);
     if (*bundle_create_cmd) return bundle_create(bun);
     if (*bundle_inspect_cmd) return bundle_inspect(bun);
     if (*bundle_verify_cmd) return bundle_verify(bun);

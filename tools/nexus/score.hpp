@@ -15,6 +15,7 @@
 
 #include "nexus/backend/cpu/model.hpp"
 #include "nexus/fusion/byte_level.hpp"
+#include "nexus/fusion/system.hpp"
 
 namespace nexus::cli {
 
@@ -24,12 +25,39 @@ struct score_args {
   int threads = 0;
 };
 
+/// A bundle: each teacher's and the mixture's byte-level bits per byte.
+inline int score_bundle(const score_args& a, const std::string& text) {
+  auto sys = fusion::load_bundle(a.model, {.cpu = {.threads = a.threads}});
+  const auto s = sys.score(text);
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["bundle"] = a.model;
+    j["text"] = a.text_file;
+    j["bytes"] = s.bytes;
+    auto t = nlohmann::ordered_json::array();
+    for (const auto& x : s.teachers)
+      t.push_back({{"name", x.name}, {"bits_per_byte", x.bits_per_byte}, {"seconds", x.seconds}});
+    j["teachers"] = std::move(t);
+    j["mixture"] = {{"kind", s.mixture}, {"weights", sys.weights()}, {"bits_per_byte", s.bits_per_byte}};
+    j["seconds"] = s.seconds;
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("score {}: {} bytes\n", a.model, s.bytes);
+  for (const auto& x : s.teachers)
+    fmt::print("  {:<24} {:.4f} bits/byte  {:.1f} s\n", x.name, x.bits_per_byte, x.seconds);
+  fmt::print("  {:<24} {:.4f} bits/byte  (weights {})\n", "mixture (" + s.mixture + ")", s.bits_per_byte,
+             fmt::join(sys.weights(), ", "));
+  return 0;
+}
+
 inline int score(const score_args& a) {
   std::ifstream in(a.text_file, std::ios::binary);
   if (!in) throw usage_error("--text", "cannot read " + a.text_file);
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string text = ss.str();
+  if (std::filesystem::path(a.model).extension() == ".nexus") return score_bundle(a, text);
   using clock = std::chrono::steady_clock;
   const auto m = load_cpu_model(a.model, {.threads = a.threads});
   const auto tok = tokenizer::load(a.model);

@@ -95,10 +95,21 @@ NEXUS_HD S activate_grad(S x) {
 // ---- caps and scales -----------------------------------------------------------------------------
 
 /// tanh(x / cap) · cap, as Gemma-2 applies to attention scores and final logits; cap 0: none.
-NEXUS_HD float softcap(float x, float cap) { return cap > 0.0f ? ::tanhf(x / cap) * cap : x; }
+template <class S>
+NEXUS_HD S softcap(S x, S cap) {
+  return cap > S(0) ? tanh_of(x / cap) * cap : x;
+}
 
 /// A logit as the head returns it: × logit_scale (Cohere), then the final softcap (Gemma-2).
-NEXUS_HD float finish_logit(float x, float scale, float cap) { return softcap(scale != 1.0f ? x * scale : x, cap); }
+template <class S>
+NEXUS_HD S finish_logit(S x, S scale, S cap) {
+  return softcap(scale != S(1) ? x * scale : x, cap);
+}
+/// d finish_logit / dx from its output y: scale · (1 − (y / cap)²), or scale without a cap.
+template <class S>
+NEXUS_HD S finish_logit_grad(S y, S scale, S cap) {
+  return cap > S(0) ? scale * (S(1) - (y / cap) * (y / cap)) : scale;
+}
 
 // ---- RoPE ----------------------------------------------------------------------------------------
 
