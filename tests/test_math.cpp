@@ -101,3 +101,61 @@ TEST_CASE("rotate turns a pair by the angle and keeps its length") {
   CHECK(inter[2] == -3.0f);
   CHECK(inter[3] == 2.0f);
 }
+
+TEST_CASE("activation derivatives equal central differences of the activations, in fp64") {
+  // The fp32 constants of the templated formulas are those of the float literals they replaced.
+  STATIC_REQUIRE(float(0.70710678118654752) == 0.70710678118654752f);
+  STATIC_REQUIRE(float(0.79788456080286536) == 0.79788456080286536f);
+  STATIC_REQUIRE(float(0.044715) == 0.044715f);
+  const double h = 1e-6;
+  for (double x = -6.0; x <= 6.0; x += 0.0625 + 1e-3) {  // off the grid: relu's kink is not sampled
+    INFO("x = " << x);
+    const auto fd = [&](auto f) { return (f(x + h) - f(x - h)) / (2 * h); };
+    CHECK(math::activate_grad<activation::silu>(x) == Approx(fd([](double v) { return math::silu(v); })).margin(1e-8));
+    CHECK(math::activate_grad<activation::gelu>(x) == Approx(fd([](double v) { return math::gelu(v); })).margin(1e-8));
+    CHECK(math::activate_grad<activation::gelu_tanh>(x) ==
+          Approx(fd([](double v) { return math::gelu_tanh(v); })).margin(1e-8));
+    CHECK(math::activate_grad<activation::relu>(x) == (x > 0 ? 1.0 : 0.0));
+  }
+}
+
+TEST_CASE("normalize_row_backward equals central differences for every norm kind") {
+  const std::vector<double> x0{0.5, -1.25, 2.0, 3.5, -0.75, 1.0}, dy{0.3, -0.7, 1.1, 0.2, -0.4, 0.9};
+  const std::vector<double> w{1.5, 0.5, -1.0, 2.0, 1.0, 0.25}, b{0.1, -0.2, 0.3, 0.0, 0.5, -0.5};
+  const long long n = 6;
+  for (std::size_t k = 0; k < enum_size<norm_kind>; ++k)
+    for (const bool unit_offset : {false, true})
+      visit_enum(norm_kind(k), [&](auto kind) {
+        constexpr norm_kind K = decltype(kind)::value;
+        INFO(reflect::to_string(K) << (unit_offset ? " (1 + w)" : ""));
+        auto wv = w, bv = b;
+        const auto params = [&] {
+          return math::basic_norm_params<double>{rule_of(K).weight ? wv.data() : nullptr,
+                                                 rule_of(K).bias ? bv.data() : nullptr, 1e-5, unit_offset};
+        };
+        auto x = x0;
+        const auto loss = [&] {
+          auto y = x;
+          math::normalize_row<K>(y.data(), n, params());
+          double s = 0;
+          for (long long i = 0; i < n; ++i) s += y[std::size_t(i)] * dy[std::size_t(i)];
+          return s;
+        };
+        std::vector<double> dx(6), dw(6, 0.0), db(6, 0.0);
+        math::normalize_row_backward<K>(x.data(), dy.data(), dx.data(), dw.data(), db.data(), n, params());
+        const auto fd = [&](double& v) {
+          const double keep = v, h = 1e-6;
+          v = keep + h;
+          const double up = loss();
+          v = keep - h;
+          const double down = loss();
+          v = keep;
+          return (up - down) / (2 * h);
+        };
+        for (std::size_t i = 0; i < 6; ++i) {
+          CHECK(dx[i] == Approx(fd(x[i])).margin(1e-8));
+          if (rule_of(K).weight) CHECK(dw[i] == Approx(fd(wv[i])).margin(1e-8));
+          if (rule_of(K).bias) CHECK(db[i] == Approx(fd(bv[i])).margin(1e-8));
+        }
+      });
+}

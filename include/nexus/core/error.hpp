@@ -171,6 +171,26 @@ class store_error : public error {
   code code_;
 };
 
+/// A bridge file (nexus/fusion/bridge.hpp) is malformed, or is not the bridge the caller asked for.
+/// `get_code()` tells which rule it broke; `where()` names the file (and the tensor or key).
+class bridge_error : public error {
+ public:
+  enum class code {
+    not_a_bridge,       // not a safetensors file, or its metadata has no format=nexus.bridge
+    bad_version,        // a format version this reader does not know
+    kind_mismatch,      // a bridge of another kind than the one asked for
+    traits_invalid,     // the traits (kind and dimensions) in the metadata are missing or impossible
+    tensor_missing,     // a parameter the traits imply is not in the file
+    tensor_unexpected,  // the file holds a tensor the traits do not imply
+    tensor_invalid,     // a parameter has another dtype (F32 expected) or shape than the traits imply
+  };
+  bridge_error(code c, std::string where, const std::string& what) : error(std::move(where), what), code_(c) {}
+  code get_code() const noexcept { return code_; }
+
+ private:
+  code code_;
+};
+
 /// A .nexus bundle (nexus/fusion/bundle.hpp) is malformed, or its teachers are missing or are not the
 /// files it was made from. `get_code()` tells which.
 class bundle_error : public error {

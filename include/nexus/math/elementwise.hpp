@@ -15,27 +15,81 @@
 
 namespace nexus::math {
 
-// ---- activations: one function per value of NEXUS_ACTIVATIONS, named like it --------------------
+// ---- scalar functions in the precision of their argument: fp32 in the models and kernels, fp64 in
+// the bridges' gradient checks (nexus/fusion/bridge.hpp). One overload per type, callable on the device.
 
-NEXUS_HD float silu(float x) { return x / (1.0f + ::expf(-x)); }
-/// Exact gelu, with erf.
-NEXUS_HD float gelu(float x) { return 0.5f * x * (1.0f + ::erff(x * 0.70710678118654752f)); }
-/// tanh approximation: transformers' gelu_new, gelu_pytorch_tanh and gelu_fast.
-NEXUS_HD float gelu_tanh(float x) {
-  return 0.5f * x * (1.0f + ::tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+NEXUS_HD float exp_of(float x) { return ::expf(x); }
+NEXUS_HD double exp_of(double x) { return ::exp(x); }
+NEXUS_HD float erf_of(float x) { return ::erff(x); }
+NEXUS_HD double erf_of(double x) { return ::erf(x); }
+NEXUS_HD float tanh_of(float x) { return ::tanhf(x); }
+NEXUS_HD double tanh_of(double x) { return ::tanh(x); }
+NEXUS_HD float sqrt_of(float x) { return ::sqrtf(x); }
+NEXUS_HD double sqrt_of(double x) { return ::sqrt(x); }
+
+// ---- activations: one function per value of NEXUS_ACTIVATIONS, named like it, and its derivative
+// (name_grad) beside it, so training (bridges, CPU and CUDA) uses the same rule as the forward pass
+
+template <class S>
+NEXUS_HD S silu(S x) {
+  return x / (S(1) + exp_of(-x));
 }
-NEXUS_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
+template <class S>
+NEXUS_HD S silu_grad(S x) {
+  const S s = S(1) / (S(1) + exp_of(-x));
+  return s * (S(1) + x * (S(1) - s));
+}
+/// Exact gelu, with erf.
+template <class S>
+NEXUS_HD S gelu(S x) {
+  return S(0.5) * x * (S(1) + erf_of(x * S(0.70710678118654752)));
+}
+/// d gelu / dx = Φ(x) + x φ(x).
+template <class S>
+NEXUS_HD S gelu_grad(S x) {
+  const S cdf = S(0.5) * (S(1) + erf_of(x * S(0.70710678118654752)));
+  return cdf + x * S(0.39894228040143268) * exp_of(S(-0.5) * x * x);
+}
+/// tanh approximation: transformers' gelu_new, gelu_pytorch_tanh and gelu_fast.
+template <class S>
+NEXUS_HD S gelu_tanh(S x) {
+  return S(0.5) * x * (S(1) + tanh_of(S(0.79788456080286536) * (x + S(0.044715) * x * x * x)));
+}
+template <class S>
+NEXUS_HD S gelu_tanh_grad(S x) {
+  const S c = S(0.79788456080286536), t = tanh_of(c * (x + S(0.044715) * x * x * x));
+  return S(0.5) * (S(1) + t) + S(0.5) * x * (S(1) - t * t) * c * (S(1) + S(3 * 0.044715) * x * x);
+}
+template <class S>
+NEXUS_HD S relu(S x) {
+  return x > S(0) ? x : S(0);
+}
+template <class S>
+NEXUS_HD S relu_grad(S x) {
+  return x > S(0) ? S(1) : S(0);
+}
 
 /// The activation Act, dispatched at compile time from the activation list: a value without a
 /// function of its name does not compile.
-template <activation Act>
-NEXUS_HD float activate(float x) {
+template <activation Act, class S>
+NEXUS_HD S activate(S x) {
 #define NEXUS_ACTIVATE_(name, ...)                       \
   if constexpr (Act == activation::name) return name(x); \
   else
   NEXUS_ACTIVATIONS(NEXUS_ACTIVATE_)
 #undef NEXUS_ACTIVATE_
   static_assert(Act != Act, "an activation without a formula in nexus/math/elementwise.hpp");
+}
+
+/// The derivative of activation Act at x (name_grad above).
+template <activation Act, class S>
+NEXUS_HD S activate_grad(S x) {
+#define NEXUS_ACTIVATE_GRAD_(name, ...)                         \
+  if constexpr (Act == activation::name) return name##_grad(x); \
+  else
+  NEXUS_ACTIVATIONS(NEXUS_ACTIVATE_GRAD_)
+#undef NEXUS_ACTIVATE_GRAD_
+  static_assert(Act != Act, "an activation without a derivative in nexus/math/elementwise.hpp");
 }
 
 // ---- caps and scales -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <span>
 #include <string>
@@ -36,11 +37,23 @@ struct tap_result {
   tensor_f32 logprobs;                // [positions, vocab] when the distribution is requested
 };
 
+/// A function called on the residual stream after one layer, before anything reads it: it may rewrite
+/// the rows in place (a bridge stitched in at that layer, an adapter between two blocks). `rows` is
+/// [n, hidden] fp32, row-major, the positions of this step (a chunked forward calls it once per step;
+/// the step's first position is the cache's size() during the call). Hidden-state snapshots and taps of
+/// that layer see the rewritten rows. Runs on the host: the CUDA backend copies the rows out and back.
+struct residual_hook {
+  std::int64_t layer = 0;  // after this layer; negative: from the end (-1: the last, before the final norm)
+  std::function<void(std::int64_t layer, float* rows, std::int64_t n, std::int64_t hidden)> fn;
+  explicit operator bool() const { return bool(fn); }
+};
+
 struct forward_options {
   bool all_logits = true;       // false: logits of the last position only
   bool hidden_states = false;   // also return embed, every layer's output, and the final norm
   std::int64_t chunk_rows = 0;  // tokens per backend step; 0: the backend's limit (none on the CPU)
   tap_request taps = {};        // selected snapshots and log-probabilities (forward_result::taps)
+  residual_hook hook = {};      // called after hook.layer on the residual stream (no fn: none)
 };
 
 struct forward_result {
@@ -61,6 +74,17 @@ inline std::vector<std::size_t> tapped_layers(const tap_request& r, std::int64_t
     out.push_back(std::size_t(a));
   }
   return out;
+}
+
+/// The layer a hook runs after, as an index 0..num_layers-1; -1 when there is no hook.
+inline std::int64_t hooked_layer(const residual_hook& h, std::int64_t num_layers) {
+  if (!h) return -1;
+  const std::int64_t a = h.layer < 0 ? num_layers + h.layer : h.layer;
+  if (a < 0 || a >= num_layers)
+    throw usage_error("hook", "layer " + std::to_string(h.layer) + " outside a model of " + std::to_string(num_layers) +
+                                  " layers (valid: " + std::to_string(-num_layers) + " .. " +
+                                  std::to_string(num_layers - 1) + ")");
+  return a;
 }
 
 /// Log-softmax of each row of `logits` ([rows, vocab]) into the tap result: the top k and/or all of it.
@@ -126,6 +150,7 @@ class model {
         throw usage_error(
             "forward", "token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(d.vocab_size));
     cache.check_room(std::int64_t(ids.size()));
+    hooked_layer(opt.hook, d.num_layers);  // a hook's layer is checked before anything runs
     if (n_.position.kind == position_kind::learned && cache.size() + std::int64_t(ids.size()) > d.max_positions)
       throw usage_error("forward", "position " + std::to_string(cache.size() + std::int64_t(ids.size()) - 1) +
                                        " beyond max_positions " + std::to_string(d.max_positions));

@@ -84,6 +84,7 @@ class universal_model final : public model {
     auto snapshot = [&](const float* v) { res.hidden.push_back({{rows, H}, std::vector<float>(v, v + n_act)}); };
     // Taps copy out only the layers asked for, where the snapshots are taken.
     const auto tapped = tapped_layers(opt.taps, d.num_layers);
+    const std::int64_t hooked = hooked_layer(opt.hook, d.num_layers);
     res.taps.layers.resize(tapped.size());
     auto tap = [&](std::size_t layer, const float* v) {
       for (std::size_t j = 0; j < tapped.size(); ++j)
@@ -138,6 +139,7 @@ class universal_model final : public model {
         mlp(L, m, rows, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
       }
+      if (std::int64_t(l) == hooked) opt.hook.fn(hooked, x, rows, H);
       if (opt.hidden_states) snapshot(x);
       if (!tapped.empty()) tap(l, x);
     }

@@ -55,7 +55,7 @@ class universal_model final : public model {
     const int rows = int(ids.size());
     const int logit_rows = opt.all_logits ? rows : 1;
     forward_result res;
-    step(*s, ids, int(cache.size()), logit_rows, opt.hidden_states ? &res : nullptr);
+    step(*s, ids, int(cache.size()), logit_rows, opt.hidden_states ? &res : nullptr, opt.hook);
     const std::int64_t V = n_.dims.vocab_size;
     res.logits = {{logit_rows, V}, std::vector<float>(std::size_t(logit_rows * V))};
     check(cudaMemcpyAsync(res.logits.data.data(), s->mem.logits, res.logits.data.size() * 4, cudaMemcpyDeviceToHost,
@@ -68,7 +68,8 @@ class universal_model final : public model {
 
  private:
   /// Stages the step's inputs, then runs it (the decode step through its graph).
-  void step(session& s, std::span<const std::int32_t> ids, int first, int logit_rows, forward_result* hidden) const {
+  void step(session& s, std::span<const std::int32_t> ids, int first, int logit_rows, forward_result* hidden,
+            const residual_hook& hook) const {
     const int rows = int(ids.size());
     const cudaStream_t st = s.stream.get();
     // Inputs: ids, the first position, and the rotary frequencies for this length (dynamic NTK
@@ -90,12 +91,14 @@ class universal_model final : public model {
                               (s.inv_freq.size() - full.size()) * 4, cudaMemcpyHostToDevice, st),
               "inv_freq");
     }
-    if (rows == 1 && logit_rows == 1 && !hidden) s.graph.run(st, [&] { launch(s, rows, logit_rows, true, nullptr); });
-    else launch(s, rows, logit_rows, false, hidden);
+    if (rows == 1 && logit_rows == 1 && !hidden && !hook)
+      s.graph.run(st, [&] { launch(s, rows, logit_rows, true, nullptr, {}); });
+    else launch(s, rows, logit_rows, false, hidden, hook);
   }
 
   /// The whole forward of `rows` tokens as a sequence of launches on the session's stream.
-  void launch(session& s, int rows, int logit_rows, bool split_keys, forward_result* hidden) const {
+  void launch(session& s, int rows, int logit_rows, bool split_keys, forward_result* hidden,
+              const residual_hook& hook) const {
     const auto& d = n_.dims;
     const int H = int(d.hidden_size), hd = int(d.head_dim), qw = int(d.num_heads) * hd, kw = int(d.num_kv_heads) * hd;
     const precision p = w_.p;
@@ -107,6 +110,7 @@ class universal_model final : public model {
       widen_to_host(src, stored, host, s.stream);
       hidden->hidden.push_back({{rows, H}, std::move(host)});
     };
+    const std::int64_t hooked = hooked_layer(hook, d.num_layers);
     embed(m.ids, rows, w_.tok.get(), w_.pos.get(), m.first, w_.embed_scale, H, p, m.x, st);
     if (hidden) snapshot(m.x, precision::fp32);
     {  // first pre-norm(s)
@@ -157,6 +161,20 @@ class universal_model final : public model {
         if (T.residual == residual_form::parallel_two_norms && !last)
           r.out_m = m.m, r.norm_m = w_.layers[l + 1].mlp_norm;
         residual_norm(r, rows, H, cfg, p, st);
+      }
+      if (std::int64_t(l) == hooked) {
+        // The rows go to the host hook and back; the next sublayer's normalised inputs, computed from
+        // the old rows by the fused kernel above, are computed again from the new ones (same kernel).
+        std::vector<float> host(std::size_t(rows) * std::size_t(H));
+        widen_to_host(m.x, precision::fp32, host, s.stream);
+        hook.fn(hooked, host.data(), rows, H);
+        check(cudaMemcpyAsync(m.x, host.data(), host.size() * 4, cudaMemcpyHostToDevice, st), "hook rows");
+        residual_norm_args r;
+        r.x = m.x, r.out_a = m.a, r.norm_a = next_attn;
+        if (T.residual == residual_form::parallel_two_norms && !last)
+          r.out_m = m.m, r.norm_m = w_.layers[l + 1].mlp_norm;
+        residual_norm(r, rows, H, cfg, p, st);
+        s.stream.sync("hook rows");  // `host` lives until the copy is done
       }
       if (hidden) snapshot(m.x, precision::fp32);
     }
