@@ -1,6 +1,8 @@
 // Access to the reference files written by tools/fixtures/make_fixtures.py from transformers.
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,18 @@
 namespace nexus::test {
 
 inline std::filesystem::path data_dir() { return NEXUS_TEST_DATA; }
+
+/// A fresh folder under /tmp, removed with everything in it when the object goes.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    char name[] = "/tmp/nexus-test-XXXXXX";
+    path = ::mkdtemp(name);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() { std::filesystem::remove_all(path); }
+};
 
 /// Every folder under tests/data/<kind> that has a reference.json (kind: "configs" or "models").
 inline std::vector<std::filesystem::path> reference_dirs(const std::string& kind) {

@@ -5,24 +5,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include "reference.hpp"
 #include "nexus/fusion/bundle.hpp"
 
 namespace fs = std::filesystem;
 using nexus::bundle_error;
+using nexus::test::temp_dir;
 using namespace nexus::fusion;
 
 namespace {
 
 const fs::path teacher_file = fs::path(NEXUS_TEST_DATA) / "gguf_models" / "gemma.gguf";
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/nexus-bundle-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-};
 
 bundle_manifest one_teacher(teacher_source src) {
   bundle_manifest m;

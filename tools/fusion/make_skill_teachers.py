@@ -16,7 +16,8 @@ Writes, for each skill, tests/data/skills/<skill>/:
   config.json, model.safetensors, tokenizer.json, tokenizer_config.json, special_tokens_map.json
   dev.jsonl      prompts and answers for fitting a fused system (never trained on, except facts: see below)
   heldout.jsonl  prompts and answers for measuring it (never trained on)
-  reference.jsonl  transformers' greedy continuation (up to the first "\\n", at most 8 tokens) of every
+  reference.jsonl  transformers' greedy continuation (after the root context: the tokenizer's prefix, else bos,
+                 else eos, as for training) (up to the first "\\n", at most 8 tokens) of every
                  held-out prompt: what Nexus must reproduce for the teacher alone
 and tests/data/skills/README.md with each teacher's held-out exact-match accuracy under transformers.
 
@@ -104,17 +105,23 @@ def make_model(family, vocab, bos, eos, pad):
     raise ValueError(family)
 
 
-def prefix_ids(tok):
-    """The tokens a prompt starts with: bos where the tokenizer adds it."""
+def root_ids(tok):
+    """The context every text starts from, as Nexus's byte-level view has it (fusion/byte_level.hpp): what the
+    tokenizer puts before a text, else bos, else eos (a model needs one token to predict the first)."""
     ids = tok("x")["input_ids"]
     bare = tok("x", add_special_tokens=False)["input_ids"]
-    return ids[: len(ids) - len(bare)]
+    prefix = ids[: len(ids) - len(bare)]
+    if prefix:
+        return prefix
+    return [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
 
 
 def encode(tok, prompt, answer):
-    """Prompt and answer ids as the tokenizer reads the whole text (answers start at a token boundary)."""
-    full = tok(prompt + answer)["input_ids"]
-    p = tok(prompt)["input_ids"]
+    """Prompt and answer ids after the root, as the tokenizer reads the whole text (answers start at a token
+    boundary)."""
+    root = root_ids(tok)
+    full = root + tok(prompt + answer, add_special_tokens=False)["input_ids"]
+    p = root + tok(prompt, add_special_tokens=False)["input_ids"]
     if full[: len(p)] != p:
         sys.exit(f"'{prompt}' is not a token prefix of '{prompt + answer}'")
     return full, len(p)
@@ -152,7 +159,7 @@ def train(model, tok, examples, steps, seed):
 @torch.no_grad()
 def greedy(model, tok, prompt):
     """Greedy tokens after the prompt until a token whose text holds "\\n", eos, or MAX_NEW_TOKENS."""
-    ids = tok(prompt)["input_ids"]
+    ids = root_ids(tok) + tok(prompt, add_special_tokens=False)["input_ids"]
     out = []
     for _ in range(MAX_NEW_TOKENS):
         logits = model(input_ids=torch.tensor([ids + out])).logits[0, -1]
@@ -166,7 +173,7 @@ def greedy(model, tok, prompt):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO / "tests" / "data" / "skills")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2500)
     args = ap.parse_args()
     for mod, want in EXPECTED_VERSIONS.items():
         have = sys.modules[mod].__version__.split("+")[0]

@@ -1,0 +1,95 @@
+// A fused system of teachers with different tokenizers: its mixtures are distributions, a mixture fitted
+// on a text is never worse on it than the best teacher alone, weights survive the bundle, generation
+// streams valid UTF-8 and respects the budget.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <numeric>
+
+#include "reference.hpp"
+#include "nexus/fusion/system.hpp"
+
+namespace fs = std::filesystem;
+using nexus::test::temp_dir;
+using namespace nexus::fusion;
+
+namespace {
+
+/// A bundle of the llama (SentencePiece-style vocabulary) and gpt2 (byte-level BPE) fixtures.
+fs::path two_teacher_bundle(const temp_dir& d, std::uint64_t budget = 0) {
+  bundle_manifest m;
+  m.budget_bytes = budget;
+  for (const char* name : {"llama", "gpt2"}) {
+    const auto dir = fs::path(NEXUS_TEST_DATA) / "models" / name;
+    const auto dg = digest_teacher(dir);
+    m.teachers.push_back({name, name, dg.sha256, dg.bytes, {teacher_source::kind::path, dir.string()}});
+  }
+  const auto p = d.path / "two.nexus";
+  write_bundle(p, m, {});
+  return p;
+}
+
+// ASCII: the fixtures' tokenizers are cut to their models' 256 ids, which leave out some bytes.
+const std::string text = "The quick brown fox, 12 times: naive cafe - ok.\nNext line.";
+
+}  // namespace
+
+TEST_CASE("system: mixtures are distributions; a fitted mixture is at least as good as the best teacher",
+          "[system]") {
+  temp_dir d;
+  auto sys = load_bundle(two_teacher_bundle(d));
+  REQUIRE(sys.teachers().size() == 2);
+  const auto even = sys.score(text);
+  REQUIRE(even.teachers.size() == 2);
+  const double best = std::min(even.teachers[0].bits_per_byte, even.teachers[1].bits_per_byte);
+  for (const auto kind : {mixture_kind::linear, mixture_kind::log_linear}) {
+    const auto f = sys.fit(text, kind);
+    sys.set_mixture(kind, f.weights);
+    const auto s = sys.score(text);
+    INFO(detail::name_of(kind));
+    // Both families contain each teacher alone (a weight vector with one 1), so their optimum on the text
+    // can only be better.
+    CHECK(s.bits_per_byte <= best + 1e-9);
+    CHECK(s.bits_per_byte == Approx(-f.log_likelihood / (std::log(2.0) * double(text.size()))).epsilon(1e-9));
+  }
+  // Every mixed distribution sums to 1.
+  const auto all = sys.distributions(text.substr(0, 20));
+  for (const auto kind : {mixture_kind::linear, mixture_kind::log_linear, mixture_kind::entropy_gate}) {
+    sys.set_mixture(kind, kind == mixture_kind::entropy_gate ? std::vector<double>{0.5} : std::vector<double>{0.3, 0.7});
+    for (std::size_t i = 0; i < all[0].size(); ++i) {
+      const std::array<byte_distribution, 2> at = {all[0][i], all[1][i]};
+      const auto p = sys.mix(at);
+      CHECK(std::accumulate(p.begin(), p.end(), 0.0) == Approx(1.0).epsilon(1e-12));
+    }
+  }
+  CHECK_THROWS_AS(sys.set_mixture(mixture_kind::linear, {1.0}), nexus::usage_error);
+}
+
+TEST_CASE("system: fitted weights are saved in the bundle and read back", "[system]") {
+  temp_dir d;
+  const auto p = two_teacher_bundle(d);
+  save_mixture(p, mixture_kind::log_linear, std::vector<double>{0.25, 1.5});
+  const auto sys = load_bundle(p);
+  CHECK(sys.kind() == mixture_kind::log_linear);
+  CHECK(sys.weights() == std::vector<double>{0.25, 1.5});
+  CHECK(sys.manifest().teachers.size() == 2);
+}
+
+TEST_CASE("system: generation streams valid UTF-8, stops, and needs every teacher within the budget", "[system]") {
+  temp_dir d;
+  auto sys = load_bundle(two_teacher_bundle(d));
+  std::string streamed;
+  const auto out = sys.generate("Hello", {.max_bytes = 24, .stop = {}, .on_text = [&](std::string_view s) { streamed += s; }});
+  CHECK(out.size() <= 24);
+  CHECK(nexus::utf8::valid(out));
+  CHECK(streamed == out);
+  CHECK(sys.generate("Hello", {.max_bytes = 24}) == out);  // greedy: the same again
+  if (!out.empty()) {  // a stop string that the text reaches ends it there
+    const auto first = out.substr(0, 1);
+    const auto stopped = sys.generate("Hello", {.max_bytes = 24, .stop = {first}});
+    CHECK(stopped == first);
+  }
+  auto small = load_bundle(two_teacher_bundle(d), {.budget = sys.teachers().info(0).weight_bytes +
+                                                             sys.teachers().info(1).weight_bytes - 1});
+  CHECK_THROWS_AS(small.generate("Hi", {.max_bytes = 4}), nexus::budget_error);
+  CHECK_NOTHROW(small.score("Hi there"));  // scoring runs one teacher at a time
+}
