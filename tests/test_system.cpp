@@ -33,8 +33,7 @@ const std::string text = "The quick brown fox, 12 times: naive cafe - ok.\nNext 
 
 }  // namespace
 
-TEST_CASE("system: mixtures are distributions; a fitted mixture is at least as good as the best teacher",
-          "[system]") {
+TEST_CASE("system: mixtures are distributions; a fitted mixture is at least as good as the best teacher", "[system]") {
   temp_dir d;
   auto sys = load_bundle(two_teacher_bundle(d));
   REQUIRE(sys.teachers().size() == 2);
@@ -54,7 +53,8 @@ TEST_CASE("system: mixtures are distributions; a fitted mixture is at least as g
   // Every mixed distribution sums to 1.
   const auto all = sys.distributions(text.substr(0, 20));
   for (const auto kind : {mixture_kind::linear, mixture_kind::log_linear, mixture_kind::entropy_gate}) {
-    sys.set_mixture(kind, kind == mixture_kind::entropy_gate ? std::vector<double>{0.5} : std::vector<double>{0.3, 0.7});
+    sys.set_mixture(kind,
+                    kind == mixture_kind::entropy_gate ? std::vector<double>{0.5} : std::vector<double>{0.3, 0.7});
     for (std::size_t i = 0; i < all[0].size(); ++i) {
       const std::array<byte_distribution, 2> at = {all[0][i], all[1][i]};
       const auto p = sys.mix(at);
@@ -78,18 +78,19 @@ TEST_CASE("system: generation streams valid UTF-8, stops, and needs every teache
   temp_dir d;
   auto sys = load_bundle(two_teacher_bundle(d));
   std::string streamed;
-  const auto out = sys.generate("Hello", {.max_bytes = 24, .stop = {}, .on_text = [&](std::string_view s) { streamed += s; }});
+  const auto out =
+      sys.generate("Hello", {.max_bytes = 24, .stop = {}, .on_text = [&](std::string_view s) { streamed += s; }});
   CHECK(out.size() <= 24);
   CHECK(nexus::utf8::valid(out));
   CHECK(streamed == out);
   CHECK(sys.generate("Hello", {.max_bytes = 24}) == out);  // greedy: the same again
-  if (!out.empty()) {  // a stop string that the text reaches ends it there
+  if (!out.empty()) {                                      // a stop string that the text reaches ends it there
     const auto first = out.substr(0, 1);
     const auto stopped = sys.generate("Hello", {.max_bytes = 24, .stop = {first}});
     CHECK(stopped == first);
   }
-  auto small = load_bundle(two_teacher_bundle(d), {.budget = sys.teachers().info(0).weight_bytes +
-                                                             sys.teachers().info(1).weight_bytes - 1});
+  auto small = load_bundle(two_teacher_bundle(d),
+                           {.budget = sys.teachers().info(0).weight_bytes + sys.teachers().info(1).weight_bytes - 1});
   CHECK_THROWS_AS(small.generate("Hi", {.max_bytes = 4}), nexus::budget_error);
   CHECK_NOTHROW(small.score("Hi there"));  // scoring runs one teacher at a time
 }

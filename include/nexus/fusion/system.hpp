@@ -60,15 +60,15 @@ struct system_score {
 
 struct system_generate_options {
   std::size_t max_bytes = 256;
-  std::vector<std::string> stop;                          // stop once the text ends with one of these (kept)
-  std::function<void(std::string_view)> on_text = {};     // streamed complete UTF-8 characters
+  std::vector<std::string> stop;                       // stop once the text ends with one of these (kept)
+  std::function<void(std::string_view)> on_text = {};  // streamed complete UTF-8 characters
 };
 
 class fused_system {
  public:
   explicit fused_system(const std::filesystem::path& bundle, system_options opt = {})
-      : bundle_(bundle), teachers_(teacher_paths(bundle_), opt.budget ? opt.budget : bundle_.manifest().budget_bytes,
-                                   opt.cpu) {
+      : bundle_(bundle),
+        teachers_(teacher_paths(bundle_), opt.budget ? opt.budget : bundle_.manifest().budget_bytes, opt.cpu) {
     const auto& m = bundle_.manifest();
     if (m.mixture) {
       kind_ = m.mixture->kind;
@@ -101,7 +101,8 @@ class fused_system {
   }
 
   /// Every teacher's byte-level distributions over `text`, one teacher resident at a time: [teacher][position].
-  std::vector<std::vector<byte_distribution>> distributions(std::string_view text, std::vector<double>* seconds = nullptr) {
+  std::vector<std::vector<byte_distribution>> distributions(std::string_view text,
+                                                            std::vector<double>* seconds = nullptr) {
     std::vector<std::vector<byte_distribution>> all;
     for (std::size_t t = 0; t < teachers_.size(); ++t) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -161,7 +162,9 @@ class fused_system {
     }
     throw usage_error("fit", "unknown mixture kind");
   }
-  ensemble_fit fit(std::string_view dev_text, mixture_kind k) { return fit(std::vector<std::string>{std::string(dev_text)}, k); }
+  ensemble_fit fit(std::string_view dev_text, mixture_kind k) {
+    return fit(std::vector<std::string>{std::string(dev_text)}, k);
+  }
 
   /// Greedy byte-level continuation of `prompt` under the mixture; every teacher resident at once.
   std::string generate(std::string_view prompt, const system_generate_options& opt = {}) {
