@@ -8,7 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fmt="${CLANG_FORMAT:-clang-format}"
 command -v "$fmt" >/dev/null || { echo "format: $fmt not found (bash tools/setup.sh installs it)" >&2; exit 2; }
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  mapfile -t files < <(git ls-files -- '*.hpp' '*.cpp' '*.cu' '*.cuh' ':!tests/data')
+  # tracked files and new ones not yet added (but not ignored ones), so a new file is formatted before its commit
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.hpp' '*.cpp' '*.cu' '*.cuh' ':!tests/data')
 else
   mapfile -t files < <(find include kernels tests tools bench examples -type f \
     \( -name '*.hpp' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -not -path 'tests/data/*' | sort)
