@@ -16,7 +16,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   # Any report ends the run with a non-zero status (-fno-sanitize-recover, halt_on_error). The [real]
   # models (minutes each under ASan) run in the plain mode only; the fixtures cover the same code.
   ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
-    "$build/tests/nexus_tests" "~[real]~[skills-fused]"
+    "$build/tests/nexus_tests" "~[real]"
   echo "sanitize: nexus_tests passed under ASan + UBSan"
   exit 0
 fi
