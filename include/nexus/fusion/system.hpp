@@ -99,6 +99,7 @@ struct system_fit_options {
   mixture_kind kind = mixture_kind::linear;
   std::int64_t prefix_bytes = 64;  // the router reads this many bytes of a prompt
   double cascade_share = 0.5;      // target share of positions escalated at each stage of the cascade
+  std::function<void(std::size_t done, std::size_t total)> progress = {};  // after each example
 };
 
 /// What fitting on development examples found (the system keeps it; save() writes it into the bundle).
@@ -263,7 +264,9 @@ class fused_system {
     std::vector<router_example> routed;
     std::vector<double> row;
     system_fit out;
-    for (const auto& e : examples) {
+    for (std::size_t n = 0; n < examples.size(); ++n) {
+      if (opt.progress) opt.progress(n, examples.size());
+      const auto& e = examples[n];
       const std::string text = e.prompt + e.continuation;
       if (text.empty()) continue;
       ++out.examples;
@@ -284,6 +287,7 @@ class fused_system {
       if (T > 1 && !e.continuation.empty() && !e.prompt.empty())
         routed.push_back({features(e.prompt, opt.prefix_bytes), std::move(losses)});
     }
+    if (opt.progress) opt.progress(examples.size(), examples.size());
     if (d.positions() == 0) throw usage_error("fit", "empty development text");
     out.positions = std::size_t(d.positions());
     switch (opt.kind) {
