@@ -102,6 +102,15 @@ struct system_fit_options {
   std::function<void(std::size_t done, std::size_t total)> progress = {};  // after each example
 };
 
+/// Development examples as read by every teacher (fused_system::collect).
+struct development_set {
+  ensemble_data mixture;               // every position: each teacher's distribution, the observed byte
+  position_data ordered;               // the same in the cascade's order
+  std::vector<router_example> routed;  // examples with a prompt and a continuation
+  std::int64_t prefix_bytes = 64;
+  std::size_t examples = 0;
+};
+
 /// What fitting on development examples found (the system keeps it; save() writes it into the bundle).
 struct system_fit {
   ensemble_fit mixture;
@@ -180,6 +189,11 @@ class fused_system {
     return mix_of(ordered.first(consulted), w);
   }
 
+  /// mix_consulted as the cascade's mixer.
+  subset_mixer consulted_mixer() const {
+    return [this](std::span<const byte_distribution> ordered, std::size_t k) { return mix_consulted(ordered, k); };
+  }
+
   /// Every teacher's byte-level distributions over `text`, one teacher resident at a time: [teacher][position].
   std::vector<std::vector<byte_distribution>> distributions(std::string_view text,
                                                             std::vector<double>* seconds = nullptr) {
@@ -255,57 +269,66 @@ class fused_system {
     return s;
   }
 
-  /// Fits the mixture (weights of kind `opt.kind`), the router and the cascade on development
-  /// examples, each read from its start; the system keeps them (save() writes them to the bundle).
-  system_fit fit(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
+  /// Reads development examples once: every teacher's distributions at every position (in the
+  /// cascade's order too), and for the router each example's features and each teacher's loss on the
+  /// continuation. fit() then fits any mixture kind from it without running a teacher again.
+  development_set collect(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
     const auto T = teachers_.size();
-    ensemble_data d{std::int64_t(T), std::int64_t(end_of_text + 1), {}, {}};
-    position_data positions;
-    std::vector<router_example> routed;
+    development_set dev{{std::int64_t(T), std::int64_t(end_of_text + 1), {}, {}}, {}, {}, opt.prefix_bytes, 0};
     std::vector<double> row;
-    system_fit out;
     for (std::size_t n = 0; n < examples.size(); ++n) {
       if (opt.progress) opt.progress(n, examples.size());
       const auto& e = examples[n];
       const std::string text = e.prompt + e.continuation;
       if (text.empty()) continue;
-      ++out.examples;
+      ++dev.examples;
       const auto all = distributions(text);
       std::vector<float> losses(T, 0.0f);
       for (std::size_t i = 0; i < text.size(); ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
         row.clear();
-        positions.dists.emplace_back();
-        for (std::size_t k = 0; k < T; ++k) positions.dists.back().push_back(all[order_[k]][i]);
+        dev.ordered.dists.emplace_back();
+        for (std::size_t k = 0; k < T; ++k) dev.ordered.dists.back().push_back(all[order_[k]][i]);
         for (std::size_t t = 0; t < T; ++t) {
           row.insert(row.end(), all[t][i].begin(), all[t][i].end());
           if (i >= e.prompt.size()) losses[t] -= float(std::log(all[t][i][c]) / double(e.continuation.size()));
         }
-        d.add(row, c);
-        positions.observed.push_back(c);
+        dev.mixture.add(row, c);
+        dev.ordered.observed.push_back(c);
       }
       if (T > 1 && !e.continuation.empty() && !e.prompt.empty())
-        routed.push_back({features(e.prompt, opt.prefix_bytes), std::move(losses)});
+        dev.routed.push_back({features(e.prompt, opt.prefix_bytes), std::move(losses)});
     }
     if (opt.progress) opt.progress(examples.size(), examples.size());
-    if (d.positions() == 0) throw usage_error("fit", "empty development text");
-    out.positions = std::size_t(d.positions());
+    if (dev.mixture.positions() == 0) throw usage_error("fit", "empty development text");
+    return dev;
+  }
+
+  /// Fits the mixture (weights of kind `opt.kind`), the router and the cascade on development data;
+  /// the system keeps them (save() writes them to the bundle).
+  system_fit fit(const development_set& dev, const system_fit_options& opt = {}) {
+    system_fit out;
+    out.examples = dev.examples;
+    out.positions = std::size_t(dev.mixture.positions());
     switch (opt.kind) {
-      case mixture_kind::linear: out.mixture = fit_linear_mixture(d); break;
-      case mixture_kind::log_linear: out.mixture = fit_log_linear(d); break;
-      case mixture_kind::entropy_gate: out.mixture = fit_entropy_gate(d); break;
+      case mixture_kind::linear: out.mixture = fit_linear_mixture(dev.mixture); break;
+      case mixture_kind::log_linear: out.mixture = fit_log_linear(dev.mixture); break;
+      case mixture_kind::entropy_gate: out.mixture = fit_entropy_gate(dev.mixture); break;
     }
     set_mixture(opt.kind, out.mixture.weights);
-    if (T > 1) {
-      thresholds_ = fusion::cascade_thresholds(positions, opt.cascade_share, consulted_mixer());
-      out.cascade = evaluate_cascade(positions, *thresholds_, consulted_mixer());
+    if (teachers_.size() > 1) {
+      thresholds_ = fusion::cascade_thresholds(dev.ordered, opt.cascade_share, consulted_mixer());
+      out.cascade = evaluate_cascade(dev.ordered, *thresholds_, consulted_mixer());
       out.cascade->target_share = opt.cascade_share;
     }
-    if (routed.size() >= 8) {
-      out.router = fit_router(routed, opt.prefix_bytes);
+    if (dev.routed.size() >= 8) {
+      out.router = fit_router(dev.routed, dev.prefix_bytes);
       router_ = out.router->model;
     }
     return out;
+  }
+  system_fit fit(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
+    return fit(collect(examples, opt), opt);
   }
   /// Plain development documents: each split into its first `opt.prefix_bytes` bytes and the rest.
   system_fit fit(const std::vector<std::string>& documents, const system_fit_options& opt = {}) {
@@ -470,9 +493,6 @@ class fused_system {
       case mixture_kind::entropy_gate: mix_entropy_gate(s, w[0], out); break;
     }
     return out;
-  }
-  subset_mixer consulted_mixer() const {
-    return [this](std::span<const byte_distribution> ordered, std::size_t k) { return mix_consulted(ordered, k); };
   }
   std::int64_t feature_width() const {
     return router_byte_features + teachers_.info(feature_teacher_).arch.dims.hidden_size;
