@@ -8,17 +8,11 @@
 # Writes bench/results/retention_smollm2_gemma3.{json,domains.png,cascade.png,env.json}.
 # The corpus is committed; bench/fusion/make_retention_corpus.py remakes it (needs fortunes-de/es/it).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-build=${1:-build}
-models=${NEXUS_MODELS:-$HOME/.cache/nexus/models}
-smol=$models/SmolLM2-135M-Instruct.Q4_1.gguf
-gemma=$models/gemma-3-270m-q4_k_m.gguf
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 threads=${THREADS:-0}
 out=bench/results/retention_smollm2_gemma3
-[ -f "$smol" ] && [ -f "$gemma" ] || bash tools/fetch_models.sh >/dev/null
 cmake -S . -B "$build" -DNEXUS_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" --target retention -j2 >/dev/null
-mkdir -p bench/results
 t0=$(date +%s)
 "$build/bench/retention" --teacher "$smol" --teacher "$gemma" --name smollm2 --name gemma3 \
   --corpus bench/fusion/retention_corpus.jsonl --out "$out" --threads "$threads" | tee "$out.txt"
