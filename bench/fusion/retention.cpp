@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -220,23 +221,14 @@ int main(int argc, char** argv) try {
   std::ofstream(out + ".json") << j.dump(2) << "\n";
 
   namespace plot = nexus::cli::plot;
-  plot::line_chart_spec dom{"bits per byte by domain (test)",
-                            "domain: " +
-                                [&] {
-                                  std::string s;
-                                  for (std::size_t i = 0; i < domains.size(); ++i)
-                                    s += fmt::format("{}={} ", i, domains[i]);
-                                  return s;
-                                }(),
-                            "bits per byte",
-                            {},
-                            false};
+  plot::heat_map_spec dom{"bits per byte on the test part (lower is better)", "method", "domain", {}, domains, {}};
   for (const auto& [name, t] : methods) {
-    plot::line_series s{name, {}, {}};
-    for (std::size_t i = 0; i < domains.size(); ++i) s.x.push_back(double(i)), s.y.push_back(t->bits(domains[i]));
-    dom.series.push_back(std::move(s));
+    dom.row_names.push_back(name);
+    for (const auto& d : domains) dom.values.push_back(t->bits(d));
   }
-  plot::line_chart(out + ".domains.png", dom);
+  dom.lo = *std::min_element(dom.values.begin(), dom.values.end());
+  dom.hi = *std::max_element(dom.values.begin(), dom.values.end());
+  plot::heat_map(out + ".domains.png", dom);
   plot::line_chart_spec cas{
       "cascade: quality against escalations (test)", "share of bytes escalated", "bits per byte", {}, false};
   plot::line_series c{"cascade", {}, {}}, l{"linear mixture", {0, 1}, {lin.bits("overall"), lin.bits("overall")}},
