@@ -154,3 +154,78 @@ TEST_CASE("ensemble: wrong sizes and impossible data are usage errors", "[ensemb
   CHECK_THROWS_AS(mix_linear(spans(p), std::vector<double>{1}, out), nexus::usage_error);
   CHECK_THROWS_AS(mix_entropy_gate(spans(p), 0.0, out), nexus::usage_error);
 }
+
+TEST_CASE("ensemble: fixed share is Bayes' rule over the teachers (α 0) and the prior mixture (α 1)", "[ensemble]") {
+  std::mt19937_64 rng(23);
+  const int K = 17, N = 40;
+  const std::vector<double> prior = {0.3, 0.7};
+  ensemble_data d{2, K, {}, {}};
+  std::vector<std::vector<double>> p(2);
+  std::vector<double> all;
+  // Two documents of N positions; in the second, teacher 0 is the one the data follows.
+  for (int doc = 0; doc < 2; ++doc) {
+    d.begin_document();
+    for (int n = 0; n < N; ++n) {
+      all.clear();
+      for (int t = 0; t < 2; ++t) {
+        p[std::size_t(t)] = random_dist(rng, K, 0.3);
+        all.insert(all.end(), p[std::size_t(t)].begin(), p[std::size_t(t)].end());
+      }
+      d.add(all, draw(rng, p[doc == 0 ? 1 : 0]));
+    }
+  }
+  // Reading a document with α = 0 gives log Σ_t w_t Π_n p_t(x_n): the chain rule of the Bayesian mixture.
+  auto read = [&](double alpha, bool linear) {
+    double total = 0;
+    for (int doc = 0; doc < 2; ++doc) {
+      fixed_share_state st(std::vector<double>{prior[0], prior[1], alpha});
+      double ll = 0;
+      std::vector<std::span<const double>> s(2);
+      for (int n = doc * N; n < (doc + 1) * N; ++n) {
+        for (int t = 0; t < 2; ++t) s[std::size_t(t)] = d.dist(n, t);
+        const auto x = std::size_t(d.observed[std::size_t(n)]);
+        const auto& w = linear ? prior : st.weights();
+        ll += std::log(w[0] * s[0][x] + w[1] * s[1][x]);
+        st.observe(s, x);
+      }
+      total += ll;
+    }
+    return total;
+  };
+  double bayes = 0;
+  for (int doc = 0; doc < 2; ++doc) {
+    double l0 = 0, l1 = 0;
+    for (int n = doc * N; n < (doc + 1) * N; ++n) {
+      const auto x = std::size_t(d.observed[std::size_t(n)]);
+      l0 += std::log(d.dist(n, 0)[x]), l1 += std::log(d.dist(n, 1)[x]);
+    }
+    const double top = std::max(l0, l1);
+    bayes += top + std::log(prior[0] * std::exp(l0 - top) + prior[1] * std::exp(l1 - top));
+  }
+  CHECK(read(0.0, false) == Approx(bayes).epsilon(1e-12));
+  CHECK(read(1.0, false) == Approx(read(0.0, true)).epsilon(1e-12));  // α 1: the prior at every byte
+  // The fit restarts at each document and is at least as good as both ends of its search.
+  const auto f = fit_fixed_share(d);
+  REQUIRE(f.weights.size() == 3);
+  const auto fitted_prior = fit_linear_mixture(d).weights;
+  CHECK(f.weights[0] == Approx(fitted_prior[0]));
+  auto at = [&](double alpha) {
+    auto w = fitted_prior;
+    w.push_back(alpha);
+    fixed_share_state st(w);
+    double ll = 0;
+    std::vector<std::span<const double>> s(2);
+    for (int n = 0; n < 2 * N; ++n) {
+      if (n == N) st.reset();
+      for (int t = 0; t < 2; ++t) s[std::size_t(t)] = d.dist(n, t);
+      const auto x = std::size_t(d.observed[std::size_t(n)]);
+      ll += std::log(st.weights()[0] * s[0][x] + st.weights()[1] * s[1][x]);
+      st.observe(s, x);
+    }
+    return ll;
+  };
+  CHECK(f.log_likelihood == Approx(at(f.weights[2])).epsilon(1e-12));
+  CHECK(f.log_likelihood >= at(0.5) - 1e-9);
+  CHECK(f.log_likelihood >= at(1e-6) - 1e-9);
+  CHECK_THROWS_AS(fixed_share_state(std::vector<double>{0.5, 0.5, 2.0}), nexus::usage_error);
+}

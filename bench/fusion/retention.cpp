@@ -1,7 +1,7 @@
 // The retention benchmark (issue 16; bench/fusion/retention.sh runs it): two or more teachers as one
 // bundle, fitted on the development part of a corpus of several domains, measured on its test part:
-// bits per byte per domain and overall for each teacher alone, the per-document oracle, the linear and
-// log-linear mixtures, the router and the cascade (with its share of escalations), and the speed of
+// bits per byte per domain and overall for each teacher alone, the per-document oracle, the linear,
+// log-linear and fixed-share mixtures, the router and the cascade (with its share of escalations), and the speed of
 // each; the cascade's quality against its share as a curve. Writes JSON and two PNG charts.
 //
 //   retention --teacher A.gguf --teacher B.gguf --corpus retention_corpus.jsonl --out PREFIX
@@ -102,6 +102,8 @@ int main(int argc, char** argv) try {
   const double dev_seconds = seconds_since(t0);
   fo.kind = mixture_kind::log_linear;
   const auto log_linear = sys.fit(devset, fo).mixture.weights;
+  fo.kind = mixture_kind::fixed_share;
+  const auto fixed_share = sys.fit(devset, fo).mixture.weights;
   fo.kind = mixture_kind::linear;  // the cascade escalates to the linear mixture
   const auto fitted = sys.fit(devset, fo);
   const auto linear = fitted.mixture.weights;
@@ -109,7 +111,7 @@ int main(int argc, char** argv) try {
   fmt::print(stderr, "\n");
 
   // Test.
-  tally teacher_t[8], oracle, lin, loglin, routed, cascade;
+  tally teacher_t[8], oracle, lin, loglin, shared, routed, cascade;
   if (T > 8) throw usage_error("retention", "at most 8 teachers");
   std::vector<double> teacher_seconds(T, 0.0), canonical_seconds(T, 0.0);
   std::vector<std::size_t> canonical_tokens(T, 0);
@@ -131,15 +133,17 @@ int main(int argc, char** argv) try {
     }
     t0 = clock_type::now();
     std::vector<double> nats(T, 0.0);
-    double n_lin = 0, n_ll = 0, n_cas = 0;
+    double n_lin = 0, n_ll = 0, n_fs = 0, n_cas = 0;
     std::vector<byte_distribution> at(T), ordered(T);
+    const document_mixer mix_lin(mixture_kind::linear, linear), mix_ll(mixture_kind::log_linear, log_linear);
+    document_mixer mix_fs(mixture_kind::fixed_share, fixed_share);
     for (std::size_t i = 0; i < d.text.size(); ++i) {
       const auto c = static_cast<unsigned char>(d.text[i]);
       for (std::size_t t = 0; t < T; ++t) at[t] = all[t][i], nats[t] -= std::log(at[t][c]);
-      sys.set_mixture(mixture_kind::log_linear, log_linear);
-      n_ll -= std::log(sys.mix(at)[c]);
-      sys.set_mixture(mixture_kind::linear, linear);
-      n_lin -= std::log(sys.mix(at)[c]);
+      n_ll -= std::log(mix_ll.mix(at)[c]);
+      n_lin -= std::log(mix_lin.mix(at)[c]);
+      n_fs -= std::log(mix_fs.mix(at)[c]);
+      mix_fs.observe(at, c);
       for (std::size_t k = 0; k < T; ++k) ordered[k] = at[sys.cascade_order()[k]];
       const auto step = cascade_position(ordered, *sys.cascade_thresholds(), sys.consulted_mixer());
       n_cas -= std::log(step.p[c]);
@@ -157,6 +161,7 @@ int main(int argc, char** argv) try {
     oracle.add(d.domain, nats[best], bytes);
     lin.add(d.domain, n_lin, bytes);
     loglin.add(d.domain, n_ll, bytes);
+    shared.add(d.domain, n_fs, bytes);
     routed.add(d.domain, nats[route], bytes);
     cascade.add(d.domain, n_cas, bytes);
     per_doc.push_back({{"domain", d.domain}, {"bytes", d.text.size()}, {"routed", route}, {"oracle", best}});
@@ -173,6 +178,7 @@ int main(int argc, char** argv) try {
   methods.push_back({"oracle (per document)", &oracle});
   methods.push_back({"linear mixture", &lin});
   methods.push_back({"log-linear mixture", &loglin});
+  methods.push_back({"fixed-share mixture", &shared});
   methods.push_back({"router", &routed});
   methods.push_back({"cascade", &cascade});
   nlohmann::ordered_json j;
@@ -194,6 +200,7 @@ int main(int argc, char** argv) try {
               {"dev_seconds", dev_seconds},
               {"linear_weights", linear},
               {"log_linear_weights", log_linear},
+              {"fixed_share_prior_and_alpha", fixed_share},
               {"cascade_order", sys.cascade_order()},
               {"cascade_thresholds", *sys.cascade_thresholds()},
               {"router_lambda", fitted.router ? fitted.router->lambda : 0.0},

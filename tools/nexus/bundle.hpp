@@ -29,10 +29,8 @@ struct bundle_args {
 };
 
 inline fusion::mixture_kind parse_mixture_kind(const std::string& s) {
-  for (const auto k :
-       {fusion::mixture_kind::linear, fusion::mixture_kind::log_linear, fusion::mixture_kind::entropy_gate})
-    if (s == fusion::detail::name_of(k)) return k;
-  throw usage_error("--mixture", "'" + s + "' is not one of linear, log_linear, entropy_gate");
+  if (const auto k = fusion::detail::mixture_kind_named(s)) return *k;
+  throw usage_error("--mixture", "'" + s + "' is not one of " + fusion::detail::mixture_kind_names());
 }
 
 /// Development examples from a file: JSON lines with "prompt" and "answer" (or "continuation"), or

@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
                    "development text to fit the mixture, router and cascade on (.jsonl rows {prompt, answer} or "
                    "{text}; else documents separated by blank lines)")
       ->check(CLI::ExistingFile);
-  bundle_create_cmd->add_option("--mixture", bun.mixture, "with --fit: linear, log_linear or entropy_gate");
+  bundle_create_cmd->add_option("--mixture", bun.mixture,
+                                "with --fit: linear, log_linear, entropy_gate or fixed_share");
   bundle_create_cmd->add_option("--prefix-bytes", bun.prefix_bytes, "with --fit: bytes of a prompt the router reads")
       ->check(CLI::Range(1, 1 << 20));
   bundle_create_cmd->add_option("--cascade-share", bun.cascade_share, "with --fit: target share of escalations")

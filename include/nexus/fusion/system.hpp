@@ -119,6 +119,37 @@ struct system_fit {
   std::size_t positions = 0, examples = 0;
 };
 
+/// A mixture read along one document: each position mixed from the teachers' distributions; fixed
+/// share also carries its weights from byte to byte (observe), the other kinds need no state.
+class document_mixer {
+ public:
+  document_mixer(mixture_kind k, std::span<const double> w) : kind_(k), w_(w.begin(), w.end()) {
+    if (k == mixture_kind::fixed_share) state_.emplace(w);
+  }
+  byte_distribution mix(std::span<const byte_distribution> d) const {
+    std::vector<std::span<const double>> s(d.begin(), d.end());
+    byte_distribution out{};
+    switch (kind_) {
+      case mixture_kind::linear: mix_linear(s, w_, out); break;
+      case mixture_kind::log_linear: mix_log_linear(s, w_, out); break;
+      case mixture_kind::entropy_gate: mix_entropy_gate(s, w_.at(0), out); break;
+      case mixture_kind::fixed_share: mix_linear(s, state_->weights(), out); break;
+    }
+    return out;
+  }
+  /// The outcome that followed (fixed share updates its weights; the others ignore it).
+  void observe(std::span<const byte_distribution> d, std::size_t outcome) {
+    if (!state_) return;
+    std::vector<std::span<const double>> s(d.begin(), d.end());
+    state_->observe(s, outcome);
+  }
+
+ private:
+  mixture_kind kind_;
+  std::vector<double> w_;
+  std::optional<fixed_share_state> state_;
+};
+
 class fused_system {
  public:
   explicit fused_system(const std::filesystem::path& bundle, system_options opt = {})
@@ -172,21 +203,26 @@ class fused_system {
     kind_ = k, weights_ = std::move(w);
   }
 
-  /// The mixture of one position's teacher distributions.
-  byte_distribution mix(std::span<const byte_distribution> d) const { return mix_of(d, weights_); }
+  /// The mixture of one position's teacher distributions (at a document's start, for fixed share).
+  byte_distribution mix(std::span<const byte_distribution> d) const { return mixer().mix(d); }
+  /// The mixture for reading one document from its start.
+  document_mixer mixer() const { return document_mixer(kind_, weights_); }
 
   /// The mixture of the first `consulted` teachers of the cascade order (`ordered`: their
   /// distributions in that order); linear weights renormalised over them.
   byte_distribution mix_consulted(std::span<const byte_distribution> ordered, std::size_t consulted) const {
+    // Fixed share escalates to the linear mixture of its prior (the cascade reads positions alone).
+    const bool gate = kind_ == mixture_kind::entropy_gate;
+    const auto kind = kind_ == mixture_kind::fixed_share ? mixture_kind::linear : kind_;
     std::vector<double> w;
     double sum = 0;
-    for (std::size_t k = 0; k < consulted; ++k) sum += weights_.at(kind_ == mixture_kind::entropy_gate ? 0 : order_[k]);
+    for (std::size_t k = 0; k < consulted; ++k) sum += weights_.at(gate ? 0 : order_[k]);
     for (std::size_t k = 0; k < consulted; ++k) {
-      const double v = kind_ == mixture_kind::entropy_gate ? weights_.at(0) : weights_.at(order_[k]);
-      w.push_back(kind_ == mixture_kind::linear && sum > 0 ? v / sum : v);
+      const double v = weights_.at(gate ? 0 : order_[k]);
+      w.push_back(kind == mixture_kind::linear && sum > 0 ? v / sum : v);
     }
-    if (kind_ == mixture_kind::entropy_gate) w.resize(1);
-    return mix_of(ordered.first(consulted), w);
+    if (gate) w.resize(1);
+    return document_mixer(kind, w).mix(ordered.first(consulted));
   }
 
   /// mix_consulted as the cascade's mixer.
@@ -245,13 +281,15 @@ class fused_system {
     std::vector<double> nats(T, 0.0);
     double mixed = 0, cascaded = 0, escalated = 0;
     std::vector<byte_distribution> at(T), ordered(T);
+    auto mixture = mixer();
     for (std::size_t i = 0; i < text.size(); ++i) {
       const auto c = static_cast<unsigned char>(text[i]);
       for (std::size_t t = 0; t < T; ++t) {
         at[t] = all[t][i];
         nats[t] -= std::log(at[t][c]);
       }
-      mixed -= std::log(mix(at)[c]);
+      mixed -= std::log(mixture.mix(at)[c]);
+      mixture.observe(at, c);
       if (thresholds_) {
         for (std::size_t k = 0; k < T; ++k) ordered[k] = at[order_[k]];
         const auto step = cascade_position(ordered, *thresholds_, consulted_mixer());
@@ -274,7 +312,7 @@ class fused_system {
   /// continuation. fit() then fits any mixture kind from it without running a teacher again.
   development_set collect(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
     const auto T = teachers_.size();
-    development_set dev{{std::int64_t(T), std::int64_t(end_of_text + 1), {}, {}}, {}, {}, opt.prefix_bytes, 0};
+    development_set dev{{std::int64_t(T), std::int64_t(end_of_text + 1), {}, {}, {}}, {}, {}, opt.prefix_bytes, 0};
     std::vector<double> row;
     for (std::size_t n = 0; n < examples.size(); ++n) {
       if (opt.progress) opt.progress(n, examples.size());
@@ -282,6 +320,7 @@ class fused_system {
       const std::string text = e.prompt + e.continuation;
       if (text.empty()) continue;
       ++dev.examples;
+      dev.mixture.begin_document();
       const auto all = distributions(text);
       std::vector<float> losses(T, 0.0f);
       for (std::size_t i = 0; i < text.size(); ++i) {
@@ -314,6 +353,7 @@ class fused_system {
       case mixture_kind::linear: out.mixture = fit_linear_mixture(dev.mixture); break;
       case mixture_kind::log_linear: out.mixture = fit_log_linear(dev.mixture); break;
       case mixture_kind::entropy_gate: out.mixture = fit_entropy_gate(dev.mixture); break;
+      case mixture_kind::fixed_share: out.mixture = fit_fixed_share(dev.mixture); break;
     }
     set_mixture(opt.kind, out.mixture.weights);
     if (teachers_.size() > 1) {
@@ -363,15 +403,22 @@ class fused_system {
       o.capacity = std::int64_t(prompt.size() + opt.max_bytes) + 16;
       views.push_back(std::make_unique<byte_level_teacher>(teachers_.get(t), teachers_.tok(t), o));
     }
-    auto push = [&](unsigned char c) {
-      for (auto& v : views) v->push(c);
+    std::vector<byte_distribution> at(views.size());
+    auto mixture = mixer();
+    auto read = [&] {
+      for (std::size_t k = 0; k < views.size(); ++k) at[k] = views[k]->distribution();
     };
+    auto push = [&](unsigned char c) {
+      if (mode == system_mode::mixture) mixture.observe(at, c);  // `at`: the distributions c followed
+      for (auto& v : views) v->push(c);
+      read();
+    };
+    read();
     for (const char c : prompt) push(static_cast<unsigned char>(c));
     std::string out, pending;  // pending: bytes of a character not yet complete
-    std::vector<byte_distribution> at(views.size());
     while (out.size() + pending.size() < opt.max_bytes) {
-      for (std::size_t k = 0; k < views.size(); ++k) at[k] = views[k]->distribution();
-      const auto p = mode == system_mode::cascade ? cascade_position(at, *thresholds_, consulted_mixer()).p : mix(at);
+      const auto p =
+          mode == system_mode::cascade ? cascade_position(at, *thresholds_, consulted_mixer()).p : mixture.mix(at);
       // The most likely outcome that keeps the text valid UTF-8 and that every teacher can follow.
       std::size_t best = end_of_text;
       double best_p = p[end_of_text];
@@ -478,21 +525,11 @@ class fused_system {
     return paths;
   }
   void check_mixture(mixture_kind k, const std::vector<double>& w) const {
-    const auto want = k == mixture_kind::entropy_gate ? std::size_t(1) : teachers_.size();
+    const auto want = std::size_t(mixture_parameters(k, std::int64_t(teachers_.size())));
     if (w.size() != want)
       throw usage_error("mixture", std::to_string(w.size()) + " weights for a " + detail::name_of(k) + " mixture of " +
                                        std::to_string(teachers_.size()) + " teachers (" + std::to_string(want) +
                                        " needed)");
-  }
-  byte_distribution mix_of(std::span<const byte_distribution> d, std::span<const double> w) const {
-    std::vector<std::span<const double>> s(d.begin(), d.end());
-    byte_distribution out{};
-    switch (kind_) {
-      case mixture_kind::linear: mix_linear(s, w, out); break;
-      case mixture_kind::log_linear: mix_log_linear(s, w, out); break;
-      case mixture_kind::entropy_gate: mix_entropy_gate(s, w[0], out); break;
-    }
-    return out;
   }
   std::int64_t feature_width() const {
     return router_byte_features + teachers_.info(feature_teacher_).arch.dims.hidden_size;
