@@ -115,7 +115,7 @@ int main(int argc, char** argv) try {
   if (T > 8) throw usage_error("retention", "at most 8 teachers");
   std::vector<double> teacher_seconds(T, 0.0), canonical_seconds(T, 0.0);
   std::vector<std::size_t> canonical_tokens(T, 0);
-  double mix_seconds = 0, escalated = 0, test_bytes = 0, routed_right = 0, test_docs = 0;
+  double mix_seconds = 0, routed_seconds = 0, escalated = 0, test_bytes = 0, routed_right = 0, test_docs = 0;
   position_data test_positions;
   nlohmann::ordered_json per_doc = nlohmann::ordered_json::array();
   for (const auto& d : docs) {
@@ -152,7 +152,9 @@ int main(int argc, char** argv) try {
       test_positions.observed.push_back(c);
     }
     mix_seconds += seconds_since(t0);
+    t0 = clock_type::now();
     const auto route = sys.route(d.text);
+    routed_seconds += seconds_since(t0) + secs[route];  // the router's features, then the teacher it picks
     const auto best = std::size_t(std::min_element(nats.begin(), nats.end()) - nats.begin());
     routed_right += route == best;
     const double bytes = double(d.text.size());
@@ -217,7 +219,15 @@ int main(int argc, char** argv) try {
   // Time: every mode reads each teacher's byte-level distributions; a mixture adds only the mixing.
   j["seconds"] = {{"teachers_byte_level", teacher_total_seconds},
                   {"mixing_all_modes", mix_seconds},
+                  {"router_features_and_routed_teacher", routed_seconds},
                   {"mixture_over_sum_of_teachers", (teacher_total_seconds + mix_seconds) / teacher_total_seconds}};
+  // Bytes per second of each mode on the test part: a teacher alone; a mixture or the cascade reads
+  // every teacher (the cascade as implemented evaluates all of them; its share is what a lazy one would
+  // pay for the expensive teacher); the router, its features and the one teacher it picks.
+  j["bytes_per_second"] = nlohmann::ordered_json::object();
+  for (std::size_t t = 0; t < T; ++t) j["bytes_per_second"][m.teachers[t].name] = test_bytes / teacher_seconds[t];
+  j["bytes_per_second"]["mixtures_and_cascade"] = test_bytes / (teacher_total_seconds + mix_seconds);
+  j["bytes_per_second"]["router"] = test_bytes / routed_seconds;
   j["per_document"] = per_doc;
   const std::vector<double> shares = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
   const auto curve = cascade_curve(devset.ordered, test_positions, shares, sys.consulted_mixer());
