@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -192,8 +193,8 @@ inline std::optional<std::size_t> decision_offset(std::string_view text, std::si
 }
 
 struct byte_level_options {
-  std::int64_t chunk_rows = 0;                 // tokens per forward step when refeeding (1: one at a time)
-  std::int64_t capacity = 4096;                // initial KV cache positions (grows when needed)
+  std::int64_t chunk_rows = 0;                 // new bases per forward (0: all those of a byte at once; 1: one by one)
+  std::int64_t capacity = 4096;                // initial KV cache slots (grows when needed)
   std::optional<std::int32_t> end_token = {};  // the token of the end-of-text outcome (default: eos)
 };
 
@@ -201,7 +202,8 @@ struct byte_level_options {
 struct byte_level_stats {
   std::size_t bytes = 0;           // text bytes pushed
   std::size_t bases_created = 0;   // bases evaluated (one forward of their last token each)
-  std::size_t forward_tokens = 0;  // tokens run through the model (refeeds after a branch switch included)
+  std::size_t forward_tokens = 0;  // tokens run through the model (the root's, then one per base)
+  std::size_t forwards = 0;        // forward passes (the bases born at one byte run as one token tree)
   std::size_t max_live = 0;        // the largest prefix cover (live bases) seen
   std::size_t live_sum = 0;        // Σ live bases over the positions (mean = live_sum / (bytes + 1))
   std::size_t range_sum = 0;       // Σ over positions of the token ranges scanned
@@ -230,10 +232,21 @@ class byte_level_teacher {
     encodings_.clear();
     live_.clear();
     stats_ = {};
-    base root;
-    root.tokens = vocab_.root();
-    evaluate(root);
-    live_.push_back(std::move(root));
+    if (!root_) {  // the root context runs once, as one sequence at slots 0..
+      base root;
+      root.tokens = vocab_.root();
+      cache_.clear();
+      auto r = model_.forward(root.tokens, cache_, {.all_logits = false});
+      root.slots.resize(root.tokens.size());
+      std::iota(root.slots.begin(), root.slots.end(), 0);
+      finish(root, r.logits.data.data());
+      root_ = std::move(root);
+    }
+    std::vector<std::int64_t> keep(root_->slots);
+    cache_.keep_slots(keep);
+    stats_.forward_tokens = root_->tokens.size();
+    stats_.forwards = 1;
+    live_.push_back(*root_);
     for (const char c : vocab_.prefix()) advance(static_cast<unsigned char>(c));
     compute();
   }
@@ -272,6 +285,7 @@ class byte_level_teacher {
   };
   struct base {
     std::vector<std::int32_t> tokens;  // root included
+    std::vector<std::int64_t> slots;   // the cache slot of each token's keys and values
     double logp = 0;                   // log P(tokens after the root | root)
     std::size_t end = 0;               // where its bytes end in π·x
     std::size_t lo = 0, hi = 0;        // sorted tokens continuing the bytes read since `end`
@@ -286,25 +300,10 @@ class byte_level_teacher {
     return {d[c >> 4], d[c & 15]};
   }
 
-  /// Runs the base's last token on top of the cached prefix it shares, keeping its logits.
-  void evaluate(base& b) {
-    const auto& t = b.tokens;
-    std::size_t keep = 0;
-    while (keep < cached_.size() && keep < t.size() && cached_[keep] == t[keep]) ++keep;
-    keep = std::min(keep, t.size() - 1);
-    if (std::int64_t(t.size()) > cache_.capacity()) {
-      cache_ = model_.new_cache(std::max<std::int64_t>(cache_.capacity() * 2, std::int64_t(t.size()) + 8));
-      cached_.clear();
-      keep = 0;
-    }
-    cache_.truncate(std::int64_t(std::min(keep, cached_.size())));
-    cached_.resize(std::size_t(cache_.size()));
-    const std::span<const std::int32_t> feed(t.data() + keep, t.size() - keep);
-    auto r = model_.forward(feed, cache_, {.all_logits = false, .chunk_rows = opt_.chunk_rows});
-    stats_.forward_tokens += feed.size();
-    ++stats_.bases_created;
-    cached_ = t;
-    b.logits = std::move(r.logits.data);
+  /// The base's log-normaliser and first-byte masses from the logits after its last token.
+  void finish(base& b, const float* logits) {
+    const auto V = std::size_t(model_.arch().dims.vocab_size);
+    b.logits.assign(logits, logits + V);
     const float top = *std::max_element(b.logits.begin(), b.logits.end());
     double sum = 0;
     for (const float l : b.logits) sum += std::exp(double(l) - double(top));
@@ -315,6 +314,57 @@ class byte_level_teacher {
     for (const auto id : vocab_.sorted())
       b.first[static_cast<unsigned char>(vocab_.bytes(id)[0])] += std::exp(double(b.logits[std::size_t(id)]) - b.log_z);
     b.end = stream_.size();
+  }
+
+  /// Runs the last token of each new base (its parent's tokens are cached, at the slots it lists) as
+  /// one token tree: all of them in one forward, each attending to its own ancestors only.
+  void evaluate(std::vector<base>& born, std::vector<base>& others) {
+    const auto n = born.size();
+    if (n == 0) return;
+    make_room(std::int64_t(n), born, others);
+    const std::size_t step = opt_.chunk_rows > 0 ? std::size_t(opt_.chunk_rows) : n;
+    std::vector<std::int32_t> ids;
+    std::vector<std::span<const std::int64_t>> tree;
+    for (std::size_t at = 0; at < n; at += step) {
+      const auto count = std::min(step, n - at);
+      ids.clear();
+      tree.clear();
+      for (std::size_t j = at; j < at + count; ++j) {
+        ids.push_back(born[j].tokens.back());
+        tree.emplace_back(born[j].slots);
+      }
+      const std::int64_t first = cache_.size();
+      const auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
+      const auto V = std::size_t(r.logits.shape.at(1));
+      for (std::size_t j = 0; j < count; ++j) {
+        born[at + j].slots.push_back(first + std::int64_t(j));
+        finish(born[at + j], r.logits.data.data() + j * V);
+      }
+      stats_.forward_tokens += count;
+      ++stats_.forwards;
+    }
+    stats_.bases_created += n;
+  }
+
+  /// Room in the cache for `rows` more slots: drops the slots no base attends to any more (moving the
+  /// rest to the front, in order), and grows the cache if it would still be more than half full.
+  void make_room(std::int64_t rows, std::vector<base>& born, std::vector<base>& others) {
+    if (cache_.size() + rows <= cache_.capacity()) return;
+    std::vector<std::int64_t> to(static_cast<std::size_t>(cache_.size()), -1);
+    for (const auto* group : {&born, &others})
+      for (const auto& b : *group)
+        for (const auto s : b.slots) to[std::size_t(s)] = 0;
+    std::vector<std::int64_t> keep;
+    for (std::size_t s = 0; s < to.size(); ++s)
+      if (to[s] == 0) {
+        to[s] = std::int64_t(keep.size());
+        keep.push_back(std::int64_t(s));
+      }
+    cache_.keep_slots(keep);
+    for (auto* group : {&born, &others})
+      for (auto& b : *group)
+        for (auto& s : b.slots) s = to[std::size_t(s)];
+    if (2 * (cache_.size() + rows) > cache_.capacity()) cache_.grow(2 * (cache_.size() + rows));
   }
 
   /// Extends every live base by byte `c` of the token stream; tokens ending exactly here make new bases.
@@ -329,6 +379,7 @@ class byte_level_teacher {
         base child;
         child.tokens = b.tokens;
         child.tokens.push_back(id);
+        child.slots = b.slots;  // its own is added when it runs
         child.logp = b.logp + double(b.logits[std::size_t(id)]) - b.log_z;
         child.pending = b.pending;
         child.pending.push_back({child.tokens.size() - vocab_.root().size(), stream_.size() + 1});
@@ -342,10 +393,8 @@ class byte_level_teacher {
     }
     stream_ += char(c);
     std::sort(born.begin(), born.end(), [](const base& a, const base& b) { return a.tokens < b.tokens; });
-    for (auto& b : born) {
-      evaluate(b);
-      next.push_back(std::move(b));
-    }
+    evaluate(born, next);
+    for (auto& b : born) next.push_back(std::move(b));
     live_ = std::move(next);
   }
 
@@ -436,9 +485,9 @@ class byte_level_teacher {
   const tokenizer& tok_;
   byte_level_options opt_;
   byte_vocabulary vocab_;
-  kv_cache cache_;
-  std::vector<std::int32_t> cached_;  // the tokens whose keys and values the cache holds
-  std::string text_, stream_;         // x, and π·x
+  kv_cache cache_;             // the keys and values of the live bases' tokens, shared prefixes once
+  std::optional<base> root_;   // the evaluated root context (slots 0..), kept for reset()
+  std::string text_, stream_;  // x, and π·x
   std::map<std::size_t, std::vector<std::int32_t>> encodings_;
   std::vector<base> live_;
   byte_distribution mass_{}, dist_{};

@@ -66,6 +66,7 @@ class universal_model final : public model {
   }
 
   bool fills_hidden_taps() const override { return true; }
+  bool runs_token_trees() const override { return true; }
 
   forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
     const auto& d = n_.dims;
@@ -91,6 +92,13 @@ class universal_model final : public model {
         if (tapped[j] == layer) res.taps.layers[j] = {{rows, H}, std::vector<float>(v, v + n_act)};
     };
 
+    // Each row's position: the next ones after the cache, or its depth in a token tree.
+    const bool tree = !opt.tree.empty();
+    std::vector<std::int64_t> positions(static_cast<std::size_t>(rows));
+    for (std::int64_t r = 0; r < rows; ++r)
+      positions[std::size_t(r)] = tree ? std::int64_t(opt.tree[std::size_t(r)].size()) : first + r;
+    const std::int64_t seq_len = *std::max_element(positions.begin(), positions.end()) + 1;
+
     // Embedding (Gemma's scale is rounded to the activation dtype first, as transformers does).
     const float scale = float(n_.embedding.scale);
     float* pe = T.position == position_kind::learned ? cache.scratch(s_pos, std::size_t(H)) : nullptr;
@@ -99,7 +107,7 @@ class universal_model final : public model {
       tok_->decode_row(ids[std::size_t(r)], xr);
       for (std::int64_t i = 0; i < H; ++i) xr[i] = xr[i] * scale;
       if constexpr (T.position == position_kind::learned) {
-        pos_->decode_row(first + r, pe);
+        pos_->decode_row(positions[std::size_t(r)], pe);
         for (std::int64_t i = 0; i < H; ++i) xr[i] += pe[i];
       }
     }
@@ -109,9 +117,9 @@ class universal_model final : public model {
     cpu::rope_table full_rope, sliding_rope;
     const bool two_ropes = has_sliding_rope(n_.position);
     if constexpr (T.position == position_kind::rope) {
-      full_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::full), first, rows, first + rows);
+      full_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::full), positions, seq_len);
       if (two_ropes)
-        sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), first, rows, first + rows);
+        sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), positions, seq_len);
     }
 
     const float residual_scale = float(n_.residual_scale);  // Granite's residual_multiplier; 1 elsewhere
@@ -120,7 +128,7 @@ class universal_model final : public model {
       const auto& rope = two_ropes && n_.attention.layers[l] == layer_attention::sliding ? sliding_rope : full_rope;
       if constexpr (T.residual == residual_form::sequential) {
         copy_norm(x, L.attn_norm, rows, a);
-        attention(L, l, a, rows, first, rope, cache, attn_out);
+        attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
         post_norm(attn_out, L.attn_post_norm, rows);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + attn_out[i] * residual_scale;
         copy_norm(x, L.mlp_norm, rows, m);
@@ -129,13 +137,13 @@ class universal_model final : public model {
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + mlp_out[i] * residual_scale;
       } else if constexpr (T.residual == residual_form::parallel_one_norm) {  // Phi
         copy_norm(x, L.attn_norm, rows, a);
-        attention(L, l, a, rows, first, rope, cache, attn_out);
+        attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
         mlp(L, a, rows, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (attn_out[i] + mlp_out[i]) + x[i];
       } else {  // GPT-NeoX
         copy_norm(x, L.attn_norm, rows, a);
         copy_norm(x, L.mlp_norm, rows, m);
-        attention(L, l, a, rows, first, rope, cache, attn_out);
+        attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
         mlp(L, m, rows, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
       }
@@ -238,7 +246,7 @@ class universal_model final : public model {
   }
 
   void attention(const layer_weights& L, std::size_t layer, const float* a, std::int64_t rows, std::int64_t first,
-                 const cpu::rope_table& rope, kv_cache& cache, float* out) const {
+                 token_tree tree, const cpu::rope_table& rope, kv_cache& cache, float* out) const {
     const auto& d = n_.dims;
     const std::int64_t hd = d.head_dim, qw = d.num_heads * hd, kw = d.num_kv_heads * hd;
     float* q = cache.scratch(s_q, std::size_t(rows * qw));
@@ -266,7 +274,8 @@ class universal_model final : public model {
       }
     }
     const bool sliding = n_.attention.sliding_window > 0 && n_.attention.layers[layer] == layer_attention::sliding;
-    cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
+    if (tree.empty()) cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
+    else cpu::attend_tree(q, first, tree, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
     lin(o, rows, L.o, out);
   }
 
