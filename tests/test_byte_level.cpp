@@ -68,7 +68,7 @@ std::vector<teacher> teachers() {
 }
 
 /// log P of every next token after root + ids[0..k) for each k, run one token at a time on a fresh
-/// cache (as the byte-level teacher runs with chunk_rows = 1), plus the last distribution.
+/// cache (as the byte-level teacher runs each token), plus the last distribution.
 struct run_result {
   double logp = 0;           // log P(ids | root)
   std::vector<double> last;  // log-softmax after the last id
@@ -242,7 +242,7 @@ TEST_CASE("byte-level distributions equal the brute-force sum over every admitte
     for (const auto& text : short_texts) {
       INFO(text);
       if (!spells(t, text)) continue;
-      fusion::byte_level_teacher b(*t.m, t.tok, {.chunk_rows = 1});
+      fusion::byte_level_teacher b(*t.m, t.tok);
       for (std::size_t i = 0; i <= text.size(); ++i) {
         const auto y = text.substr(0, i);
         INFO("prefix of " << i << " bytes");
@@ -382,7 +382,9 @@ TEST_CASE("a token tree forward gives each token the logits of its own sequence 
   }
 }
 
-TEST_CASE("the byte-level teacher's batched forwards give the distributions of one-by-one forwards") {
+TEST_CASE("the byte-level teacher's batched forwards give the distributions of one-by-one forwards, bit for bit") {
+  // A token tree runs each row as it would run alone (cpu::linear_per_row), so batching the bases of a
+  // byte changes nothing; the one-by-one teacher also starts from a tiny cache (slots dropped, grown).
   for (auto& t : teachers()) {
     INFO(t.name);
     for (const auto& text : texts) {
@@ -393,7 +395,7 @@ TEST_CASE("the byte-level teacher's batched forwards give the distributions of o
         for (std::size_t c = 0; c < 257; ++c) {
           const double a = batched.distribution()[c], b = single.distribution()[c];
           INFO("byte " << i << " outcome " << c << ": " << a << " vs " << b);
-          REQUIRE(std::abs(a - b) <= 1e-5 * std::max(b, 1e-30));
+          REQUIRE(a == b);
         }
         if (i < text.size()) {
           batched.push(static_cast<unsigned char>(text[i]));

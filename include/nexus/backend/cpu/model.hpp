@@ -132,19 +132,19 @@ class universal_model final : public model {
         post_norm(attn_out, L.attn_post_norm, rows);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + attn_out[i] * residual_scale;
         copy_norm(x, L.mlp_norm, rows, m);
-        mlp(L, m, rows, cache, mlp_out);
+        mlp(L, m, rows, tree, cache, mlp_out);
         post_norm(mlp_out, L.mlp_post_norm, rows);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + mlp_out[i] * residual_scale;
       } else if constexpr (T.residual == residual_form::parallel_one_norm) {  // Phi
         copy_norm(x, L.attn_norm, rows, a);
         attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
-        mlp(L, a, rows, cache, mlp_out);
+        mlp(L, a, rows, tree, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (attn_out[i] + mlp_out[i]) + x[i];
       } else {  // GPT-NeoX
         copy_norm(x, L.attn_norm, rows, a);
         copy_norm(x, L.mlp_norm, rows, m);
         attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
-        mlp(L, m, rows, cache, mlp_out);
+        mlp(L, m, rows, tree, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
       }
       if (std::int64_t(l) == hooked) opt.hook.fn(hooked, x, rows, H);
@@ -158,7 +158,8 @@ class universal_model final : public model {
     if (opt.taps.final_norm) res.taps.final_norm = {{rows, H}, std::vector<float>(a, a + n_act)};
     const std::int64_t out_rows = opt.all_logits ? rows : 1;
     res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
-    cpu::linear(a + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data(), *pool_);
+    (tree ? cpu::linear_per_row : cpu::linear)(a + (rows - out_rows) * H, out_rows, *head_, head_bias_,
+                                               res.logits.data.data(), *pool_, cpu::kernels());
     const float logit_scale = float(n_.head.logit_scale), cap = float(n_.head.final_softcap);
     for (auto& v : res.logits.data) v = math::finish_logit(v, logit_scale, cap);
     return res;
@@ -233,8 +234,10 @@ class universal_model final : public model {
     for_rows(rows,
              [&](std::int64_t r0, std::int64_t r1) { cpu::normalize<T.norm>(v + r0 * width, r1 - r0, width, nw.p); });
   }
-  void lin(const float* x, std::int64_t rows, const linear_weights& L, float* y) const {
-    cpu::linear(x, rows, *L.w, L.b, y, *pool_);
+  /// per_row: each row computed as it would be alone (the rows of a token tree), else the fastest way.
+  void lin(const float* x, std::int64_t rows, const linear_weights& L, float* y, bool per_row) const {
+    if (per_row) cpu::linear_per_row(x, rows, *L.w, L.b, y, *pool_);
+    else cpu::linear(x, rows, *L.w, L.b, y, *pool_);
   }
   /// dst = norm(src), or a plain copy where the placement has no such norm.
   void copy_norm(const float* src, const norm_weights& nw, std::int64_t rows, float* dst) const {
@@ -253,9 +256,10 @@ class universal_model final : public model {
     float* o = cache.scratch(s_o, std::size_t(rows * qw));
     float* k = cache.keys(layer) + first * kw;
     float* v = cache.values(layer) + first * kw;
-    lin(a, rows, L.q, q);
-    lin(a, rows, L.k, k);
-    lin(a, rows, L.v, v);
+    const bool per_row = !tree.empty();
+    lin(a, rows, L.q, q, per_row);
+    lin(a, rows, L.k, k, per_row);
+    lin(a, rows, L.v, v, per_row);
     if (const float clip = float(n_.attention.qkv_clip); clip > 0) {  // OLMo: before qk-norm and RoPE
       for (float* t : {q, k, v}) {
         const std::int64_t count = rows * (t == q ? qw : kw);
@@ -276,7 +280,7 @@ class universal_model final : public model {
     const bool sliding = n_.attention.sliding_window > 0 && n_.attention.layers[layer] == layer_attention::sliding;
     if (tree.empty()) cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
     else cpu::attend_tree(q, first, tree, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
-    lin(o, rows, L.o, out);
+    lin(o, rows, L.o, out, per_row);
   }
 
   /// One gated expert on one row: y = down(act(gate(x)) · up(x)). `g`, `u`: scratch of its width.
@@ -290,7 +294,8 @@ class universal_model final : public model {
 
   /// Mixture of experts: per token, the router's top-k experts, weighted as the descriptor's router order says,
   /// summed in ascending expert order (as transformers' loop over experts adds them), plus the shared expert.
-  void moe_mlp(const layer_weights& L, const float* a, std::int64_t rows, kv_cache& cache, float* out) const {
+  void moe_mlp(const layer_weights& L, const float* a, std::int64_t rows, bool per_row, kv_cache& cache,
+               float* out) const {
     const auto& m = n_.moe;
     const std::int64_t H = n_.dims.hidden_size, E = m.num_experts, K = m.top_k;
     const auto width = std::size_t(std::max(m.expert_intermediate, m.shared_intermediate));
@@ -299,7 +304,8 @@ class universal_model final : public model {
     float* g = cache.scratch(s_gate, width);
     float* u = cache.scratch(s_up, width);
     float* y = cache.scratch(s_expert, std::size_t(H));
-    cpu::linear(a, rows, *L.router, nullptr, logits, *pool_);
+    if (per_row) cpu::linear_per_row(a, rows, *L.router, nullptr, logits, *pool_);
+    else cpu::linear(a, rows, *L.router, nullptr, logits, *pool_);
     std::vector<std::int64_t> order(static_cast<std::size_t>(E));
     std::vector<float> weight(static_cast<std::size_t>(E));
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -354,15 +360,15 @@ class universal_model final : public model {
     }
   }
 
-  void mlp(const layer_weights& L, const float* a, std::int64_t rows, kv_cache& cache, float* out) const {
-    if (L.sparse) return moe_mlp(L, a, rows, cache, out);
+  void mlp(const layer_weights& L, const float* a, std::int64_t rows, bool per_row, kv_cache& cache, float* out) const {
+    if (L.sparse) return moe_mlp(L, a, rows, per_row, cache, out);
     const auto n = std::size_t(rows * n_.dims.intermediate_size);
     float* up = cache.scratch(s_up, n);
     const std::int64_t width = n_.dims.intermediate_size;
-    lin(a, rows, L.up, up);
+    lin(a, rows, L.up, up, per_row);
     if constexpr (T.gated) {
       float* gate = cache.scratch(s_gate, n);
-      lin(a, rows, L.gate, gate);
+      lin(a, rows, L.gate, gate, per_row);
       for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t i = r0 * width; i < r1 * width; ++i) up[i] = math::activate<T.act>(gate[i]) * up[i];
       });
@@ -371,7 +377,7 @@ class universal_model final : public model {
         for (std::int64_t i = r0 * width; i < r1 * width; ++i) up[i] = math::activate<T.act>(up[i]);
       });
     }
-    lin(up, rows, L.down, out);
+    lin(up, rows, L.down, out, per_row);
   }
 
   stored_weights w_;
