@@ -314,7 +314,7 @@ TEST_CASE("a token tree forward gives each token the logits of its own sequence 
     const auto V = m->arch().dims.vocab_size;
     std::vector<std::int32_t> prefix;
     for (std::int32_t i = 0; i < 20; ++i) prefix.push_back((i * 37 + 5) % std::int32_t(V));
-    auto cache = m->new_cache(64);
+    auto cache = m->new_cache(128);
     m->forward(prefix, cache);
     // sequences[slot]: the token sequence whose last token sits at that slot
     std::vector<std::vector<std::int32_t>> sequences;
@@ -376,6 +376,11 @@ TEST_CASE("a token tree forward gives each token the logits of its own sequence 
     paths = kept_path;
     REQUIRE(cache.size() == 23);  // 20 stays, 23 moves to 21 and 25 to 22
     grow({{21, 11}, {20, 12}, {22, 13}, {23, 14}, {5, 15}});
+    // a tree large enough to run as GEMMs (cpu::tree_gemm_min_rows)
+    std::vector<std::pair<std::int64_t, std::int32_t>> many;
+    for (std::int64_t j = 0; j < 40; ++j)
+      many.push_back({j < 20 ? j % 28 : cache.size() + j - 20, std::int32_t((j * 13 + 3) % V)});
+    grow(many);
     const std::vector<std::int64_t> ahead = {0, cache.size()};  // a token cannot attend to its own slot
     const std::vector<std::span<const std::int64_t>> bad = {ahead};
     CHECK_THROWS_AS(m->forward(std::vector<std::int32_t>{1}, cache, {.tree = bad}), usage_error);
@@ -391,17 +396,33 @@ TEST_CASE("the byte-level teacher's batched forwards give the distributions of o
       INFO(text);
       if (!spells(t, text)) continue;
       fusion::byte_level_teacher batched(*t.m, t.tok), single(*t.m, t.tok, {.chunk_rows = 1, .capacity = 8});
+      // looking ahead at the whole text (one large tree), then at a wrong guess, then at the rest
+      fusion::byte_level_teacher ahead(*t.m, t.tok, {.capacity = 16});
+      ahead.look_ahead(text);
       for (std::size_t i = 0; i <= text.size(); ++i) {
         for (std::size_t c = 0; c < 257; ++c) {
           const double a = batched.distribution()[c], b = single.distribution()[c];
           INFO("byte " << i << " outcome " << c << ": " << a << " vs " << b);
           REQUIRE(a == b);
         }
+        for (std::size_t c = 0; c < 257; ++c) {
+          const double a = ahead.distribution()[c], b = single.distribution()[c];
+          INFO("looking ahead, byte " << i << " outcome " << c << ": " << a << " vs " << b);
+          REQUIRE(std::abs(a - b) <= 1e-5 * b + 1e-12);  // a large tree runs as GEMMs: rounding differs
+        }
+        if (i == text.size() / 2) {
+          ahead.look_ahead("\x01\x02");
+          CHECK(ahead.looked_ahead().size() <= 2);
+        }
+        if (i == text.size() / 2 + 1) ahead.look_ahead(std::string_view(text).substr(i));
         if (i < text.size()) {
           batched.push(static_cast<unsigned char>(text[i]));
           single.push(static_cast<unsigned char>(text[i]));
+          ahead.push(static_cast<unsigned char>(text[i]));
         }
       }
+      CHECK(ahead.looked_ahead().empty());
+      CHECK(ahead.stats().bases_created == single.stats().bases_created);
       CHECK(batched.stats().bases_created == single.stats().bases_created);
       CHECK(batched.stats().forward_tokens == single.stats().forward_tokens);
       CHECK(batched.stats().forwards <= single.stats().forwards);

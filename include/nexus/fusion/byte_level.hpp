@@ -195,6 +195,7 @@ inline std::optional<std::size_t> decision_offset(std::string_view text, std::si
 struct byte_level_options {
   std::int64_t chunk_rows = 0;                 // new bases per forward (0: all those of a byte at once; 1: one by one)
   std::int64_t capacity = 4096;                // initial KV cache slots (grows when needed)
+  std::size_t lookahead = 8;                   // score_bytes: bytes whose new bases run ahead in one forward
   std::optional<std::int32_t> end_token = {};  // the token of the end-of-text outcome (default: eos)
 };
 
@@ -231,6 +232,8 @@ class byte_level_teacher {
     stream_.clear();
     encodings_.clear();
     live_.clear();
+    ahead_.clear();
+    ahead_text_.clear();
     stats_ = {};
     if (!root_) {  // the root context runs once, as one sequence at slots 0..
       base root;
@@ -268,8 +271,14 @@ class byte_level_teacher {
       throw usage_error("byte_level", "byte " + std::to_string(text_.size()) + " (0x" + hex(c) +
                                           ") has probability zero under this teacher");
     }
+    if (!ahead_text_.empty() && static_cast<unsigned char>(ahead_text_[0]) == c) {
+      ahead_text_.erase(0, 1);
+    } else {  // not the byte looked ahead at: what ran for that guess is dropped
+      ahead_.clear();
+      ahead_text_.clear();
+    }
     advance(c);
-    decide();
+    decide(live_);
     if (live_.empty())
       throw usage_error("byte_level",
                         "no valid tokenization covers the text up to byte " + std::to_string(text_.size()));
@@ -278,6 +287,70 @@ class byte_level_teacher {
 
   /// log P(c | text so far) for the outcomes of distribution().
   double log_prob(std::size_t outcome) const { return std::log(dist_.at(outcome)); }
+
+  /// The bytes look_ahead ran the bases of that are not pushed yet.
+  std::string_view looked_ahead() const noexcept { return ahead_text_; }
+
+  /// Bytes that will (probably) be pushed next: the bases they create are found from the text alone
+  /// and run now, all in one forward, so that the pushes find them ready. A wrong guess costs time,
+  /// never a result. Replaces the previous guess.
+  void look_ahead(std::string_view upcoming) {
+    ahead_.clear();
+    ahead_text_.clear();
+    std::vector<base> sim;  // the live bases without their logits; origin: their index
+    for (std::size_t i = 0; i < live_.size(); ++i) {
+      base b;
+      b.tokens = live_[i].tokens;
+      b.slots = live_[i].slots;
+      b.end = live_[i].end;
+      b.lo = live_[i].lo;
+      b.hi = live_[i].hi;
+      b.pending = live_[i].pending;
+      b.origin = i;
+      sim.push_back(std::move(b));
+    }
+    const auto size = text_.size();
+    std::string stream = stream_;
+    std::vector<base> rows;  // every base born, in order: parents before children
+    try {
+      for (const char c : upcoming) {
+        text_ += c;
+        if (!utf8_valid_prefix(text_)) break;
+        std::vector<base> born;
+        extend(sim, stream, static_cast<unsigned char>(c), born, false);
+        stream += c;
+        for (auto& b : born) {
+          b.origin = live_.size() + rows.size();
+          rows.push_back(b);
+          sim.push_back(std::move(b));
+        }
+        decide(sim);
+        if (sim.empty()) break;
+        ahead_text_ += c;
+      }
+    } catch (const usage_error&) {  // a text the tokenizer cannot spell: push() will say so
+    }
+    text_.resize(size);
+    encodings_.erase(encodings_.upper_bound(size), encodings_.end());
+    if (rows.empty()) return;
+    make_room(std::int64_t(rows.size()));
+    std::vector<std::int32_t> ids;
+    for (auto& b : rows) {  // the slots: the parent's, then its own
+      b.slots = b.parent < live_.size() ? live_[b.parent].slots : rows[b.parent - live_.size()].slots;
+      b.slots.push_back(cache_.size() + std::int64_t(ids.size()));
+      ids.push_back(b.tokens.back());
+    }
+    std::vector<std::span<const std::int64_t>> tree;
+    for (const auto& b : rows) tree.emplace_back(b.slots.data(), b.slots.size() - 1);
+    const auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
+    const auto V = std::size_t(r.logits.shape.at(1));
+    for (std::size_t j = 0; j < rows.size(); ++j) {
+      const float* row = r.logits.data.data() + j * V;
+      ahead_[rows[j].tokens] = {std::move(rows[j].slots), std::vector<float>(row, row + V)};
+    }
+    stats_.forward_tokens += rows.size();
+    ++stats_.forwards;
+  }
 
  private:
   struct check {              // a prefix of the base (its first `tokens` tokens after the root) still to be decided
@@ -292,7 +365,12 @@ class byte_level_teacher {
     std::vector<float> logits;
     double log_z = 0;
     std::vector<check> pending;
-    std::array<double, 256> first{};  // mass of the tokens starting with each byte (at depth 0)
+    std::array<double, 256> first{};     // mass of the tokens starting with each byte (at depth 0)
+    std::size_t origin = 0, parent = 0;  // look_ahead's bookkeeping: its index and its parent's
+  };
+  struct ready {  // a base run by look_ahead before its byte arrived
+    std::vector<std::int64_t> slots;
+    std::vector<float> logits;
   };
 
   static std::string hex(unsigned char c) {
@@ -313,15 +391,26 @@ class byte_level_teacher {
     b.first.fill(0);
     for (const auto id : vocab_.sorted())
       b.first[static_cast<unsigned char>(vocab_.bytes(id)[0])] += std::exp(double(b.logits[std::size_t(id)]) - b.log_z);
-    b.end = stream_.size();
   }
 
   /// Runs the last token of each new base (its parent's tokens are cached, at the slots it lists) as
-  /// one token tree: all of them in one forward, each attending to its own ancestors only.
-  void evaluate(std::vector<base>& born, std::vector<base>& others) {
-    const auto n = born.size();
+  /// one token tree: all of them in one forward, each attending to its own ancestors only. Those that
+  /// look_ahead has run take its results.
+  void evaluate(std::vector<base>& born) {
+    std::vector<base*> todo;
+    for (auto& b : born) {
+      if (const auto it = ahead_.find(b.tokens); it != ahead_.end()) {
+        b.slots = std::move(it->second.slots);
+        finish(b, it->second.logits.data());
+        ahead_.erase(it);
+      } else {
+        todo.push_back(&b);
+      }
+    }
+    stats_.bases_created += born.size();
+    const auto n = todo.size();
     if (n == 0) return;
-    make_room(std::int64_t(n), born, others);
+    make_room(std::int64_t(n), born);
     const std::size_t step = opt_.chunk_rows > 0 ? std::size_t(opt_.chunk_rows) : n;
     std::vector<std::int32_t> ids;
     std::vector<std::span<const std::int64_t>> tree;
@@ -330,30 +419,35 @@ class byte_level_teacher {
       ids.clear();
       tree.clear();
       for (std::size_t j = at; j < at + count; ++j) {
-        ids.push_back(born[j].tokens.back());
-        tree.emplace_back(born[j].slots);
+        ids.push_back(todo[j]->tokens.back());
+        tree.emplace_back(todo[j]->slots);
       }
       const std::int64_t first = cache_.size();
       const auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
       const auto V = std::size_t(r.logits.shape.at(1));
       for (std::size_t j = 0; j < count; ++j) {
-        born[at + j].slots.push_back(first + std::int64_t(j));
-        finish(born[at + j], r.logits.data.data() + j * V);
+        todo[at + j]->slots.push_back(first + std::int64_t(j));
+        finish(*todo[at + j], r.logits.data.data() + j * V);
       }
       stats_.forward_tokens += count;
       ++stats_.forwards;
     }
-    stats_.bases_created += n;
   }
 
   /// Room in the cache for `rows` more slots: drops the slots no base attends to any more (moving the
   /// rest to the front, in order), and grows the cache if it would still be more than half full.
-  void make_room(std::int64_t rows, std::vector<base>& born, std::vector<base>& others) {
+  template <class... Groups>
+  void make_room(std::int64_t rows, Groups&... groups) {
     if (cache_.size() + rows <= cache_.capacity()) return;
     std::vector<std::int64_t> to(static_cast<std::size_t>(cache_.size()), -1);
-    for (const auto* group : {&born, &others})
-      for (const auto& b : *group)
-        for (const auto s : b.slots) to[std::size_t(s)] = 0;
+    const auto each_slots = [&](auto&& f) {  // the live bases, those being born, those run ahead
+      for (auto* group : {&live_, &groups...})
+        for (auto& b : *group) f(b.slots);
+      for (auto& [tokens, r] : ahead_) f(r.slots);
+    };
+    each_slots([&](const std::vector<std::int64_t>& slots) {
+      for (const auto s : slots) to[std::size_t(s)] = 0;
+    });
     std::vector<std::int64_t> keep;
     for (std::size_t s = 0; s < to.size(); ++s)
       if (to[s] == 0) {
@@ -361,17 +455,29 @@ class byte_level_teacher {
         keep.push_back(std::int64_t(s));
       }
     cache_.keep_slots(keep);
-    for (auto* group : {&born, &others})
-      for (auto& b : *group)
-        for (auto& s : b.slots) s = to[std::size_t(s)];
+    each_slots([&](std::vector<std::int64_t>& slots) {
+      for (auto& s : slots) s = to[std::size_t(s)];
+    });
     if (2 * (cache_.size() + rows) > cache_.capacity()) cache_.grow(2 * (cache_.size() + rows));
   }
 
   /// Extends every live base by byte `c` of the token stream; tokens ending exactly here make new bases.
   void advance(unsigned char c) {
-    std::vector<base> next, born;
-    for (auto& b : live_) {
-      const auto depth = stream_.size() - b.end;
+    std::vector<base> born;
+    extend(live_, stream_, c, born, true);
+    stream_ += char(c);
+    evaluate(born);
+    for (auto& b : born) live_.push_back(std::move(b));
+  }
+
+  /// Extends the bases of `live` by byte `c` of the token stream (`stream` before it): those a token
+  /// can still continue stay, tokens ending exactly here make new bases (`born`, not yet run; with
+  /// `logits`, their log-probabilities from their parents').
+  void extend(std::vector<base>& live, const std::string& stream, unsigned char c, std::vector<base>& born,
+              bool logits) {
+    std::vector<base> next;
+    for (auto& b : live) {
+      const auto depth = stream.size() - b.end;
       const auto [lo, hi] = vocab_.narrow(b.lo, b.hi, depth, c);
       std::size_t k = lo;
       for (; k < hi && vocab_.bytes(vocab_.sorted()[k]).size() == depth + 1; ++k) {
@@ -380,9 +486,13 @@ class byte_level_teacher {
         child.tokens = b.tokens;
         child.tokens.push_back(id);
         child.slots = b.slots;  // its own is added when it runs
-        child.logp = b.logp + double(b.logits[std::size_t(id)]) - b.log_z;
+        if (logits) child.logp = b.logp + double(b.logits[std::size_t(id)]) - b.log_z;
+        child.end = stream.size() + 1;
+        child.lo = 0;
+        child.hi = vocab_.sorted().size();
         child.pending = b.pending;
-        child.pending.push_back({child.tokens.size() - vocab_.root().size(), stream_.size() + 1});
+        child.pending.push_back({child.tokens.size() - vocab_.root().size(), stream.size() + 1});
+        child.parent = b.origin;
         born.push_back(std::move(child));
       }
       if (k < hi) {
@@ -391,11 +501,8 @@ class byte_level_teacher {
         next.push_back(std::move(b));
       }
     }
-    stream_ += char(c);
     std::sort(born.begin(), born.end(), [](const base& a, const base& b) { return a.tokens < b.tokens; });
-    evaluate(born, next);
-    for (auto& b : born) next.push_back(std::move(b));
-    live_ = std::move(next);
+    live = std::move(next);
   }
 
   /// The tokenizer's ids of text[0, k), cached by k (each prefix is encoded at most once).
@@ -414,11 +521,11 @@ class byte_level_teacher {
   }
 
   /// Applies every validity check that the text now decides; drops the bases that fail one.
-  void decide() {
+  void decide(std::vector<base>& live) {
     const auto pi = vocab_.prefix().size();
     const auto root = vocab_.root().size();
     std::vector<base> keep;
-    for (auto& b : live_) {
+    for (auto& b : live) {
       bool ok = true;
       std::vector<check> still;
       for (const auto& ch : b.pending) {
@@ -440,7 +547,7 @@ class byte_level_teacher {
       b.pending = std::move(still);
       keep.push_back(std::move(b));
     }
-    live_ = std::move(keep);
+    live = std::move(keep);
   }
 
   /// The distribution of the next byte from the live bases.
@@ -485,9 +592,11 @@ class byte_level_teacher {
   const tokenizer& tok_;
   byte_level_options opt_;
   byte_vocabulary vocab_;
-  kv_cache cache_;             // the keys and values of the live bases' tokens, shared prefixes once
-  std::optional<base> root_;   // the evaluated root context (slots 0..), kept for reset()
-  std::string text_, stream_;  // x, and π·x
+  kv_cache cache_;            // the keys and values of the live bases' tokens, shared prefixes once
+  std::optional<base> root_;  // the evaluated root context (slots 0..), kept for reset()
+  std::map<std::vector<std::int32_t>, ready> ahead_;  // bases look_ahead has run, by their tokens
+  std::string ahead_text_;                            // the bytes they were run for, not yet pushed
+  std::string text_, stream_;                         // x, and π·x
   std::map<std::size_t, std::vector<std::int32_t>> encodings_;
   std::vector<base> live_;
   byte_distribution mass_{}, dist_{};
@@ -550,9 +659,11 @@ inline byte_score score_bytes(const model& m, const tokenizer& tok, std::string_
                         "the tokenizer does not spell the text byte for byte (a normalizer or an unknown character)");
   }
   byte_score s;
-  for (const char c : text) {
-    s.log_likelihood += t.log_prob(static_cast<unsigned char>(c));
-    t.push(static_cast<unsigned char>(c));
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (opt.lookahead > 0 && t.looked_ahead().empty()) t.look_ahead(text.substr(i, opt.lookahead));
+    const auto c = static_cast<unsigned char>(text[i]);
+    s.log_likelihood += t.log_prob(c);
+    t.push(c);
   }
   if (with_end) s.log_likelihood += t.log_prob(end_of_text);
   s.bytes = text.size();

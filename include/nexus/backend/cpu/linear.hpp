@@ -17,6 +17,9 @@ namespace nexus::cpu {
 
 /// Input rows from which a layer runs as a GEMM rather than one dot product per row and output.
 inline constexpr std::int64_t gemm_min_rows = 4;
+/// Rows of a token tree from which its layers run as GEMMs too (fewer: linear_per_row, each row as
+/// it would be alone).
+inline constexpr std::int64_t tree_gemm_min_rows = 32;
 
 /// Adds the bias to output columns o0..o0+count-1 of `rows` rows of `out`.
 inline void add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t out, std::int64_t o0,

@@ -94,6 +94,8 @@ class universal_model final : public model {
 
     // Each row's position: the next ones after the cache, or its depth in a token tree.
     const bool tree = !opt.tree.empty();
+    // A small tree runs each row as it would run alone; a large one as fast as a prefill.
+    const bool per_row = tree && rows < cpu::tree_gemm_min_rows;
     std::vector<std::int64_t> positions(static_cast<std::size_t>(rows));
     for (std::int64_t r = 0; r < rows; ++r)
       positions[std::size_t(r)] = tree ? std::int64_t(opt.tree[std::size_t(r)].size()) : first + r;
@@ -128,23 +130,23 @@ class universal_model final : public model {
       const auto& rope = two_ropes && n_.attention.layers[l] == layer_attention::sliding ? sliding_rope : full_rope;
       if constexpr (T.residual == residual_form::sequential) {
         copy_norm(x, L.attn_norm, rows, a);
-        attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
+        attention(L, l, a, rows, first, opt.tree, per_row, rope, cache, attn_out);
         post_norm(attn_out, L.attn_post_norm, rows);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + attn_out[i] * residual_scale;
         copy_norm(x, L.mlp_norm, rows, m);
-        mlp(L, m, rows, tree, cache, mlp_out);
+        mlp(L, m, rows, per_row, cache, mlp_out);
         post_norm(mlp_out, L.mlp_post_norm, rows);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + mlp_out[i] * residual_scale;
       } else if constexpr (T.residual == residual_form::parallel_one_norm) {  // Phi
         copy_norm(x, L.attn_norm, rows, a);
-        attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
-        mlp(L, a, rows, tree, cache, mlp_out);
+        attention(L, l, a, rows, first, opt.tree, per_row, rope, cache, attn_out);
+        mlp(L, a, rows, per_row, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (attn_out[i] + mlp_out[i]) + x[i];
       } else {  // GPT-NeoX
         copy_norm(x, L.attn_norm, rows, a);
         copy_norm(x, L.mlp_norm, rows, m);
-        attention(L, l, a, rows, first, opt.tree, rope, cache, attn_out);
-        mlp(L, m, rows, tree, cache, mlp_out);
+        attention(L, l, a, rows, first, opt.tree, per_row, rope, cache, attn_out);
+        mlp(L, m, rows, per_row, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
       }
       if (std::int64_t(l) == hooked) opt.hook.fn(hooked, x, rows, H);
@@ -158,8 +160,8 @@ class universal_model final : public model {
     if (opt.taps.final_norm) res.taps.final_norm = {{rows, H}, std::vector<float>(a, a + n_act)};
     const std::int64_t out_rows = opt.all_logits ? rows : 1;
     res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
-    (tree ? cpu::linear_per_row : cpu::linear)(a + (rows - out_rows) * H, out_rows, *head_, head_bias_,
-                                               res.logits.data.data(), *pool_, cpu::kernels());
+    (per_row ? cpu::linear_per_row : cpu::linear)(a + (rows - out_rows) * H, out_rows, *head_, head_bias_,
+                                                  res.logits.data.data(), *pool_, cpu::kernels());
     const float logit_scale = float(n_.head.logit_scale), cap = float(n_.head.final_softcap);
     for (auto& v : res.logits.data) v = math::finish_logit(v, logit_scale, cap);
     return res;
@@ -249,14 +251,13 @@ class universal_model final : public model {
   }
 
   void attention(const layer_weights& L, std::size_t layer, const float* a, std::int64_t rows, std::int64_t first,
-                 token_tree tree, const cpu::rope_table& rope, kv_cache& cache, float* out) const {
+                 token_tree tree, bool per_row, const cpu::rope_table& rope, kv_cache& cache, float* out) const {
     const auto& d = n_.dims;
     const std::int64_t hd = d.head_dim, qw = d.num_heads * hd, kw = d.num_kv_heads * hd;
     float* q = cache.scratch(s_q, std::size_t(rows * qw));
     float* o = cache.scratch(s_o, std::size_t(rows * qw));
     float* k = cache.keys(layer) + first * kw;
     float* v = cache.values(layer) + first * kw;
-    const bool per_row = !tree.empty();
     lin(a, rows, L.q, q, per_row);
     lin(a, rows, L.k, k, per_row);
     lin(a, rows, L.v, v, per_row);
