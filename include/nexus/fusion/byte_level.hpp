@@ -26,11 +26,16 @@
 //
 // Cost: each byte narrows, for every live base, the range of tokens that start with the bytes read
 // since the base (tokens are sorted by bytes once: the tokens with a given prefix are one range), so
-// a step costs O(Σ over live bases of their range) and one forward of a single token per new base
-// (its parent's keys and values are reused: one KV cache, truncated to the common prefix). Live
-// bases are the prefix cover: at most the valid tokenizations of the last L bytes (L = the longest
-// token) that a token can still continue — in practice a handful — never the vocabulary. A new base
-// also costs O(V) once (its log-normaliser and first-byte masses) and 2 encodes of the prefix.
+// a step costs O(Σ over live bases of their range) and one token's forward per new base. Live bases
+// are the prefix cover: at most the valid tokenizations of the last L bytes (L = the longest token)
+// that a token can still continue — in practice a handful — never the vocabulary. A new base also
+// costs O(V) once (its log-normaliser and first-byte masses) and 2 encodes of the prefix.
+// How the forwards run: the bases born at one byte share the keys and values of their common
+// prefixes in one KV cache (a token tree: each base's last token attends to its own ancestors'
+// slots, forward_options::tree) and run in one forward; slots no base needs are dropped when the
+// cache fills. Which bases a text creates depends on the text alone, not on the model, so when the
+// next bytes are known (score_bytes; look_ahead) the bases of many bytes run together in one large
+// tree, at prefill speed (GEMMs, with its rounding); a small tree runs each token exactly as alone.
 #pragma once
 
 #include <algorithm>
@@ -40,6 +45,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -72,6 +78,10 @@ class byte_vocabulary {
       max_bytes_ = std::max(max_bytes_, bytes_[std::size_t(id)].size());
     }
     std::stable_sort(sorted_.begin(), sorted_.end(), [&](auto a, auto b) { return bytes_[a] < bytes_[b]; });
+    for (std::size_t c = 0, k = 0; c <= 256; ++c) {
+      while (k < sorted_.size() && static_cast<unsigned char>(bytes_[std::size_t(sorted_[k])][0]) < c) ++k;
+      first_start_[c] = c == 256 ? sorted_.size() : k;
+    }
     if (sorted_.empty()) throw usage_error("byte_level", "the tokenizer has no ordinary token with bytes");
     // π: what the token stream spells before the text ("a" is encoded as π·"a").
     std::string a;
@@ -96,6 +106,8 @@ class byte_vocabulary {
   /// Ordinary token ids sorted by their bytes.
   const std::vector<std::int32_t>& sorted() const noexcept { return sorted_; }
   std::size_t max_bytes() const noexcept { return max_bytes_; }
+  /// Where the tokens starting with byte c begin in sorted() (c = 256: its end).
+  std::size_t first_byte_start(std::size_t c) const { return first_start_.at(c); }
   const std::string& prefix() const noexcept { return prefix_; }
   const std::vector<std::int32_t>& root() const noexcept { return root_; }
   std::optional<std::int32_t> end_token() const noexcept { return end_; }
@@ -145,6 +157,7 @@ class byte_vocabulary {
 
   std::vector<std::string> bytes_;
   std::vector<std::int32_t> sorted_;
+  std::array<std::size_t, 257> first_start_{};
   std::size_t max_bytes_ = 0;
   std::string prefix_;
   std::vector<std::int32_t> root_;
@@ -195,7 +208,8 @@ inline std::optional<std::size_t> decision_offset(std::string_view text, std::si
 struct byte_level_options {
   std::int64_t chunk_rows = 0;                 // new bases per forward (0: all those of a byte at once; 1: one by one)
   std::int64_t capacity = 4096;                // initial KV cache slots (grows when needed)
-  std::size_t lookahead = 8;                   // score_bytes: bytes whose new bases run ahead in one forward
+  std::size_t lookahead = 32;                  // score_bytes: bytes whose new bases run ahead in one forward
+  std::size_t lookahead_logits = 256u << 20;   // look_ahead stops at a byte once its logits take this many bytes
   std::optional<std::int32_t> end_token = {};  // the token of the end-of-text outcome (default: eos)
 };
 
@@ -327,6 +341,7 @@ class byte_level_teacher {
         decide(sim);
         if (sim.empty()) break;
         ahead_text_ += c;
+        if (rows.size() * std::size_t(model_.arch().dims.vocab_size) * sizeof(float) >= opt_.lookahead_logits) break;
       }
     } catch (const usage_error&) {  // a text the tokenizer cannot spell: push() will say so
     }
@@ -342,12 +357,9 @@ class byte_level_teacher {
     }
     std::vector<std::span<const std::int64_t>> tree;
     for (const auto& b : rows) tree.emplace_back(b.slots.data(), b.slots.size() - 1);
-    const auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
-    const auto V = std::size_t(r.logits.shape.at(1));
-    for (std::size_t j = 0; j < rows.size(); ++j) {
-      const float* row = r.logits.data.data() + j * V;
-      ahead_[rows[j].tokens] = {std::move(rows[j].slots), std::vector<float>(row, row + V)};
-    }
+    auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
+    const auto logits = std::make_shared<const std::vector<float>>(std::move(r.logits.data));
+    for (std::size_t j = 0; j < rows.size(); ++j) ahead_[rows[j].tokens] = {std::move(rows[j].slots), logits, j};
     stats_.forward_tokens += rows.size();
     ++stats_.forwards;
   }
@@ -370,7 +382,8 @@ class byte_level_teacher {
   };
   struct ready {  // a base run by look_ahead before its byte arrived
     std::vector<std::int64_t> slots;
-    std::vector<float> logits;
+    std::shared_ptr<const std::vector<float>> logits;  // of the whole look-ahead, [rows, vocab]
+    std::size_t row = 0;
   };
 
   static std::string hex(unsigned char c) {
@@ -383,14 +396,19 @@ class byte_level_teacher {
     const auto V = std::size_t(model_.arch().dims.vocab_size);
     b.logits.assign(logits, logits + V);
     const float top = *std::max_element(b.logits.begin(), b.logits.end());
+    thread_local std::vector<double> e;  // exp(logit - top), each computed once
+    e.resize(V);
     double sum = 0;
-    for (const float l : b.logits) sum += std::exp(double(l) - double(top));
+    for (std::size_t i = 0; i < V; ++i) sum += e[i] = std::exp(double(logits[i]) - double(top));
     b.log_z = double(top) + std::log(sum);
     b.lo = 0;
     b.hi = vocab_.sorted().size();
-    b.first.fill(0);
-    for (const auto id : vocab_.sorted())
-      b.first[static_cast<unsigned char>(vocab_.bytes(id)[0])] += std::exp(double(b.logits[std::size_t(id)]) - b.log_z);
+    const auto& sorted = vocab_.sorted();
+    for (std::size_t c = 0; c < 256; ++c) {  // the tokens starting with byte c are one range of sorted()
+      double m = 0;
+      for (auto k = vocab_.first_byte_start(c); k < vocab_.first_byte_start(c + 1); ++k) m += e[std::size_t(sorted[k])];
+      b.first[c] = m / sum;
+    }
   }
 
   /// Runs the last token of each new base (its parent's tokens are cached, at the slots it lists) as
@@ -401,7 +419,7 @@ class byte_level_teacher {
     for (auto& b : born) {
       if (const auto it = ahead_.find(b.tokens); it != ahead_.end()) {
         b.slots = std::move(it->second.slots);
-        finish(b, it->second.logits.data());
+        finish(b, it->second.logits->data() + it->second.row * std::size_t(model_.arch().dims.vocab_size));
         ahead_.erase(it);
       } else {
         todo.push_back(&b);
