@@ -1,6 +1,7 @@
 // A fused system of teachers with different tokenizers: its mixtures are distributions, a mixture fitted
 // on a text is never worse on it than the best teacher alone, weights survive the bundle, generation
-// streams valid UTF-8 and respects the budget.
+// streams valid UTF-8 and respects the budget; the cascade spans the first teacher alone to the mixture,
+// escalating the share it was fitted for; the router recovers a linear rule and survives the bundle.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <numeric>
@@ -41,8 +42,8 @@ TEST_CASE("system: mixtures are distributions; a fitted mixture is at least as g
   REQUIRE(even.teachers.size() == 2);
   const double best = std::min(even.teachers[0].bits_per_byte, even.teachers[1].bits_per_byte);
   for (const auto kind : {mixture_kind::linear, mixture_kind::log_linear}) {
-    const auto f = sys.fit(text, kind);
-    sys.set_mixture(kind, f.weights);
+    const auto f = sys.fit(std::vector<dev_example>{{"", text}}, {.kind = kind}).mixture;
+    CHECK(sys.weights() == f.weights);
     const auto s = sys.score(text);
     INFO(detail::name_of(kind));
     // Both families contain each teacher alone (a weight vector with one 1), so their optimum on the text
@@ -93,4 +94,63 @@ TEST_CASE("system: generation streams valid UTF-8, stops, and needs every teache
                            {.budget = sys.teachers().info(0).weight_bytes + sys.teachers().info(1).weight_bytes - 1});
   CHECK_THROWS_AS(small.generate("Hi", {.max_bytes = 4}), nexus::budget_error);
   CHECK_NOTHROW(small.score("Hi there"));  // scoring runs one teacher at a time
+}
+
+TEST_CASE("system: a cascade runs from the cheapest teacher alone to the mixture as its share grows", "[system]") {
+  temp_dir d;
+  auto sys = load_bundle(two_teacher_bundle(d));
+  const std::string dev = text + " " + text.substr(0, 30);
+  sys.fit(std::vector<dev_example>{{"", dev}}, {.kind = mixture_kind::linear});
+  const auto all = sys.distributions(dev);
+  position_data pd;
+  const auto& order = sys.cascade_order();
+  REQUIRE(order.size() == 2);
+  for (std::size_t i = 0; i < dev.size(); ++i) {
+    pd.dists.push_back({all[order[0]][i], all[order[1]][i]});
+    pd.observed.push_back(static_cast<unsigned char>(dev[i]));
+  }
+  const auto mixer = [&](std::span<const byte_distribution> o, std::size_t k) { return sys.mix_consulted(o, k); };
+  const auto s = sys.score(dev);
+  // Share 0: the first teacher alone; share 1: the mixture of both.
+  const auto none = evaluate_cascade(pd, cascade_thresholds(pd, 0.0, mixer), mixer);
+  CHECK(none.escalated_share == 0);
+  CHECK(none.bits_per_byte == Approx(s.teachers[order[0]].bits_per_byte).epsilon(1e-12));
+  const auto every = evaluate_cascade(pd, cascade_thresholds(pd, 1.0, mixer), mixer);
+  CHECK(every.escalated_share == 1);
+  CHECK(every.bits_per_byte == Approx(s.bits_per_byte).epsilon(1e-12));
+  // In between: the share asked for, up to ties and rounding (one position).
+  for (const double share : {0.25, 0.5, 0.75}) {
+    const auto p = evaluate_cascade(pd, cascade_thresholds(pd, share, mixer), mixer);
+    CHECK(std::abs(p.escalated_share - share) <= 1.0 / double(dev.size()) + 1e-12);
+  }
+  // The fitted cascade (share 0.5) is what score() reports, and it survives the bundle.
+  const auto p = evaluate_cascade(pd, *sys.cascade_thresholds(), mixer);
+  REQUIRE(s.cascade_bits_per_byte);
+  CHECK(*s.cascade_bits_per_byte == Approx(p.bits_per_byte).epsilon(1e-12));
+  const auto path = d.path / "two.nexus";
+  sys.save(path);
+  auto back = load_bundle(path);
+  REQUIRE(back.cascade_thresholds());
+  CHECK(back.cascade_order() == order);
+  CHECK(*back.score(dev).cascade_bits_per_byte == Approx(p.bits_per_byte).epsilon(1e-6));  // thresholds as F32
+}
+
+TEST_CASE("system: the router's ridge recovers a linear rule from features to losses", "[system]") {
+  // Losses that are exact linear functions of the features: the held-out-chosen ridge must predict them.
+  std::vector<router_example> ex;
+  std::uint32_t seed = 7;
+  auto uniform = [&] { return float((seed = seed * 1664525u + 1013904223u) >> 8) / float(1u << 24); };
+  for (int i = 0; i < 200; ++i) {
+    std::vector<float> f(8);
+    for (auto& v : f) v = uniform();
+    ex.push_back({f, {1 + 2 * f[0] - f[3], 0.5f + 3 * f[5]}});
+  }
+  const auto r = fit_router(ex, 32);
+  CHECK(r.heldout_r2 > 0.999);
+  const std::vector<float> probe = {0.1f, 0.9f, 0.2f, 0.8f, 0.3f, 0.7f, 0.4f, 0.6f};
+  const auto p = r.model.predict(probe);
+  CHECK(p[0] == Approx(1 + 2 * 0.1 - 0.8).margin(1e-3));
+  CHECK(p[1] == Approx(0.5 + 3 * 0.7).margin(1e-3));
+  CHECK(r.model.route(probe) == 0);
+  CHECK_THROWS_AS(fit_router({ex.begin(), ex.begin() + 4}, 32), nexus::usage_error);
 }

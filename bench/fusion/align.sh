@@ -10,15 +10,10 @@
 # machine, versions). The store (~0.4 GB) goes to $STORE (default /tmp/nexus_align_store); a rerun resumes it.
 # Usage: bash bench/fusion/align.sh [BUILD_DIR]      (about 25 minutes on 2 shared cores)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-build=${1:-build}
-models=${NEXUS_MODELS:-$HOME/.cache/nexus/models}
-smol=$models/SmolLM2-135M-Instruct.Q4_1.gguf
-gemma=$models/gemma-3-270m-q4_k_m.gguf
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 store=${STORE:-/tmp/nexus_align_store}
 threads=${THREADS:-2}
 out=bench/results/align_smollm2_gemma3
-[ -f "$smol" ] && [ -f "$gemma" ] || { echo "models missing: run bash tools/fetch_models.sh" >&2; exit 1; }
 cmake --build "$build" --target nexus_cli -j2 > /dev/null
 nexus=$build/nexus
 # Every other layer of Gemma (positive indices from the bottom, negative from the top); SmolLM2 gets

@@ -18,17 +18,12 @@
 # Writes bench/results/stitch_smollm2_gemma3.json (+ .curve.png, .env.json).
 # Usage: bash bench/fusion/stitch.sh [BUILD_DIR]      (about 10 minutes on 2 cores once the store exists)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-build=${1:-build}
-models=${NEXUS_MODELS:-$HOME/.cache/nexus/models}
-smol=$models/SmolLM2-135M-Instruct.Q4_1.gguf
-gemma=$models/gemma-3-270m-q4_k_m.gguf
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 store=${STORE:-/tmp/nexus_align_store}
 threads=${THREADS:-2}
 steps=${STEPS:-150}
 work=${WORK:-/tmp/nexus_stitch}
 out=bench/results/stitch_smollm2_gemma3
-[ -f "$smol" ] && [ -f "$gemma" ] || { echo "models missing: run bash tools/fetch_models.sh" >&2; exit 1; }
 cmake --build "$build" --target nexus_cli -j2 > /dev/null
 nexus=$build/nexus
 mkdir -p "$work" bench/results

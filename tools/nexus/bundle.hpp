@@ -1,4 +1,6 @@
-// `nexus bundle create|inspect|verify`: the .nexus bundle file (nexus/fusion/bundle.hpp).
+// `nexus bundle create|inspect|verify`: the .nexus bundle file (nexus/fusion/bundle.hpp); with
+// `create --fit DEV` the mixture, router and cascade are fitted on development text (fusion/system.hpp);
+// `nexus generate system.nexus` generates through a bundle.
 #pragma once
 
 #include <fmt/format.h>
@@ -8,17 +10,99 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "nexus/fusion/bundle.hpp"
+#include "nexus/fusion/system.hpp"
 #include "nexus/fusion/teacher_set.hpp"
 #include "nexus/registry/open.hpp"
+#include "progress.hpp"
 
 namespace nexus::cli {
 
 struct bundle_args {
   std::vector<std::string> teachers, names;
-  std::string file, out, budget = "0";
-  bool embed = false, json = false;
+  std::string file, out, budget = "0", fit, mixture = "linear";
+  std::int64_t prefix_bytes = 64;
+  double cascade_share = 0.5;
+  bool embed = false, json = false, quiet = false;
 };
+
+inline fusion::mixture_kind parse_mixture_kind(const std::string& s) {
+  for (const auto k :
+       {fusion::mixture_kind::linear, fusion::mixture_kind::log_linear, fusion::mixture_kind::entropy_gate})
+    if (s == fusion::detail::name_of(k)) return k;
+  throw usage_error("--mixture", "'" + s + "' is not one of linear, log_linear, entropy_gate");
+}
+
+/// Development examples from a file: JSON lines with "prompt" and "answer" (or "continuation"), or
+/// "text" (a document: its first bytes are the prompt); any other file is documents separated by blank lines.
+inline std::vector<fusion::dev_example> read_dev_examples(const std::string& path, std::int64_t prefix_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io_error(path, "cannot read the development text");
+  std::vector<fusion::dev_example> out;
+  std::string line, doc;
+  if (path.ends_with(".jsonl")) {
+    for (std::size_t n = 1; std::getline(in, line); ++n) {
+      if (line.empty()) continue;
+      const auto where = path + ":" + std::to_string(n);
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const std::exception& e) {
+        throw usage_error(where, std::string("not JSON: ") + e.what());
+      }
+      auto str = [&](const char* k) -> std::string {
+        if (!j.contains(k)) return {};
+        if (!j[k].is_string()) throw usage_error(where, std::string("'") + k + "' must be a string");
+        return j[k].get<std::string>();
+      };
+      if (j.is_object() && j.contains("text")) out.push_back(fusion::split_document(str("text"), prefix_bytes));
+      else if (j.is_object() && j.contains("prompt"))
+        out.push_back({str("prompt"), j.contains("answer") ? str("answer") : str("continuation")});
+      else throw usage_error(where, "a row needs \"text\", or \"prompt\" and \"answer\"");
+    }
+  } else {
+    auto flush = [&] {
+      if (!doc.empty()) out.push_back(fusion::split_document(doc, prefix_bytes));
+      doc.clear();
+    };
+    while (std::getline(in, line)) {
+      if (line.empty()) flush();
+      else doc += (doc.empty() ? "" : "\n") + line;
+    }
+    flush();
+  }
+  if (out.empty()) throw usage_error("--fit", path + " holds no development text");
+  return out;
+}
+
+/// Fits the mixture, router and cascade of the bundle at `path` on `dev` and writes them into it.
+inline void fit_bundle(const std::string& path, const bundle_args& a) {
+  const auto examples = read_dev_examples(a.fit, a.prefix_bytes);
+  auto sys = fusion::load_bundle(path);
+  progress_line bar(a.quiet);
+  fusion::system_fit_options o;
+  o.kind = parse_mixture_kind(a.mixture);
+  o.prefix_bytes = a.prefix_bytes;
+  o.cascade_share = a.cascade_share;
+  o.progress = [&](std::size_t done, std::size_t total) {
+    bar.show(double(done) / double(std::max<std::size_t>(total, 1)), fmt::format("fit: {}/{} examples", done, total));
+  };
+  const auto f = sys.fit(examples, o);
+  bar.finish();
+  sys.save(path);
+  const double bits = -f.mixture.log_likelihood / (std::log(2.0) * double(f.positions));
+  fmt::print("fit on {} examples ({} bytes): {} mixture, weights {:.4f}, {:.4f} bits/byte\n", f.examples, f.positions,
+             a.mixture, fmt::join(f.mixture.weights, ", "), bits);
+  if (f.cascade)
+    fmt::print("  cascade: order {}, thresholds {:.3f} nats; {:.1f}% escalated, {:.4f} bits/byte\n",
+               fmt::join(sys.cascade_order(), " -> "), fmt::join(f.cascade->thresholds, ", "),
+               100 * f.cascade->escalated_share, f.cascade->bits_per_byte);
+  if (f.router)
+    fmt::print("  router: first {} bytes, ridge λ {:.3g}, held-out R² {:.3f}\n", a.prefix_bytes, f.router->lambda,
+               f.router->heldout_r2);
+}
 
 /// Creates a bundle of the given teachers (no fitted parameters yet: mixtures, routers and cascades
 /// are added by the fitting steps), each recorded by size and sha256.
@@ -57,7 +141,35 @@ inline int bundle_create(const bundle_args& a) {
     m.teachers.push_back(std::move(t));
   }
   fusion::write_bundle(a.out, m, tensors);
+  if (!a.fit.empty()) fit_bundle(a.out, a);
   fmt::print("bundle {}: {} teachers, {} bytes\n", a.out, m.teachers.size(), fs::file_size(a.out));
+  return 0;
+}
+
+/// `nexus generate system.nexus --prompt ...`: greedy through the bundle (router, cascade or mixture).
+inline int generate_bundle(const std::string& path, const std::string& prompt, std::size_t max_bytes,
+                           const std::vector<std::string>& stop, const std::string& mode, bool stream) {
+  auto sys = fusion::load_bundle(path);
+  const auto m = fusion::parse_system_mode(mode);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string routed;
+  if (sys.router() && (m == fusion::system_mode::automatic || m == fusion::system_mode::router))
+    routed = sys.manifest().teachers[sys.route(prompt)].name;
+  fusion::system_generate_options o;
+  o.max_bytes = max_bytes;
+  o.stop = stop;
+  o.mode = m;
+  if (stream)
+    o.on_text = [](std::string_view s) {
+      fmt::print("{}", s);
+      std::fflush(stdout);
+    };
+  const auto out = sys.generate(prompt, o);
+  if (!stream) fmt::print("{}", out);
+  fmt::print("\n");
+  std::fflush(stdout);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print(stderr, "{} bytes in {:.1f} s{}\n", out.size(), s, routed.empty() ? "" : " (routed to " + routed + ")");
   return 0;
 }
 

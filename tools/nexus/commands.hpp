@@ -220,6 +220,8 @@ struct generate_args {
   std::vector<std::string> stop;
   bool no_stream = false, chat = false;
   device_args device;
+  std::size_t max_bytes = 256;  // a .nexus bundle
+  std::string mode = "auto";    // a .nexus bundle: fusion::parse_system_mode
 };
 
 /// The chat template of a checkpoint (GGUF metadata, or the folder's tokenizer_config.json /

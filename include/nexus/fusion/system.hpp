@@ -2,10 +2,12 @@
 // teachers of different tokenizers predict the same thing, combined as the bundle's mixture says
 // (ensemble.hpp). Scoring runs the teachers one after another (only one need be resident: the memory
 // budget holds); generation needs all of them at once and streams valid UTF-8, each teacher's KV
-// cache advancing only as its tokens are decided.
+// cache advancing only as its tokens are decided. A fitted bundle also routes (router.hpp: one
+// teacher per prompt, chosen from its first bytes) and cascades (cascade.hpp: the cheapest teacher
+// first, the others where it is unsure).
 //
 //   auto sys = nexus::fusion::load_bundle("system.nexus", {.budget = 1ull << 30});
-//   auto s = sys.score(text);                  // bits per byte: each teacher and the mixture
+//   auto s = sys.score(text);                  // bits per byte: each teacher, mixture, cascade, router
 //   auto answer = sys.generate("12+34=", {.max_bytes = 16, .stop = {"\n"}});
 #pragma once
 
@@ -19,7 +21,10 @@
 #include "nexus/backend/cpu/model.hpp"
 #include "nexus/fusion/bundle.hpp"
 #include "nexus/fusion/byte_level.hpp"
+#include "nexus/fusion/cascade.hpp"
 #include "nexus/fusion/ensemble.hpp"
+#include "nexus/fusion/router.hpp"
+#include "nexus/generate/generate.hpp"
 #include "nexus/fusion/teacher_set.hpp"
 
 namespace nexus::fusion {
@@ -52,16 +57,66 @@ struct teacher_score {
 
 struct system_score {
   std::vector<teacher_score> teachers;
-  double bits_per_byte = 0;  // of the mixture
-  std::string mixture;       // its kind
+  double bits_per_byte = 0;                                        // of the mixture
+  std::string mixture;                                             // its kind
+  std::optional<double> cascade_bits_per_byte, cascade_escalated;  // with a cascade: its quality and share
+  std::optional<std::size_t> routed_teacher;                       // with a router: the teacher it picks
   std::size_t bytes = 0;
   double seconds = 0;  // the whole score, teachers included
 };
 
+/// How generation combines the teachers. automatic: the router where the bundle has one, else the mixture.
+enum class system_mode { automatic, mixture, cascade, router };
+
+inline system_mode parse_system_mode(const std::string& s) {
+  if (s == "auto") return system_mode::automatic;
+  if (s == "mixture") return system_mode::mixture;
+  if (s == "cascade") return system_mode::cascade;
+  if (s == "router") return system_mode::router;
+  throw usage_error("--mode", "'" + s + "' is not one of auto, mixture, cascade, router");
+}
+
 struct system_generate_options {
   std::size_t max_bytes = 256;
-  std::vector<std::string> stop;                       // stop once the text ends with one of these (kept)
+  std::vector<std::string> stop = {};                  // stop once the text ends with one of these (kept)
   std::function<void(std::string_view)> on_text = {};  // streamed complete UTF-8 characters
+  system_mode mode = system_mode::automatic;
+};
+
+/// A development example: a prompt and what should follow it (a plain document: its first bytes and the rest).
+struct dev_example {
+  std::string prompt, continuation;
+};
+
+/// `text` as a development example: the first `prefix_bytes` bytes (cut back to a character boundary) and the rest.
+inline dev_example split_document(std::string_view text, std::int64_t prefix_bytes) {
+  auto k = std::min<std::size_t>(text.size(), std::size_t(std::max<std::int64_t>(prefix_bytes, 0)));
+  while (k > 0 && k < text.size() && (static_cast<unsigned char>(text[k]) & 0xc0) == 0x80) --k;
+  return {std::string(text.substr(0, k)), std::string(text.substr(k))};
+}
+
+struct system_fit_options {
+  mixture_kind kind = mixture_kind::linear;
+  std::int64_t prefix_bytes = 64;  // the router reads this many bytes of a prompt
+  double cascade_share = 0.5;      // target share of positions escalated at each stage of the cascade
+  std::function<void(std::size_t done, std::size_t total)> progress = {};  // after each example
+};
+
+/// Development examples as read by every teacher (fused_system::collect).
+struct development_set {
+  ensemble_data mixture;               // every position: each teacher's distribution, the observed byte
+  position_data ordered;               // the same in the cascade's order
+  std::vector<router_example> routed;  // examples with a prompt and a continuation
+  std::int64_t prefix_bytes = 64;
+  std::size_t examples = 0;
+};
+
+/// What fitting on development examples found (the system keeps it; save() writes it into the bundle).
+struct system_fit {
+  ensemble_fit mixture;
+  std::optional<router_fit> router;      // with at least 8 examples that have continuations
+  std::optional<cascade_point> cascade;  // on the development positions
+  std::size_t positions = 0, examples = 0;
 };
 
 class fused_system {
@@ -70,12 +125,38 @@ class fused_system {
       : bundle_(bundle),
         teachers_(teacher_paths(bundle_), opt.budget ? opt.budget : bundle_.manifest().budget_bytes, opt.cpu) {
     const auto& m = bundle_.manifest();
+    const auto T = teachers_.size();
     if (m.mixture) {
       kind_ = m.mixture->kind;
       const auto w = bundle_.parameter(m.mixture->weights);
       weights_.assign(w.begin(), w.end());
     } else {
-      weights_.assign(teachers_.size(), 1.0 / double(teachers_.size()));  // no fit yet: an even linear mixture
+      weights_.assign(T, 1.0 / double(T));  // no fit yet: an even linear mixture
+    }
+    // The cascade's default order and the router's feature teacher: cheapest first (fewest weight bytes).
+    order_.resize(T);
+    for (std::size_t t = 0; t < T; ++t) order_[t] = t;
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](auto a, auto b) { return teachers_.info(a).weight_bytes < teachers_.info(b).weight_bytes; });
+    feature_teacher_ = order_.at(0);
+    if (m.cascade) {
+      order_.assign(m.cascade->order.begin(), m.cascade->order.end());
+      const auto th = bundle_.parameter(m.cascade->thresholds);
+      thresholds_ = std::vector<double>(th.begin(), th.end());
+    }
+    if (m.router) {
+      const auto w = bundle_.parameter(m.router->weight), b = bundle_.parameter(m.router->bias);
+      const auto F = std::int64_t(w.size() / T);
+      if (F != feature_width())
+        throw bundle_error(bundle_error::code::tensor_invalid, bundle_.path().string(),
+                           "router.weight has " + std::to_string(F) + " features; this bundle's router reads " +
+                               std::to_string(feature_width()) + " (256 byte features + the hidden width of '" +
+                               m.teachers[feature_teacher_].name + "')");
+      router_model r{m.router->prefix_bytes, affine_map::zero(F, std::int64_t(T))};
+      for (std::int64_t f = 0; f < F; ++f)  // stored [features, teachers]; the map is [teachers, features]
+        for (std::size_t t = 0; t < T; ++t) r.map.w[t * std::size_t(F) + std::size_t(f)] = w[std::size_t(f) * T + t];
+      r.map.b.assign(b.begin(), b.end());
+      router_ = std::move(r);
     }
   }
 
@@ -83,21 +164,34 @@ class fused_system {
   teacher_set& teachers() noexcept { return teachers_; }
   mixture_kind kind() const noexcept { return kind_; }
   const std::vector<double>& weights() const noexcept { return weights_; }
+  const std::optional<router_model>& router() const noexcept { return router_; }
+  const std::optional<std::vector<double>>& cascade_thresholds() const noexcept { return thresholds_; }
+  const std::vector<std::size_t>& cascade_order() const noexcept { return order_; }
   void set_mixture(mixture_kind k, std::vector<double> w) {
     check_mixture(k, w);
     kind_ = k, weights_ = std::move(w);
   }
 
   /// The mixture of one position's teacher distributions.
-  byte_distribution mix(std::span<const byte_distribution> d) const {
-    std::vector<std::span<const double>> s(d.begin(), d.end());
-    byte_distribution out{};
-    switch (kind_) {
-      case mixture_kind::linear: mix_linear(s, weights_, out); break;
-      case mixture_kind::log_linear: mix_log_linear(s, weights_, out); break;
-      case mixture_kind::entropy_gate: mix_entropy_gate(s, weights_.at(0), out); break;
+  byte_distribution mix(std::span<const byte_distribution> d) const { return mix_of(d, weights_); }
+
+  /// The mixture of the first `consulted` teachers of the cascade order (`ordered`: their
+  /// distributions in that order); linear weights renormalised over them.
+  byte_distribution mix_consulted(std::span<const byte_distribution> ordered, std::size_t consulted) const {
+    std::vector<double> w;
+    double sum = 0;
+    for (std::size_t k = 0; k < consulted; ++k) sum += weights_.at(kind_ == mixture_kind::entropy_gate ? 0 : order_[k]);
+    for (std::size_t k = 0; k < consulted; ++k) {
+      const double v = kind_ == mixture_kind::entropy_gate ? weights_.at(0) : weights_.at(order_[k]);
+      w.push_back(kind_ == mixture_kind::linear && sum > 0 ? v / sum : v);
     }
-    return out;
+    if (kind_ == mixture_kind::entropy_gate) w.resize(1);
+    return mix_of(ordered.first(consulted), w);
+  }
+
+  /// mix_consulted as the cascade's mixer.
+  subset_mixer consulted_mixer() const {
+    return [this](std::span<const byte_distribution> ordered, std::size_t k) { return mix_consulted(ordered, k); };
   }
 
   /// Every teacher's byte-level distributions over `text`, one teacher resident at a time: [teacher][position].
@@ -112,7 +206,33 @@ class fused_system {
     return all;
   }
 
-  /// Bits per byte of `text` (valid UTF-8, not empty) under each teacher and under the mixture.
+  /// The router's features of `prompt` (router.hpp): its byte histogram and the feature teacher's
+  /// mean final hidden state over its first `prefix_bytes` bytes.
+  std::vector<float> features(std::string_view prompt, std::int64_t prefix_bytes) {
+    const auto head = split_document(prompt, prefix_bytes).prompt;
+    const auto& m = teachers_.get(feature_teacher_);
+    const auto& tok = teachers_.tok(feature_teacher_);
+    auto ids = root_context(tok, m.arch().dims.vocab_size);
+    const auto enc = tok.encode(head);
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    auto cache = m.new_cache(std::int64_t(ids.size()));
+    const auto r = m.forward(ids, cache, {.all_logits = false, .hidden_states = true});
+    const auto& h = r.hidden.back();  // the final norm's output [positions, width]
+    const auto H = h.shape.at(1), P = h.shape.at(0);
+    std::vector<float> pooled(std::size_t(H), 0.0f);
+    for (std::int64_t p = 0; p < P; ++p)
+      for (std::int64_t k = 0; k < H; ++k) pooled[std::size_t(k)] += h.data[std::size_t(p * H + k)] / float(P);
+    return router_features(head, prefix_bytes, pooled);
+  }
+
+  /// The teacher the router sends `prompt` to (requires a router).
+  std::size_t route(std::string_view prompt) {
+    if (!router_) throw usage_error("route", bundle_.path().string() + " has no router (fit one: bundle create --fit)");
+    return router_->route(features(prompt, router_->prefix_bytes));
+  }
+
+  /// Bits per byte of `text` (valid UTF-8, not empty) under each teacher, the mixture, and the
+  /// cascade and router where the bundle has them.
   system_score score(std::string_view text) {
     if (text.empty()) throw usage_error("score", "empty text");
     const auto t0 = std::chrono::steady_clock::now();
@@ -121,61 +241,124 @@ class fused_system {
     system_score s;
     s.bytes = text.size();
     s.mixture = detail::name_of(kind_);
-    std::vector<double> nats(teachers_.size(), 0.0);
-    double mixed = 0;
-    std::vector<byte_distribution> at(teachers_.size());
+    const auto T = teachers_.size();
+    std::vector<double> nats(T, 0.0);
+    double mixed = 0, cascaded = 0, escalated = 0;
+    std::vector<byte_distribution> at(T), ordered(T);
     for (std::size_t i = 0; i < text.size(); ++i) {
       const auto c = static_cast<unsigned char>(text[i]);
-      for (std::size_t t = 0; t < teachers_.size(); ++t) {
+      for (std::size_t t = 0; t < T; ++t) {
         at[t] = all[t][i];
         nats[t] -= std::log(at[t][c]);
       }
       mixed -= std::log(mix(at)[c]);
+      if (thresholds_) {
+        for (std::size_t k = 0; k < T; ++k) ordered[k] = at[order_[k]];
+        const auto step = cascade_position(ordered, *thresholds_, consulted_mixer());
+        cascaded -= std::log(step.p[c]);
+        escalated += step.consulted > 1;
+      }
     }
     const double to_bits = 1.0 / (std::log(2.0) * double(text.size()));
-    for (std::size_t t = 0; t < teachers_.size(); ++t)
-      s.teachers.push_back({manifest().teachers[t].name, nats[t] * to_bits, secs[t]});
+    for (std::size_t t = 0; t < T; ++t) s.teachers.push_back({manifest().teachers[t].name, nats[t] * to_bits, secs[t]});
     s.bits_per_byte = mixed * to_bits;
+    if (thresholds_)
+      s.cascade_bits_per_byte = cascaded * to_bits, s.cascade_escalated = escalated / double(text.size());
+    if (router_) s.routed_teacher = route(text);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return s;
   }
 
-  /// Fits the weights of a mixture of kind `k` on development documents (each read from its start,
-  /// so none need fit a teacher's context with the others); returns the fit (set_mixture keeps it).
-  ensemble_fit fit(const std::vector<std::string>& documents, mixture_kind k) {
-    ensemble_data d{std::int64_t(teachers_.size()), std::int64_t(end_of_text + 1), {}, {}};
+  /// Reads development examples once: every teacher's distributions at every position (in the
+  /// cascade's order too), and for the router each example's features and each teacher's loss on the
+  /// continuation. fit() then fits any mixture kind from it without running a teacher again.
+  development_set collect(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
+    const auto T = teachers_.size();
+    development_set dev{{std::int64_t(T), std::int64_t(end_of_text + 1), {}, {}}, {}, {}, opt.prefix_bytes, 0};
     std::vector<double> row;
-    for (const auto& doc : documents) {
-      if (doc.empty()) continue;
-      const auto all = distributions(doc);
-      for (std::size_t i = 0; i < doc.size(); ++i) {
+    for (std::size_t n = 0; n < examples.size(); ++n) {
+      if (opt.progress) opt.progress(n, examples.size());
+      const auto& e = examples[n];
+      const std::string text = e.prompt + e.continuation;
+      if (text.empty()) continue;
+      ++dev.examples;
+      const auto all = distributions(text);
+      std::vector<float> losses(T, 0.0f);
+      for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
         row.clear();
-        for (const auto& t : all) row.insert(row.end(), t[i].begin(), t[i].end());
-        d.add(row, static_cast<unsigned char>(doc[i]));
+        dev.ordered.dists.emplace_back();
+        for (std::size_t k = 0; k < T; ++k) dev.ordered.dists.back().push_back(all[order_[k]][i]);
+        for (std::size_t t = 0; t < T; ++t) {
+          row.insert(row.end(), all[t][i].begin(), all[t][i].end());
+          if (i >= e.prompt.size()) losses[t] -= float(std::log(all[t][i][c]) / double(e.continuation.size()));
+        }
+        dev.mixture.add(row, c);
+        dev.ordered.observed.push_back(c);
       }
+      if (T > 1 && !e.continuation.empty() && !e.prompt.empty())
+        dev.routed.push_back({features(e.prompt, opt.prefix_bytes), std::move(losses)});
     }
-    if (d.positions() == 0) throw usage_error("fit", "empty development text");
-    switch (k) {
-      case mixture_kind::linear: return fit_linear_mixture(d);
-      case mixture_kind::log_linear: return fit_log_linear(d);
-      case mixture_kind::entropy_gate: return fit_entropy_gate(d);
-    }
-    throw usage_error("fit", "unknown mixture kind");
-  }
-  ensemble_fit fit(std::string_view dev_text, mixture_kind k) {
-    return fit(std::vector<std::string>{std::string(dev_text)}, k);
+    if (opt.progress) opt.progress(examples.size(), examples.size());
+    if (dev.mixture.positions() == 0) throw usage_error("fit", "empty development text");
+    return dev;
   }
 
-  /// Greedy byte-level continuation of `prompt` under the mixture; every teacher resident at once.
+  /// Fits the mixture (weights of kind `opt.kind`), the router and the cascade on development data;
+  /// the system keeps them (save() writes them to the bundle).
+  system_fit fit(const development_set& dev, const system_fit_options& opt = {}) {
+    system_fit out;
+    out.examples = dev.examples;
+    out.positions = std::size_t(dev.mixture.positions());
+    switch (opt.kind) {
+      case mixture_kind::linear: out.mixture = fit_linear_mixture(dev.mixture); break;
+      case mixture_kind::log_linear: out.mixture = fit_log_linear(dev.mixture); break;
+      case mixture_kind::entropy_gate: out.mixture = fit_entropy_gate(dev.mixture); break;
+    }
+    set_mixture(opt.kind, out.mixture.weights);
+    if (teachers_.size() > 1) {
+      thresholds_ = fusion::cascade_thresholds(dev.ordered, opt.cascade_share, consulted_mixer());
+      out.cascade = evaluate_cascade(dev.ordered, *thresholds_, consulted_mixer());
+      out.cascade->target_share = opt.cascade_share;
+    }
+    if (dev.routed.size() >= 8) {
+      out.router = fit_router(dev.routed, dev.prefix_bytes);
+      router_ = out.router->model;
+    }
+    return out;
+  }
+  system_fit fit(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
+    return fit(collect(examples, opt), opt);
+  }
+  /// Plain development documents: each split into its first `opt.prefix_bytes` bytes and the rest.
+  system_fit fit(const std::vector<std::string>& documents, const system_fit_options& opt = {}) {
+    std::vector<dev_example> ex;
+    for (const auto& doc : documents) ex.push_back(split_document(doc, opt.prefix_bytes));
+    return fit(ex, opt);
+  }
+
+  /// Greedy continuation of `prompt`: with the router, by the one teacher it picks, decoding its own
+  /// tokens (a routed teacher runs as itself: what it alone would say, at its own speed); with the
+  /// cascade or the mixture, byte by byte from every teacher at once (all resident).
   std::string generate(std::string_view prompt, const system_generate_options& opt = {}) {
-    std::uint64_t need = 0;
-    for (std::size_t t = 0; t < teachers_.size(); ++t) need += teachers_.info(t).weight_bytes;
-    if (teachers_.budget() && need > teachers_.budget())
-      throw budget_error(bundle_.path().string(), "generation needs every teacher resident (" + format_bytes(need) +
-                                                      "), more than the budget of " + format_bytes(teachers_.budget()));
     if (!utf8::valid(prompt)) throw usage_error("generate", "prompt is not valid UTF-8");
+    auto mode = opt.mode;
+    if (mode == system_mode::automatic) mode = router_ ? system_mode::router : system_mode::mixture;
+    if (mode == system_mode::cascade && !thresholds_)
+      throw usage_error("generate", bundle_.path().string() + " has no cascade (fit one: bundle create --fit)");
+    if (mode == system_mode::router) return generate_routed(route(prompt), prompt, opt);
+    std::vector<std::size_t> used;  // teachers in the order the mode reads them
+    if (mode == system_mode::cascade) used = order_;
+    else
+      for (std::size_t t = 0; t < teachers_.size(); ++t) used.push_back(t);
+    std::uint64_t need = 0;
+    for (const auto t : used) need += teachers_.info(t).weight_bytes;
+    if (teachers_.budget() && need > teachers_.budget())
+      throw budget_error(bundle_.path().string(), "generation needs " + std::to_string(used.size()) +
+                                                      " teachers resident (" + format_bytes(need) +
+                                                      "), more than the budget of " + format_bytes(teachers_.budget()));
     std::vector<std::unique_ptr<byte_level_teacher>> views;
-    for (std::size_t t = 0; t < teachers_.size(); ++t) {
+    for (const auto t : used) {
       byte_level_options o;
       o.capacity = std::int64_t(prompt.size() + opt.max_bytes) + 16;
       views.push_back(std::make_unique<byte_level_teacher>(teachers_.get(t), teachers_.tok(t), o));
@@ -187,8 +370,8 @@ class fused_system {
     std::string out, pending;  // pending: bytes of a character not yet complete
     std::vector<byte_distribution> at(views.size());
     while (out.size() + pending.size() < opt.max_bytes) {
-      for (std::size_t t = 0; t < views.size(); ++t) at[t] = views[t]->distribution();
-      const auto p = mix(at);
+      for (std::size_t k = 0; k < views.size(); ++k) at[k] = views[k]->distribution();
+      const auto p = mode == system_mode::cascade ? cascade_position(at, *thresholds_, consulted_mixer()).p : mix(at);
       // The most likely outcome that keeps the text valid UTF-8 and that every teacher can follow.
       std::size_t best = end_of_text;
       double best_p = p[end_of_text];
@@ -196,7 +379,7 @@ class fused_system {
       for (std::size_t b = 0; b < end_of_text; ++b) {
         if (!(p[b] > best_p)) continue;
         bool ok = true;
-        for (const auto& d : at) ok = ok && d[b] > 0;
+        for (const auto& dk : at) ok = ok && dk[b] > 0;
         if (ok && utf8_valid_prefix(so_far + char(b))) best = b, best_p = p[b];
       }
       if (best == end_of_text) break;
@@ -208,10 +391,84 @@ class fused_system {
         pending.clear();
       }
       bool stop = false;
-      for (const auto& s : opt.stop) stop = stop || (!s.empty() && out.size() >= s.size() && out.ends_with(s));
+      for (const auto& st : opt.stop) stop = stop || (!st.empty() && out.size() >= st.size() && out.ends_with(st));
       if (stop) break;
     }
     return out;
+  }
+
+  /// Teacher `t` alone, greedy over its own tokens from the root context (as the byte-level view
+  /// reads a text): the text up to and including a stop string, at most `max_bytes` (whole characters).
+  std::string generate_routed(std::size_t t, std::string_view prompt, const system_generate_options& opt) {
+    const auto& m = teachers_.get(t);
+    const auto& tok = teachers_.tok(t);
+    auto ids = root_context(tok, m.arch().dims.vocab_size);
+    const auto enc = tok.encode(prompt);
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    generate_options g;
+    g.max_new_tokens = std::int64_t(opt.max_bytes);  // a token spells at least one byte
+    if (tok.eos()) g.stop_tokens = {*tok.eos()};
+    g.stop_strings = opt.stop;
+    const auto r = nexus::generate(m, &tok, ids, g);
+    std::string out = tok.decode(r.tokens, true);
+    std::size_t cut = out.size();
+    for (const auto& st : opt.stop)
+      if (const auto at = st.empty() ? std::string::npos : out.find(st); at != std::string::npos)
+        cut = std::min(cut, at + st.size());
+    cut = std::min(cut, opt.max_bytes);
+    while (cut > 0 && cut < out.size() && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
+    out.resize(cut);
+    if (!utf8::valid(out)) out.resize(out.size() - utf8::incomplete_tail(out));
+    if (opt.on_text && !out.empty()) opt.on_text(out);
+    return out;
+  }
+
+  /// Rewrites the bundle at `path` (this system's, or a copy of it) with the system's mixture, and
+  /// its router and cascade where it has them; every other tensor is kept.
+  void save(const std::filesystem::path& path) const {
+    const auto T = teachers_.size();
+    std::vector<float> w(weights_.begin(), weights_.end()), th, rw, rb;
+    rewrite_bundle(path, [&](bundle_manifest& m, std::vector<tensor_to_write>& tensors) {
+      m.mixture = bundle_mixture{kind_, "mixture.weights"};
+      tensors.push_back({"mixture.weights", dtype::f32, {std::int64_t(w.size())}, std::as_bytes(std::span(w))});
+      if (thresholds_) {
+        th.assign(thresholds_->begin(), thresholds_->end());
+        m.cascade = bundle_cascade{{order_.begin(), order_.end()}, "cascade.thresholds"};
+        tensors.push_back({"cascade.thresholds", dtype::f32, {std::int64_t(th.size())}, std::as_bytes(std::span(th))});
+      }
+      if (router_) {
+        const auto F = router_->map.d_in;
+        rw.resize(std::size_t(F) * T);
+        for (std::int64_t f = 0; f < F; ++f)
+          for (std::size_t t = 0; t < T; ++t)
+            rw[std::size_t(f) * T + t] = float(router_->map.w[t * std::size_t(F) + std::size_t(f)]);
+        rb.assign(router_->map.b.begin(), router_->map.b.end());
+        m.router = bundle_router{router_->prefix_bytes, "router.weight", "router.bias"};
+        tensors.push_back({"router.weight", dtype::f32, {F, std::int64_t(T)}, std::as_bytes(std::span(rw))});
+        tensors.push_back({"router.bias", dtype::f32, {std::int64_t(T)}, std::as_bytes(std::span(rb))});
+      }
+    });
+  }
+
+  /// Rewrites the bundle at `path`: `edit` changes the manifest and appends tensors; the old tensors
+  /// whose names it appends are dropped. Written beside it and renamed: a reader never sees a partial file.
+  template <class Edit>
+  static void rewrite_bundle(const std::filesystem::path& path, Edit&& edit) {
+    const auto tmp = std::filesystem::path(path.string() + ".tmp");
+    {
+      const bundle_file b(path);
+      bundle_manifest m = b.manifest();
+      std::vector<tensor_to_write> added, tensors;
+      edit(m, added);
+      for (const auto& name : b.tensors().names())
+        if (std::none_of(added.begin(), added.end(), [&](const auto& a) { return a.name == name; })) {
+          const auto v = b.tensors().tensor(name);
+          tensors.push_back({name, v.type, v.shape, v.data});
+        }
+      tensors.insert(tensors.end(), added.begin(), added.end());
+      write_bundle(tmp, m, tensors);
+    }
+    std::filesystem::rename(tmp, path);
   }
 
  private:
@@ -227,11 +484,28 @@ class fused_system {
                                        std::to_string(teachers_.size()) + " teachers (" + std::to_string(want) +
                                        " needed)");
   }
+  byte_distribution mix_of(std::span<const byte_distribution> d, std::span<const double> w) const {
+    std::vector<std::span<const double>> s(d.begin(), d.end());
+    byte_distribution out{};
+    switch (kind_) {
+      case mixture_kind::linear: mix_linear(s, w, out); break;
+      case mixture_kind::log_linear: mix_log_linear(s, w, out); break;
+      case mixture_kind::entropy_gate: mix_entropy_gate(s, w[0], out); break;
+    }
+    return out;
+  }
+  std::int64_t feature_width() const {
+    return router_byte_features + teachers_.info(feature_teacher_).arch.dims.hidden_size;
+  }
 
   bundle_file bundle_;
   teacher_set teachers_;
   mixture_kind kind_ = mixture_kind::linear;
   std::vector<double> weights_;
+  std::vector<std::size_t> order_;  // the cascade's teachers, cheapest first
+  std::size_t feature_teacher_ = 0;
+  std::optional<std::vector<double>> thresholds_;
+  std::optional<router_model> router_;
 };
 
 /// Opens a bundle and its teachers (checked by sha256) as one system.
@@ -239,26 +513,14 @@ inline fused_system load_bundle(const std::filesystem::path& path, system_option
   return fused_system(path, opt);
 }
 
-/// Rewrites the bundle at `path` with `m`'s mixture (weights as an F32 tensor "mixture.weights"),
-/// keeping every other tensor. Written beside it and renamed: a reader never sees a partial file.
+/// Rewrites the bundle at `path` with a mixture (weights as an F32 tensor "mixture.weights"),
+/// keeping every other tensor.
 inline void save_mixture(const std::filesystem::path& path, mixture_kind k, std::span<const double> weights) {
-  bundle_manifest m;
-  std::vector<tensor_to_write> tensors;
   std::vector<float> w(weights.begin(), weights.end());
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
-  {
-    const bundle_file b(path);
-    m = b.manifest();
-    for (const auto& name : b.tensors().names())
-      if (name != "mixture.weights") {
-        const auto v = b.tensors().tensor(name);
-        tensors.push_back({name, v.type, v.shape, v.data});
-      }
+  fused_system::rewrite_bundle(path, [&](bundle_manifest& m, std::vector<tensor_to_write>& tensors) {
     m.mixture = bundle_mixture{k, "mixture.weights"};
     tensors.push_back({"mixture.weights", dtype::f32, {std::int64_t(w.size())}, std::as_bytes(std::span(w))});
-    write_bundle(tmp, m, tensors);
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 }  // namespace nexus::fusion

@@ -1,0 +1,95 @@
+// A query router (RouteLLM / FrugalGPT style, fitted in closed form): from the first bytes of a
+// prompt and the cheapest teacher's pooled hidden states, predict each teacher's loss (nats per byte)
+// on the continuation by ridge regression, and send the prompt to the teacher predicted best.
+//
+// Features, version 1 (the bundle stores only the weights, so the layout is fixed here):
+//   [0, 256)        the histogram of the first `prefix_bytes` bytes, each count over that length
+//   [256, 256 + d)  the mean over the prompt's positions of the feature teacher's final hidden state
+//                   (after its final norm; root context included), d its width
+// The feature teacher is the cheapest of the bundle (fewest weight bytes, the first on ties): it
+// reads the prompt anyway when it is chosen and costs least when it is not.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "nexus/core/error.hpp"
+#include "nexus/fusion/closed_form.hpp"
+#include "nexus/fusion/pair_statistics.hpp"
+
+namespace nexus::fusion {
+
+inline constexpr std::int64_t router_byte_features = 256;
+
+/// The router's feature row of a prompt: its byte histogram (first `prefix_bytes` bytes), then `pooled`.
+inline std::vector<float> router_features(std::string_view prompt, std::int64_t prefix_bytes,
+                                          std::span<const float> pooled) {
+  if (prefix_bytes < 1) throw usage_error("router", "prefix_bytes must be positive");
+  std::vector<float> f(std::size_t(router_byte_features) + pooled.size(), 0.0f);
+  const auto n = std::min<std::size_t>(prompt.size(), std::size_t(prefix_bytes));
+  for (std::size_t i = 0; i < n; ++i) f[static_cast<unsigned char>(prompt[i])] += 1.0f;
+  if (n > 0)
+    for (std::size_t b = 0; b < std::size_t(router_byte_features); ++b) f[b] /= float(n);
+  std::copy(pooled.begin(), pooled.end(), f.begin() + router_byte_features);
+  return f;
+}
+
+/// Predicted loss per teacher = W f + b, W [teachers, features] (row-major, fp64).
+struct router_model {
+  std::int64_t prefix_bytes = 64;
+  affine_map map;  // d_in = features, d_out = teachers
+
+  std::vector<double> predict(std::span<const float> features) const {
+    const auto y = map.apply(features, 1);
+    return {y.begin(), y.end()};
+  }
+  /// The teacher of least predicted loss.
+  std::size_t route(std::span<const float> features) const {
+    const auto p = predict(features);
+    return std::size_t(std::min_element(p.begin(), p.end()) - p.begin());
+  }
+};
+
+/// One development example: the router's features of its prompt and each teacher's loss on the continuation.
+struct router_example {
+  std::vector<float> features;
+  std::vector<float> losses;  // nats per byte, one per teacher
+};
+
+struct router_fit {
+  router_model model;
+  double lambda = 0, heldout_r2 = 0;  // chosen on every fourth example, then refitted on all
+};
+
+/// Ridge from features to losses: λ chosen on a held-out quarter of the examples (every fourth),
+/// then refitted on all of them with that λ.
+inline router_fit fit_router(const std::vector<router_example>& examples, std::int64_t prefix_bytes) {
+  if (examples.size() < 8)
+    throw usage_error("router", "needs at least 8 development examples, got " + std::to_string(examples.size()));
+  const auto F = std::int64_t(examples[0].features.size()), T = std::int64_t(examples[0].losses.size());
+  std::vector<float> x[2], y[2];  // [0]: train, [1]: held out (every fourth)
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const auto& e = examples[i];
+    if (std::int64_t(e.features.size()) != F || std::int64_t(e.losses.size()) != T)
+      throw usage_error("router", "example " + std::to_string(i) + " has another width");
+    const int part = i % 4 == 3;
+    x[part].insert(x[part].end(), e.features.begin(), e.features.end());
+    y[part].insert(y[part].end(), e.losses.begin(), e.losses.end());
+  }
+  pair_statistics train(F, T), heldout(F, T);
+  train.add(x[0], y[0], std::int64_t(y[0].size()) / T);
+  heldout.add(x[1], y[1], std::int64_t(y[1].size()) / T);
+  pair_statistics all = train;
+  all.merge(heldout);
+  const auto chosen = fit_ridge(train, heldout);
+  double rel = 0;  // the chosen λ relative to the grid's scale, applied to all the examples
+  for (std::size_t k = 0; k < chosen.grid.size(); ++k)
+    if (chosen.grid[k] == chosen.lambda) rel = default_ridge_grid()[k];
+  const auto full = fit_ridge(all, heldout, {rel});
+  return {{prefix_bytes, full.map}, full.lambda, chosen.heldout_r2};
+}
+
+}  // namespace nexus::fusion
