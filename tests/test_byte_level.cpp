@@ -68,7 +68,7 @@ std::vector<teacher> teachers() {
 }
 
 /// log P of every next token after root + ids[0..k) for each k, run one token at a time on a fresh
-/// cache (as the byte-level teacher runs with chunk_rows = 1), plus the last distribution.
+/// cache (as the byte-level teacher runs each token), plus the last distribution.
 struct run_result {
   double logp = 0;           // log P(ids | root)
   std::vector<double> last;  // log-softmax after the last id
@@ -242,7 +242,7 @@ TEST_CASE("byte-level distributions equal the brute-force sum over every admitte
     for (const auto& text : short_texts) {
       INFO(text);
       if (!spells(t, text)) continue;
-      fusion::byte_level_teacher b(*t.m, t.tok, {.chunk_rows = 1});
+      fusion::byte_level_teacher b(*t.m, t.tok);
       for (std::size_t i = 0; i <= text.size(); ++i) {
         const auto y = text.substr(0, i);
         INFO("prefix of " << i << " bytes");
@@ -299,5 +299,133 @@ TEST_CASE("byte-level scoring of the real teachers is never below the canonical 
     WARN(file << ": byte-level " << s.log_likelihood << " canonical " << c << " ("
               << 100 * (s.log_likelihood - c) / std::abs(c) << "%), cover max " << s.stats.max_live);
     CHECK(s.log_likelihood >= c - 1e-4 * std::abs(c));
+  }
+}
+
+TEST_CASE("a token tree forward gives each token the logits of its own sequence run alone") {
+  // A prefix of 20 tokens (longer than the fixtures' sliding windows of 16), then a tree of new tokens
+  // whose parents are cached tokens or earlier new ones; after dropping the slots of one branch
+  // (kv_cache::keep_slots) a second tree grows on the rest. Each new token's logits must equal those of
+  // a plain forward of its whole sequence on a fresh cache.
+  const auto d = test::data_dir();
+  for (const auto* name : {"llama", "gemma3_text", "gpt2", "qwen2_moe", "phi"}) {
+    INFO(name);
+    const auto m = load_cpu_model(d / "models" / name, {.threads = 2});
+    const auto V = m->arch().dims.vocab_size;
+    std::vector<std::int32_t> prefix;
+    for (std::int32_t i = 0; i < 20; ++i) prefix.push_back((i * 37 + 5) % std::int32_t(V));
+    auto cache = m->new_cache(128);
+    m->forward(prefix, cache);
+    // sequences[slot]: the token sequence whose last token sits at that slot
+    std::vector<std::vector<std::int32_t>> sequences;
+    std::vector<std::vector<std::int64_t>> paths;  // the slots of each sequence's tokens
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+      sequences.emplace_back(prefix.begin(), prefix.begin() + long(i) + 1);
+      paths.emplace_back();
+      for (std::size_t j = 0; j <= i; ++j) paths.back().push_back(std::int64_t(j));
+    }
+    auto grow = [&](const std::vector<std::pair<std::int64_t, std::int32_t>>& nodes) {  // (parent slot, token)
+      const auto first = cache.size();
+      std::vector<std::int32_t> ids;
+      std::vector<std::span<const std::int64_t>> tree;
+      for (std::size_t j = 0; j < nodes.size(); ++j) {
+        const auto [parent, id] = nodes[j];
+        ids.push_back(id);
+        auto seq = sequences[std::size_t(parent)];
+        seq.push_back(id);
+        auto path = paths[std::size_t(parent)];
+        path.push_back(first + std::int64_t(j));
+        sequences.push_back(seq);
+        paths.push_back(path);
+      }
+      for (std::size_t j = 0; j < nodes.size(); ++j)  // the context: the slots before its own
+        tree.emplace_back(paths[std::size_t(first) + j].data(), paths[std::size_t(first) + j].size() - 1);
+      const auto r = m->forward(ids, cache, {.tree = tree});
+      REQUIRE(r.logits.shape.at(0) == std::int64_t(ids.size()));
+      for (std::size_t j = 0; j < ids.size(); ++j) {
+        const auto& seq = sequences[std::size_t(first) + j];
+        auto alone = m->new_cache(64);
+        const auto ref = m->forward(seq, alone, {.all_logits = false});
+        double max_ref = 0, max_d = 0;
+        for (std::int64_t i = 0; i < V; ++i) {
+          max_ref = std::max(max_ref, std::abs(double(ref.logits.data[std::size_t(i)])));
+          max_d = std::max(max_d, std::abs(double(ref.logits.data[std::size_t(i)]) -
+                                           double(r.logits.data[j * std::size_t(V) + std::size_t(i)])));
+        }
+        INFO("token " << j << " at position " << seq.size() - 1 << ": max|d| " << max_d << " max|ref| " << max_ref);
+        CHECK(max_d <= 1e-5 * max_ref);
+      }
+    };
+    // children of the last cached token, of an earlier one, and of new tokens of the same forward
+    grow({{19, 3}, {19, 4}, {12, 7}, {20, 9}, {22, 1}, {23, 2}});
+    // drop the leaf at slot 21 and the branch at slot 22 with its child at 24
+    std::vector<std::int64_t> keep;
+    for (std::int64_t s = 0; s < cache.size(); ++s)
+      if (s != 21 && s != 22 && s != 24) keep.push_back(s);
+    cache.keep_slots(keep);
+    std::vector<std::vector<std::int32_t>> kept_seq;
+    std::vector<std::vector<std::int64_t>> kept_path;
+    std::vector<std::int64_t> to(sequences.size(), -1);
+    for (std::size_t i = 0; i < keep.size(); ++i) to[std::size_t(keep[i])] = std::int64_t(i);
+    for (const auto s : keep) {
+      kept_seq.push_back(sequences[std::size_t(s)]);
+      kept_path.push_back({});
+      for (const auto p : paths[std::size_t(s)]) kept_path.back().push_back(to[std::size_t(p)]);
+    }
+    sequences = kept_seq;
+    paths = kept_path;
+    REQUIRE(cache.size() == 23);  // 20 stays, 23 moves to 21 and 25 to 22
+    grow({{21, 11}, {20, 12}, {22, 13}, {23, 14}, {5, 15}});
+    // a tree large enough to run as GEMMs (cpu::tree_gemm_min_rows)
+    std::vector<std::pair<std::int64_t, std::int32_t>> many;
+    for (std::int64_t j = 0; j < 40; ++j)
+      many.push_back({j < 20 ? j % 28 : cache.size() + j - 20, std::int32_t((j * 13 + 3) % V)});
+    grow(many);
+    const std::vector<std::int64_t> ahead = {0, cache.size()};  // a token cannot attend to its own slot
+    const std::vector<std::span<const std::int64_t>> bad = {ahead};
+    CHECK_THROWS_AS(m->forward(std::vector<std::int32_t>{1}, cache, {.tree = bad}), usage_error);
+  }
+}
+
+TEST_CASE("the byte-level teacher's batched forwards give the distributions of one-by-one forwards, bit for bit") {
+  // A token tree runs each row as it would run alone (cpu::linear_per_row), so batching the bases of a
+  // byte changes nothing; the one-by-one teacher also starts from a tiny cache (slots dropped, grown).
+  for (auto& t : teachers()) {
+    INFO(t.name);
+    for (const auto& text : texts) {
+      INFO(text);
+      if (!spells(t, text)) continue;
+      fusion::byte_level_teacher batched(*t.m, t.tok), single(*t.m, t.tok, {.chunk_rows = 1, .capacity = 8});
+      // looking ahead at the whole text (one large tree), then at a wrong guess, then at the rest
+      fusion::byte_level_teacher ahead(*t.m, t.tok, {.capacity = 16});
+      ahead.look_ahead(text);
+      for (std::size_t i = 0; i <= text.size(); ++i) {
+        for (std::size_t c = 0; c < 257; ++c) {
+          const double a = batched.distribution()[c], b = single.distribution()[c];
+          INFO("byte " << i << " outcome " << c << ": " << a << " vs " << b);
+          REQUIRE(a == b);
+        }
+        for (std::size_t c = 0; c < 257; ++c) {
+          const double a = ahead.distribution()[c], b = single.distribution()[c];
+          INFO("looking ahead, byte " << i << " outcome " << c << ": " << a << " vs " << b);
+          REQUIRE(std::abs(a - b) <= 1e-5 * b + 1e-12);  // a large tree runs as GEMMs: rounding differs
+        }
+        if (i == text.size() / 2) {
+          ahead.look_ahead("\x01\x02");
+          CHECK(ahead.looked_ahead().size() <= 2);
+        }
+        if (i == text.size() / 2 + 1) ahead.look_ahead(std::string_view(text).substr(i));
+        if (i < text.size()) {
+          batched.push(static_cast<unsigned char>(text[i]));
+          single.push(static_cast<unsigned char>(text[i]));
+          ahead.push(static_cast<unsigned char>(text[i]));
+        }
+      }
+      CHECK(ahead.looked_ahead().empty());
+      CHECK(ahead.stats().bases_created == single.stats().bases_created);
+      CHECK(batched.stats().bases_created == single.stats().bases_created);
+      CHECK(batched.stats().forward_tokens == single.stats().forward_tokens);
+      CHECK(batched.stats().forwards <= single.stats().forwards);
+    }
   }
 }

@@ -26,11 +26,16 @@
 //
 // Cost: each byte narrows, for every live base, the range of tokens that start with the bytes read
 // since the base (tokens are sorted by bytes once: the tokens with a given prefix are one range), so
-// a step costs O(Σ over live bases of their range) and one forward of a single token per new base
-// (its parent's keys and values are reused: one KV cache, truncated to the common prefix). Live
-// bases are the prefix cover: at most the valid tokenizations of the last L bytes (L = the longest
-// token) that a token can still continue — in practice a handful — never the vocabulary. A new base
-// also costs O(V) once (its log-normaliser and first-byte masses) and 2 encodes of the prefix.
+// a step costs O(Σ over live bases of their range) and one token's forward per new base. Live bases
+// are the prefix cover: at most the valid tokenizations of the last L bytes (L = the longest token)
+// that a token can still continue — in practice a handful — never the vocabulary. A new base also
+// costs O(V) once (its log-normaliser and first-byte masses) and 2 encodes of the prefix.
+// How the forwards run: the bases born at one byte share the keys and values of their common
+// prefixes in one KV cache (a token tree: each base's last token attends to its own ancestors'
+// slots, forward_options::tree) and run in one forward; slots no base needs are dropped when the
+// cache fills. Which bases a text creates depends on the text alone, not on the model, so when the
+// next bytes are known (score_bytes; look_ahead) the bases of many bytes run together in one large
+// tree, at prefill speed (GEMMs, with its rounding); a small tree runs each token exactly as alone.
 #pragma once
 
 #include <algorithm>
@@ -40,6 +45,8 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,6 +91,10 @@ class byte_vocabulary {
       max_bytes_ = std::max(max_bytes_, bytes_[std::size_t(id)].size());
     }
     std::stable_sort(sorted_.begin(), sorted_.end(), [&](auto a, auto b) { return bytes_[a] < bytes_[b]; });
+    for (std::size_t c = 0, k = 0; c <= 256; ++c) {
+      while (k < sorted_.size() && static_cast<unsigned char>(bytes_[std::size_t(sorted_[k])][0]) < c) ++k;
+      first_start_[c] = c == 256 ? sorted_.size() : k;
+    }
     if (sorted_.empty()) throw usage_error("byte_level", "the tokenizer has no ordinary token with bytes");
     // π: what the token stream spells before the text ("a" is encoded as π·"a").
     std::string a;
@@ -102,6 +113,8 @@ class byte_vocabulary {
   /// Ordinary token ids sorted by their bytes.
   const std::vector<std::int32_t>& sorted() const noexcept { return sorted_; }
   std::size_t max_bytes() const noexcept { return max_bytes_; }
+  /// Where the tokens starting with byte c begin in sorted() (c = 256: its end).
+  std::size_t first_byte_start(std::size_t c) const { return first_start_.at(c); }
   const std::string& prefix() const noexcept { return prefix_; }
   const std::vector<std::int32_t>& root() const noexcept { return root_; }
   std::optional<std::int32_t> end_token() const noexcept { return end_; }
@@ -151,6 +164,7 @@ class byte_vocabulary {
 
   std::vector<std::string> bytes_;
   std::vector<std::int32_t> sorted_;
+  std::array<std::size_t, 257> first_start_{};
   std::size_t max_bytes_ = 0;
   std::string prefix_;
   std::vector<std::int32_t> root_;
@@ -199,8 +213,10 @@ inline std::optional<std::size_t> decision_offset(std::string_view text, std::si
 }
 
 struct byte_level_options {
-  std::int64_t chunk_rows = 0;                 // tokens per forward step when refeeding (1: one at a time)
-  std::int64_t capacity = 4096;                // initial KV cache positions (grows when needed)
+  std::int64_t chunk_rows = 0;                 // new bases per forward (0: all those of a byte at once; 1: one by one)
+  std::int64_t capacity = 4096;                // initial KV cache slots (grows when needed)
+  std::size_t lookahead = 32;                  // score_bytes: bytes whose new bases run ahead in one forward
+  std::size_t lookahead_logits = 256u << 20;   // look_ahead stops at a byte once its logits take this many bytes
   std::optional<std::int32_t> end_token = {};  // the token of the end-of-text outcome (default: eos)
 };
 
@@ -208,7 +224,8 @@ struct byte_level_options {
 struct byte_level_stats {
   std::size_t bytes = 0;           // text bytes pushed
   std::size_t bases_created = 0;   // bases evaluated (one forward of their last token each)
-  std::size_t forward_tokens = 0;  // tokens run through the model (refeeds after a branch switch included)
+  std::size_t forward_tokens = 0;  // tokens run through the model (the root's, then one per base)
+  std::size_t forwards = 0;        // forward passes (the bases born at one byte run as one token tree)
   std::size_t max_live = 0;        // the largest prefix cover (live bases) seen
   std::size_t live_sum = 0;        // Σ live bases over the positions (mean = live_sum / (bytes + 1))
   std::size_t range_sum = 0;       // Σ over positions of the token ranges scanned
@@ -236,11 +253,24 @@ class byte_level_teacher {
     stream_.clear();
     encodings_.clear();
     live_.clear();
+    ahead_.clear();
+    ahead_text_.clear();
     stats_ = {};
-    base root;
-    root.tokens = vocab_.root();
-    evaluate(root);
-    live_.push_back(std::move(root));
+    if (!root_) {  // the root context runs once, as one sequence at slots 0..
+      base root;
+      root.tokens = vocab_.root();
+      cache_.clear();
+      auto r = model_.forward(root.tokens, cache_, {.all_logits = false});
+      root.slots.resize(root.tokens.size());
+      std::iota(root.slots.begin(), root.slots.end(), 0);
+      finish(root, r.logits.data.data());
+      root_ = std::move(root);
+    }
+    std::vector<std::int64_t> keep(root_->slots);
+    cache_.keep_slots(keep);
+    stats_.forward_tokens = root_->tokens.size();
+    stats_.forwards = 1;
+    live_.push_back(*root_);
     for (const char c : vocab_.prefix()) advance(static_cast<unsigned char>(c));
     compute();
   }
@@ -262,8 +292,14 @@ class byte_level_teacher {
       throw usage_error("byte_level", "byte " + std::to_string(text_.size()) + " (0x" + hex(c) +
                                           ") has probability zero under this teacher");
     }
+    if (!ahead_text_.empty() && static_cast<unsigned char>(ahead_text_[0]) == c) {
+      ahead_text_.erase(0, 1);
+    } else {  // not the byte looked ahead at: what ran for that guess is dropped
+      ahead_.clear();
+      ahead_text_.clear();
+    }
     advance(c);
-    decide();
+    decide(live_);
     if (live_.empty())
       throw usage_error("byte_level",
                         "no valid tokenization covers the text up to byte " + std::to_string(text_.size()));
@@ -273,19 +309,88 @@ class byte_level_teacher {
   /// log P(c | text so far) for the outcomes of distribution().
   double log_prob(std::size_t outcome) const { return std::log(dist_.at(outcome)); }
 
+  /// The bytes look_ahead ran the bases of that are not pushed yet.
+  std::string_view looked_ahead() const noexcept { return ahead_text_; }
+
+  /// Bytes that will (probably) be pushed next: the bases they create are found from the text alone
+  /// and run now, all in one forward, so that the pushes find them ready. A wrong guess costs time,
+  /// never a result. Replaces the previous guess.
+  void look_ahead(std::string_view upcoming) {
+    ahead_.clear();
+    ahead_text_.clear();
+    std::vector<base> sim;  // the live bases without their logits; origin: their index
+    for (std::size_t i = 0; i < live_.size(); ++i) {
+      base b;
+      b.tokens = live_[i].tokens;
+      b.slots = live_[i].slots;
+      b.end = live_[i].end;
+      b.lo = live_[i].lo;
+      b.hi = live_[i].hi;
+      b.pending = live_[i].pending;
+      b.origin = i;
+      sim.push_back(std::move(b));
+    }
+    const auto size = text_.size();
+    std::string stream = stream_;
+    std::vector<base> rows;  // every base born, in order: parents before children
+    try {
+      for (const char c : upcoming) {
+        text_ += c;
+        if (!utf8_valid_prefix(text_)) break;
+        std::vector<base> born;
+        extend(sim, stream, static_cast<unsigned char>(c), born, false);
+        stream += c;
+        for (auto& b : born) {
+          b.origin = live_.size() + rows.size();
+          rows.push_back(b);
+          sim.push_back(std::move(b));
+        }
+        decide(sim);
+        if (sim.empty()) break;
+        ahead_text_ += c;
+        if (rows.size() * std::size_t(model_.arch().dims.vocab_size) * sizeof(float) >= opt_.lookahead_logits) break;
+      }
+    } catch (const usage_error&) {  // a text the tokenizer cannot spell: push() will say so
+    }
+    text_.resize(size);
+    encodings_.erase(encodings_.upper_bound(size), encodings_.end());
+    if (rows.empty()) return;
+    make_room(std::int64_t(rows.size()));
+    std::vector<std::int32_t> ids;
+    for (auto& b : rows) {  // the slots: the parent's, then its own
+      b.slots = b.parent < live_.size() ? live_[b.parent].slots : rows[b.parent - live_.size()].slots;
+      b.slots.push_back(cache_.size() + std::int64_t(ids.size()));
+      ids.push_back(b.tokens.back());
+    }
+    std::vector<std::span<const std::int64_t>> tree;
+    for (const auto& b : rows) tree.emplace_back(b.slots.data(), b.slots.size() - 1);
+    auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
+    const auto logits = std::make_shared<const std::vector<float>>(std::move(r.logits.data));
+    for (std::size_t j = 0; j < rows.size(); ++j) ahead_[rows[j].tokens] = {std::move(rows[j].slots), logits, j};
+    stats_.forward_tokens += rows.size();
+    ++stats_.forwards;
+  }
+
  private:
   struct check {              // a prefix of the base (its first `tokens` tokens after the root) still to be decided
     std::size_t tokens, end;  // end: offset in the token stream π·x
   };
   struct base {
     std::vector<std::int32_t> tokens;  // root included
+    std::vector<std::int64_t> slots;   // the cache slot of each token's keys and values
     double logp = 0;                   // log P(tokens after the root | root)
     std::size_t end = 0;               // where its bytes end in π·x
     std::size_t lo = 0, hi = 0;        // sorted tokens continuing the bytes read since `end`
     std::vector<float> logits;
     double log_z = 0;
     std::vector<check> pending;
-    std::array<double, 256> first{};  // mass of the tokens starting with each byte (at depth 0)
+    std::array<double, 256> first{};     // mass of the tokens starting with each byte (at depth 0)
+    std::size_t origin = 0, parent = 0;  // look_ahead's bookkeeping: its index and its parent's
+  };
+  struct ready {  // a base run by look_ahead before its byte arrived
+    std::vector<std::int64_t> slots;
+    std::shared_ptr<const std::vector<float>> logits;  // of the whole look-ahead, [rows, vocab]
+    std::size_t row = 0;
   };
 
   static std::string hex(unsigned char c) {
@@ -293,42 +398,111 @@ class byte_level_teacher {
     return {d[c >> 4], d[c & 15]};
   }
 
-  /// Runs the base's last token on top of the cached prefix it shares, keeping its logits.
-  void evaluate(base& b) {
-    const auto& t = b.tokens;
-    std::size_t keep = 0;
-    while (keep < cached_.size() && keep < t.size() && cached_[keep] == t[keep]) ++keep;
-    keep = std::min(keep, t.size() - 1);
-    if (std::int64_t(t.size()) > cache_.capacity()) {
-      cache_ = model_.new_cache(std::max<std::int64_t>(cache_.capacity() * 2, std::int64_t(t.size()) + 8));
-      cached_.clear();
-      keep = 0;
-    }
-    cache_.truncate(std::int64_t(std::min(keep, cached_.size())));
-    cached_.resize(std::size_t(cache_.size()));
-    const std::span<const std::int32_t> feed(t.data() + keep, t.size() - keep);
-    auto r = model_.forward(feed, cache_, {.all_logits = false, .chunk_rows = opt_.chunk_rows});
-    stats_.forward_tokens += feed.size();
-    ++stats_.bases_created;
-    cached_ = t;
-    b.logits = std::move(r.logits.data);
+  /// The base's log-normaliser and first-byte masses from the logits after its last token.
+  void finish(base& b, const float* logits) {
+    const auto V = std::size_t(model_.arch().dims.vocab_size);
+    b.logits.assign(logits, logits + V);
     const float top = *std::max_element(b.logits.begin(), b.logits.end());
+    thread_local std::vector<double> e;  // exp(logit - top), each computed once
+    e.resize(V);
     double sum = 0;
-    for (const float l : b.logits) sum += std::exp(double(l) - double(top));
+    for (std::size_t i = 0; i < V; ++i) sum += e[i] = std::exp(double(logits[i]) - double(top));
     b.log_z = double(top) + std::log(sum);
     b.lo = 0;
     b.hi = vocab_.sorted().size();
-    b.first.fill(0);
-    for (const auto id : vocab_.sorted())
-      b.first[static_cast<unsigned char>(vocab_.bytes(id)[0])] += std::exp(double(b.logits[std::size_t(id)]) - b.log_z);
-    b.end = stream_.size();
+    const auto& sorted = vocab_.sorted();
+    for (std::size_t c = 0; c < 256; ++c) {  // the tokens starting with byte c are one range of sorted()
+      double m = 0;
+      for (auto k = vocab_.first_byte_start(c); k < vocab_.first_byte_start(c + 1); ++k) m += e[std::size_t(sorted[k])];
+      b.first[c] = m / sum;
+    }
+  }
+
+  /// Runs the last token of each new base (its parent's tokens are cached, at the slots it lists) as
+  /// one token tree: all of them in one forward, each attending to its own ancestors only. Those that
+  /// look_ahead has run take its results.
+  void evaluate(std::vector<base>& born) {
+    std::vector<base*> todo;
+    for (auto& b : born) {
+      if (const auto it = ahead_.find(b.tokens); it != ahead_.end()) {
+        b.slots = std::move(it->second.slots);
+        finish(b, it->second.logits->data() + it->second.row * std::size_t(model_.arch().dims.vocab_size));
+        ahead_.erase(it);
+      } else {
+        todo.push_back(&b);
+      }
+    }
+    stats_.bases_created += born.size();
+    const auto n = todo.size();
+    if (n == 0) return;
+    make_room(std::int64_t(n), born);
+    const std::size_t step = opt_.chunk_rows > 0 ? std::size_t(opt_.chunk_rows) : n;
+    std::vector<std::int32_t> ids;
+    std::vector<std::span<const std::int64_t>> tree;
+    for (std::size_t at = 0; at < n; at += step) {
+      const auto count = std::min(step, n - at);
+      ids.clear();
+      tree.clear();
+      for (std::size_t j = at; j < at + count; ++j) {
+        ids.push_back(todo[j]->tokens.back());
+        tree.emplace_back(todo[j]->slots);
+      }
+      const std::int64_t first = cache_.size();
+      const auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
+      const auto V = std::size_t(r.logits.shape.at(1));
+      for (std::size_t j = 0; j < count; ++j) {
+        todo[at + j]->slots.push_back(first + std::int64_t(j));
+        finish(*todo[at + j], r.logits.data.data() + j * V);
+      }
+      stats_.forward_tokens += count;
+      ++stats_.forwards;
+    }
+  }
+
+  /// Room in the cache for `rows` more slots: drops the slots no base attends to any more (moving the
+  /// rest to the front, in order), and grows the cache if it would still be more than half full.
+  template <class... Groups>
+  void make_room(std::int64_t rows, Groups&... groups) {
+    if (cache_.size() + rows <= cache_.capacity()) return;
+    std::vector<std::int64_t> to(static_cast<std::size_t>(cache_.size()), -1);
+    const auto each_slots = [&](auto&& f) {  // the live bases, those being born, those run ahead
+      for (auto* group : {&live_, &groups...})
+        for (auto& b : *group) f(b.slots);
+      for (auto& [tokens, r] : ahead_) f(r.slots);
+    };
+    each_slots([&](const std::vector<std::int64_t>& slots) {
+      for (const auto s : slots) to[std::size_t(s)] = 0;
+    });
+    std::vector<std::int64_t> keep;
+    for (std::size_t s = 0; s < to.size(); ++s)
+      if (to[s] == 0) {
+        to[s] = std::int64_t(keep.size());
+        keep.push_back(std::int64_t(s));
+      }
+    cache_.keep_slots(keep);
+    each_slots([&](std::vector<std::int64_t>& slots) {
+      for (auto& s : slots) s = to[std::size_t(s)];
+    });
+    if (2 * (cache_.size() + rows) > cache_.capacity()) cache_.grow(2 * (cache_.size() + rows));
   }
 
   /// Extends every live base by byte `c` of the token stream; tokens ending exactly here make new bases.
   void advance(unsigned char c) {
-    std::vector<base> next, born;
-    for (auto& b : live_) {
-      const auto depth = stream_.size() - b.end;
+    std::vector<base> born;
+    extend(live_, stream_, c, born, true);
+    stream_ += char(c);
+    evaluate(born);
+    for (auto& b : born) live_.push_back(std::move(b));
+  }
+
+  /// Extends the bases of `live` by byte `c` of the token stream (`stream` before it): those a token
+  /// can still continue stay, tokens ending exactly here make new bases (`born`, not yet run; with
+  /// `logits`, their log-probabilities from their parents').
+  void extend(std::vector<base>& live, const std::string& stream, unsigned char c, std::vector<base>& born,
+              bool logits) {
+    std::vector<base> next;
+    for (auto& b : live) {
+      const auto depth = stream.size() - b.end;
       const auto [lo, hi] = vocab_.narrow(b.lo, b.hi, depth, c);
       std::size_t k = lo;
       for (; k < hi && vocab_.bytes(vocab_.sorted()[k]).size() == depth + 1; ++k) {
@@ -336,9 +510,14 @@ class byte_level_teacher {
         base child;
         child.tokens = b.tokens;
         child.tokens.push_back(id);
-        child.logp = b.logp + double(b.logits[std::size_t(id)]) - b.log_z;
+        child.slots = b.slots;  // its own is added when it runs
+        if (logits) child.logp = b.logp + double(b.logits[std::size_t(id)]) - b.log_z;
+        child.end = stream.size() + 1;
+        child.lo = 0;
+        child.hi = vocab_.sorted().size();
         child.pending = b.pending;
-        child.pending.push_back({child.tokens.size() - vocab_.root().size(), stream_.size() + 1});
+        child.pending.push_back({child.tokens.size() - vocab_.root().size(), stream.size() + 1});
+        child.parent = b.origin;
         born.push_back(std::move(child));
       }
       if (k < hi) {
@@ -347,13 +526,8 @@ class byte_level_teacher {
         next.push_back(std::move(b));
       }
     }
-    stream_ += char(c);
     std::sort(born.begin(), born.end(), [](const base& a, const base& b) { return a.tokens < b.tokens; });
-    for (auto& b : born) {
-      evaluate(b);
-      next.push_back(std::move(b));
-    }
-    live_ = std::move(next);
+    live = std::move(next);
   }
 
   /// The tokenizer's ids of text[0, k), cached by k (each prefix is encoded at most once).
@@ -372,11 +546,11 @@ class byte_level_teacher {
   }
 
   /// Applies every validity check that the text now decides; drops the bases that fail one.
-  void decide() {
+  void decide(std::vector<base>& live) {
     const auto pi = vocab_.prefix().size();
     const auto root = vocab_.root().size();
     std::vector<base> keep;
-    for (auto& b : live_) {
+    for (auto& b : live) {
       bool ok = true;
       std::vector<check> still;
       for (const auto& ch : b.pending) {
@@ -398,7 +572,7 @@ class byte_level_teacher {
       b.pending = std::move(still);
       keep.push_back(std::move(b));
     }
-    live_ = std::move(keep);
+    live = std::move(keep);
   }
 
   /// The distribution of the next byte from the live bases.
@@ -443,9 +617,11 @@ class byte_level_teacher {
   const tokenizer& tok_;
   byte_level_options opt_;
   byte_vocabulary vocab_;
-  kv_cache cache_;
-  std::vector<std::int32_t> cached_;  // the tokens whose keys and values the cache holds
-  std::string text_, stream_;         // x, and π·x
+  kv_cache cache_;            // the keys and values of the live bases' tokens, shared prefixes once
+  std::optional<base> root_;  // the evaluated root context (slots 0..), kept for reset()
+  std::map<std::vector<std::int32_t>, ready> ahead_;  // bases look_ahead has run, by their tokens
+  std::string ahead_text_;                            // the bytes they were run for, not yet pushed
+  std::string text_, stream_;                         // x, and π·x
   std::map<std::size_t, std::vector<std::int32_t>> encodings_;
   std::vector<base> live_;
   byte_distribution mass_{}, dist_{};
@@ -508,9 +684,11 @@ inline byte_score score_bytes(const model& m, const tokenizer& tok, std::string_
                         "the tokenizer does not spell the text byte for byte (a normalizer or an unknown character)");
   }
   byte_score s;
-  for (const char c : text) {
-    s.log_likelihood += t.log_prob(static_cast<unsigned char>(c));
-    t.push(static_cast<unsigned char>(c));
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (opt.lookahead > 0 && t.looked_ahead().empty()) t.look_ahead(text.substr(i, opt.lookahead));
+    const auto c = static_cast<unsigned char>(text[i]);
+    s.log_likelihood += t.log_prob(c);
+    t.push(c);
   }
   if (with_end) s.log_likelihood += t.log_prob(end_of_text);
   s.bytes = text.size();

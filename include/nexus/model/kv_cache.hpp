@@ -2,8 +2,10 @@
 // so decoding never reallocates. Keys are stored after RoPE, as transformers stores them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "nexus/arch/descriptor.hpp"
@@ -57,6 +59,34 @@ class kv_cache {
       throw usage_error("kv_cache",
                         "cannot truncate " + std::to_string(size_) + " positions to " + std::to_string(tokens));
     size_ = tokens;
+  }
+
+  /// Keeps the positions `slots` (increasing), moved to the front in that order, and forgets the rest:
+  /// what a token tree (forward_options::tree) no longer attends to is dropped and its room reused.
+  void keep_slots(std::span<const std::int64_t> slots) {
+    if (device_) throw unsupported_error("kv_cache", "keep_slots on a device cache");
+    std::int64_t prev = -1;
+    for (const auto s : slots) {
+      if (s <= prev || s >= size_)
+        throw usage_error("kv_cache", "keep_slots: slot " + std::to_string(s) + " not increasing or not below " +
+                                          std::to_string(size_));
+      prev = s;
+    }
+    for (auto* buffers : {&k_, &v_})
+      for (auto& layer : *buffers)
+        for (std::size_t i = 0; i < slots.size(); ++i)
+          if (slots[i] != std::int64_t(i))
+            std::copy_n(layer.begin() + slots[i] * width_, width_, layer.begin() + std::int64_t(i) * width_);
+    size_ = std::int64_t(slots.size());
+  }
+
+  /// Room for `capacity` positions, keeping what is cached (host caches only).
+  void grow(std::int64_t capacity) {
+    if (device_) throw unsupported_error("kv_cache", "grow on a device cache");
+    if (capacity <= capacity_) return;
+    for (auto* buffers : {&k_, &v_})
+      for (auto& layer : *buffers) layer.resize(std::size_t(capacity * width_));
+    capacity_ = capacity;
   }
 
   /// Scratch buffer `slot` of at least `size` floats, kept between calls so that decoding one

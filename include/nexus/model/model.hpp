@@ -48,12 +48,20 @@ struct residual_hook {
   explicit operator bool() const { return bool(fn); }
 };
 
+/// The new tokens of a forward as the nodes of a tree instead of one sequence: several continuations of
+/// what the cache holds, run in one pass (a byte-level teacher's candidate tokenizations). New token r is
+/// written at cache slot size() + r, as in a plain forward, but it sits at position context[r].size() and
+/// attends to the slots context[r] (its predecessors in position order: cached slots or earlier new
+/// tokens) and to itself. The caller keeps track of which slot holds what (kv_cache::keep_slots).
+using token_tree = std::span<const std::span<const std::int64_t>>;
+
 struct forward_options {
   bool all_logits = true;       // false: logits of the last position only
   bool hidden_states = false;   // also return embed, every layer's output, and the final norm
   std::int64_t chunk_rows = 0;  // tokens per backend step; 0: the backend's limit (none on the CPU)
   tap_request taps = {};        // selected snapshots and log-probabilities (forward_result::taps)
   residual_hook hook = {};      // called after hook.layer on the residual stream (no fn: none)
+  token_tree tree = {};         // empty: the tokens continue the cached sequence; else one context per token
 };
 
 struct forward_result {
@@ -151,17 +159,21 @@ class model {
             "forward", "token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(d.vocab_size));
     cache.check_room(std::int64_t(ids.size()));
     hooked_layer(opt.hook, d.num_layers);  // a hook's layer is checked before anything runs
-    if (n_.position.kind == position_kind::learned && cache.size() + std::int64_t(ids.size()) > d.max_positions)
-      throw usage_error("forward", "position " + std::to_string(cache.size() + std::int64_t(ids.size()) - 1) +
-                                       " beyond max_positions " + std::to_string(d.max_positions));
+    const std::int64_t last =
+        opt.tree.empty() ? cache.size() + std::int64_t(ids.size()) - 1 : check_tree(ids, cache, opt);
+    if (n_.position.kind == position_kind::learned && last >= d.max_positions)
+      throw usage_error(
+          "forward", "position " + std::to_string(last) + " beyond max_positions " + std::to_string(d.max_positions));
     const std::int64_t limit = max_chunk_rows();
     std::int64_t chunk = opt.chunk_rows > 0 ? opt.chunk_rows : limit;
     if (limit > 0 && chunk > limit) chunk = limit;
     if (chunk <= 0 || std::int64_t(ids.size()) <= chunk) return step(ids, cache, opt);
     forward_result out;
+    forward_options o = opt;  // a tree's contexts name slots, not offsets: each step takes its own rows
     for (std::size_t at = 0; at < ids.size(); at += std::size_t(chunk)) {
       const auto part = ids.subspan(at, std::min(std::size_t(chunk), ids.size() - at));
-      auto r = step(part, cache, opt);
+      if (!opt.tree.empty()) o.tree = opt.tree.subspan(at, part.size());
+      auto r = step(part, cache, o);
       if (opt.all_logits || at + part.size() == ids.size()) append_rows(out.logits, std::move(r.logits));
       out.hidden.resize(r.hidden.size());
       for (std::size_t i = 0; i < r.hidden.size(); ++i) append_rows(out.hidden[i], std::move(r.hidden[i]));
@@ -185,8 +197,31 @@ class model {
   /// Whether run() fills taps.layers and taps.final_norm itself; other backends get them as a
   /// selection of the hidden-state snapshots (all of which they then copy out).
   virtual bool fills_hidden_taps() const { return false; }
+  /// Whether run() takes forward_options::tree.
+  virtual bool runs_token_trees() const { return false; }
 
  private:
+  /// Checks a token tree against the ids and the cache; returns its deepest position.
+  std::int64_t check_tree(std::span<const std::int32_t> ids, const kv_cache& cache, const forward_options& opt) const {
+    if (!runs_token_trees())
+      throw unsupported_error("forward",
+                              "token trees (forward_options::tree) are not supported by this backend; "
+                              "the CPU backend runs them");
+    if (opt.tree.size() != ids.size())
+      throw usage_error("forward", "token tree of " + std::to_string(opt.tree.size()) + " contexts for " +
+                                       std::to_string(ids.size()) + " tokens");
+    std::int64_t last = 0;
+    for (std::size_t r = 0; r < ids.size(); ++r) {
+      const std::int64_t slot = cache.size() + std::int64_t(r);
+      for (const auto s : opt.tree[r])
+        if (s < 0 || s >= slot)
+          throw usage_error("forward", "token " + std::to_string(r) + " of the tree attends to slot " +
+                                           std::to_string(s) + ", not before its own slot " + std::to_string(slot));
+      last = std::max(last, std::int64_t(opt.tree[r].size()));
+    }
+    return last;
+  }
+
   /// One run() with the taps: layers and final norm (from the snapshots where the backend does not
   /// fill them) and the log-probabilities, from all of this step's logits.
   forward_result step(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const {

@@ -38,6 +38,10 @@ struct kernel_table {
   /// y[r] = row r · x, r < rows.
   void (*dot_rows)(gguf::tensor_type, const std::byte* w, std::size_t row_bytes, std::int64_t rows, const float* x,
                    std::int64_t n, float* y);
+  /// y[t·y_stride + r] = row r · x[t·n ..] for r < rows, t < xs: each row decoded once for several
+  /// inputs, every product bit-identical to dot_rows's (a batch computes what its rows would alone).
+  void (*dot_rows_multi)(gguf::tensor_type, const std::byte* w, std::size_t row_bytes, std::int64_t rows,
+                         const float* x, std::int64_t xs, std::int64_t n, float* y, std::int64_t y_stride);
   /// out[r·n + i] = element i of row r, bit-identical to gguf::dequantize_row.
   void (*decode_rows)(gguf::tensor_type, const std::byte* w, std::size_t row_bytes, std::int64_t rows, std::int64_t n,
                       float* out);
@@ -74,11 +78,21 @@ inline void dot_rows(gguf::tensor_type t, const std::byte* w, std::size_t row_by
   }
 }
 
+inline void dot_rows_multi(gguf::tensor_type t, const std::byte* w, std::size_t row_bytes, std::int64_t rows,
+                           const float* x, std::int64_t xs, std::int64_t n, float* y, std::int64_t y_stride) {
+  thread_local std::vector<float> row;
+  if (std::int64_t(row.size()) < n) row.resize(std::size_t(n));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    decode_rows(t, w + std::size_t(r) * row_bytes, row_bytes, 1, n, row.data());
+    for (std::int64_t i = 0; i < xs; ++i) y[i * y_stride + r] = dot(row.data(), x + i * n, n);
+  }
+}
+
 inline void axpy(float a, const float* x, float* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-inline constexpr kernel_table table{cpu_isa::portable, dot_rows, decode_rows, dot, axpy};
+inline constexpr kernel_table table{cpu_isa::portable, dot_rows, dot_rows_multi, decode_rows, dot, axpy};
 
 }  // namespace portable
 
@@ -119,7 +133,7 @@ inline vf vload_bf16(const std::byte* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
 }
 #include "nexus/backend/cpu/simd_kernels.hpp"
-inline constexpr kernel_table table{cpu_isa::avx2, dot_rows, decode_rows, dot, axpy};
+inline constexpr kernel_table table{cpu_isa::avx2, dot_rows, dot_rows_multi, decode_rows, dot, axpy};
 }  // namespace avx2
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -153,7 +167,7 @@ inline vf vload_bf16(const std::byte* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
 }
 #include "nexus/backend/cpu/simd_kernels.hpp"
-inline constexpr kernel_table table{cpu_isa::avx512, dot_rows, decode_rows, dot, axpy};
+inline constexpr kernel_table table{cpu_isa::avx512, dot_rows, dot_rows_multi, decode_rows, dot, axpy};
 }  // namespace avx512
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -17,27 +17,38 @@ namespace nexus::cpu {
 
 /// Input rows from which a layer runs as a GEMM rather than one dot product per row and output.
 inline constexpr std::int64_t gemm_min_rows = 4;
+/// Rows of a token tree from which its layers run as GEMMs too (fewer: linear_per_row, each row as
+/// it would be alone).
+inline constexpr std::int64_t tree_gemm_min_rows = 32;
+
+/// Adds the bias to output columns o0..o0+count-1 of `rows` rows of `out`.
+inline void add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t out, std::int64_t o0,
+                     std::int64_t count) {
+  if (bias)
+    for (std::int64_t t = 0; t < rows; ++t)
+      for (std::int64_t i = 0; i < count; ++i) y[t * out + o0 + i] += bias[o0 + i];
+}
+
+/// The linear layer with every input row computed exactly as it would be alone (one row: the kernels'
+/// dot products); each weight row is decoded once for several input rows. What a batch of unrelated
+/// rows (a token tree) runs, so that batching changes no result.
+inline void linear_per_row(const float* x, std::int64_t rows, const stored_tensor& w, const float* bias, float* y,
+                           thread_pool& pool, const kernel_table& k = kernels()) {
+  const std::int64_t out = w.rows(), in = w.cols();
+  constexpr std::int64_t chunk = 32;  // output rows per task: a multiple of the kernels' four
+  pool.parallel_for((out + chunk - 1) / chunk, [&](std::int64_t task) {
+    const std::int64_t o0 = task * chunk, count = std::min(chunk, out - o0);
+    k.dot_rows_multi(w.type, w.row(o0), w.row_bytes(), count, x, rows, in, y + o0, out);
+    add_bias(y, bias, rows, out, o0, count);
+  });
+}
 
 inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, const float* bias, float* y,
                    thread_pool& pool, const kernel_table& k = kernels()) {
   const std::int64_t out = w.rows(), in = w.cols();
   const std::size_t rb = w.row_bytes();
-  auto add_bias = [&](std::int64_t o0, std::int64_t count) {
-    if (bias)
-      for (std::int64_t t = 0; t < rows; ++t)
-        for (std::int64_t i = 0; i < count; ++i) y[t * out + o0 + i] += bias[o0 + i];
-  };
   const auto& lib = blas();
-  if (rows < gemm_min_rows || !lib.sgemm) {
-    constexpr std::int64_t chunk = 32;  // output rows per task: a multiple of the kernels' four
-    pool.parallel_for((out + chunk - 1) / chunk, [&](std::int64_t task) {
-      const std::int64_t o0 = task * chunk, count = std::min(chunk, out - o0);
-      for (std::int64_t t = 0; t < rows; ++t)
-        k.dot_rows(w.type, w.row(o0), rb, count, x + t * in, in, y + t * out + o0);
-      add_bias(o0, count);
-    });
-    return;
-  }
+  if (rows < gemm_min_rows || !lib.sgemm) return linear_per_row(x, rows, w, bias, y, pool, k);
   // Four tiles of weight rows (sgemm packs the input rows again for every call: fewer, larger calls
   // are faster), at least 128 rows, at most 8 MiB decoded (the LM head of a large vocabulary). The
   // tiles do not depend on the thread count, nor then do the results: OpenBLAS picks its kernels by
@@ -58,7 +69,7 @@ inline void linear(const float* x, std::int64_t rows, const stored_tensor& w, co
     }
     lib.sgemm(lib.row_major, lib.no_trans, lib.trans, int(rows), int(count), int(in), 1.0f, x, int(in), wt, int(in),
               0.0f, y + o0, int(out));
-    add_bias(o0, count);
+    add_bias(y, bias, rows, out, o0, count);
   });
 }
 

@@ -66,6 +66,7 @@ class universal_model final : public model {
   }
 
   bool fills_hidden_taps() const override { return true; }
+  bool runs_token_trees() const override { return true; }
 
   forward_result run(std::span<const std::int32_t> ids, kv_cache& cache, const forward_options& opt) const override {
     const auto& d = n_.dims;
@@ -91,6 +92,15 @@ class universal_model final : public model {
         if (tapped[j] == layer) res.taps.layers[j] = {{rows, H}, std::vector<float>(v, v + n_act)};
     };
 
+    // Each row's position: the next ones after the cache, or its depth in a token tree.
+    const bool tree = !opt.tree.empty();
+    // A small tree runs each row as it would run alone; a large one as fast as a prefill.
+    const bool per_row = tree && rows < cpu::tree_gemm_min_rows;
+    std::vector<std::int64_t> positions(static_cast<std::size_t>(rows));
+    for (std::int64_t r = 0; r < rows; ++r)
+      positions[std::size_t(r)] = tree ? std::int64_t(opt.tree[std::size_t(r)].size()) : first + r;
+    const std::int64_t seq_len = *std::max_element(positions.begin(), positions.end()) + 1;
+
     // Embedding (Gemma's scale is rounded to the activation dtype first, as transformers does).
     const float scale = float(n_.embedding.scale);
     float* pe = T.position == position_kind::learned ? cache.scratch(s_pos, std::size_t(H)) : nullptr;
@@ -99,7 +109,7 @@ class universal_model final : public model {
       tok_->decode_row(ids[std::size_t(r)], xr);
       for (std::int64_t i = 0; i < H; ++i) xr[i] = xr[i] * scale;
       if constexpr (T.position == position_kind::learned) {
-        pos_->decode_row(first + r, pe);
+        pos_->decode_row(positions[std::size_t(r)], pe);
         for (std::int64_t i = 0; i < H; ++i) xr[i] += pe[i];
       }
     }
@@ -109,9 +119,9 @@ class universal_model final : public model {
     cpu::rope_table full_rope, sliding_rope;
     const bool two_ropes = has_sliding_rope(n_.position);
     if constexpr (T.position == position_kind::rope) {
-      full_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::full), first, rows, first + rows);
+      full_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::full), positions, seq_len);
       if (two_ropes)
-        sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), first, rows, first + rows);
+        sliding_rope = cpu::make_rope_table(rope_for(n_.position, layer_attention::sliding), positions, seq_len);
     }
 
     const float residual_scale = float(n_.residual_scale);  // Granite's residual_multiplier; 1 elsewhere
@@ -120,23 +130,23 @@ class universal_model final : public model {
       const auto& rope = two_ropes && n_.attention.layers[l] == layer_attention::sliding ? sliding_rope : full_rope;
       if constexpr (T.residual == residual_form::sequential) {
         copy_norm(x, L.attn_norm, rows, a);
-        attention(L, l, a, rows, first, rope, cache, attn_out);
+        attention(L, l, a, rows, first, opt.tree, per_row, rope, cache, attn_out);
         post_norm(attn_out, L.attn_post_norm, rows);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + attn_out[i] * residual_scale;
         copy_norm(x, L.mlp_norm, rows, m);
-        mlp(L, m, rows, cache, mlp_out);
+        mlp(L, m, rows, per_row, cache, mlp_out);
         post_norm(mlp_out, L.mlp_post_norm, rows);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = x[i] + mlp_out[i] * residual_scale;
       } else if constexpr (T.residual == residual_form::parallel_one_norm) {  // Phi
         copy_norm(x, L.attn_norm, rows, a);
-        attention(L, l, a, rows, first, rope, cache, attn_out);
-        mlp(L, a, rows, cache, mlp_out);
+        attention(L, l, a, rows, first, opt.tree, per_row, rope, cache, attn_out);
+        mlp(L, a, rows, per_row, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (attn_out[i] + mlp_out[i]) + x[i];
       } else {  // GPT-NeoX
         copy_norm(x, L.attn_norm, rows, a);
         copy_norm(x, L.mlp_norm, rows, m);
-        attention(L, l, a, rows, first, rope, cache, attn_out);
-        mlp(L, m, rows, cache, mlp_out);
+        attention(L, l, a, rows, first, opt.tree, per_row, rope, cache, attn_out);
+        mlp(L, m, rows, per_row, cache, mlp_out);
         for (std::size_t i = 0; i < n_act; ++i) x[i] = (mlp_out[i] + attn_out[i]) + x[i];
       }
       if (std::int64_t(l) == hooked) opt.hook.fn(hooked, x, rows, H);
@@ -150,7 +160,8 @@ class universal_model final : public model {
     if (opt.taps.final_norm) res.taps.final_norm = {{rows, H}, std::vector<float>(a, a + n_act)};
     const std::int64_t out_rows = opt.all_logits ? rows : 1;
     res.logits = {{out_rows, d.vocab_size}, std::vector<float>(std::size_t(out_rows * d.vocab_size))};
-    cpu::linear(a + (rows - out_rows) * H, out_rows, *head_, head_bias_, res.logits.data.data(), *pool_);
+    (per_row ? cpu::linear_per_row : cpu::linear)(a + (rows - out_rows) * H, out_rows, *head_, head_bias_,
+                                                  res.logits.data.data(), *pool_, cpu::kernels());
     const float logit_scale = float(n_.head.logit_scale), cap = float(n_.head.final_softcap);
     for (auto& v : res.logits.data) v = math::finish_logit(v, logit_scale, cap);
     return res;
@@ -225,8 +236,10 @@ class universal_model final : public model {
     for_rows(rows,
              [&](std::int64_t r0, std::int64_t r1) { cpu::normalize<T.norm>(v + r0 * width, r1 - r0, width, nw.p); });
   }
-  void lin(const float* x, std::int64_t rows, const linear_weights& L, float* y) const {
-    cpu::linear(x, rows, *L.w, L.b, y, *pool_);
+  /// per_row: each row computed as it would be alone (the rows of a token tree), else the fastest way.
+  void lin(const float* x, std::int64_t rows, const linear_weights& L, float* y, bool per_row) const {
+    if (per_row) cpu::linear_per_row(x, rows, *L.w, L.b, y, *pool_);
+    else cpu::linear(x, rows, *L.w, L.b, y, *pool_);
   }
   /// dst = norm(src), or a plain copy where the placement has no such norm.
   void copy_norm(const float* src, const norm_weights& nw, std::int64_t rows, float* dst) const {
@@ -238,16 +251,16 @@ class universal_model final : public model {
   }
 
   void attention(const layer_weights& L, std::size_t layer, const float* a, std::int64_t rows, std::int64_t first,
-                 const cpu::rope_table& rope, kv_cache& cache, float* out) const {
+                 token_tree tree, bool per_row, const cpu::rope_table& rope, kv_cache& cache, float* out) const {
     const auto& d = n_.dims;
     const std::int64_t hd = d.head_dim, qw = d.num_heads * hd, kw = d.num_kv_heads * hd;
     float* q = cache.scratch(s_q, std::size_t(rows * qw));
     float* o = cache.scratch(s_o, std::size_t(rows * qw));
     float* k = cache.keys(layer) + first * kw;
     float* v = cache.values(layer) + first * kw;
-    lin(a, rows, L.q, q);
-    lin(a, rows, L.k, k);
-    lin(a, rows, L.v, v);
+    lin(a, rows, L.q, q, per_row);
+    lin(a, rows, L.k, k, per_row);
+    lin(a, rows, L.v, v, per_row);
     if (const float clip = float(n_.attention.qkv_clip); clip > 0) {  // OLMo: before qk-norm and RoPE
       for (float* t : {q, k, v}) {
         const std::int64_t count = rows * (t == q ? qw : kw);
@@ -266,8 +279,9 @@ class universal_model final : public model {
       }
     }
     const bool sliding = n_.attention.sliding_window > 0 && n_.attention.layers[layer] == layer_attention::sliding;
-    cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
-    lin(o, rows, L.o, out);
+    if (tree.empty()) cpu::attend(q, rows, first, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
+    else cpu::attend_tree(q, first, tree, cache.keys(layer), cache.values(layer), n_, sliding, o, *pool_);
+    lin(o, rows, L.o, out, per_row);
   }
 
   /// One gated expert on one row: y = down(act(gate(x)) · up(x)). `g`, `u`: scratch of its width.
@@ -281,7 +295,8 @@ class universal_model final : public model {
 
   /// Mixture of experts: per token, the router's top-k experts, weighted as the descriptor's router order says,
   /// summed in ascending expert order (as transformers' loop over experts adds them), plus the shared expert.
-  void moe_mlp(const layer_weights& L, const float* a, std::int64_t rows, kv_cache& cache, float* out) const {
+  void moe_mlp(const layer_weights& L, const float* a, std::int64_t rows, bool per_row, kv_cache& cache,
+               float* out) const {
     const auto& m = n_.moe;
     const std::int64_t H = n_.dims.hidden_size, E = m.num_experts, K = m.top_k;
     const auto width = std::size_t(std::max(m.expert_intermediate, m.shared_intermediate));
@@ -290,7 +305,8 @@ class universal_model final : public model {
     float* g = cache.scratch(s_gate, width);
     float* u = cache.scratch(s_up, width);
     float* y = cache.scratch(s_expert, std::size_t(H));
-    cpu::linear(a, rows, *L.router, nullptr, logits, *pool_);
+    if (per_row) cpu::linear_per_row(a, rows, *L.router, nullptr, logits, *pool_);
+    else cpu::linear(a, rows, *L.router, nullptr, logits, *pool_);
     std::vector<std::int64_t> order(static_cast<std::size_t>(E));
     std::vector<float> weight(static_cast<std::size_t>(E));
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -345,15 +361,15 @@ class universal_model final : public model {
     }
   }
 
-  void mlp(const layer_weights& L, const float* a, std::int64_t rows, kv_cache& cache, float* out) const {
-    if (L.sparse) return moe_mlp(L, a, rows, cache, out);
+  void mlp(const layer_weights& L, const float* a, std::int64_t rows, bool per_row, kv_cache& cache, float* out) const {
+    if (L.sparse) return moe_mlp(L, a, rows, per_row, cache, out);
     const auto n = std::size_t(rows * n_.dims.intermediate_size);
     float* up = cache.scratch(s_up, n);
     const std::int64_t width = n_.dims.intermediate_size;
-    lin(a, rows, L.up, up);
+    lin(a, rows, L.up, up, per_row);
     if constexpr (T.gated) {
       float* gate = cache.scratch(s_gate, n);
-      lin(a, rows, L.gate, gate);
+      lin(a, rows, L.gate, gate, per_row);
       for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t i = r0 * width; i < r1 * width; ++i) up[i] = math::activate<T.act>(gate[i]) * up[i];
       });
@@ -362,7 +378,7 @@ class universal_model final : public model {
         for (std::int64_t i = r0 * width; i < r1 * width; ++i) up[i] = math::activate<T.act>(up[i]);
       });
     }
-    lin(up, rows, L.down, out);
+    lin(up, rows, L.down, out, per_row);
   }
 
   stored_weights w_;

@@ -252,6 +252,40 @@ inline void dot_rows_of(const std::byte* w, std::size_t row_bytes, std::int64_t 
   }
 }
 
+/// M dot products at once, each formed exactly as dot_sink forms its one (the same fma sequence).
+template <int M>
+struct multi_dot_sink {
+  const float* const* x;
+  vf acc[M];
+  float tail[M] = {};
+  explicit multi_dot_sink(const float* const* xs) : x(xs) {
+    for (int t = 0; t < M; ++t) acc[t] = vzero();
+  }
+  void vec(std::int64_t off, vf y) {
+    for (int t = 0; t < M; ++t) acc[t] = vfma(y, vload(x[t] + off), acc[t]);
+  }
+  void one(std::int64_t off, float y) {
+    for (int t = 0; t < M; ++t) tail[t] += y * x[t][off];
+  }
+  float total(int t) const { return vsum(acc[t]) + tail[t]; }
+};
+
+/// y[t·y_stride + r] = row r · x[t·n ..] for t < xs: each row decoded once for up to M inputs (the last
+/// group padded with copies of the last input), each product equal bit for bit to dot_rows_of's.
+template <class B, int M>
+inline void dot_rows_multi_of(const std::byte* w, std::size_t row_bytes, std::int64_t rows, const float* x,
+                              std::int64_t xs, std::int64_t n, float* y, std::int64_t y_stride) {
+  for (std::int64_t t0 = 0; t0 < xs; t0 += M) {
+    const float* in[M];
+    for (int t = 0; t < M; ++t) in[t] = x + std::min<std::int64_t>(t0 + t, xs - 1) * n;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      multi_dot_sink<M> s(in);
+      visit_row<B>(w + std::size_t(r) * row_bytes, n, s);
+      for (int t = 0; t < M && t0 + t < xs; ++t) y[(t0 + t) * y_stride + r] = s.total(t);
+    }
+  }
+}
+
 /// out[r·n ..] = row r, decoded, for `rows` rows: bit-identical to gguf::dequantize_row.
 template <class B>
 inline void decode_rows_of(const std::byte* w, std::size_t row_bytes, std::int64_t rows, std::int64_t n, float* out) {
@@ -266,6 +300,16 @@ inline void decode_rows_of(const std::byte* w, std::size_t row_bytes, std::int64
 inline void dot_rows(gguf::tensor_type t, const std::byte* w, std::size_t row_bytes, std::int64_t rows, const float* x,
                      std::int64_t n, float* y) {
   gguf::visit_block(t, [&](auto block) { dot_rows_of<typename decltype(block)::type>(w, row_bytes, rows, x, n, y); });
+}
+
+inline void dot_rows_multi(gguf::tensor_type t, const std::byte* w, std::size_t row_bytes, std::int64_t rows,
+                           const float* x, std::int64_t xs, std::int64_t n, float* y, std::int64_t y_stride) {
+  gguf::visit_block(t, [&](auto block) {
+    using B = typename decltype(block)::type;
+    if (xs == 1) return dot_rows_of<B>(w, row_bytes, rows, x, n, y);
+    if (xs <= 4) return dot_rows_multi_of<B, 4>(w, row_bytes, rows, x, xs, n, y, y_stride);
+    dot_rows_multi_of<B, 8>(w, row_bytes, rows, x, xs, n, y, y_stride);
+  });
 }
 
 inline void decode_rows(gguf::tensor_type t, const std::byte* w, std::size_t row_bytes, std::int64_t rows,
