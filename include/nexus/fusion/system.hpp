@@ -43,8 +43,10 @@ inline std::vector<byte_distribution> byte_distributions(const model& m, const t
   std::vector<byte_distribution> rows;
   rows.reserve(text.size() + 1);
   rows.push_back(t.distribution());
-  for (const char c : text) {
-    t.push(static_cast<unsigned char>(c));
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    // The text is known: the bases of the next bytes run together (byte_level_teacher::look_ahead).
+    if (opt.lookahead > 0 && t.looked_ahead().empty()) t.look_ahead(text.substr(i, opt.lookahead));
+    t.push(static_cast<unsigned char>(text[i]));
     rows.push_back(t.distribution());
   }
   return rows;
@@ -414,7 +416,11 @@ class fused_system {
       read();
     };
     read();
-    for (const char c : prompt) push(static_cast<unsigned char>(c));
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+      for (auto& v : views)  // the prompt is known: its bases run ahead together
+        if (v->looked_ahead().empty()) v->look_ahead(prompt.substr(i, byte_level_options{}.lookahead));
+      push(static_cast<unsigned char>(prompt[i]));
+    }
     std::string out, pending;  // pending: bytes of a character not yet complete
     while (out.size() + pending.size() < opt.max_bytes) {
       const auto p =
