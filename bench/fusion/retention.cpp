@@ -238,7 +238,7 @@ int main(int argc, char** argv) try {
   std::ofstream(out + ".json") << j.dump(2) << "\n";
 
   namespace plot = nexus::cli::plot;
-  plot::heat_map_spec dom{"bits per byte on the test part (lower is better)", "method", "domain", {}, domains, {}};
+  plot::heat_map_spec dom{"bits per byte (test)", "method", "domain", {}, domains, {}};
   for (const auto& [name, t] : methods) {
     dom.row_names.push_back(name);
     for (const auto& d : domains) dom.values.push_back(t->bits(d));
