@@ -182,10 +182,10 @@ inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
   const auto f = sys.fit(dev, o);
   sys.save(bundle);
   fmt::print(
-      "bundle {}: fitted on {} documents ({} bytes): linear weights {:.3f}, cascade thresholds {:.3f} nats, "
-      "router held-out R² {:.2f}\n",
+      "bundle {}: fitted on {} documents ({} bytes): linear weights {:.3f}, cascade threshold {:.3f} nats, "
+      "router from the first {} bytes\n",
       bundle.string(), f.examples, dev_bytes, fmt::join(sys.weights(), " / "),
-      fmt::join(*sys.cascade_thresholds(), ", "), f.router ? f.router->heldout_r2 : 0.0);
+      fmt::join(*sys.cascade_thresholds(), ", "), o.prefix_bytes);
   const auto s = sys.score(test);
   std::vector<std::vector<std::string>> rows;
   for (const auto& t : s.teachers) rows.push_back({t.name, fmt::format("{:.4f}", t.bits_per_byte)});
