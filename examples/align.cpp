@@ -6,7 +6,7 @@
 #include <exception>
 #include <string>
 
-#include "nexus/fusion/align.hpp"
+#include "nexus/fusion/bytes/token_alignment.hpp"
 #include "nexus/tokenizer/tokenizer.hpp"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-// Bridges (nexus/fusion/bridge.hpp): an MLP bridge that starts exactly at an affine map (as a closed-form
+// Bridges (nexus/fusion/bridges/bridge.hpp): an MLP bridge that starts exactly at an affine map (as a closed-form
 // fit would give it) and is trained a few steps on pairs that map isn't exact for, saved and read back;
 // then a zero-initialised gated cross-attention adapter inserted between the first two blocks of a
 // host teacher, which leaves its logits bit-identical until its gate opens.
@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "nexus/backend/cpu/model.hpp"
-#include "nexus/fusion/bridge.hpp"
+#include "nexus/fusion/bridges/bridge.hpp"
 
 using namespace nexus;
 using namespace nexus::fusion;

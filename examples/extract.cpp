@@ -1,13 +1,13 @@
 // Two teachers over a small corpus into a feature store, then read back: per window, each teacher's
 // tokens with their byte spans, a hidden-state value, and the top next tokens; then the shared
-// boundaries of the two teachers in the first window (nexus/fusion/align.hpp).
+// boundaries of the two teachers in the first window (nexus/fusion/bytes/token_alignment.hpp).
 // Usage: extract TEACHER_A TEACHER_B CORPUS STORE  (folders or .gguf files; CORPUS a file or folder), e.g.
 //   extract tests/data/models/llama tests/data/models/qwen2 README.md /tmp/store
 #include <cstdio>
 #include <exception>
 
-#include "nexus/fusion/align.hpp"
-#include "nexus/fusion/extract.hpp"
+#include "nexus/fusion/bytes/token_alignment.hpp"
+#include "nexus/fusion/features/extract.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 5) {

@@ -1,4 +1,4 @@
-// A fused system (nexus/fusion/system.hpp): the three synthetic-skill teachers of tests/data/skills
+// A fused system (nexus/fusion/system/system.hpp): the three synthetic-skill teachers of tests/data/skills
 // (different families and tokenizers, each trained on one skill) as one .nexus bundle, its mixture,
 // router and cascade fitted on development prompts, then scored and asked one prompt of each skill.
 //   ./build/examples/fused_system tests/data/skills /tmp/skills.nexus
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nexus/fusion/system.hpp"
+#include "nexus/fusion/system/system.hpp"
 
 using namespace nexus::fusion;
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 
 #include <fstream>
 
-#include "nexus/fusion/align.hpp"
+#include "nexus/fusion/bytes/token_alignment.hpp"
 #include "nexus/io/model_cache.hpp"
 #include "nexus/tokenizer/tokenizer.hpp"
 #include "reference.hpp"

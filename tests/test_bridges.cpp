@@ -1,4 +1,4 @@
-// Bridges (nexus/fusion/bridge.hpp): every kind's backward (inputs, context and parameters) against fp64
+// Bridges (nexus/fusion/bridges/bridge.hpp): every kind's backward (inputs, context and parameters) against fp64
 // central finite differences; forward shapes; the start at a closed-form map; save -> load identical and
 // typed errors for bad files; the residual hook, and a zero-initialised gated adapter between two blocks
 // of a host teacher leaving its logits bit-identical.
@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "nexus/backend/cpu/model.hpp"
-#include "nexus/fusion/bridge.hpp"
+#include "nexus/fusion/bridges/bridge.hpp"
 #include "reference.hpp"
 
 using namespace nexus;

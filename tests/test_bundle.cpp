@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "reference.hpp"
-#include "nexus/fusion/bundle.hpp"
+#include "nexus/fusion/system/bundle.hpp"
 
 namespace fs = std::filesystem;
 using nexus::bundle_error;

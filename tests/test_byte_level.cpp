@@ -1,4 +1,4 @@
-// Byte-level distributions of a tokenised teacher (nexus/fusion/byte_level.hpp): normalised at every
+// Byte-level distributions of a tokenised teacher (nexus/fusion/bytes/byte_level.hpp): normalised at every
 // position, a log-likelihood never below the canonical tokenization's, and equal to a brute-force
 // reference that enumerates every admitted tokenization and runs the model on each from scratch.
 #include <catch2/catch.hpp>
@@ -8,7 +8,7 @@
 #include <random>
 
 #include "nexus/backend/cpu/model.hpp"
-#include "nexus/fusion/byte_level.hpp"
+#include "nexus/fusion/bytes/byte_level.hpp"
 #include "nexus/io/model_cache.hpp"
 #include "nexus/registry/open.hpp"
 #include "reference.hpp"

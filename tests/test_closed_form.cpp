@@ -1,4 +1,4 @@
-// Closed-form maps (fusion/closed_form.hpp) and their statistics (fusion/pair_statistics.hpp) on
+// Closed-form maps (fusion/maps/closed_form.hpp) and their statistics (fusion/maps/pair_statistics.hpp) on
 // synthetic pairs whose answer is known by construction: the statistics against a two-pass long
 // double reference and independent of how rows are split; ridge recovers W within the noise's
 // standard errors and its held-out R² from statistics equals R² on the rows; Procrustes recovers a
@@ -8,7 +8,7 @@
 
 #include <random>
 
-#include "nexus/fusion/closed_form.hpp"
+#include "nexus/fusion/maps/closed_form.hpp"
 
 using namespace nexus;
 using namespace nexus::fusion;

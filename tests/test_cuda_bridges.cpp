@@ -1,4 +1,4 @@
-// Bridges on CUDA against the CPU reference (nexus/fusion/bridge_cuda.hpp vs bridge.hpp): outputs, input
+// Bridges on CUDA against the CPU reference (nexus/fusion/bridges/bridge_cuda.hpp vs bridge.hpp): outputs, input
 // and context gradients and every parameter's gradient of each kind; and the residual hook on the CUDA
 // model: a zero-initialised gated adapter between two blocks leaves the logits bit-identical. Part of
 // nexus_cuda_tests (main in test_cuda.cpp: exits 77, skipped, without a device).
@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "nexus/backend/cuda/model.hpp"
-#include "nexus/fusion/bridge_cuda.hpp"
+#include "nexus/fusion/bridges/bridge_cuda.hpp"
 #include "nexus/model/parity.hpp"
 
 using namespace nexus;

@@ -4,7 +4,7 @@
 #include <numeric>
 #include <random>
 
-#include "nexus/fusion/ensemble.hpp"
+#include "nexus/fusion/mixtures/mixture.hpp"
 
 using namespace nexus::fusion;
 

@@ -7,7 +7,7 @@
 
 #include <fstream>
 
-#include "nexus/fusion/extract.hpp"
+#include "nexus/fusion/features/extract.hpp"
 #include "nexus/generate/parity_check.hpp"
 #include "reference.hpp"
 

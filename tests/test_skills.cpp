@@ -11,7 +11,7 @@
 
 #include "nexus/backend/cpu/model.hpp"
 #include "reference.hpp"
-#include "nexus/fusion/system.hpp"
+#include "nexus/fusion/system/system.hpp"
 #include "nexus/generate/generate.hpp"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-// Paired rows of a feature store at the shared boundaries (fusion/store_pairs.hpp): which rows, their
+// Paired rows of a feature store at the shared boundaries (fusion/features/store_pairs.hpp): which rows, their
 // values, b's top-k there, batches of bounded size, and the held-out split by document. The expected
 // rows are found here independently: the offsets both teachers' span ends reach, by set intersection.
 #include <catch2/catch.hpp>
@@ -8,8 +8,8 @@
 #include <fstream>
 #include <set>
 
-#include "nexus/fusion/extract.hpp"
-#include "nexus/fusion/store_pairs.hpp"
+#include "nexus/fusion/features/extract.hpp"
+#include "nexus/fusion/features/store_pairs.hpp"
 #include "reference.hpp"
 
 using namespace nexus;

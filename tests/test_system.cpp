@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "reference.hpp"
-#include "nexus/fusion/system.hpp"
+#include "nexus/fusion/system/system.hpp"
 
 namespace fs = std::filesystem;
 using nexus::test::temp_dir;

@@ -9,13 +9,13 @@
 #include <fstream>
 #include <random>
 
-#include "nexus/fusion/frozen_head.hpp"
-#include "nexus/fusion/losses.hpp"
-#include "nexus/fusion/closed_form.hpp"
-#include "nexus/fusion/stitch.hpp"
-#include "nexus/fusion/train_bridge.hpp"
-#include "nexus/fusion/train.hpp"
-#include "nexus/fusion/bridge.hpp"
+#include "nexus/fusion/bridges/frozen_head.hpp"
+#include "nexus/fusion/bridges/losses.hpp"
+#include "nexus/fusion/maps/closed_form.hpp"
+#include "nexus/fusion/bridges/stitch.hpp"
+#include "nexus/fusion/bridges/train_bridge.hpp"
+#include "nexus/fusion/bridges/train.hpp"
+#include "nexus/fusion/bridges/bridge.hpp"
 #include "reference.hpp"
 
 using namespace nexus;

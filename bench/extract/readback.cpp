@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "nexus/fusion/feature_store.hpp"
+#include "nexus/fusion/features/feature_store.hpp"
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s STORE\n", argv[0]);

@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../../tools/nexus/plot.hpp"
-#include "nexus/fusion/system.hpp"
+#include "nexus/fusion/system/system.hpp"
 
 using namespace nexus;
 using namespace nexus::fusion;

@@ -106,7 +106,7 @@ def make_model(family, vocab, bos, eos, pad):
 
 
 def root_ids(tok):
-    """The context every text starts from, as Nexus's byte-level view has it (fusion/byte_level.hpp): what the
+    """The context every text starts from, as Nexus's byte-level view has it (fusion/bytes/byte_level.hpp): what the
     tokenizer puts before a text, else bos, else eos (a model needs one token to predict the first)."""
     ids = tok("x")["input_ids"]
     bare = tok("x", add_special_tokens=False)["input_ids"]

@@ -1,5 +1,5 @@
 // `nexus align`: closed-form maps between two teachers' hidden states from a feature store
-// (fusion/closed_form.hpp), fitted on the train documents and scored on the held-out ones: R², mean
+// (fusion/maps/closed_form.hpp), fitted on the train documents and scored on the held-out ones: R², mean
 // cosine similarity and relative error per method, for one pair of layers or every pair (--all-layers,
 // a layer × layer grid per method in the JSON report).
 #pragma once
@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nexus/fusion/closed_form.hpp"
+#include "nexus/fusion/maps/closed_form.hpp"
 #include "plot.hpp"
 
 namespace nexus::cli {

@@ -1,5 +1,5 @@
-// `nexus bundle create|inspect|verify`: the .nexus bundle file (nexus/fusion/bundle.hpp); with
-// `create --fit DEV` the mixture, router and cascade are fitted on development text (fusion/system.hpp);
+// `nexus bundle create|inspect|verify`: the .nexus bundle file (nexus/fusion/system/bundle.hpp); with
+// `create --fit DEV` the mixture, router and cascade are fitted on development text (fusion/system/system.hpp);
 // `nexus generate system.nexus` generates through a bundle.
 #pragma once
 
@@ -12,9 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nexus/fusion/bundle.hpp"
-#include "nexus/fusion/system.hpp"
-#include "nexus/fusion/teacher_set.hpp"
+#include "nexus/fusion/system/bundle.hpp"
+#include "nexus/fusion/system/system.hpp"
+#include "nexus/fusion/teachers/teacher_set.hpp"
 #include "nexus/registry/open.hpp"
 #include "progress.hpp"
 

@@ -1,4 +1,4 @@
-// `nexus extract`: several teachers over a corpus into a feature store (nexus/fusion/extract.hpp),
+// `nexus extract`: several teachers over a corpus into a feature store (nexus/fusion/features/extract.hpp),
 // with a progress line on a terminal (documents, tokens/s, time left) and nothing when piped.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "nexus/fusion/extract.hpp"
+#include "nexus/fusion/features/extract.hpp"
 #include "progress.hpp"
 
 namespace nexus::cli {

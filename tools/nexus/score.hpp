@@ -1,5 +1,5 @@
 // `nexus score MODEL --text FILE [--end] [--json]`: bits per byte of a text under one teacher, byte-level
-// (nexus/fusion/byte_level.hpp: every tokenization marginalised) and under its canonical tokenization,
+// (nexus/fusion/bytes/byte_level.hpp: every tokenization marginalised) and under its canonical tokenization,
 // with the speed of each.
 #pragma once
 
@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "nexus/backend/cpu/model.hpp"
-#include "nexus/fusion/byte_level.hpp"
-#include "nexus/fusion/system.hpp"
+#include "nexus/fusion/bytes/byte_level.hpp"
+#include "nexus/fusion/system/system.hpp"
 
 namespace nexus::cli {
 

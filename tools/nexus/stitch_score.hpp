@@ -1,5 +1,5 @@
 // `nexus score --stitch A:i,B:j --bridge FILE --text FILE`: teacher A up to layer i, the bridge, teacher B
-// after layer j (nexus/fusion/stitch.hpp): bits per byte of the stitched model (same tokenizer), and at
+// after layer j (nexus/fusion/bridges/stitch.hpp): bits per byte of the stitched model (same tokenizer), and at
 // the shared boundaries B's next-token loss for B, the stitched path and B's unigram distribution, with
 // the share of B's advantage over unigram the bridge carries.
 #pragma once
@@ -8,8 +8,8 @@
 
 #include <string>
 
-#include "nexus/fusion/bridge.hpp"
-#include "nexus/fusion/stitch.hpp"
+#include "nexus/fusion/bridges/bridge.hpp"
+#include "nexus/fusion/bridges/stitch.hpp"
 
 namespace nexus::cli {
 

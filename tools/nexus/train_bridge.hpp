@@ -1,5 +1,5 @@
 // `nexus train-bridge`: trains a linear or MLP bridge from teacher A's layer i to teacher B's layer j
-// on a feature store (nexus/fusion/train_bridge.hpp), starting from the closed-form ridge fit, keeping
+// on a feature store (nexus/fusion/bridges/train_bridge.hpp), starting from the closed-form ridge fit, keeping
 // the parameters best on held-out data; loss curves as JSON and PNG; a progress line on a terminal.
 #pragma once
 
@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "nexus/fusion/closed_form.hpp"
-#include "nexus/fusion/train_bridge.hpp"
+#include "nexus/fusion/maps/closed_form.hpp"
+#include "nexus/fusion/bridges/train_bridge.hpp"
 #include "plot.hpp"
 #include "progress.hpp"
 

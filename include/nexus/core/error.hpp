@@ -152,7 +152,7 @@ class budget_error : public error {
   using error::error;
 };
 
-/// A feature store (nexus/fusion/feature_store.hpp) is malformed, or belongs to other teachers, corpus
+/// A feature store (nexus/fusion/features/feature_store.hpp) is malformed, or belongs to other teachers, corpus
 /// or arguments than the run that opens it. `get_code()` tells which.
 class store_error : public error {
  public:
@@ -171,7 +171,7 @@ class store_error : public error {
   code code_;
 };
 
-/// A bridge file (nexus/fusion/bridge.hpp) is malformed, or is not the bridge the caller asked for.
+/// A bridge file (nexus/fusion/bridges/bridge.hpp) is malformed, or is not the bridge the caller asked for.
 /// `get_code()` tells which rule it broke; `where()` names the file (and the tensor or key).
 class bridge_error : public error {
  public:
@@ -191,7 +191,7 @@ class bridge_error : public error {
   code code_;
 };
 
-/// A .nexus bundle (nexus/fusion/bundle.hpp) is malformed, or its teachers are missing or are not the
+/// A .nexus bundle (nexus/fusion/system/bundle.hpp) is malformed, or its teachers are missing or are not the
 /// files it was made from. `get_code()` tells which.
 class bundle_error : public error {
  public:

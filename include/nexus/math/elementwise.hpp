@@ -16,7 +16,7 @@
 namespace nexus::math {
 
 // ---- scalar functions in the precision of their argument: fp32 in the models and kernels, fp64 in
-// the bridges' gradient checks (nexus/fusion/bridge.hpp). One overload per type, callable on the device.
+// the bridges' gradient checks (nexus/fusion/bridges/bridge.hpp). One overload per type, callable on the device.
 
 NEXUS_HD float exp_of(float x) { return ::expf(x); }
 NEXUS_HD double exp_of(double x) { return ::exp(x); }

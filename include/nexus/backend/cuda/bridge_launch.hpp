@@ -1,8 +1,8 @@
 // Host-side declarations of the bridges' CUDA launchers (definitions in kernels/bridge.cu): the forward
-// and backward building blocks of nexus/fusion/bridge_ops.hpp on fp32 device arrays, row-major, the
+// and backward building blocks of nexus/fusion/bridges/ops.hpp on fp32 device arrays, row-major, the
 // same rules (math/norm.hpp, math/elementwise.hpp). Backward launchers add to their gradients (null:
 // not wanted), without atomics: every sum runs in one thread or one block, in a fixed order.
-// nexus/fusion/bridge_cuda.hpp composes them into the bridge kinds.
+// nexus/fusion/bridges/bridge_cuda.hpp composes them into the bridge kinds.
 #pragma once
 
 #include <cuda_runtime_api.h>

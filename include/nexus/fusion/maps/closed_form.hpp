@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "nexus/backend/cpu/lapack.hpp"
-#include "nexus/fusion/pair_statistics.hpp"
+#include "nexus/fusion/maps/pair_statistics.hpp"
 
 namespace nexus::fusion {
 

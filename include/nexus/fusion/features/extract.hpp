@@ -1,5 +1,5 @@
 // Extraction: several teachers read the same windows of a corpus; their tapped hidden states, token
-// ids, byte spans and top-k log-probabilities go into a feature store (nexus/fusion/feature_store.hpp).
+// ids, byte spans and top-k log-probabilities go into a feature store (nexus/fusion/features/feature_store.hpp).
 //
 // Resumable and deterministic: the windows, and which shard holds which, follow from the corpus, the
 // tokenizers and the arguments alone, so a shard's bytes are a function of its windows. A rerun with
@@ -12,8 +12,8 @@
 #include <cmath>
 #include <functional>
 
-#include "nexus/fusion/feature_store.hpp"
-#include "nexus/fusion/teacher_set.hpp"
+#include "nexus/fusion/features/feature_store.hpp"
+#include "nexus/fusion/teachers/teacher_set.hpp"
 #include "nexus/io/safetensors_writer.hpp"
 #include "nexus/io/sha256.hpp"
 

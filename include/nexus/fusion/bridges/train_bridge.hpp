@@ -6,11 +6,11 @@
 
 #include <optional>
 
-#include "nexus/fusion/bridge.hpp"
-#include "nexus/fusion/frozen_head.hpp"
-#include "nexus/fusion/losses.hpp"
-#include "nexus/fusion/store_pairs.hpp"
-#include "nexus/fusion/train.hpp"
+#include "nexus/fusion/bridges/bridge.hpp"
+#include "nexus/fusion/bridges/frozen_head.hpp"
+#include "nexus/fusion/bridges/losses.hpp"
+#include "nexus/fusion/features/store_pairs.hpp"
+#include "nexus/fusion/bridges/train.hpp"
 
 namespace nexus::fusion {
 

@@ -1,4 +1,4 @@
-// The kinds of bridge, as policy structs of one template (nexus/fusion/bridge.hpp), FlashInfer style:
+// The kinds of bridge, as policy structs of one template (nexus/fusion/bridges/bridge.hpp), FlashInfer style:
 // each kind fixes at compile time what changes the shape of the computation (rows in → rows out,
 // whether it reads context rows) and supplies its parameters, forward and backward on the building
 // blocks of bridge_ops.hpp; every width, the depth and the heads are runtime values (bridge_dims).
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "nexus/core/error.hpp"
-#include "nexus/fusion/bridge_ops.hpp"
+#include "nexus/fusion/bridges/ops.hpp"
 
 namespace nexus::fusion {
 

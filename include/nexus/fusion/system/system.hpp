@@ -19,13 +19,13 @@
 #include <vector>
 
 #include "nexus/backend/cpu/model.hpp"
-#include "nexus/fusion/bundle.hpp"
-#include "nexus/fusion/byte_level.hpp"
-#include "nexus/fusion/cascade.hpp"
-#include "nexus/fusion/ensemble.hpp"
-#include "nexus/fusion/router.hpp"
+#include "nexus/fusion/system/bundle.hpp"
+#include "nexus/fusion/bytes/byte_level.hpp"
+#include "nexus/fusion/system/cascade.hpp"
+#include "nexus/fusion/mixtures/mixture.hpp"
+#include "nexus/fusion/system/router.hpp"
 #include "nexus/generate/generate.hpp"
-#include "nexus/fusion/teacher_set.hpp"
+#include "nexus/fusion/teachers/teacher_set.hpp"
 
 namespace nexus::fusion {
 

@@ -14,7 +14,7 @@
 
 #include "nexus/backend/cpu/lapack.hpp"
 #include "nexus/core/error.hpp"
-#include "nexus/fusion/store_pairs.hpp"
+#include "nexus/fusion/features/store_pairs.hpp"
 
 namespace nexus::fusion {
 

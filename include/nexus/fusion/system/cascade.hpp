@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "nexus/core/error.hpp"
-#include "nexus/fusion/byte_level.hpp"
-#include "nexus/fusion/ensemble.hpp"
+#include "nexus/fusion/bytes/byte_level.hpp"
+#include "nexus/fusion/mixtures/mixture.hpp"
 
 namespace nexus::fusion {
 

@@ -1,4 +1,4 @@
-// A bridge on a CUDA device (link nexus::cuda): the kinds of nexus/fusion/bridge_kinds.hpp composed from
+// A bridge on a CUDA device (link nexus::cuda): the kinds of nexus/fusion/bridges/kinds.hpp composed from
 // the launchers of nexus/backend/cuda/bridge_launch.hpp, step for step as on the CPU, in fp32.
 // cuda_bridge<Kind> takes its parameters from a CPU bridge<Kind, float>, runs forward and backward on
 // the device (the tape stays there) and hands the gradients back, so the CPU bridge's optimizer and
@@ -15,7 +15,7 @@
 
 #include "nexus/backend/cuda/bridge_launch.hpp"
 #include "nexus/backend/cuda/status.hpp"
-#include "nexus/fusion/bridge.hpp"
+#include "nexus/fusion/bridges/bridge.hpp"
 
 namespace nexus::fusion {
 
@@ -225,7 +225,7 @@ class cuda_bridge {
       layer_norm(lat, k, H, "out_norm", lo);
       K::linear(lo, k, H, v("out.weight"), v("out.bias"), out, y, false, st);
     } else {
-      static_assert(sizeof(Kind) == 0, "a bridge kind without a CUDA composition in nexus/fusion/bridge_cuda.hpp");
+      static_assert(sizeof(Kind) == 0, "a bridge kind without a CUDA composition in nexus/fusion/bridges/bridge_cuda.hpp");
     }
     if constexpr (Kind::per_row && !Kind::uses_context)
       if (d_.skip) K::linear(x, n, in, v("skip.weight"), v("skip.bias"), out, y, true, st);

@@ -1,5 +1,5 @@
 // A feature store: what several teachers computed on the same windows of a corpus, as safetensors
-// shards plus a manifest.json (the format: docs/fusion.md). nexus/fusion/extract.hpp writes it;
+// shards plus a manifest.json (the format: docs/fusion.md). nexus/fusion/features/extract.hpp writes it;
 // feature_store reads it back as typed views into the mapped shards, without copying.
 //
 // Shard tensors (W windows; per teacher t, N_t tokens over those windows, rows of window w at

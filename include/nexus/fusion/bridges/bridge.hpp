@@ -1,5 +1,5 @@
 // A bridge: a small trainable map between two teachers' spaces (or into a host teacher), one template
-// over the kinds of nexus/fusion/bridge_kinds.hpp. The template owns what all kinds share: parameters
+// over the kinds of nexus/fusion/bridges/kinds.hpp. The template owns what all kinds share: parameters
 // as named tensors with gradients, the optional linear skip path, shape checks, forward with a tape and
 // backward, the start at a closed-form map, and the file (safetensors, its traits in the metadata).
 // The scalar is a template parameter: fp32 to train and run, fp64 for the gradient checks.
@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nexus/fusion/bridge_kinds.hpp"
+#include "nexus/fusion/bridges/kinds.hpp"
 #include "nexus/io/safetensors.hpp"
 #include "nexus/io/safetensors_writer.hpp"
 #include "nexus/model/model.hpp"
@@ -183,7 +183,7 @@ class bridge {
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = S(W[i]);
     for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = S(b[i]);
   }
-  /// The same from fusion::affine_map (nexus/fusion/closed_form.hpp: d_in, d_out, w, b).
+  /// The same from fusion::affine_map (nexus/fusion/maps/closed_form.hpp: d_in, d_out, w, b).
   template <class Map>
   requires requires(const Map& m) {
     std::span<const double>(m.w);

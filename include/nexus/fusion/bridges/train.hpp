@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nexus/core/error.hpp"
-#include "nexus/fusion/feature_store.hpp"
+#include "nexus/fusion/features/feature_store.hpp"
 #include "nexus/io/safetensors.hpp"
 #include "nexus/io/safetensors_writer.hpp"
 

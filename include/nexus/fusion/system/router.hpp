@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "nexus/core/error.hpp"
-#include "nexus/fusion/closed_form.hpp"
-#include "nexus/fusion/pair_statistics.hpp"
+#include "nexus/fusion/maps/closed_form.hpp"
+#include "nexus/fusion/maps/pair_statistics.hpp"
 
 namespace nexus::fusion {
 

@@ -18,10 +18,10 @@
 #include <functional>
 #include <numbers>
 
-#include "nexus/fusion/extract.hpp"
-#include "nexus/fusion/frozen_head.hpp"
-#include "nexus/fusion/losses.hpp"
-#include "nexus/fusion/store_pairs.hpp"
+#include "nexus/fusion/features/extract.hpp"
+#include "nexus/fusion/bridges/frozen_head.hpp"
+#include "nexus/fusion/bridges/losses.hpp"
+#include "nexus/fusion/features/store_pairs.hpp"
 
 namespace nexus::fusion {
 

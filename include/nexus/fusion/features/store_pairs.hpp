@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "nexus/fusion/align.hpp"
-#include "nexus/fusion/feature_store.hpp"
+#include "nexus/fusion/bytes/token_alignment.hpp"
+#include "nexus/fusion/features/feature_store.hpp"
 
 namespace nexus::fusion {
 

@@ -1,4 +1,4 @@
-// The building blocks of the bridges (nexus/fusion/bridge.hpp), forward and backward, on row-major
+// The building blocks of the bridges (nexus/fusion/bridges/bridge.hpp), forward and backward, on row-major
 // arrays of a scalar S (fp32 to train, fp64 for the gradient checks): linear layers, LayerNorm, the
 // activation, multi-head attention. Norm and activation rules come from nexus/math, the same the CUDA
 // kernels call. Every backward *adds* to the gradients it is given (null: not wanted), so branches
