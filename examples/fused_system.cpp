@@ -52,9 +52,10 @@ int main(int argc, char** argv) try {
   for (const auto& t : s.teachers) std::printf("  %-9s %7.3f bits/byte\n", t.name.c_str(), t.bits_per_byte);
   std::printf("  mixture   %7.3f bits/byte\n", s.bits_per_byte);
   for (const char* prompt : {"12+34=", "reverse a b c:", "fact sudu:"}) {
-    const auto answer = sys.generate(prompt, {.max_bytes = 16, .stop = {"\n"}});
-    std::printf("%-16s -> %-10s (routed to %s)\n", prompt, answer.substr(0, answer.size() - 1).c_str(),
-                sys.manifest().teachers[sys.route(prompt)].name.c_str());
+    std::string routed;
+    const auto answer = sys.generate(
+        prompt, {.max_bytes = 16, .stop = {"\n"}, .on_route = [&](std::size_t t) { routed = sys.manifest().teachers[t].name; }});
+    std::printf("%-16s -> %-10s (routed to %s)\n", prompt, answer.substr(0, answer.size() - 1).c_str(), routed.c_str());
   }
   return 0;
 } catch (const std::exception& e) {

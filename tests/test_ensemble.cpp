@@ -4,7 +4,7 @@
 #include <numeric>
 #include <random>
 
-#include "nexus/fusion/mixtures/mixture.hpp"
+#include "nexus/fusion/mixtures/kinds.hpp"
 
 using namespace nexus::fusion;
 

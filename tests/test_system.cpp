@@ -45,7 +45,7 @@ TEST_CASE("system: mixtures are distributions; a fitted mixture is at least as g
     const auto f = sys.fit(std::vector<dev_example>{{"", text}}, {.kind = kind}).mixture;
     CHECK(sys.weights() == f.weights);
     const auto s = sys.score(text);
-    INFO(detail::name_of(kind));
+    INFO(name_of(kind));
     // Both static families contain each teacher alone (a weight vector with one 1), so their optimum on
     // the text can only be better; fixed share is within log(1/w) of the best teacher (and scored as fitted).
     if (kind != mixture_kind::fixed_share) CHECK(s.bits_per_byte <= best + 1e-9);
@@ -110,7 +110,7 @@ TEST_CASE("system: a cascade runs from the cheapest teacher alone to the mixture
     pd.dists.push_back({all[order[0]][i], all[order[1]][i]});
     pd.observed.push_back(static_cast<unsigned char>(dev[i]));
   }
-  const auto mixer = [&](std::span<const byte_distribution> o, std::size_t k) { return sys.mix_consulted(o, k); };
+  const auto mixer = [&](std::span<const byte_distribution> o, std::size_t k) { return sys.parameters().mix_consulted(o, k); };
   const auto s = sys.score(dev);
   // Share 0: the first teacher alone; share 1: the mixture of both.
   const auto none = evaluate_cascade(pd, cascade_thresholds(pd, 0.0, mixer), mixer);

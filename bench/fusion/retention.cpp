@@ -132,25 +132,13 @@ int main(int argc, char** argv) try {
       canonical_tokens[t] += tokens;
     }
     t0 = clock_type::now();
-    std::vector<double> nats(T, 0.0);
-    double n_lin = 0, n_ll = 0, n_fs = 0, n_cas = 0;
-    std::vector<byte_distribution> at(T), ordered(T);
-    const document_mixer mix_lin(mixture_kind::linear, linear), mix_ll(mixture_kind::log_linear, log_linear);
-    document_mixer mix_fs(mixture_kind::fixed_share, fixed_share);
-    for (std::size_t i = 0; i < d.text.size(); ++i) {
-      const auto c = static_cast<unsigned char>(d.text[i]);
-      for (std::size_t t = 0; t < T; ++t) at[t] = all[t][i], nats[t] -= std::log(at[t][c]);
-      n_ll -= std::log(mix_ll.mix(at)[c]);
-      n_lin -= std::log(mix_lin.mix(at)[c]);
-      n_fs -= std::log(mix_fs.mix(at)[c]);
-      mix_fs.observe(at, c);
-      for (std::size_t k = 0; k < T; ++k) ordered[k] = at[sys.cascade_order()[k]];
-      const auto step = cascade_position(ordered, *sys.cascade_thresholds(), sys.consulted_mixer());
-      n_cas -= std::log(step.p[c]);
-      escalated += step.consulted > 1;
-      test_positions.dists.push_back(ordered);
-      test_positions.observed.push_back(c);
-    }
+    // The system's own mixture is the linear one (fitted last); the other kinds are read alongside.
+    const auto n = score_distributions(all, d.text, sys.parameters(), &test_positions);
+    const auto& nats = n.teachers;
+    const double n_lin = n.mixture, n_cas = n.cascade.value_or(0.0);
+    const double n_ll = mixture_nats(all, d.text, mixture_kind::log_linear, log_linear);
+    const double n_fs = mixture_nats(all, d.text, mixture_kind::fixed_share, fixed_share);
+    escalated += double(n.escalated);
     mix_seconds += seconds_since(t0);
     t0 = clock_type::now();
     const auto route = sys.route(d.text);

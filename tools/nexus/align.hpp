@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nexus/fusion/features/store_pairs.hpp"
 #include "nexus/fusion/maps/closed_form.hpp"
 #include "plot.hpp"
 

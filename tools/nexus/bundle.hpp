@@ -29,8 +29,8 @@ struct bundle_args {
 };
 
 inline fusion::mixture_kind parse_mixture_kind(const std::string& s) {
-  if (const auto k = fusion::detail::mixture_kind_named(s)) return *k;
-  throw usage_error("--mixture", "'" + s + "' is not one of " + fusion::detail::mixture_kind_names());
+  if (const auto k = fusion::mixture_kind_named(s)) return *k;
+  throw usage_error("--mixture", "'" + s + "' is not one of " + fusion::mixture_kind_names());
 }
 
 /// Development examples from a file: JSON lines with "prompt" and "answer" (or "continuation"), or
@@ -151,9 +151,8 @@ inline int generate_bundle(const std::string& path, const std::string& prompt, s
   const auto m = fusion::parse_system_mode(mode);
   const auto t0 = std::chrono::steady_clock::now();
   std::string routed;
-  if (sys.router() && (m == fusion::system_mode::automatic || m == fusion::system_mode::router))
-    routed = sys.manifest().teachers[sys.route(prompt)].name;
   fusion::system_generate_options o;
+  o.on_route = [&](std::size_t t) { routed = sys.manifest().teachers[t].name; };
   o.max_bytes = max_bytes;
   o.stop = stop;
   o.mode = m;
@@ -183,10 +182,10 @@ inline int bundle_inspect(const bundle_args& a) {
   for (std::size_t i = 0; i < m.teachers.size(); ++i) {
     const auto& t = m.teachers[i];
     fmt::print("  teacher {} '{}': {} ({}), sha256 {}, from {} {}\n", i, t.name, t.file, fusion::format_bytes(t.bytes),
-               t.sha256.substr(0, 16), fusion::detail::name_of(t.source.k), t.source.value);
+               t.sha256.substr(0, 16), fusion::name_of(t.source.k), t.source.value);
   }
   if (m.mixture)
-    fmt::print("  mixture: {} with weights '{}'\n", fusion::detail::name_of(m.mixture->kind), m.mixture->weights);
+    fmt::print("  mixture: {} with weights '{}'\n", fusion::name_of(m.mixture->kind), m.mixture->weights);
   if (m.cascade)
     fmt::print("  cascade: order {}, thresholds '{}'\n", fmt::join(m.cascade->order, " -> "), m.cascade->thresholds);
   if (m.router)

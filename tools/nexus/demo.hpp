@@ -200,9 +200,11 @@ inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
              (references / "fusion_test.txt").string(), s.bytes);
   print_table({"system", "bits/byte"}, rows);
   const std::string prompt = "The capital of France is";
-  const auto answer = sys.generate(prompt, {.max_bytes = 80, .stop = {"\n"}});
-  fmt::print("generated through the bundle (routed to {}): {}|{}\n", sys.manifest().teachers[sys.route(prompt)].name,
-             prompt, one_line(answer));
+  std::string routed;
+  const auto answer = sys.generate(prompt, {.max_bytes = 80,
+                                            .stop = {"\n"},
+                                            .on_route = [&](std::size_t t) { routed = sys.manifest().teachers[t].name; }});
+  fmt::print("generated through the bundle (routed to {}): {}|{}\n", routed, prompt, one_line(answer));
 }
 
 /// `nexus demo`: the real teachers first (skipped with `real_references` empty), then the tiny fixture of

@@ -427,9 +427,7 @@ class tokenizer {
   }
   /// Start of the UTF-8 character that ends just before byte `at`.
   static std::size_t previous_char(const std::string& s, std::size_t at) {
-    std::size_t b = at - 1;
-    while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xc0) == 0x80) --b;
-    return b;
+    return utf8::char_start(s, at - 1);
   }
 
   /// Splits `s` around the added tokens whose `normalized` flag equals `normalized`: leftmost,

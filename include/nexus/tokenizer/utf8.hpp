@@ -114,6 +114,13 @@ inline std::string lossy(std::string_view s) {
   return out;
 }
 
+/// The start of the character that holds byte `at` of `s`: `at` itself unless it is a continuation
+/// byte, then the nearest lead before it (0 at most). `at == s.size()` is its own start.
+inline std::size_t char_start(std::string_view s, std::size_t at) {
+  while (at > 0 && at < s.size() && (static_cast<unsigned char>(s[at]) & 0xc0) == 0x80) --at;
+  return at;
+}
+
 /// Number of bytes at the end of `s` that begin a sequence not yet complete (0..3).
 inline std::size_t incomplete_tail(std::string_view s) {
   for (std::size_t back = 1; back <= std::min<std::size_t>(3, s.size()); ++back) {

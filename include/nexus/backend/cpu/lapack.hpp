@@ -1,5 +1,6 @@
 // fp64 BLAS and LAPACK from the OpenBLAS that cpu/blas.hpp loads: dgemm and dsyrk (CBLAS, row-major)
-// for statistics, dsyevd (symmetric eigendecomposition) and dgesdd (SVD) for closed-form fits.
+// for statistics, dsyevd (symmetric eigendecomposition), dgesdd (SVD) and dgesv (linear systems) for
+// closed-form fits.
 // Loaded, not linked, like the fp32 GEMM; without OpenBLAS each call is a linalg_error
 // (library_missing) naming the library, since these have no hand-written fallback.
 //
@@ -46,11 +47,14 @@ struct lapack_library {
   using dgesdd_fn = void (*)(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s,
                              double* u, const int* ldu, double* vt, const int* ldvt, double* work, const int* lwork,
                              int* iwork, int* info, std::size_t);
+  using dgesv_fn = void (*)(const int* n, const int* nrhs, double* a, const int* lda, int* ipiv, double* b,
+                            const int* ldb, int* info);
   static constexpr int upper = 121;  // CBLAS uplo
   dgemm_fn dgemm = nullptr;
   dsyrk_fn dsyrk = nullptr;
   dsyevd_fn dsyevd = nullptr;
   dgesdd_fn dgesdd = nullptr;
+  dgesv_fn dgesv = nullptr;
 };
 
 /// The fp64 routines, or linalg_error(library_missing). Loaded once per process, after blas() has
@@ -66,11 +70,12 @@ inline const lapack_library& lapack() {
     l.dsyrk = reinterpret_cast<lapack_library::dsyrk_fn>(::dlsym(h, "cblas_dsyrk"));
     l.dsyevd = reinterpret_cast<lapack_library::dsyevd_fn>(::dlsym(h, "dsyevd_"));
     l.dgesdd = reinterpret_cast<lapack_library::dgesdd_fn>(::dlsym(h, "dgesdd_"));
+    l.dgesv = reinterpret_cast<lapack_library::dgesv_fn>(::dlsym(h, "dgesv_"));
     return l;
   }();
-  if (!lib.dgemm || !lib.dsyrk || !lib.dsyevd || !lib.dgesdd)
+  if (!lib.dgemm || !lib.dsyrk || !lib.dsyevd || !lib.dgesdd || !lib.dgesv)
     throw linalg_error(linalg_error::code::library_missing, "libopenblas.so.0",
-                       "OpenBLAS with LAPACK (dgemm, dsyrk, dsyevd, dgesdd) is needed for fp64 linear algebra; "
+                       "OpenBLAS with LAPACK (dgemm, dsyrk, dsyevd, dgesdd, dgesv) is needed for fp64 linear algebra; "
                        "install libopenblas0 (tools/setup.sh)");
   return lib;
 }
@@ -121,6 +126,25 @@ inline symmetric_eigen eigen_symmetric(const std::vector<double>& a, int n) {
   for (int k = 0; k < n; ++k)
     for (int i = 0; i < n; ++i) r.vectors[std::size_t(i) * n + k] = m[std::size_t(k) * n + i];
   return r;
+}
+
+/// x with A x = b for a row-major [n, n] A, by LU with partial pivoting (dgesv).
+inline std::vector<double> solve(const std::vector<double>& a, std::vector<double> b, int n) {
+  if (std::size_t(n) * std::size_t(n) != a.size() || b.size() != std::size_t(n))
+    throw usage_error("solve", "matrix is not n × n or the right-hand side not n long");
+  if (n == 0) return b;
+  std::vector<double> at(a.size());  // column-major A
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) at[std::size_t(j) * n + i] = a[std::size_t(i) * n + j];
+  std::vector<int> pivots(static_cast<std::size_t>(n));
+  int info = 0;
+  const int nrhs = 1;
+  lapack().dgesv(&n, &nrhs, at.data(), &n, pivots.data(), b.data(), &n, &info);
+  if (info != 0)
+    throw linalg_error(linalg_error::code::failed, "dgesv",
+                       info < 0 ? "illegal argument " + std::to_string(-info)
+                                : "singular matrix (pivot " + std::to_string(info) + " is zero)");
+  return b;
 }
 
 /// Thin SVD of a row-major [m, n] matrix: A = U · diag(s) · Vt with U [m, r], Vt [r, n], r = min(m, n),

@@ -165,19 +165,19 @@ class bridge {
   }
 
   /// Starts the bridge exactly at the affine map y = W x + b (W [d_out, d_in] row-major, b [d_out]; e.g. a
-  /// closed-form fit): the skip path where there is one (the body's last layer zeroed), else the linear
-  /// layer (linear) or the frozen base (LoRA, whose B is zero).
+  /// closed-form fit): the skip path where there is one (the body's last layer zeroed), else the kind's own
+  /// affine layer where it has one (Kind::affine_layer: linear's map, LoRA's frozen base with B zero).
   void start_at(std::span<const double> W, std::span<const double> b) {
     if (std::int64_t(W.size()) != d_.d_out * d_.d_in || std::int64_t(b.size()) != d_.d_out)
       throw usage_error("bridge start_at", "map of " + std::to_string(W.size()) + " + " + std::to_string(b.size()) +
                                                " values for a bridge " + std::to_string(d_.d_in) + " -> " +
                                                std::to_string(d_.d_out));
     std::string target;
-    if (d_.skip) target = "skip", Kind::zero_last(params_);
-    else if constexpr (std::is_same_v<Kind, linear_kind>) target = "linear";
-    else if constexpr (std::is_same_v<Kind, lora_kind>) target = "base", Kind::zero_last(params_);
+    if (d_.skip) target = "skip";
+    else if constexpr (requires { Kind::affine_layer; }) target = Kind::affine_layer;  // the kind's own map
     else
       throw usage_error("bridge start_at", std::string(Kind::name) + " starts at an affine map only with a skip path");
+    Kind::zero_last(params_);
     auto& w = params_.at(target + ".weight").value;
     auto& bias = params_.at(target + ".bias").value;
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = S(W[i]);

@@ -1,5 +1,6 @@
-// A bridge on a CUDA device (link nexus::cuda): the kinds of nexus/fusion/bridges/kinds.hpp composed from
-// the launchers of nexus/backend/cuda/bridge_launch.hpp, step for step as on the CPU, in fp32.
+// A bridge on a CUDA device (link nexus::cuda): each kind of nexus/fusion/bridges/kinds.hpp composes
+// its own device_forward/backward (in its kind file) from the building blocks below, which wrap the
+// launchers of nexus/backend/cuda/bridge_launch.hpp, step for step as on the CPU, in fp32.
 // cuda_bridge<Kind> takes its parameters from a CPU bridge<Kind, float>, runs forward and backward on
 // the device (the tape stays there) and hands the gradients back, so the CPU bridge's optimizer and
 // file stay the one place parameters live.
@@ -101,6 +102,21 @@ class cuda_bridge {
   static void zero(float* p, std::size_t n) {
     cuda::check(cudaMemsetAsync(p, 0, n * sizeof(float), st), "bridge zero");
   }
+  int rows_of(std::span<const float> x, std::int64_t width, const char* what) const {
+    if (x.empty() || x.size() % std::size_t(width) != 0)
+      throw usage_error("cuda_bridge", std::string(what) + " has " + std::to_string(x.size()) +
+                                           " values, not rows of " + std::to_string(width));
+    return int(x.size() / std::size_t(width));
+  }
+
+  static constexpr float eps = float(bridge_norm_eps);
+
+ public:
+  // ---- the building blocks of ops.hpp on the device: what the kinds' device_forward/backward compose --
+
+  const bridge_dims& dims() const noexcept { return d_; }
+  int rows() const noexcept { return n_; }          // input rows of the current call
+  int context_rows() const noexcept { return m_; }  // context rows of the current call
   /// A tape or scratch array of at least n floats (kept between calls, grown on demand).
   float* tmp(const std::string& name, std::size_t n) { return array(tape_, name, n); }
   float* zeroed(const std::string& name, std::size_t n) {
@@ -111,16 +127,28 @@ class cuda_bridge {
   float* at(const std::string& name) { return tape_.at(name).get(); }
   const float* v(const std::string& name) const { return values_.at(name).get(); }
   float* g(const std::string& name) const { return grads_.at(name).get(); }
-  int rows_of(std::span<const float> x, std::int64_t width, const char* what) const {
-    if (x.empty() || x.size() % std::size_t(width) != 0)
-      throw usage_error("cuda_bridge", std::string(what) + " has " + std::to_string(x.size()) +
-                                           " values, not rows of " + std::to_string(width));
-    return int(x.size() / std::size_t(width));
+  void copy(float* dst, const float* src, std::size_t n) {
+    cuda::check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, st), "bridge copy");
   }
-
-  static constexpr float eps = float(bridge_norm_eps);
-
-  // ---- the building blocks of bridge_ops.hpp on the device -------------------------------------------
+  /// y (+)= x Wᵀ + b.
+  void linear(const float* x, int n, int in, const float* w, const float* b, int out, float* y, bool accumulate = false) {
+    cuda::bridge_kernels::linear(x, n, in, w, b, out, y, accumulate, st);
+  }
+  void linear_backward(const float* x, const float* dy, int n, int in, const float* w, int out, float* dx, float* dw,
+                       float* db) {
+    cuda::bridge_kernels::linear_backward(x, dy, n, in, w, out, dx, dw, db, st);
+  }
+  /// y += scale · u over `count` values.
+  void add(float* y, const float* u, float scale, std::int64_t count) {
+    cuda::bridge_kernels::add(y, u, scale, count, st);
+  }
+  void gate_residual(const float* x, const float* z, const float* gate, std::int64_t count, float* y) {
+    cuda::bridge_kernels::gate_residual(x, z, gate, count, y, st);
+  }
+  void gate_residual_backward(const float* dy, const float* z, const float* gate, std::int64_t count, float* dx,
+                              float* dz, float* dgate) {
+    cuda::bridge_kernels::gate_residual_backward(dy, z, gate, count, dx, dz, dgate, st);
+  }
 
   void layer_norm(const float* x, int n, int width, const std::string& p, float* y, float* gelu_out = nullptr) {
     cuda::bridge_kernels::layer_norm(x, n, width, v(p + ".weight"), v(p + ".bias"), eps, y, gelu_out, st);
@@ -168,119 +196,20 @@ class cuda_bridge {
   }
   std::int64_t out_dim_of_attention(const std::string& p) const { return shapes_of(p + ".o.weight"); }
   std::int64_t shapes_of(const std::string& name) const { return std::int64_t(values_.at(name).n) / d_.hidden; }
-  void copy(float* dst, const float* src, std::size_t n) {
-    cuda::check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, st), "bridge copy");
-  }
 
-  // ---- the kinds ------------------------------------------------------------------------------------
+ private:
 
   void run_forward(float* y) {
-    namespace K = cuda::bridge_kernels;
-    const int n = n_, in = int(d_.d_in), out = int(d_.d_out), H = int(d_.hidden);
-    const float* x = at("x");
-    if constexpr (std::is_same_v<Kind, linear_kind>) {
-      K::linear(x, n, in, v("linear.weight"), v("linear.bias"), out, y, false, st);
-    } else if constexpr (std::is_same_v<Kind, mlp_kind>) {
-      float* h1 = tmp("h1", std::size_t(n) * H);
-      float* h2 = tmp("h2", std::size_t(n) * H);
-      float* h3 = tmp("h3", std::size_t(n) * H);
-      K::linear(x, n, in, v("fc1.weight"), v("fc1.bias"), H, h1, false, st);
-      layer_norm(h1, n, H, "norm", h2, h3);  // norm and GELU in one pass
-      K::linear(h3, n, H, v("fc2.weight"), v("fc2.bias"), out, y, false, st);
-    } else if constexpr (std::is_same_v<Kind, attention_pool_kind>) {
-      mha(v("queries"), int(d_.queries), H, x, n, in, "attn", false, true, "attn", y);
-    } else if constexpr (std::is_same_v<Kind, gated_adapter_kind>) {
-      float* a = tmp("a", std::size_t(n) * in);
-      float* z = tmp("z", std::size_t(n) * in);
-      layer_norm(x, n, in, "norm", a);
-      mha(a, n, in, at("c"), m_, int(d_.d_context), "attn", true, false, "attn", z);
-      K::gate_residual(x, z, v("gate"), std::int64_t(n) * in, y, st);
-    } else if constexpr (std::is_same_v<Kind, lora_kind>) {
-      float* h = tmp("h", std::size_t(n) * d_.rank);
-      float* u = tmp("u", std::size_t(n) * out);
-      K::linear(x, n, in, v("base.weight"), v("base.bias"), out, y, false, st);
-      K::linear(x, n, in, v("lora_a"), nullptr, int(d_.rank), h, false, st);
-      K::linear(h, n, int(d_.rank), v("lora_b"), nullptr, out, u, false, st);
-      K::add(y, u, float(d_.alpha / double(d_.rank)), std::int64_t(n) * out, st);
-    } else if constexpr (std::is_same_v<Kind, perceiver_kind>) {
-      const int k = int(d_.queries);
-      const std::size_t kw = std::size_t(k) * H;
-      float* xn = tmp("xn", std::size_t(n) * in);
-      layer_norm(x, n, in, "input_norm", xn);
-      float* lat = tmp("lat", kw);
-      float* z = tmp("s.z", kw);
-      copy(lat, v("latents"), kw);
-      for (std::int64_t l = 0; l < d_.depth; ++l) {
-        const auto p = perceiver_kind::layer(l), t = "t" + std::to_string(l) + ".";
-        copy(tmp(t + "l0", kw), lat, kw);
-        layer_norm(lat, k, H, p + "cross_norm", tmp(t + "a", kw));
-        mha(at(t + "a"), k, H, xn, n, in, p + "cross", true, false, t + "cross", z);
-        K::add(lat, z, 1.0f, std::int64_t(kw), st);
-        copy(tmp(t + "l1", kw), lat, kw);
-        layer_norm(lat, k, H, p + "self_norm", tmp(t + "b", kw));
-        mha(at(t + "b"), k, H, at(t + "b"), k, H, p + "self", true, false, t + "self", z);
-        K::add(lat, z, 1.0f, std::int64_t(kw), st);
-      }
-      float* lo = tmp("lo", kw);
-      layer_norm(lat, k, H, "out_norm", lo);
-      K::linear(lo, k, H, v("out.weight"), v("out.bias"), out, y, false, st);
-    } else {
-      static_assert(sizeof(Kind) == 0, "a bridge kind without a CUDA composition in nexus/fusion/bridges/bridge_cuda.hpp");
-    }
+    Kind::device_forward(*this, y);
     if constexpr (Kind::per_row && !Kind::uses_context)
-      if (d_.skip) K::linear(x, n, in, v("skip.weight"), v("skip.bias"), out, y, true, st);
+      if (d_.skip) linear(at("x"), n_, int(d_.d_in), v("skip.weight"), v("skip.bias"), int(d_.d_out), y, true);
   }
-
   void run_backward(const float* dy, float* dx, float* dc) {
-    namespace K = cuda::bridge_kernels;
-    const int n = n_, in = int(d_.d_in), out = int(d_.d_out), H = int(d_.hidden);
-    const float* x = at("x");
-    if constexpr (std::is_same_v<Kind, linear_kind>) {
-      K::linear_backward(x, dy, n, in, v("linear.weight"), out, dx, g("linear.weight"), g("linear.bias"), st);
-    } else if constexpr (std::is_same_v<Kind, mlp_kind>) {
-      float* dh3 = zeroed("s.dh3", std::size_t(n) * H);
-      float* dh1 = zeroed("s.dh1", std::size_t(n) * H);
-      K::linear_backward(at("h3"), dy, n, H, v("fc2.weight"), out, dh3, g("fc2.weight"), g("fc2.bias"), st);
-      layer_norm_backward(at("h1"), dh3, at("h2"), n, H, "norm", dh1);  // through GELU and the norm
-      K::linear_backward(x, dh1, n, in, v("fc1.weight"), H, dx, g("fc1.weight"), g("fc1.bias"), st);
-    } else if constexpr (std::is_same_v<Kind, attention_pool_kind>) {
-      mha_backward(v("queries"), int(d_.queries), H, x, n, in, "attn", false, true, "attn", dy, g("queries"), dx);
-    } else if constexpr (std::is_same_v<Kind, gated_adapter_kind>) {
-      float* dz = tmp("s.dz", std::size_t(n) * in);
-      float* da = zeroed("s.da", std::size_t(n) * in);
-      K::gate_residual_backward(dy, at("z"), v("gate"), std::int64_t(n) * in, dx, dz, g("gate"), st);
-      mha_backward(at("a"), n, in, at("c"), m_, int(d_.d_context), "attn", true, false, "attn", dz, da, dc);
-      layer_norm_backward(x, da, nullptr, n, in, "norm", dx);
-    } else if constexpr (std::is_same_v<Kind, lora_kind>) {
-      const int r = int(d_.rank);
-      float* sdy = zeroed("s.sdy", std::size_t(n) * out);
-      float* dh = zeroed("s.dh", std::size_t(n) * r);
-      K::add(sdy, dy, float(d_.alpha / double(d_.rank)), std::int64_t(n) * out, st);
-      K::linear_backward(x, dy, n, in, v("base.weight"), out, dx, nullptr, nullptr, st);  // frozen
-      K::linear_backward(at("h"), sdy, n, r, v("lora_b"), out, dh, g("lora_b"), nullptr, st);
-      K::linear_backward(x, dh, n, in, v("lora_a"), r, dx, g("lora_a"), nullptr, st);
-    } else if constexpr (std::is_same_v<Kind, perceiver_kind>) {
-      const int k = int(d_.queries);
-      const std::size_t kw = std::size_t(k) * H;
-      float* dlo = zeroed("s.dlo", kw);
-      float* dlat = zeroed("s.dlat", kw);
-      float* dxn = zeroed("s.dxn", std::size_t(n) * in);
-      K::linear_backward(at("lo"), dy, k, H, v("out.weight"), out, dlo, g("out.weight"), g("out.bias"), st);
-      layer_norm_backward(at("lat"), dlo, nullptr, k, H, "out_norm", dlat);
-      for (std::int64_t l = d_.depth - 1; l >= 0; --l) {
-        const auto p = perceiver_kind::layer(l), t = "t" + std::to_string(l) + ".";
-        float* dn = zeroed("s.dn", kw);
-        mha_backward(at(t + "b"), k, H, at(t + "b"), k, H, p + "self", true, false, t + "self", dlat, dn, dn);
-        layer_norm_backward(at(t + "l1"), dn, nullptr, k, H, p + "self_norm", dlat);
-        dn = zeroed("s.dn", kw);
-        mha_backward(at(t + "a"), k, H, at("xn"), n, in, p + "cross", true, false, t + "cross", dlat, dn, dxn);
-        layer_norm_backward(at(t + "l0"), dn, nullptr, k, H, p + "cross_norm", dlat);
-      }
-      K::add(g("latents"), dlat, 1.0f, std::int64_t(kw), st);
-      layer_norm_backward(x, dxn, nullptr, n, in, "input_norm", dx);
-    }
+    Kind::device_backward(*this, dy, dx, dc);
     if constexpr (Kind::per_row && !Kind::uses_context)
-      if (d_.skip) K::linear_backward(x, dy, n, in, v("skip.weight"), out, dx, g("skip.weight"), g("skip.bias"), st);
+      if (d_.skip)
+        linear_backward(at("x"), dy, n_, int(d_.d_in), v("skip.weight"), int(d_.d_out), dx, g("skip.weight"),
+                        g("skip.bias"));
     cuda::check(cudaStreamSynchronize(st), "bridge backward");
   }
 

@@ -165,6 +165,7 @@ inline std::vector<shared_boundary> window_boundaries(std::span<const std::int64
 /// store order (so one shard's pages at a time). Memory: one batch.
 class store_pairs {
  public:
+  using batch_type = pair_batch;  // what next() fills (maps/: accumulate, evaluate)
   store_pairs(const feature_store& s, store_layer a, store_layer b, const heldout_split& split,
               split_part part = split_part::all, std::int64_t batch_rows = 4096)
       : s_(&s), a_(std::move(a)), b_(std::move(b)), split_(&split), part_(part), batch_rows_(batch_rows) {

@@ -434,11 +434,12 @@ class quality_accumulator {
 };
 
 /// The quality of `f` on every row `pairs` gives (one pass; e.g. the held-out part).
-inline map_quality evaluate(const affine_map& f, store_pairs& pairs) {
+template <pair_source Source>
+map_quality evaluate(const affine_map& f, Source& pairs) {
   if (f.d_in != pairs.width_a() || f.d_out != pairs.width_b())
     throw usage_error("evaluate", "the map's widths differ from the pair's");
   quality_accumulator acc(f);
-  pair_batch b;
+  typename Source::batch_type b;
   while (pairs.next(b)) acc.add(b.x, b.y, b.rows);
   return acc.result();
 }

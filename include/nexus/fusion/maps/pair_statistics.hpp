@@ -8,13 +8,13 @@
 // up to fp64 rounding. Raw moments (XᵀX ...) are available from the centred ones.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "nexus/backend/cpu/lapack.hpp"
 #include "nexus/core/error.hpp"
-#include "nexus/fusion/features/store_pairs.hpp"
 
 namespace nexus::fusion {
 
@@ -116,10 +116,21 @@ class pair_statistics {
   std::vector<double> mx_, my_, cxx_, cxy_, cyy_;
 };
 
+/// A source of paired rows (features/store_pairs.hpp's store_pairs is one): the widths of x and y,
+/// and next(batch) filling batch.x [rows, width_a], batch.y [rows, width_b] until it runs out.
+template <class Source>
+concept pair_source = requires(Source& s, typename Source::batch_type& b) {
+  { s.width_a() } -> std::convertible_to<std::int64_t>;
+  { s.width_b() } -> std::convertible_to<std::int64_t>;
+  { s.next(b) } -> std::convertible_to<bool>;
+  b.x, b.y, b.rows;
+};
+
 /// The statistics of every row `pairs` gives from where it stands (one pass; it is left at the end).
-inline pair_statistics accumulate(store_pairs& pairs) {
+template <pair_source Source>
+pair_statistics accumulate(Source& pairs) {
   pair_statistics s(pairs.width_a(), pairs.width_b());
-  pair_batch b;
+  typename Source::batch_type b;
   while (pairs.next(b)) s.add(b.x, b.y, b.rows);
   return s;
 }

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "nexus/core/error.hpp"
-#include "nexus/fusion/bytes/byte_level.hpp"
+#include "nexus/fusion/bytes/vocabulary.hpp"
 #include "nexus/fusion/mixtures/mixture.hpp"
 
 namespace nexus::fusion {

@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "nexus/core/error.hpp"
+#include "nexus/fusion/bytes/vocabulary.hpp"
 #include "nexus/fusion/maps/closed_form.hpp"
 #include "nexus/fusion/maps/pair_statistics.hpp"
+#include "nexus/model/model.hpp"
 
 namespace nexus::fusion {
 
@@ -35,6 +37,30 @@ inline std::vector<float> router_features(std::string_view prompt, std::int64_t 
     for (std::size_t b = 0; b < std::size_t(router_byte_features); ++b) f[b] /= float(n);
   std::copy(pooled.begin(), pooled.end(), f.begin() + router_byte_features);
   return f;
+}
+
+/// The first `prefix_bytes` bytes of `text`, cut back to a character boundary: what the router reads.
+inline std::string_view prompt_head(std::string_view text, std::int64_t prefix_bytes) {
+  const auto k = std::min<std::size_t>(text.size(), std::size_t(std::max<std::int64_t>(prefix_bytes, 0)));
+  return text.substr(0, utf8::char_start(text, k));
+}
+
+/// The router's features of `prompt` as the feature teacher (`m`, `tok`) reads it: the byte histogram
+/// and the teacher's mean final hidden state over the prompt's first `prefix_bytes` bytes.
+inline std::vector<float> router_features_of(const model& m, const tokenizer& tok, std::string_view prompt,
+                                             std::int64_t prefix_bytes) {
+  const auto head = prompt_head(prompt, prefix_bytes);
+  auto ids = root_context(tok, m.arch().dims.vocab_size);
+  const auto enc = tok.encode(head);
+  ids.insert(ids.end(), enc.begin(), enc.end());
+  auto cache = m.new_cache(std::int64_t(ids.size()));
+  const auto r = m.forward(ids, cache, {.all_logits = false, .hidden_states = true});
+  const auto& h = r.hidden.back();  // the final norm's output [positions, width]
+  const auto H = h.shape.at(1), P = h.shape.at(0);
+  std::vector<float> pooled(std::size_t(H), 0.0f);
+  for (std::int64_t p = 0; p < P; ++p)
+    for (std::int64_t k = 0; k < H; ++k) pooled[std::size_t(k)] += h.data[std::size_t(p * H + k)] / float(P);
+  return router_features(head, prefix_bytes, pooled);
 }
 
 /// Predicted loss per teacher = W f + b, W [teachers, features] (row-major, fp64).

@@ -1,7 +1,9 @@
 // Several teachers side by side under a memory budget. Each teacher is a checkpoint folder or .gguf
 // file with its own tokenizer; its weights load when first used and the least recently used ones are
 // evicted so that the resident weights never exceed the budget. Descriptors and tokenizers (small)
-// are read up front, so a set that cannot work fails before any weights load.
+// are read up front, so a set that cannot work fails before any weights load. The set holds models
+// through the backend-neutral `model` interface; a teacher_loader says how one is loaded and what it
+// holds resident (the CPU backend unless another is given).
 #pragma once
 
 #include <algorithm>
@@ -66,19 +68,31 @@ inline std::string format_bytes(std::uint64_t b) {
   return buf;
 }
 
+/// How a teacher set loads a checkpoint, and the bytes its weights hold once loaded (for the budget).
+struct teacher_loader {
+  std::function<std::unique_ptr<model>(const std::filesystem::path&)> load;
+  std::function<std::uint64_t(const registry::opened_checkpoint&)> weight_bytes;
+};
+
+/// Teachers on the CPU (load_cpu_model with `options`).
+inline teacher_loader cpu_teachers(cpu_options options = {}) {
+  return {[options](const std::filesystem::path& p) -> std::unique_ptr<model> { return load_cpu_model(p, options); },
+          [options](const registry::opened_checkpoint& o) { return cpu_weight_bytes(o, options); }};
+}
+
 struct teacher_info {
   std::string name;            // the file or folder name; unique in the set
   std::filesystem::path path;  // checkpoint folder or .gguf file
   descriptor arch;
-  std::uint64_t weight_bytes = 0;  // resident bytes of its weights once loaded (cpu_weight_bytes)
+  std::uint64_t weight_bytes = 0;  // resident bytes of its weights once loaded (teacher_loader::weight_bytes)
 };
 
 class teacher_set {
  public:
   /// `budget`: the most bytes of weights resident at once; 0 means no limit. A teacher whose
   /// weights alone exceed the budget is a budget_error here, before anything loads.
-  teacher_set(const std::vector<std::filesystem::path>& paths, std::uint64_t budget, cpu_options options = {})
-      : budget_(budget), options_(options) {
+  teacher_set(const std::vector<std::filesystem::path>& paths, std::uint64_t budget, teacher_loader loader)
+      : budget_(budget), loader_(std::move(loader)) {
     if (paths.empty()) throw usage_error("teacher_set", "no teachers given");
     for (const auto& p : paths) {
       teacher t;
@@ -90,7 +104,7 @@ class teacher_set {
       t.info.path = p;
       const auto opened = registry::open_checkpoint(p);  // maps the weights; reads only headers
       t.info.arch = opened.arch;
-      t.info.weight_bytes = cpu_weight_bytes(opened, options_);
+      t.info.weight_bytes = loader_.weight_bytes(opened);
       if (budget_ > 0 && t.info.weight_bytes > budget_)
         throw budget_error(p.string(), "its weights need " + format_bytes(t.info.weight_bytes) +
                                            ", more than the whole budget of " + format_bytes(budget_));
@@ -98,12 +112,14 @@ class teacher_set {
       teachers_.push_back(std::move(t));
     }
   }
+  /// Teachers on the CPU.
+  teacher_set(const std::vector<std::filesystem::path>& paths, std::uint64_t budget, cpu_options options = {})
+      : teacher_set(paths, budget, cpu_teachers(options)) {}
 
   std::size_t size() const noexcept { return teachers_.size(); }
   const teacher_info& info(std::size_t i) const { return teachers_.at(i).info; }
   const tokenizer& tok(std::size_t i) const { return *teachers_.at(i).tok; }
   std::uint64_t budget() const noexcept { return budget_; }
-  const cpu_options& options() const noexcept { return options_; }
 
   /// Teacher i's model, loaded if it is not resident; least recently used teachers are evicted
   /// first until it fits. The reference stays valid until a later get() evicts it.
@@ -111,7 +127,7 @@ class teacher_set {
     auto& t = teachers_.at(i);
     if (!t.loaded) {
       while (budget_ > 0 && resident_bytes() + t.info.weight_bytes > budget_) evict(lru_.front());
-      t.loaded = load_cpu_model(t.info.path, options_);
+      t.loaded = loader_.load(t.info.path);
       ++loads_;
     }
     lru_.erase(std::remove(lru_.begin(), lru_.end(), i), lru_.end());
@@ -150,7 +166,7 @@ class teacher_set {
   std::vector<teacher> teachers_;
   std::vector<std::size_t> lru_;
   std::uint64_t budget_;
-  cpu_options options_;
+  teacher_loader loader_;
   std::size_t loads_ = 0;
 };
 

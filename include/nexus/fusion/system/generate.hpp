@@ -1,0 +1,121 @@
+// Generation through a fused system: with the router, by the one teacher it picks, decoding its own
+// tokens (a routed teacher runs as itself: what it alone would say, at its own speed); with the
+// cascade or the mixture, byte by byte from every teacher at once (all resident), streaming valid
+// UTF-8, each teacher's KV cache advancing only as its tokens are decided.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nexus/fusion/bytes/byte_level.hpp"
+#include "nexus/fusion/system/parameters.hpp"
+#include "nexus/generate/generate.hpp"
+
+namespace nexus::fusion {
+
+/// How generation combines the teachers. automatic: the router where the bundle has one, else the mixture.
+enum class system_mode { automatic, mixture, cascade, router };
+
+inline system_mode parse_system_mode(const std::string& s) {
+  if (s == "auto") return system_mode::automatic;
+  if (s == "mixture") return system_mode::mixture;
+  if (s == "cascade") return system_mode::cascade;
+  if (s == "router") return system_mode::router;
+  throw usage_error("--mode", "'" + s + "' is not one of auto, mixture, cascade, router");
+}
+
+struct system_generate_options {
+  std::size_t max_bytes = 256;
+  std::vector<std::string> stop = {};                  // stop once the text ends with one of these (kept)
+  std::function<void(std::string_view)> on_text = {};  // streamed complete UTF-8 characters
+  system_mode mode = system_mode::automatic;
+  std::function<void(std::size_t teacher)> on_route = {};  // router mode: the teacher chosen, before it generates
+};
+
+/// Whether `out` ends with one of the stop strings.
+inline bool ends_with_stop(std::string_view out, const std::vector<std::string>& stop) {
+  for (const auto& st : stop)
+    if (!st.empty() && out.ends_with(st)) return true;
+  return false;
+}
+
+/// Greedy, byte by byte, from the teachers `used` (in that order; the cascade's order for the
+/// cascade), every one resident: the most likely outcome that keeps the text valid UTF-8 and that
+/// every teacher can follow; end of text ends it.
+inline std::string generate_bytes(teacher_set& teachers, const system_parameters& p, std::span<const std::size_t> used,
+                                  bool cascade, std::string_view prompt, const system_generate_options& opt) {
+  std::vector<std::unique_ptr<byte_level_teacher>> views;
+  for (const auto t : used) {
+    byte_level_options o;
+    o.capacity = std::int64_t(prompt.size() + opt.max_bytes) + 16;
+    views.push_back(std::make_unique<byte_level_teacher>(teachers.get(t), teachers.tok(t), o));
+  }
+  std::vector<byte_distribution> at(views.size());
+  auto mixture = p.mixer();
+  const auto cascade_mix = p.cascade_mixer();
+  auto read = [&] {
+    for (std::size_t k = 0; k < views.size(); ++k) at[k] = views[k]->distribution();
+  };
+  auto push = [&](unsigned char c) {
+    if (!cascade) mixture.observe(at, c);  // `at`: the distributions c followed
+    for (auto& v : views) v->push(c);
+    read();
+  };
+  read();
+  for (std::size_t i = 0; i < prompt.size(); ++i) {
+    for (auto& v : views)  // the prompt is known: its bases run ahead together
+      if (v->looked_ahead().empty()) v->look_ahead(prompt.substr(i, byte_level_options{}.lookahead));
+    push(static_cast<unsigned char>(prompt[i]));
+  }
+  std::string out, pending;  // pending: bytes of a character not yet complete
+  while (out.size() + pending.size() < opt.max_bytes) {
+    const auto d = cascade ? cascade_position(at, *p.thresholds, cascade_mix).p : mixture.mix(at);
+    std::size_t best = end_of_text;
+    double best_p = d[end_of_text];
+    const std::string so_far = std::string(prompt) + out + pending;
+    for (std::size_t b = 0; b < end_of_text; ++b) {
+      if (!(d[b] > best_p)) continue;
+      bool ok = true;
+      for (const auto& dk : at) ok = ok && dk[b] > 0;
+      if (ok && utf8_valid_prefix(so_far + char(b))) best = b, best_p = d[b];
+    }
+    if (best == end_of_text) break;
+    push(static_cast<unsigned char>(best));
+    pending += char(best);
+    if (utf8::valid(pending)) {
+      out += pending;
+      if (opt.on_text) opt.on_text(pending);
+      pending.clear();
+    }
+    if (ends_with_stop(out, opt.stop)) break;
+  }
+  return out;
+}
+
+/// Teacher `m` alone, greedy over its own tokens from the root context (as the byte-level view reads
+/// a text): the text up to and including a stop string, at most `max_bytes` (whole characters).
+inline std::string generate_alone(const model& m, const tokenizer& tok, std::string_view prompt,
+                                  const system_generate_options& opt) {
+  auto ids = root_context(tok, m.arch().dims.vocab_size);
+  const auto enc = tok.encode(prompt);
+  ids.insert(ids.end(), enc.begin(), enc.end());
+  generate_options g;
+  g.max_new_tokens = std::int64_t(opt.max_bytes);  // a token spells at least one byte
+  if (tok.eos()) g.stop_tokens = {*tok.eos()};
+  g.stop_strings = opt.stop;
+  const auto r = nexus::generate(m, &tok, ids, g);
+  std::string out = tok.decode(r.tokens, true);
+  std::size_t cut = out.size();
+  for (const auto& st : opt.stop)
+    if (const auto at = st.empty() ? std::string::npos : out.find(st); at != std::string::npos)
+      cut = std::min(cut, at + st.size());
+  out.resize(utf8::char_start(out, std::min(cut, opt.max_bytes)));
+  if (!utf8::valid(out)) out.resize(out.size() - utf8::incomplete_tail(out));
+  if (opt.on_text && !out.empty()) opt.on_text(out);
+  return out;
+}
+
+}  // namespace nexus::fusion
