@@ -23,7 +23,10 @@ inline constexpr int no_device_status = 77;
 
 inline std::string command_line(int argc, char** argv) {
   std::string c;
-  for (int i = 0; i < argc; ++i) c += (i ? " " : "") + std::string(argv[i]);
+  for (int i = 0; i < argc; ++i) {
+    if (i) c += ' ';
+    c += argv[i];
+  }
   return c;
 }
 

@@ -230,32 +230,48 @@ if [ "${1:-}" = "--phase" ]; then
 fi
 
 # ---- pack: the three programs, stripped, with their non-system libraries, for the device tool's carry ----
+# DIR/programs.tar.xz (bin/, lib/; xz: the programs' SASS shrinks about sixfold) and DIR/COMMIT. The driver
+# unpacks it into DIR on first use.
 pack() {
   local dir="$1" b="$2"
   [ -d /usr/local/cuda/bin ] && export PATH="/usr/local/cuda/bin:$PATH"
   cmake --build "$b" -j"$(nproc)" --target nexus_cuda_tests cuda_bench gpu_bench || die "build failed in $b"
-  rm -rf "$dir" && mkdir -p "$dir/bin" "$dir/lib"
+  rm -rf "$dir" && mkdir -p "$dir/stage/bin" "$dir/stage/lib"
   local p lib
   for p in "$b/tests/nexus_cuda_tests" "$b/bench/cuda_bench" "$b/bench/gpu_bench"; do
-    strip -o "$dir/bin/$(basename "$p")" "$p" || die "strip $p"
+    strip -o "$dir/stage/bin/$(basename "$p")" "$p" || die "strip $p"
     # Libraries the GPU image may lack: all but the C/C++ runtime and the driver's and cuBLAS's (those are
     # there with the CUDA toolkit; cuBLASLt is far over the carry limit).
     ldd "$p" | awk '/=> \//{print $3}' | while read -r lib; do
       case "$(basename "$lib")" in
         libc.so* | libm.so* | libstdc++* | libgcc_s* | libdl.so* | libpthread* | librt.so* | ld-linux* | libcuda.so* | libcublas*) ;;
-        *) cp -Lu "$lib" "$dir/lib/" ;;
+        *) cp -Lu "$lib" "$dir/stage/lib/" ;;
       esac
     done
   done
+  tar -C "$dir/stage" -cJf "$dir/programs.tar.xz" bin lib || die "tar"
+  rm -rf "$dir/stage"
   { git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >"$dir/COMMIT"
   [ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] || printf ' (dirty)' >>"$dir/COMMIT"
   echo >>"$dir/COMMIT"
   local tree packed
   tree=$(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null) | tail -n 1 | cut -f1)
   packed=$(du -sb "$dir" | cut -f1)
-  echo "packed $dir:" "$dir"/bin/* "$dir"/lib/*
-  echo "size: $((packed / 1024)) KiB; with the tracked tree $(((tree + packed) / 1048576)) MiB of the device tool's 64 MiB"
+  tar -tJvf "$dir/programs.tar.xz"
+  echo "packed $dir ($(cat "$dir/COMMIT")): $((packed / 1024)) KiB; with the tracked tree $(((tree + packed) / 1048576)) MiB of the device tool's 64"
   [ $((tree + packed)) -lt $((64 * 1048576)) ] || echo "proof: warning: over the 64 MiB the device tool carries" >&2
+}
+
+unpack() {  # a pack's programs into its folder, once (Python's tarfile: the GPU image may lack xz)
+  [ -f "$1/programs.tar.xz" ] && [ ! -d "$1/bin" ] || return 0
+  python3 - "$1/programs.tar.xz" "$1" <<'PY' || die "cannot unpack $1/programs.tar.xz"
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    try:
+        t.extractall(sys.argv[2], filter="fully_trusted")
+    except TypeError:  # Python before 3.12
+        t.extractall(sys.argv[2])
+PY
 }
 
 # ---- the driver ----------------------------------------------------------------------------------------
@@ -311,6 +327,7 @@ mode=real
 [ "$dry" = 1 ] && mode="dry-run"
 export PROOF_MODE="$mode" PROOF_DRY="$dry" PROOF_OUT="$out"
 export PROOF_BUILD="$build_dir" PROOF_NO_BUILD="$no_build"
+unpack "$build_dir"
 [ -d "$build_dir/lib" ] && export LD_LIBRARY_PATH="$build_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 locate_programs() {  # the build folder's layout, or a pack's bin/
