@@ -297,6 +297,7 @@ json run_norm_rope(int rows, int reps, double ceiling_gbps) {
 int main(int argc, char** argv) {
   CLI::App app{"Kernel benchmarks of the CUDA backend against ceilings measured in the same run"};
   app.require_subcommand(1);
+  app.fallthrough();  // --out and --reps before or after the subcommand
   std::string out_path, rows_text = "1,512", tokens_text = "512,2048,8192";
   int reps = 5, norm_rows = 8192;
   std::size_t bytes = std::size_t(1) << 30;
