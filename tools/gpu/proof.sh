@@ -364,7 +364,8 @@ for p in "${phases[@]}"; do
   rm -rf "$raw" && mkdir -p "$raw"
   t0=$EPOCHREALTIME
   if [ "$lim" -le 0 ]; then
-    rc=124; echo "no time left of --total-seconds $total" >"$raw/log.txt"
+    lim=0 rc=124
+    echo "no time left of --total-seconds $total" >"$raw/log.txt"
   else
     PROOF_RAW="$raw" timeout -k 10 "$lim" bash "$self" --phase "$p" >"$raw/log.txt" 2>&1
     rc=$?
@@ -375,7 +376,9 @@ for p in "${phases[@]}"; do
     0) status=ok ;;
     77) status=skipped-no-device why="${reason:-no CUDA device}" ;;
     78) status=skipped why=$(head -n 1 "$raw/skip.txt" 2>/dev/null) ;;
-    124 | 137) status=timed_out why="stopped at its limit of ${lim} s" ;;
+    124 | 137)
+      status=timed_out why="stopped at its limit of ${lim} s"
+      [ "$lim" = 0 ] && why="not started: no time left of --total-seconds $total" ;;
     *) status=failed why="exit $rc: $(grep -v '^ *$' "$raw/log.txt" | tail -n 1 | cut -c1-200)" ;;
   esac
   [ "$p" = build ] && locate_programs
