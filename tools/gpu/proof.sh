@@ -213,8 +213,8 @@ phase_build() {
       echo "$b was configured for $home, not $root, and holds no programs"; return 1
     fi
     grep -q '^NEXUS_ENABLE_CUDA:BOOL=ON' "$b/CMakeCache.txt" || skip "CUDA is off in $b (no nvcc when it was configured)"
-  elif [ -d "$b/bin" ]; then
-    skip "prebuilt: $b/bin (tools/gpu/proof.sh --pack), commit $(cat "$b/COMMIT" 2>/dev/null || echo unknown)"
+  elif [ -d "$b/bin" ] || [ -f "$b/programs.tar.xz" ]; then
+    skip "prebuilt: the pack in $b (tools/gpu/proof.sh --pack), commit $(cat "$b/COMMIT" 2>/dev/null || echo unknown)"
   else
     command -v nvcc >/dev/null || skip "no nvcc: nothing to build the CUDA programs with"
     run cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DNEXUS_CUDA_ARCHS=90 -DNEXUS_BUILD_TOOLS=OFF \
@@ -230,8 +230,8 @@ if [ "${1:-}" = "--phase" ]; then
 fi
 
 # ---- pack: the three programs, stripped, with their non-system libraries, for the device tool's carry ----
-# DIR/programs.tar.xz (bin/, lib/; xz: the programs' SASS shrinks about sixfold) and DIR/COMMIT. The driver
-# unpacks it into DIR on first use.
+# DIR/programs.tar.xz (bin/, lib/; xz: the programs shrink about sixfold) and DIR/COMMIT. The driver
+# unpacks it into a temporary folder (not DIR: the pack stays small enough to carry).
 pack() {
   local dir="$1" b="$2"
   [ -d /usr/local/cuda/bin ] && export PATH="/usr/local/cuda/bin:$PATH"
@@ -262,9 +262,10 @@ pack() {
   [ $((tree + packed)) -lt $((64 * 1048576)) ] || echo "proof: warning: over the 64 MiB the device tool carries" >&2
 }
 
-unpack() {  # a pack's programs into its folder, once (Python's tarfile: the GPU image may lack xz)
-  [ -f "$1/programs.tar.xz" ] && [ ! -d "$1/bin" ] || return 0
-  python3 - "$1/programs.tar.xz" "$1" <<'PY' || die "cannot unpack $1/programs.tar.xz"
+unpack() {  # a pack's programs into $prog_dir (Python's tarfile: the GPU image may lack xz)
+  [ -f "$1/programs.tar.xz" ] || return 0
+  prog_dir=$(mktemp -d "${TMPDIR:-/tmp}/nexus-proof-programs.XXXXXX") || die "mktemp"
+  python3 - "$1/programs.tar.xz" "$prog_dir" <<'PY' || die "cannot unpack $1/programs.tar.xz"
 import sys, tarfile
 with tarfile.open(sys.argv[1]) as t:
     try:
@@ -327,14 +328,15 @@ mode=real
 [ "$dry" = 1 ] && mode="dry-run"
 export PROOF_MODE="$mode" PROOF_DRY="$dry" PROOF_OUT="$out"
 export PROOF_BUILD="$build_dir" PROOF_NO_BUILD="$no_build"
+prog_dir="$build_dir"
 unpack "$build_dir"
-[ -d "$build_dir/lib" ] && export LD_LIBRARY_PATH="$build_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+[ -d "$prog_dir/lib" ] && export LD_LIBRARY_PATH="$prog_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 locate_programs() {  # the build folder's layout, or a pack's bin/
   local name dir
   for name in nexus_cuda_tests cuda_bench gpu_bench; do
     unset "PROOF_BIN_$name"
-    for dir in "$build_dir/bin" "$build_dir/tests" "$build_dir/bench"; do
+    for dir in "$prog_dir/bin" "$build_dir/tests" "$build_dir/bench"; do
       [ -x "$dir/$name" ] && { export "PROOF_BIN_$name=$dir/$name"; break; }
     done
   done
@@ -391,3 +393,6 @@ if [ -n "$archive" ]; then
   tar -C "$out" -czf "$archive" . && echo "proof: archive $archive"
 fi
 python3 "$root/tools/gpu/result.py" check "$out" >/dev/null
+rc=$?
+[ "$prog_dir" = "$build_dir" ] || rm -rf "$prog_dir"
+exit "$rc"
