@@ -381,7 +381,9 @@ for p in "${phases[@]}"; do
     124 | 137)
       status=timed_out why="stopped at its limit of ${lim} s"
       [ "$lim" = 0 ] && why="not started: no time left of --total-seconds $total" ;;
-    *) status=failed why="exit $rc: $(grep -v '^ *$' "$raw/log.txt" | tail -n 1 | cut -c1-200)" ;;
+    *)
+      last=$(grep -v '^ *$' "$raw/log.txt" | tail -n 1 | cut -c1-200)
+      status=failed why="exit $rc${last:+: $last}" ;;
   esac
   [ "$p" = build ] && locate_programs
   python3 "$root/tools/gpu/result.py" phase "$out" "$p" "$status" "$rc" "$wall" "$lim" "$why" ||

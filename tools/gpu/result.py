@@ -169,7 +169,8 @@ def summary(out):
     print(f"proof: {s['mode']} on {s['device']} (driver {s['driver']}), commit {s['commit']}")
     print(f"{'phase':<11} {'status':<20} {'wall s':>7} {'limit':>6}  note")
     for p in phases:
-        note = p.get("reason") or json.dumps(p.get("headline") or {}, separators=(",", ":"))
+        note = " ".join(x for x in (p.get("reason") or "",
+                                    json.dumps(p["headline"], separators=(",", ":")) if p.get("headline") else "") if x)
         print(f"{p['phase']:<11} {p['status']:<20} {p.get('wall_seconds') or 0:>7.1f} {p.get('limit_seconds') or 0:>6}  "
               f"{note[:160]}")
     print(f"total {s['total_wall_seconds']} s; summary: {os.path.join(out, 'summary.json')}")
