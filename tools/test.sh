@@ -33,6 +33,7 @@ proof_out=$(mktemp -d)
 bash tools/gpu/proof.sh "$proof_out" --dry-run --build-dir "$build" | tail -n 14
 python3 tools/gpu/result.py check "$proof_out"
 rm -rf "$proof_out"
+bash tools/gpu/stub_test.sh  # its real-run path, with stand-ins for the GPU programs
 
 echo "[test] ${SECONDS} s: fuzzers"
 fuzz_build="${build}-fuzz"
