@@ -103,12 +103,15 @@ phase_sanitizer() {  # $1: memcheck | racecheck
   log_cmd "NEXUS_CUDA_FIXTURES=$fixtures $cs --tool $tool --error-exitcode 99 $PROOF_BIN_nexus_cuda_tests $tests -r junit -o $PROOF_RAW/junit.xml"
   local args=()
   [ -n "$tests" ] && args+=("$tests")
+  # A record before the run, replaced after it: a run stopped at its limit still says what it was.
+  printf '{"tool": "%s", "exit_code": null, "errors": null, "fixtures": "%s", "tests": "%s", "complete": false}\n' \
+    "$tool" "$fixtures" "${tests:-all}" >"$PROOF_RAW/sanitizer.json"
   NEXUS_CUDA_FIXTURES="$fixtures" "$cs" --tool "$tool" --error-exitcode 99 --print-limit 50 \
     "$PROOF_BIN_nexus_cuda_tests" "${args[@]}" -r junit -o "$PROOF_RAW/junit.xml" >"$PROOF_RAW/sanitizer.txt" 2>&1
   local rc=$?
   local errors
   errors=$(grep -o 'ERROR SUMMARY: [0-9]*' "$PROOF_RAW/sanitizer.txt" | tail -n 1 | grep -o '[0-9]*$')
-  printf '{"tool": "%s", "exit_code": %d, "errors": %s, "fixtures": "%s", "tests": "%s"}\n' \
+  printf '{"tool": "%s", "exit_code": %d, "errors": %s, "fixtures": "%s", "tests": "%s", "complete": true}\n' \
     "$tool" "$rc" "${errors:-null}" "$fixtures" "${tests:-all}" >"$PROOF_RAW/sanitizer.json"
   tail -n 40 "$PROOF_RAW/sanitizer.txt"
   return "$rc"
