@@ -159,7 +159,7 @@ def summary(out):
             continue
         phases.append({"phase": name, "status": rec["status"], "reason": rec.get("reason", ""),
                        "wall_seconds": rec.get("wall_seconds"), "limit_seconds": rec.get("limit_seconds"),
-                       "headline": headline(name, rec)})
+                       "headline": {} if rec["status"].startswith("skipped") else headline(name, rec)})
     s = {**common(), "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
          "all_ok_or_skipped": all(p["status"] == "ok" or p["status"].startswith("skipped") for p in phases),
          "total_wall_seconds": round(sum(p.get("wall_seconds") or 0 for p in phases), 1), "phases": phases}
