@@ -132,8 +132,8 @@ int main(int argc, char** argv) {
   if (params > 0) {  // random weights: every parameter is read once per step (the tied head reads the embedding)
     const double elem = p == nexus::cuda::precision::fp32 ? 4 : 2;
     const std::int64_t avg_keys = prompt + 2 + decode / 2;
-    const double bytes = double(params) * elem +
-                         double(n.dims.num_layers) * 2 * avg_keys * n.dims.num_kv_heads * n.dims.head_dim * elem;
+    const double bytes =
+        double(params) * elem + double(n.dims.num_layers) * 2 * avg_keys * n.dims.num_kv_heads * n.dims.head_dim * elem;
     j["parameters"] = params;
     j["decode_bytes_per_step"] = bytes;
     j["decode_hbm_gb_per_s"] = bytes / decode_s / 1e9;

@@ -42,7 +42,8 @@ std::vector<fs::path> cuda_fixtures() {
 
 /// One JSON line to $NEXUS_CUDA_REPORT, when set.
 void report(const nlohmann::json& line) {
-  if (const char* path = std::getenv("NEXUS_CUDA_REPORT"); path && *path) std::ofstream(path, std::ios::app) << line.dump() << "\n";
+  if (const char* path = std::getenv("NEXUS_CUDA_REPORT"); path && *path)
+    std::ofstream(path, std::ios::app) << line.dump() << "\n";
 }
 
 std::string family_of(const fs::path& dir) { return test::load_json(dir / "config.json").value("model_type", ""); }

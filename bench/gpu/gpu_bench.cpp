@@ -58,11 +58,16 @@ struct projection {
 // Llama-3.2-1B: hidden 2048, 32 heads / 8 KV heads of 64, MLP 8192, vocabulary 128256.
 // Qwen2.5-0.5B: hidden 896, 14 heads / 2 KV heads of 64, MLP 4864, vocabulary 151936.
 constexpr projection projections[] = {
-    {"llama-3.2-1b", "qkv", 2048 + 2 * 512, 2048}, {"llama-3.2-1b", "o", 2048, 2048},
-    {"llama-3.2-1b", "gate_up", 2 * 8192, 2048},   {"llama-3.2-1b", "down", 2048, 8192},
-    {"llama-3.2-1b", "head", 128256, 2048},        {"qwen2.5-0.5b", "qkv", 896 + 2 * 128, 896},
-    {"qwen2.5-0.5b", "o", 896, 896},               {"qwen2.5-0.5b", "gate_up", 2 * 4864, 896},
-    {"qwen2.5-0.5b", "down", 896, 4864},           {"qwen2.5-0.5b", "head", 151936, 896},
+    {"llama-3.2-1b", "qkv", 2048 + 2 * 512, 2048},
+    {"llama-3.2-1b", "o", 2048, 2048},
+    {"llama-3.2-1b", "gate_up", 2 * 8192, 2048},
+    {"llama-3.2-1b", "down", 2048, 8192},
+    {"llama-3.2-1b", "head", 128256, 2048},
+    {"qwen2.5-0.5b", "qkv", 896 + 2 * 128, 896},
+    {"qwen2.5-0.5b", "o", 896, 896},
+    {"qwen2.5-0.5b", "gate_up", 2 * 4864, 896},
+    {"qwen2.5-0.5b", "down", 896, 4864},
+    {"qwen2.5-0.5b", "head", 151936, 896},
 };
 
 /// cuBLASLt descriptors as kernels/gemm.cpp makes them (bf16 A and W, fp32 D, fp32 compute, W transposed).
@@ -192,6 +197,7 @@ json run_gemm(const std::vector<int>& row_counts, int reps) {
         });
         peak_tflops = std::max(peak_tflops, 2.0 * double(m) * m * m / (ms * 1e-3) / 1e12);
       } catch (const std::exception&) {
+        // an algorithm offered that fails to run does not count
       }
     }
   }
@@ -232,11 +238,12 @@ json run_attention(const std::vector<int>& token_counts, int reps, double peak_t
                    {"fraction_of_spec_bf16_peak", peak_tflops > 0 ? tflops / peak_tflops : 0.0}});
     fmt::print(stderr, "attention {} tokens: {:.3f} ms, {:.1f} TFLOP/s\n", n, ms, tflops);
   }
-  return {{"runs", out},
-          {"spec_bf16_tflops", peak_tflops},
-          // FlashAttention-3 paper (Shah et al., 2024): FlashAttention-2's forward reaches about 35% of the H100's peak.
-          {"target_fraction", 0.35},
-          {"target_source", "FlashAttention-2 forward on H100: about 35% of peak (FlashAttention-3 paper, 2024)"}};
+  return {
+      {"runs", out},
+      {"spec_bf16_tflops", peak_tflops},
+      // FlashAttention-3 paper (Shah et al., 2024): FlashAttention-2's forward reaches about 35% of the H100's peak.
+      {"target_fraction", 0.35},
+      {"target_source", "FlashAttention-2 forward on H100: about 35% of peak (FlashAttention-3 paper, 2024)"}};
 }
 
 // ---- norm and RoPE -------------------------------------------------------------------------------------
@@ -260,8 +267,8 @@ json run_norm_rope(int rows, int reps, double ceiling_gbps) {
         nb::best_ms(st.get(), reps, 3, [&] { nc::residual_norm(a, rows, hidden, cfg, nc::precision::bf16, st.get()); });
     const double bytes = double(R) * hidden * (4 + 4 + 4 + 2);  // read x, branch; write x, out
     const double gbps = bytes / (ms * 1e-3) / 1e9;
-    out["residual_rms_norm"] = {{"rows", rows},       {"hidden", hidden}, {"ms", ms},
-                                {"bytes", bytes},     {"gb_per_s", gbps}, {"fraction_of_ceiling", gbps / ceiling_gbps}};
+    out["residual_rms_norm"] = {{"rows", rows},   {"hidden", hidden}, {"ms", ms},
+                                {"bytes", bytes}, {"gb_per_s", gbps}, {"fraction_of_ceiling", gbps / ceiling_gbps}};
   }
   {  // RoPE on q and k (llama3 frequencies need not matter for time), q out, k and v appended to the bf16 caches
     nc::device_buffer qkv(R * (qw + 2 * kw) * 4), q(R * qw * 4), kc(R * kw * 2), vc(R * kw * 2), inv(hd / 2 * 4),
@@ -283,9 +290,9 @@ json run_norm_rope(int rows, int reps, double ceiling_gbps) {
         nb::best_ms(st.get(), reps, 3, [&] { nc::qkv_rope_append(a, rows, cfg, nc::precision::bf16, st.get()); });
     const double bytes = double(R) * ((qw + 2 * kw) * 4 + qw * 4 + 2 * kw * 2);  // read qkv; write q, k, v
     const double gbps = bytes / (ms * 1e-3) / 1e9;
-    out["qkv_rope_append"] = {{"rows", rows},   {"heads", heads},       {"kv_heads", kv_heads},
-                              {"head_dim", hd}, {"ms", ms},             {"bytes", bytes},
-                              {"gb_per_s", gbps}, {"fraction_of_ceiling", gbps / ceiling_gbps}};
+    out["qkv_rope_append"] = {
+        {"rows", rows}, {"heads", heads}, {"kv_heads", kv_heads}, {"head_dim", hd},
+        {"ms", ms},     {"bytes", bytes}, {"gb_per_s", gbps},     {"fraction_of_ceiling", gbps / ceiling_gbps}};
   }
   out["bytes_counted"] = "each input read once and each output written once (the least the step must move)";
   out["target_fraction"] = 0.85;
@@ -304,7 +311,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", out_path, "JSON file to write (also printed)");
   app.add_option("--reps", reps, "timed repeats; the best is kept")->check(CLI::Range(1, 1000));
   auto* bw = app.add_subcommand("bandwidth", "copy-kernel HBM bandwidth");
-  bw->add_option("--bytes", bytes, "bytes per copy (default 1 GiB)")->check(CLI::Range(std::size_t(1) << 20, std::size_t(1) << 36));
+  bw->add_option("--bytes", bytes, "bytes per copy (default 1 GiB)")
+      ->check(CLI::Range(std::size_t(1) << 20, std::size_t(1) << 36));
   auto* gemm = app.add_subcommand("gemm", "projection GEMMs against cuBLASLt's best algorithm");
   gemm->add_option("--rows", rows_text, "token rows, comma-separated (default 1,512)");
   auto* attn = app.add_subcommand("attention", "causal prefill attention, head_dim 128");
@@ -330,7 +338,8 @@ int main(int argc, char** argv) {
     j["bandwidth"] = ceiling;
     const double ceiling_gbps = ceiling["ceiling_gb_per_s"].get<double>();
     if (gemm->parsed()) j["gemm"] = run_gemm(row_counts, reps);
-    if (attn->parsed()) j["attention"] = run_attention(token_counts, reps, nb::spec_bf16_tflops(j["device"].get<std::string>()));
+    if (attn->parsed())
+      j["attention"] = run_attention(token_counts, reps, nb::spec_bf16_tflops(j["device"].get<std::string>()));
     if (nr->parsed()) j["norm_rope"] = run_norm_rope(norm_rows, reps, ceiling_gbps);
     nb::write_json(j, out_path);
     return 0;
