@@ -84,7 +84,15 @@ int main(int argc, char** argv) {
   } else {
     const auto n = nexus::registry::describe(shape_config(shape), shape);
     nexus::weight_map w;
-    std::normal_distribution<float> normal(0.0f, 0.02f);
+    // Uniform with standard deviation 0.02 from splitmix64 (a normal draw per weight took ~15 s for the 1B shape:
+    // device time on a lent GPU); what the timing sees is the same either way.
+    std::uint64_t state = 0;
+    const auto uniform = [&state] {
+      std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      return float(double((z ^ (z >> 31)) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * 0.0346410f;  // 0.02 · √3
+    };
     for (const auto& [name, s] : nexus::canonical_tensors(n)) {
       auto& t = w[name];
       t.shape = s;
@@ -93,7 +101,7 @@ int main(int argc, char** argv) {
       params += count;
       t.data.resize(std::size_t(count));
       const bool norm = name.find("norm") != std::string::npos;
-      for (auto& v : t.data) v = norm ? 1.0f : normal(rng);
+      for (auto& v : t.data) v = norm ? 1.0f : uniform();
     }
     m = nexus::cuda::make_model(n, w, p);
   }

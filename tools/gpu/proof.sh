@@ -34,7 +34,7 @@ self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 root="$(cd "$(dirname "$self")/../.." && pwd)"
 phases=(build memcheck racecheck parity accuracy bandwidth decode gemm attention norm_rope e2e)
 # Each phase's own limit in seconds (--phase-seconds N sets every one but build's).
-declare -A limit=([build]=480 [memcheck]=90 [racecheck]=60 [parity]=60 [accuracy]=60 [bandwidth]=30
+declare -A limit=([build]=480 [memcheck]=90 [racecheck]=60 [parity]=90 [accuracy]=60 [bandwidth]=30
                   [decode]=120 [gemm]=90 [attention]=60 [norm_rope]=30 [e2e]=120)
 # The sanitizers' subset: three fixtures of different families (a dense GQA model, biases, softcap + sliding window).
 sanitizer_fixtures="llama,qwen2,gemma2"
