@@ -4,6 +4,7 @@
   result.py phase   OUT NAME STATUS EXIT WALL LIMIT REASON   one phase: OUT/NAME.json from OUT/raw/NAME/
   result.py summary OUT                                    OUT/summary.json from the phases' files, and a table
   result.py check   OUT                                    exit 0 when summary.json lists every phase ok or skipped*
+  result.py markdown OUT                                   the ratios against the issue's targets, a Markdown table
 
 Every record carries the device, driver, commit and mode (real run or dry run) from the environment
 proof.sh sets (PROOF_DEVICE, PROOF_DRIVER, PROOF_COMMIT, PROOF_MODE, PROOF_ARGS). A phase's raw folder
@@ -176,6 +177,60 @@ def summary(out):
     print(f"total {s['total_wall_seconds']} s; summary: {os.path.join(out, 'summary.json')}")
 
 
+def markdown(out):
+    """The ratios against the issue's targets as Markdown rows, for bench/README.md (issue step 4)."""
+    s = load(out, "summary")
+    if s is None:
+        print(f"proof markdown: no {out}/summary.json", file=sys.stderr)
+        return 1
+    heads = {p["phase"]: (p["status"], p.get("headline") or {}) for p in s["phases"]}
+    rows = []
+
+    def row(what, value, target, higher_is_better=True, unit=""):
+        met = "" if value is None or target is None else (
+            "yes" if (value >= target if higher_is_better else value <= target) else "no")
+        fmt = (lambda v: "—" if v is None else (f"{v:.3g}{unit}" if isinstance(v, (int, float)) else str(v)))
+        rows.append(f"| {what} | {fmt(value)} | {fmt(target)} | {met} |")
+
+    for phase in ("memcheck", "racecheck"):
+        st, h = heads[phase]
+        row(f"{phase} errors ({st})", h.get("errors"), 0, higher_is_better=False)
+    st, h = heads["parity"]
+    row(f"fp32 parity: failing fixtures of {h.get('fixtures', 0)} ({st})", len(h.get("failed", [])) if h else None, 0,
+        higher_is_better=False)
+    row("fp32 logits NMSE against the CPU path, worst fixture", h.get("max_nmse_vs_cpu"), None)
+    st, h = heads["accuracy"]
+    row(f"bf16 logits NMSE against fp32, worst fixture ({st})", h.get("max_bf16_nmse"), 1e-3, higher_is_better=False)
+    row(f"fp16 logits NMSE against fp32, worst fixture ({st})", h.get("max_fp16_nmse"), 1e-4, higher_is_better=False)
+    st, h = heads["bandwidth"]
+    row(f"copy-kernel bandwidth GB/s ({st}; data sheet {h.get('spec_hbm_gb_per_s')})", h.get("copy_kernel_gb_per_s"),
+        None)
+    st, h = heads["decode"]
+    for shape, v in h.items():
+        if isinstance(v, dict):
+            row(f"decode {shape}: {v.get('decode_ms_per_token', 0):.3g} ms/token, fraction of copy bandwidth",
+                v.get("decode_fraction_of_measured_bandwidth"), 0.8)
+    st, h = heads["gemm"]
+    row(f"projection GEMMs, worst fraction of cuBLASLt's best ({st})", h.get("worst_fraction_of_cublaslt_best"), 0.9)
+    st, h = heads["attention"]
+    for r in h.get("runs", []):
+        row(f"prefill attention {r.get('tokens')} tokens: {r.get('tflops') or 0:.3g} TFLOP/s, fraction of bf16 peak",
+            r.get("fraction_of_spec_bf16_peak"), h.get("target_fraction"))
+    st, h = heads["norm_rope"]
+    for k, v in h.items():
+        if k != "target_fraction":
+            row(f"{k}, fraction of copy bandwidth ({st})", v, 0.85)
+    st, h = heads["e2e"]
+    for k, v in h.items():
+        if isinstance(v, dict):
+            row(f"end to end {k}: prefill tokens/s", v.get("prefill_tokens_per_s"), None)
+            row(f"end to end {k}: decode tokens/s", v.get("decode_tokens_per_s"), None)
+    print(f"GPU: {s['device']} (driver {s['driver']}), commit {s['commit']}, {s['finished_utc']}\n")
+    print("| figure | value | target | met |\n|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
 def check(out):
     s = load(out, "summary")
     if s is None:
@@ -197,6 +252,8 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "summary":
         summary(argv[2])
         return 0
+    if len(argv) == 3 and argv[1] == "markdown":
+        return markdown(argv[2])
     if len(argv) == 3 and argv[1] == "check":
         return check(argv[2])
     print(__doc__, file=sys.stderr)

@@ -88,6 +88,9 @@ assert heads["decode"]["llama-3.2-1b"]["decode_fraction_of_measured_bandwidth"] 
 assert heads["parity"]["families"] == ["llama"] and heads["parity"]["failed"] == []
 assert not s["all_ok_or_skipped"]
 EOF
+python3 "$root/tools/gpu/result.py" markdown "$out" >"$work/table.md" || fail "result.py markdown"
+grep -q '| projection GEMMs, worst fraction of cuBLASLt.s best (ok) | 0.93 | 0.9 | yes |' "$work/table.md" ||
+  fail "the Markdown table: $(cat "$work/table.md")"
 tar -tzf "$work/proof.tgz" >"$work/listing" || fail "cannot list the archive"
 grep -q summary.json "$work/listing" || fail "no summary.json in the archive"
 echo "stub_test: proof.sh's real-run path: 11 phases recorded, failure and time limit kept to their phase"
