@@ -13,7 +13,12 @@
 
 namespace nexus::test {
 
-inline std::filesystem::path data_dir() { return NEXUS_TEST_DATA; }
+/// tests/data: the path compiled in, or $NEXUS_TEST_DATA (test binaries carried to another machine, where the
+/// source tree sits elsewhere: tools/gpu/proof.sh).
+inline std::filesystem::path data_dir() {
+  if (const char* e = std::getenv("NEXUS_TEST_DATA"); e && *e) return e;
+  return NEXUS_TEST_DATA;
+}
 
 /// A fresh folder under /tmp, removed with everything in it when the object goes.
 struct temp_dir {

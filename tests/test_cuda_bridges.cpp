@@ -9,6 +9,7 @@
 #include "nexus/backend/cuda/model.hpp"
 #include "nexus/fusion/bridges/bridge_cuda.hpp"
 #include "nexus/model/parity.hpp"
+#include "reference.hpp"
 
 using namespace nexus;
 using namespace nexus::fusion;
@@ -75,7 +76,7 @@ TEST_CASE("CUDA bridges match the CPU reference, forward and backward") {
 
 TEST_CASE("CUDA: a zero-initialised gated adapter between two blocks leaves the logits bit-identical") {
   for (const auto p : {cuda::precision::fp32, cuda::precision::bf16}) {
-    const auto m = cuda::load_model(NEXUS_TEST_DATA "/models/llama", p);
+    const auto m = cuda::load_model(test::data_dir() / "models" / "llama", p);
     const auto H = m->arch().dims.hidden_size;
     std::vector<std::int32_t> ids;
     for (int i = 0; i < 20; ++i) ids.push_back(std::int32_t((i * 37 + 11) % m->arch().dims.vocab_size));

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README command two (and CI): set up, build, run every test, then each fuzzer for
+# README command two (and CI): set up, build, run every test (and the GPU proof script's dry run), then each fuzzer for
 # ${NEXUS_FUZZ_SECONDS:-60} seconds from seeds taken from tests/data.
 #
 #   tools/test.sh --sanitize   instead: the tests built with ASan + UBSan (CUDA off, no fuzzers) in
@@ -26,6 +26,14 @@ echo "[test] ${SECONDS} s: built; format check, ctest"
 bash tools/format.sh --check  # the sources follow .clang-format (tools/format.sh applies it)
 build="${NEXUS_BUILD_DIR:-build}"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)")
+
+# The GPU proof script's dry run (tools/gpu/README.md) on the build folder just built (nothing is rebuilt):
+# argument handling, each program's no-device path and the result writer; every phase ok or skipped.
+proof_out=$(mktemp -d)
+bash tools/gpu/proof.sh "$proof_out" --dry-run --build-dir "$build" | tail -n 14
+python3 tools/gpu/result.py check "$proof_out"
+rm -rf "$proof_out"
+bash tools/gpu/stub_test.sh  # its real-run path, with stand-ins for the GPU programs
 
 echo "[test] ${SECONDS} s: fuzzers"
 fuzz_build="${build}-fuzz"
