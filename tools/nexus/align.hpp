@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nexus/fusion/maps/closed_form.hpp"
-#include "plot.hpp"
+#include "nexus/chart/plot.hpp"
 
 namespace nexus::cli {
 
@@ -209,7 +209,7 @@ inline int align_store(const align_args& args) {
     // A heat map per method beside the report: REPORT.<method>.png, R² on a 0..1 scale (below 0 is 0).
     auto short_name = [](const std::string& key) { return key.starts_with("layer") ? key.substr(5) : key; };
     for (const auto& m : methods) {
-      plot::heat_map_spec h;
+      chart::heat_map_spec h;
       h.title = m + " held-out R2";
       h.row_label = s.teacher_name(froms.front().teacher) + " layer";
       h.col_label = s.teacher_name(tos.front().teacher) + " layer";
@@ -218,7 +218,7 @@ inline int align_store(const align_args& args) {
       for (const auto& row : grids[m]["heldout_r2"])
         for (const auto& v : row) h.values.push_back(v.get<double>());
       const auto png = std::filesystem::path(args.out).replace_extension("").string() + "." + m + ".png";
-      plot::heat_map(png, h);
+      chart::heat_map(png, h);
       report["heat_maps"][m] = std::filesystem::path(png).filename().string();
     }
   }

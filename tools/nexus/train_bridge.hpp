@@ -9,7 +9,7 @@
 
 #include "nexus/fusion/maps/closed_form.hpp"
 #include "nexus/fusion/bridges/train_bridge.hpp"
-#include "plot.hpp"
+#include "nexus/chart/plot.hpp"
 #include "progress.hpp"
 
 namespace nexus::cli {
@@ -109,7 +109,7 @@ inline int train_bridge(const train_bridge_args& a) {
   // Curves: JSON and PNG beside the bridge.
   const auto stem = output_stem(a.out);
   nlohmann::ordered_json curve = nlohmann::ordered_json::array();
-  plot::line_series tr{"train", {}, {}}, ho{"held-out", {}, {}};
+  chart::line_series tr{"train", {}, {}}, ho{"held-out", {}, {}};
   for (const auto& c : r.curve) {
     curve.push_back({{"step", c.step}, {"train", c.train}, {"held_out", c.held_out}});
     if (std::isfinite(c.train)) tr.x.push_back(double(c.step)), tr.y.push_back(c.train);
@@ -141,7 +141,7 @@ inline int train_bridge(const train_bridge_args& a) {
                                    {"seconds", r.seconds},
                                    {"curve", curve}};
   std::ofstream(stem + ".curve.json") << report.dump(2) << "\n";
-  plot::line_chart(stem + ".curve.png", {.title = a.kind + " bridge " + a.from + " -> " + a.to + ", " + a.objective,
+  chart::line_chart(stem + ".curve.png", {.title = a.kind + " bridge " + a.from + " -> " + a.to + ", " + a.objective,
                                          .x_label = "step",
                                          .y_label = a.objective + " loss",
                                          .series = {tr, ho},
