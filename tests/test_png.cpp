@@ -6,8 +6,8 @@
 #include <fstream>
 #include <random>
 
-#include "nexus/io/png.hpp"
-#include "../tools/nexus/plot.hpp"
+#include "nexus/chart/plot.hpp"
+#include "nexus/chart/png.hpp"
 
 namespace {
 
@@ -44,7 +44,7 @@ TEST_CASE("png: libpng decodes what we encode, pixel for pixel", "[png]") {
     std::vector<std::uint8_t> rgb(std::size_t(w) * h * 3);
     for (auto& v : rgb) v = std::uint8_t(rng());
     for (std::size_t i = 0; i < rgb.size() / 2; ++i) rgb[i] = 17;  // runs, which the Up filter zeroes
-    const auto d = decode(nexus::io::encode_png(w, h, rgb));
+    const auto d = decode(nexus::chart::encode_png(w, h, rgb));
     CHECK(d.width == w);
     CHECK(d.height == h);
     CHECK(d.rgb == rgb);
@@ -53,13 +53,13 @@ TEST_CASE("png: libpng decodes what we encode, pixel for pixel", "[png]") {
 
 TEST_CASE("png: wrong sizes are usage errors", "[png]") {
   std::vector<std::uint8_t> rgb(12);
-  CHECK_THROWS_AS(nexus::io::encode_png(2, 3, rgb), nexus::usage_error);
-  CHECK_THROWS_AS(nexus::io::encode_png(0, 4, rgb), nexus::usage_error);
-  CHECK_THROWS_AS(nexus::io::write_png("/no-such-dir/x.png", 2, 2, rgb), nexus::io_error);
+  CHECK_THROWS_AS(nexus::chart::encode_png(2, 3, rgb), nexus::usage_error);
+  CHECK_THROWS_AS(nexus::chart::encode_png(0, 4, rgb), nexus::usage_error);
+  CHECK_THROWS_AS(nexus::chart::write_png("/no-such-dir/x.png", 2, 2, rgb), nexus::io_error);
 }
 
 TEST_CASE("plot: a heat map shows each cell in its colour", "[png]") {
-  namespace plot = nexus::cli::plot;
+  namespace plot = nexus::chart;
   plot::heat_map_spec s;
   s.title = "test";
   s.row_names = {"a", "b"};
@@ -97,7 +97,7 @@ TEST_CASE("plot: a heat map shows each cell in its colour", "[png]") {
 }
 
 TEST_CASE("plot: a line chart draws its series", "[png]") {
-  namespace plot = nexus::cli::plot;
+  namespace plot = nexus::chart;
   plot::line_chart_spec s{
       "loss", "step", "loss", {{"train", {0, 1, 2, 3}, {4, 3, 2.5, 2}}, {"held-out", {0, 3}, {4.2, 2.4}}}};
   const auto path = temp_png("line");

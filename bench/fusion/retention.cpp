@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../../tools/nexus/plot.hpp"
+#include "nexus/chart/plot.hpp"
 #include "nexus/fusion/system/system.hpp"
 
 using namespace nexus;
@@ -225,7 +225,7 @@ int main(int argc, char** argv) try {
         {{"target_share", p.target_share}, {"escalated_share", p.escalated_share}, {"bits_per_byte", p.bits_per_byte}});
   std::ofstream(out + ".json") << j.dump(2) << "\n";
 
-  namespace plot = nexus::cli::plot;
+  namespace plot = nexus::chart;
   plot::heat_map_spec dom{"bits per byte (test)", "method", "domain", {}, domains, {}};
   for (const auto& [name, t] : methods) {
     dom.row_names.push_back(name);

@@ -1,6 +1,7 @@
 // `nexus score MODEL --text FILE [--end] [--json]`: bits per byte of a text under one teacher, byte-level
 // (nexus/fusion/bytes/byte_level.hpp: every tokenization marginalised) and under its canonical tokenization,
-// with the speed of each.
+// with the speed of each; under a .nexus bundle, each teacher's and each fused mode's; with --stitch, a
+// stitched pair of teachers (score_stitch.hpp).
 #pragma once
 
 #include <fmt/format.h>
@@ -13,9 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../command.hpp"
+#include "../options.hpp"
 #include "nexus/backend/cpu/model.hpp"
 #include "nexus/fusion/bytes/byte_level.hpp"
 #include "nexus/fusion/system/system.hpp"
+#include "score_stitch.hpp"
 
 namespace nexus::cli {
 
@@ -125,5 +129,51 @@ inline int score(const score_args& a) {
              100 * gain);
   return 0;
 }
+
+/// One `score`: a model or bundle scored byte by byte, or (--stitch) a stitched pair of teachers.
+class score_command : public command {
+ public:
+  void add(CLI::App& app) override {
+    sub_ = app.add_subcommand(
+        "score",
+        "Bits per byte of a text under a model or a .nexus bundle (byte-level and canonical), or of a stitched pair");
+    sub_->add_option("model", score_.model, "checkpoint folder, .gguf file or .nexus bundle (not with --stitch)")
+        ->check(CLI::ExistingPath);
+    sub_->add_option("--text", texts_, "UTF-8 text file (--stitch: several, .jsonl one document a line)")
+        ->check(CLI::ExistingFile);
+    sub_->add_flag("--end", score_.with_end, "also score the end of the text (the eos token / end-of-text outcome)");
+    sub_->add_flag("--json", score_.json, "print one JSON object");
+    add_threads_option(*sub_, score_.threads);
+    sub_->add_option("--stitch", stitch_.stitch, "A:i,B:j with A and B checkpoint folders or .gguf files");
+    sub_->add_option("--bridge", stitch_.bridge, "with --stitch: bridge file (nexus train-bridge)")
+        ->check(CLI::ExistingFile);
+    sub_->add_option("--heldout-of", stitch_.heldout_of, "with --stitch: score the held-out documents of this store")
+        ->check(CLI::ExistingDirectory);
+    sub_->add_option("--unigram-store", stitch_.unigram_store,
+                     "with --stitch: B's unigram, the mean of its stored top-k over this store's training documents")
+        ->check(CLI::ExistingDirectory);
+    sub_->add_option("--unigram-text", stitch_.unigram_text, "with --stitch: B's unigram from its tokens of this text")
+        ->check(CLI::ExistingFile);
+    sub_->add_option("--context", stitch_.context, "with --stitch: tokens per window")->check(CLI::Range(2, 1 << 20));
+  }
+
+  int run() override {
+    if (!stitch_.stitch.empty()) {
+      if (!score_.model.empty()) throw usage_error("score", "give a model or --stitch, not both");
+      if (stitch_.bridge.empty()) throw usage_error("score", "--stitch needs --bridge");
+      stitch_.text = texts_, stitch_.json = score_.json, stitch_.threads = score_.threads;
+      return score_stitched(stitch_);
+    }
+    if (score_.model.empty()) throw usage_error("score", "give a model, a .nexus bundle, or --stitch");
+    if (texts_.size() != 1) throw usage_error("score", "give one --text file");
+    score_.text_file = texts_[0];
+    return score(score_);
+  }
+
+ private:
+  score_args score_;
+  stitch_args stitch_;
+  std::vector<std::string> texts_;
+};
 
 }  // namespace nexus::cli

@@ -4,14 +4,26 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <optional>
 
-#include "bundle.hpp"
-#include "commands.hpp"
+#include "../chat_prompt.hpp"
+#include "../command.hpp"
+#include "../descriptor_table.hpp"
+#include "../dev_examples.hpp"
+#include "../options.hpp"
+#include "../table.hpp"
+#include "nexus/fusion/system/bundle.hpp"
+#include "nexus/fusion/system/system.hpp"
+#include "nexus/fusion/teachers/teacher_set.hpp"
+#include "nexus/generate/generate.hpp"
+#include "nexus/generate/parity_check.hpp"
+#include "nexus/inspect/summary.hpp"
 #include "nexus/io/model_cache.hpp"
 
 namespace nexus::cli {
@@ -285,5 +297,29 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
   if (!real_references.empty()) demo_fused(real_references, cpu);
   return failures == 0 ? 0 : 1;
 }
+
+class demo_command : public command {
+ public:
+  void add(CLI::App& app) override {
+    sub_ = app.add_subcommand("demo",
+                              "The main job: shipped models side by side, checked against transformers, generating");
+    sub_->add_option("--models", models_dir_, "folder of tiny checkpoint folders")->check(CLI::ExistingDirectory);
+    sub_->add_option(
+            "--references", real_refs_,
+            "references of the real models (tests/data/real); the models come from ${NEXUS_MODELS:-~/.cache/nexus/models}, filled by tools/fetch_models.sh")
+        ->check(CLI::ExistingDirectory);
+    sub_->add_flag("--no-real", no_real_, "only the tiny fixtures (no downloaded models needed)");
+    sub_->add_option("--precision", device_.precision, "weights: stored (default) or fp32 (the exact reference)")
+        ->check(CLI::IsMember({"stored", "fp32"}));
+    add_worker_threads_option(*sub_, device_.threads);
+  }
+
+  int run() override { return demo(models_dir_, no_real_ ? std::string() : real_refs_, device_); }
+
+ private:
+  std::string models_dir_ = "tests/data/models", real_refs_ = "tests/data/real";
+  bool no_real_ = false;
+  device_args device_;
+};
 
 }  // namespace nexus::cli

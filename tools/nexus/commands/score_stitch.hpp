@@ -6,7 +6,12 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "nexus/fusion/bridges/bridge.hpp"
 #include "nexus/fusion/bridges/stitch.hpp"
@@ -76,12 +81,10 @@ inline std::vector<std::string> heldout_documents(const std::string& dir) {
   return out;
 }
 
-inline int score_stitched(const stitch_args& a) {
+/// The documents to score: those of the --text files, then the held-out documents of --heldout-of; and
+/// where they come from, for the report.
+inline std::pair<std::vector<std::string>, std::string> documents_to_score(const stitch_args& a) {
   using namespace nexus::fusion;
-  const auto comma = a.stitch.find(',');
-  if (comma == std::string::npos) throw usage_error("--stitch", "expected A:i,B:j");
-  const auto [path_a, layer_a] = parse_model_layer(a.stitch.substr(0, comma));
-  const auto [path_b, layer_b] = parse_model_layer(a.stitch.substr(comma + 1));
   std::vector<std::string> docs;
   std::string text_source;
   for (const auto& t : a.text) {
@@ -94,13 +97,14 @@ inline int score_stitched(const stitch_args& a) {
     text_source += (text_source.empty() ? "" : ", ") + std::string("held-out documents of ") + a.heldout_of;
   }
   if (docs.empty()) throw usage_error("--text", "no text to score (--text FILE or --heldout-of STORE)");
-  const cpu_options cpu{.threads = a.threads};
-  const auto ma = load_cpu_model(path_a, cpu), mb = load_cpu_model(path_b, cpu);
-  const auto ta = tokenizer::load(path_a), tb = tokenizer::load(path_b);
-  const auto head = frozen_head::load(path_b, a.threads);
-  const auto fn = load_bridge_fn(a.bridge);
-  std::optional<unigram> uni;
-  const auto V = mb->arch().dims.vocab_size;
+  return {std::move(docs), std::move(text_source)};
+}
+
+/// B's unigram distribution over its `vocab` tokens: from --unigram-store (the mean of B's stored top-k over
+/// the store's training documents) or --unigram-text (B's tokens of a text); none without either.
+inline std::optional<fusion::unigram> b_unigram(const stitch_args& a, const std::string& path_b, const tokenizer& tb,
+                                                std::int64_t vocab) {
+  using namespace nexus::fusion;
   if (!a.unigram_store.empty()) {
     const feature_store s(a.unigram_store);
     // B is the store's teacher with B's vocabulary and hidden size (by name first).
@@ -108,17 +112,34 @@ inline int score_stitched(const stitch_args& a) {
     for (std::size_t i = 0; i < s.teachers(); ++i)
       if (s.teacher_name(i) == std::filesystem::path(path_b).filename().string()) t = i;
     if (t == s.teachers()) throw usage_error("--unigram-store", "no teacher named like " + path_b + " in the store");
-    uni = unigram_from_store(s, t, V, heldout_split(s));
-  } else if (!a.unigram_text.empty()) {
+    return unigram_from_store(s, t, vocab, heldout_split(s));
+  }
+  if (!a.unigram_text.empty()) {
     std::vector<std::int32_t> ids;
     const std::filesystem::path p = a.unigram_text;
     for (const auto& d : read_documents({p, p.extension() == ".jsonl"})) {
       const auto e = tb.encode(d, false);
       ids.insert(ids.end(), e.begin(), e.end());
     }
-    uni = unigram_from_ids(ids, V,
-                           "B's " + std::to_string(ids.size()) + " tokens of " + a.unigram_text + ", add-one smoothed");
+    return unigram_from_ids(
+        ids, vocab, "B's " + std::to_string(ids.size()) + " tokens of " + a.unigram_text + ", add-one smoothed");
   }
+  return std::nullopt;
+}
+
+inline int score_stitched(const stitch_args& a) {
+  using namespace nexus::fusion;
+  const auto comma = a.stitch.find(',');
+  if (comma == std::string::npos) throw usage_error("--stitch", "expected A:i,B:j");
+  const auto [path_a, layer_a] = parse_model_layer(a.stitch.substr(0, comma));
+  const auto [path_b, layer_b] = parse_model_layer(a.stitch.substr(comma + 1));
+  const auto [docs, text_source] = documents_to_score(a);
+  const cpu_options cpu{.threads = a.threads};
+  const auto ma = load_cpu_model(path_a, cpu), mb = load_cpu_model(path_b, cpu);
+  const auto ta = tokenizer::load(path_a), tb = tokenizer::load(path_b);
+  const auto head = frozen_head::load(path_b, a.threads);
+  const auto fn = load_bridge_fn(a.bridge);
+  const auto uni = b_unigram(a, path_b, tb, mb->arch().dims.vocab_size);
   stitch_options o;
   o.layer_a = layer_a, o.layer_b = layer_b, o.context = a.context;
   const auto s = score_stitch(*ma, ta, *mb, tb, fn, head, uni ? &*uni : nullptr, docs, o);

@@ -1,6 +1,6 @@
-// Charts the nexus command writes as PNG: a heat map (layer x layer maps) and a line chart (loss
-// curves). A small raster canvas with a 5x7 bitmap font, so the charts carry their titles, axes and
-// tick labels without a plotting library. Letters print in capitals.
+// Charts the nexus command and the benchmarks write as PNG: a heat map (layer x layer maps) and a
+// line chart (loss curves). A small raster canvas with a 5x7 bitmap font, so the charts carry their
+// titles, axes and tick labels without a plotting library. Letters print in capitals.
 #pragma once
 
 #include <algorithm>
@@ -13,9 +13,9 @@
 
 #include <fmt/format.h>
 
-#include "nexus/io/png.hpp"
+#include "nexus/chart/png.hpp"
 
-namespace nexus::cli::plot {
+namespace nexus::chart {
 
 struct rgb {
   std::uint8_t r = 0, g = 0, b = 0;
@@ -142,7 +142,7 @@ class canvas {
       at += 6 * scale;
     }
   }
-  void save(const std::filesystem::path& path) const { io::write_png(path, w_, h_, px_); }
+  void save(const std::filesystem::path& path) const { write_png(path, w_, h_, px_); }
 
  private:
   int w_, h_;
@@ -294,4 +294,4 @@ inline void line_chart(const std::filesystem::path& path, const line_chart_spec&
   c.save(path);
 }
 
-}  // namespace nexus::cli::plot
+}  // namespace nexus::chart

@@ -1,22 +1,23 @@
 // `nexus bundle create|inspect|verify`: the .nexus bundle file (nexus/fusion/system/bundle.hpp); with
 // `create --fit DEV` the mixture, router and cascade are fitted on development text (fusion/system/system.hpp);
-// `nexus generate system.nexus` generates through a bundle.
+// `nexus generate system.nexus` generates through a bundle (generate.hpp).
 #pragma once
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "../command.hpp"
+#include "../dev_examples.hpp"
+#include "../progress.hpp"
 #include "nexus/fusion/system/bundle.hpp"
 #include "nexus/fusion/system/system.hpp"
 #include "nexus/fusion/teachers/teacher_set.hpp"
 #include "nexus/registry/open.hpp"
-#include "progress.hpp"
 
 namespace nexus::cli {
 
@@ -31,48 +32,6 @@ struct bundle_args {
 inline fusion::mixture_kind parse_mixture_kind(const std::string& s) {
   if (const auto k = fusion::mixture_kind_named(s)) return *k;
   throw usage_error("--mixture", "'" + s + "' is not one of " + fusion::mixture_kind_names());
-}
-
-/// Development examples from a file: JSON lines with "prompt" and "answer" (or "continuation"), or
-/// "text" (a document: its first bytes are the prompt); any other file is documents separated by blank lines.
-inline std::vector<fusion::dev_example> read_dev_examples(const std::string& path, std::int64_t prefix_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw io_error(path, "cannot read the development text");
-  std::vector<fusion::dev_example> out;
-  std::string line, doc;
-  if (path.ends_with(".jsonl")) {
-    for (std::size_t n = 1; std::getline(in, line); ++n) {
-      if (line.empty()) continue;
-      const auto where = path + ":" + std::to_string(n);
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const std::exception& e) {
-        throw usage_error(where, std::string("not JSON: ") + e.what());
-      }
-      auto str = [&](const char* k) -> std::string {
-        if (!j.contains(k)) return {};
-        if (!j[k].is_string()) throw usage_error(where, std::string("'") + k + "' must be a string");
-        return j[k].get<std::string>();
-      };
-      if (j.is_object() && j.contains("text")) out.push_back(fusion::split_document(str("text"), prefix_bytes));
-      else if (j.is_object() && j.contains("prompt"))
-        out.push_back({str("prompt"), j.contains("answer") ? str("answer") : str("continuation")});
-      else throw usage_error(where, "a row needs \"text\", or \"prompt\" and \"answer\"");
-    }
-  } else {
-    auto flush = [&] {
-      if (!doc.empty()) out.push_back(fusion::split_document(doc, prefix_bytes));
-      doc.clear();
-    };
-    while (std::getline(in, line)) {
-      if (line.empty()) flush();
-      else doc += (doc.empty() ? "" : "\n") + line;
-    }
-    flush();
-  }
-  if (out.empty()) throw usage_error("--fit", path + " holds no development text");
-  return out;
 }
 
 /// Fits the mixture, router and cascade of the bundle at `path` on `dev` and writes them into it.
@@ -144,32 +103,6 @@ inline int bundle_create(const bundle_args& a) {
   return 0;
 }
 
-/// `nexus generate system.nexus --prompt ...`: greedy through the bundle (router, cascade or mixture).
-inline int generate_bundle(const std::string& path, const std::string& prompt, std::size_t max_bytes,
-                           const std::vector<std::string>& stop, const std::string& mode, bool stream) {
-  auto sys = fusion::load_bundle(path);
-  const auto m = fusion::parse_system_mode(mode);
-  const auto t0 = std::chrono::steady_clock::now();
-  std::string routed;
-  fusion::system_generate_options o;
-  o.on_route = [&](std::size_t t) { routed = sys.manifest().teachers[t].name; };
-  o.max_bytes = max_bytes;
-  o.stop = stop;
-  o.mode = m;
-  if (stream)
-    o.on_text = [](std::string_view s) {
-      fmt::print("{}", s);
-      std::fflush(stdout);
-    };
-  const auto out = sys.generate(prompt, o);
-  if (!stream) fmt::print("{}", out);
-  fmt::print("\n");
-  std::fflush(stdout);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print(stderr, "{} bytes in {:.1f} s{}\n", out.size(), s, routed.empty() ? "" : " (routed to " + routed + ")");
-  return 0;
-}
-
 inline int bundle_inspect(const bundle_args& a) {
   const fusion::bundle_file b(a.file);
   if (a.json) {
@@ -205,5 +138,48 @@ inline int bundle_verify(const bundle_args& a) {
   fmt::print("bundle {}: ok\n", a.file);
   return 0;
 }
+
+/// `nexus bundle` and its three subcommands, sharing one set of arguments.
+class bundle_command : public command {
+ public:
+  void add(CLI::App& app) override {
+    sub_ = app.add_subcommand("bundle", "A .nexus bundle: one file for a fused system of teachers");
+    sub_->require_subcommand(1);
+    create_ = sub_->add_subcommand("create", "Create a bundle of teachers (by size and sha256)");
+    create_->add_option("--teacher", a_.teachers, ".gguf file or checkpoint folder (repeat for each teacher)")
+        ->required()
+        ->check(CLI::ExistingPath);
+    create_->add_option("--name", a_.names, "a name per teacher (default: the file's stem)");
+    create_->add_option("--budget", a_.budget, "most bytes of teacher weights resident at once (0: no limit)");
+    create_->add_flag("--embed", a_.embed, "embed the teacher files in the bundle");
+    create_
+        ->add_option("--fit", a_.fit,
+                     "development text to fit the mixture, router and cascade on (.jsonl rows {prompt, answer} or "
+                     "{text}; else documents separated by blank lines)")
+        ->check(CLI::ExistingFile);
+    create_->add_option("--mixture", a_.mixture, "with --fit: linear, log_linear, entropy_gate or fixed_share");
+    create_->add_option("--prefix-bytes", a_.prefix_bytes, "with --fit: bytes of a prompt the router reads")
+        ->check(CLI::Range(1, 1 << 20));
+    create_->add_option("--cascade-share", a_.cascade_share, "with --fit: target share of escalations")
+        ->check(CLI::Range(0.0, 1.0));
+    create_->add_flag("--quiet", a_.quiet, "no progress line");
+    create_->add_option("-o,--out", a_.out, "the bundle file to write")->required();
+    inspect_ = sub_->add_subcommand("inspect", "The manifest of a bundle");
+    inspect_->add_option("file", a_.file, "bundle file")->required();
+    inspect_->add_flag("--json", a_.json, "the manifest as JSON");
+    verify_ = sub_->add_subcommand("verify", "Check that every teacher of a bundle is present, intact and readable");
+    verify_->add_option("file", a_.file, "bundle file")->required();
+  }
+
+  int run() override {
+    if (*create_) return bundle_create(a_);
+    if (*inspect_) return bundle_inspect(a_);
+    return bundle_verify(a_);
+  }
+
+ private:
+  bundle_args a_;
+  CLI::App *create_ = nullptr, *inspect_ = nullptr, *verify_ = nullptr;
+};
 
 }  // namespace nexus::cli

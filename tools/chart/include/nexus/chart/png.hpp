@@ -1,5 +1,6 @@
 // Writes an 8-bit RGB image as a PNG file (zlib does the compression; the chunks and their CRCs
-// follow the PNG specification, section 5). Used for charts and heat maps; nothing reads PNG.
+// follow the PNG specification, section 5). Used for charts and heat maps (plot.hpp); nothing reads PNG.
+// Part of nexus::chart (tools/chart), not of the nexus::nexus library: only it needs zlib.
 #pragma once
 
 #include <zlib.h>
@@ -13,7 +14,7 @@
 
 #include "nexus/core/error.hpp"
 
-namespace nexus::io {
+namespace nexus::chart {
 
 namespace detail {
 inline void put_u32_be(std::vector<unsigned char>& out, std::uint32_t v) {
@@ -74,4 +75,4 @@ inline void write_png(const std::filesystem::path& path, std::int64_t width, std
   if (!out.flush()) throw io_error(path.string(), "cannot write the PNG file");
 }
 
-}  // namespace nexus::io
+}  // namespace nexus::chart

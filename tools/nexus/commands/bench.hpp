@@ -4,12 +4,21 @@
 // as a .npy file for the fidelity check.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <bit>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
-#include "commands.hpp"
+#include <nlohmann/json.hpp>
+
+#include "../command.hpp"
+#include "../options.hpp"
+#include "../table.hpp"
+#include "nexus/tokenizer/tokenizer.hpp"
 
 namespace nexus::cli {
 
@@ -229,5 +238,37 @@ inline int bench(bench_args a) {
              double(out["weight_bytes_on_disk"].get<std::int64_t>()) / 1e6, double(mem.peak) / 1e6);
   return 0;
 }
+
+class bench_command : public command {
+ public:
+  void add(CLI::App& app) override {
+    sub_ = app.add_subcommand("bench", "CPU load time, prefill and decode tok/s, resident memory");
+    sub_->add_option("model", a_.model, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
+    sub_->add_option("--prompt-tokens", a_.prompt_tokens,
+                     "prompt lengths to prefill, comma-separated (default 128,512; with --ids: its length)")
+        ->delimiter(',')
+        ->check(CLI::Range(std::int64_t(1), std::int64_t(1) << 20));
+    sub_->add_option("--decode", a_.decode, "greedy tokens decoded after each prompt, one forward each")
+        ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 20));
+    sub_->add_option("--threads", a_.threads, "thread counts, comma-separated; 0: every core (default 0)")
+        ->delimiter(',')
+        ->check(CLI::Range(0, 1 << 16));
+    sub_->add_option("--precision", a_.precision, "weights: stored (default) or fp32")
+        ->check(CLI::IsMember({"stored", "fp32"}));
+    sub_->add_option("--repeat", a_.repeat, "runs per measurement; the best is reported")->check(CLI::Range(1, 1000));
+    sub_->add_option("--ids", a_.ids_file,
+                     "file of prompt token ids (comma or space separated), repeated to each length (default: a "
+                     "built-in text through the model's tokenizer)")
+        ->check(CLI::ExistingFile);
+    sub_->add_option("--logits-out", a_.logits_out,
+                     "write the fp32 logits at every position of the first prompt to this .npy file");
+    sub_->add_flag("--json", a_.json, "print one JSON object instead of a table");
+  }
+
+  int run() override { return bench(a_); }
+
+ private:
+  bench_args a_;
+};
 
 }  // namespace nexus::cli

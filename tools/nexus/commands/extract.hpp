@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "../command.hpp"
+#include "../options.hpp"
+#include "../progress.hpp"
 #include "nexus/fusion/features/extract.hpp"
-#include "progress.hpp"
 
 namespace nexus::cli {
 
@@ -30,7 +32,8 @@ inline std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-inline int extract_store(const extract_args& a) {
+/// The library's options of the command's arguments.
+inline fusion::extract_options extract_options_of(const extract_args& a) {
   fusion::extract_options o;
   for (const auto& t : a.teachers) o.teachers.emplace_back(t);
   for (const auto& c : a.corpus) o.corpus.emplace_back(c);
@@ -43,6 +46,11 @@ inline int extract_store(const extract_args& a) {
   o.budget = fusion::parse_bytes(a.budget);
   o.cpu.threads = a.threads;
   o.chunk_rows = a.chunk_rows;
+  return o;
+}
+
+inline int extract_store(const extract_args& a) {
+  auto o = extract_options_of(a);
   progress_line line(a.quiet);
   if (line.on())
     o.progress = [&](const fusion::extract_progress& p) {
@@ -60,5 +68,39 @@ inline int extract_store(const extract_args& a) {
   fmt::print("{}\n", r.resident);
   return r.complete ? 0 : 1;
 }
+
+class extract_command : public command {
+ public:
+  void add(CLI::App& app) override {
+    sub_ = app.add_subcommand(
+        "extract",
+        "Teachers' hidden states, token spans and top-k log-probabilities over a corpus, into a feature store");
+    sub_->add_option("--teacher", a_.teachers, "checkpoint folder or .gguf file (repeat for each teacher)")
+        ->required()
+        ->check(CLI::ExistingPath);
+    sub_->add_option("--corpus", a_.corpus, "text files, folders of them, or .jsonl files with a \"text\" field")
+        ->required()
+        ->check(CLI::ExistingPath);
+    sub_->add_option("--layers", a_.layers, "residual stream after these layers: e.g. 6,-1,final (-1: the last)");
+    sub_->add_option("--topk", a_.top_k, "top-k next-token log-probabilities per token (0: none)")
+        ->check(CLI::Range(0, 1 << 20));
+    sub_->add_option("--dtype", a_.dtype, "hidden states as bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}));
+    sub_->add_option("--context", a_.context, "tokens per window")->check(CLI::Range(2, 1 << 20));
+    sub_->add_option("--out", a_.out, "store folder (created; an existing store of the same run is resumed)")
+        ->required();
+    sub_->add_option("--shard-size", a_.shard_size, "size cap of a shard, e.g. 64MiB");
+    sub_->add_option("--budget", a_.budget,
+                     "most bytes of teacher weights resident at once, e.g. 1.5GiB (0: no limit)");
+    add_threads_option(*sub_, a_.threads);
+    sub_->add_option("--chunk-rows", a_.chunk_rows, "tokens per forward step (0: the backend's choice)")
+        ->check(CLI::Range(0, 1 << 20));
+    sub_->add_flag("--quiet", a_.quiet, "no progress line even on a terminal");
+  }
+
+  int run() override { return extract_store(a_); }
+
+ private:
+  extract_args a_;
+};
 
 }  // namespace nexus::cli
