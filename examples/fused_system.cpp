@@ -53,8 +53,9 @@ int main(int argc, char** argv) try {
   std::printf("  mixture   %7.3f bits/byte\n", s.bits_per_byte);
   for (const char* prompt : {"12+34=", "reverse a b c:", "fact sudu:"}) {
     std::string routed;
-    const auto answer = sys.generate(
-        prompt, {.max_bytes = 16, .stop = {"\n"}, .on_route = [&](std::size_t t) { routed = sys.manifest().teachers[t].name; }});
+    const auto answer = sys.generate(prompt, {.max_bytes = 16, .stop = {"\n"}, .on_route = [&](std::size_t t) {
+                                                routed = sys.manifest().teachers[t].name;
+                                              }});
     std::printf("%-16s -> %-10s (routed to %s)\n", prompt, answer.substr(0, answer.size() - 1).c_str(), routed.c_str());
   }
   return 0;

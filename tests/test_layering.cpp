@@ -35,18 +35,18 @@ fs::path source_root() {
 
 /// Layers of include/nexus, lowest first: a header may include headers of its own layer or a lower one.
 const std::map<std::string, int> layer_of_folder{
-    {"core", 0},     {"reflect", 1},   {"io", 2},      {"arch", 3},     {"math", 4},
-    {"registry", 5}, {"model", 6},     {"inspect", 7}, {"backend", 8},  {"tokenizer", 9},
+    {"core", 0},     {"reflect", 1},   {"io", 2},      {"arch", 3},       {"math", 4},
+    {"registry", 5}, {"model", 6},     {"inspect", 7}, {"backend", 8},    {"tokenizer", 9},
     {"chat", 10},    {"generate", 11}, {"fusion", 12}, {"nexus.hpp", 99},  // the umbrella
 };
 
 /// Subfolders: their order inside their folder (a stage includes only itself or earlier ones), or
 /// -1 for siblings that must not include each other.
 const std::map<std::string, int> stage_of_subfolder{
-    {"registry/families", 0},                            // one file per family, read by the registry
-    {"backend/cpu", -1},        {"backend/cuda", -1},    // two backends of the same model
-    {"fusion/teachers", 0},     {"fusion/bytes", 1},     {"fusion/features", 2}, {"fusion/maps", 3},
-    {"fusion/bridges", 4},      {"fusion/mixtures", 5},  {"fusion/system", 6},
+    {"registry/families", 0},                        // one file per family, read by the registry
+    {"backend/cpu", -1},      {"backend/cuda", -1},  // two backends of the same model
+    {"fusion/teachers", 0},   {"fusion/bytes", 1},    {"fusion/features", 2}, {"fusion/maps", 3},
+    {"fusion/bridges", 4},    {"fusion/mixtures", 5}, {"fusion/system", 6},
 };
 
 /// Top folders outside the library whose files are checked, and what else each may include.

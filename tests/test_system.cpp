@@ -110,7 +110,9 @@ TEST_CASE("system: a cascade runs from the cheapest teacher alone to the mixture
     pd.dists.push_back({all[order[0]][i], all[order[1]][i]});
     pd.observed.push_back(static_cast<unsigned char>(dev[i]));
   }
-  const auto mixer = [&](std::span<const byte_distribution> o, std::size_t k) { return sys.parameters().mix_consulted(o, k); };
+  const auto mixer = [&](std::span<const byte_distribution> o, std::size_t k) {
+    return sys.parameters().mix_consulted(o, k);
+  };
   const auto s = sys.score(dev);
   // Share 0: the first teacher alone; share 1: the mixture of both.
   const auto none = evaluate_cascade(pd, cascade_thresholds(pd, 0.0, mixer), mixer);

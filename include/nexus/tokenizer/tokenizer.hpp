@@ -426,9 +426,7 @@ class tokenizer {
            cp == 0x3000;
   }
   /// Start of the UTF-8 character that ends just before byte `at`.
-  static std::size_t previous_char(const std::string& s, std::size_t at) {
-    return utf8::char_start(s, at - 1);
-  }
+  static std::size_t previous_char(const std::string& s, std::size_t at) { return utf8::char_start(s, at - 1); }
 
   /// Splits `s` around the added tokens whose `normalized` flag equals `normalized`: leftmost,
   /// longest match first; lstrip/rstrip swallow neighbouring whitespace; single_word needs

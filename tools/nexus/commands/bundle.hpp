@@ -117,8 +117,7 @@ inline int bundle_inspect(const bundle_args& a) {
     fmt::print("  teacher {} '{}': {} ({}), sha256 {}, from {} {}\n", i, t.name, t.file, fusion::format_bytes(t.bytes),
                t.sha256.substr(0, 16), fusion::name_of(t.source.k), t.source.value);
   }
-  if (m.mixture)
-    fmt::print("  mixture: {} with weights '{}'\n", fusion::name_of(m.mixture->kind), m.mixture->weights);
+  if (m.mixture) fmt::print("  mixture: {} with weights '{}'\n", fusion::name_of(m.mixture->kind), m.mixture->weights);
   if (m.cascade)
     fmt::print("  cascade: order {}, thresholds '{}'\n", fmt::join(m.cascade->order, " -> "), m.cascade->thresholds);
   if (m.router)

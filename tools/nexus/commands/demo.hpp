@@ -213,9 +213,9 @@ inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
   print_table({"system", "bits/byte"}, rows);
   const std::string prompt = "The capital of France is";
   std::string routed;
-  const auto answer = sys.generate(prompt, {.max_bytes = 80,
-                                            .stop = {"\n"},
-                                            .on_route = [&](std::size_t t) { routed = sys.manifest().teachers[t].name; }});
+  const auto answer = sys.generate(prompt, {.max_bytes = 80, .stop = {"\n"}, .on_route = [&](std::size_t t) {
+                                              routed = sys.manifest().teachers[t].name;
+                                            }});
   fmt::print("generated through the bundle (routed to {}): {}|{}\n", routed, prompt, one_line(answer));
 }
 

@@ -131,7 +131,8 @@ class cuda_bridge {
     cuda::check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, st), "bridge copy");
   }
   /// y (+)= x Wᵀ + b.
-  void linear(const float* x, int n, int in, const float* w, const float* b, int out, float* y, bool accumulate = false) {
+  void linear(const float* x, int n, int in, const float* w, const float* b, int out, float* y,
+              bool accumulate = false) {
     cuda::bridge_kernels::linear(x, n, in, w, b, out, y, accumulate, st);
   }
   void linear_backward(const float* x, const float* dy, int n, int in, const float* w, int out, float* dx, float* dw,
@@ -198,7 +199,6 @@ class cuda_bridge {
   std::int64_t shapes_of(const std::string& name) const { return std::int64_t(values_.at(name).n) / d_.hidden; }
 
  private:
-
   void run_forward(float* y) {
     Kind::device_forward(*this, y);
     if constexpr (Kind::per_row && !Kind::uses_context)

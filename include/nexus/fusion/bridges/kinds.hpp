@@ -15,11 +15,11 @@
 #include "nexus/fusion/bridges/kinds/perceiver.hpp"
 
 #define NEXUS_BRIDGE_KINDS(X) \
-  X(linear_kind) \
-  X(mlp_kind) \
-  X(attention_pool_kind) \
-  X(perceiver_kind) \
-  X(gated_adapter_kind) \
+  X(linear_kind)              \
+  X(mlp_kind)                 \
+  X(attention_pool_kind)      \
+  X(perceiver_kind)           \
+  X(gated_adapter_kind)       \
   X(lora_kind)
 
 namespace nexus::fusion {

@@ -218,8 +218,7 @@ inline extract_result extract(const extract_options& opt) {
         const auto& ids = windows[w].ids[t];
         if (ids.empty()) continue;
         auto cache = m.new_cache(std::int64_t(ids.size()));
-        const auto r =
-            m.forward(ids, cache, {.all_logits = false, .chunk_rows = opt.chunk_rows, .taps = plan.taps[t]});
+        const auto r = m.forward(ids, cache, {.all_logits = false, .chunk_rows = opt.chunk_rows, .taps = plan.taps[t]});
         std::size_t li = 0;
         for (std::size_t kk = 0; kk < keys[t].size(); ++kk) {
           const auto& src = keys[t][kk] == "final" ? r.taps.final_norm : r.taps.layers[li++];

@@ -173,10 +173,10 @@ inline extraction_plan plan_extraction(const extract_options& opt, const teacher
   auto window_bytes = [&](const window_plan& w) {
     std::uint64_t b = 24;
     for (std::size_t t = 0; t < T; ++t)
-      b += 8 + w.ids[t].size() * std::uint64_t(4 + 16 +
-                                                 std::int64_t(plan.keys[t].size()) * set.info(t).arch.dims.hidden_size *
-                                                     esize +
-                                                 opt.top_k * 8);
+      b +=
+          8 + w.ids[t].size() *
+                  std::uint64_t(4 + 16 + std::int64_t(plan.keys[t].size()) * set.info(t).arch.dims.hidden_size * esize +
+                                opt.top_k * 8);
     return b;
   };
   const auto& windows = plan.windows;

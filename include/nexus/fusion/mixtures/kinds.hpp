@@ -21,7 +21,7 @@
 #include "nexus/reflect/reflect.hpp"
 
 // X(name, policy struct)
-#define NEXUS_MIXTURE_KINDS(X)                \
+#define NEXUS_MIXTURE_KINDS(X)          \
   X(linear, linear_mixture)             \
   X(log_linear, log_linear_mixture)     \
   X(entropy_gate, entropy_gate_mixture) \
@@ -47,9 +47,11 @@ inline constexpr auto mixture_kinds = [] {
 /// The policy struct of a kind.
 template <mixture_kind K>
 struct mixture_policy;
-#define NEXUS_MIXTURE_POLICY_(name, type) \
-  template <>                             \
-  struct mixture_policy<mixture_kind::name> { using policy = type; };
+#define NEXUS_MIXTURE_POLICY_(name, type)     \
+  template <>                                 \
+  struct mixture_policy<mixture_kind::name> { \
+    using policy = type;                      \
+  };
 NEXUS_MIXTURE_KINDS(NEXUS_MIXTURE_POLICY_)
 #undef NEXUS_MIXTURE_POLICY_
 
@@ -82,7 +84,8 @@ inline ensemble_fit fit_mixture(mixture_kind k, const ensemble_data& d) {
 class document_mixer {
  public:
   document_mixer(mixture_kind k, std::span<const double> params)
-      : reader_(with_mixture(k, [&](auto m) { return reader(std::in_place_type<typename decltype(m)::reader>, params); })) {}
+      : reader_(with_mixture(
+            k, [&](auto m) { return reader(std::in_place_type<typename decltype(m)::reader>, params); })) {}
 
   byte_distribution mix(std::span<const byte_distribution> d) const {
     const auto s = spans(d);

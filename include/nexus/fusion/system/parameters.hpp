@@ -84,8 +84,7 @@ inline system_parameters read_parameters(const bundle_file& bundle, const teache
       throw bundle_error(bundle_error::code::tensor_invalid, bundle.path().string(),
                          "router.weight has " + std::to_string(F) + " features; this bundle's router reads " +
                              std::to_string(router_feature_width(teachers, p.feature_teacher)) +
-                             " (256 byte features + the hidden width of '" + m.teachers[p.feature_teacher].name +
-                             "')");
+                             " (256 byte features + the hidden width of '" + m.teachers[p.feature_teacher].name + "')");
     router_model r{m.router->prefix_bytes, affine_map::zero(F, std::int64_t(T))};
     for (std::int64_t f = 0; f < F; ++f)  // stored [features, teachers]; the map is [teachers, features]
       for (std::size_t t = 0; t < T; ++t) r.map.w[t * std::size_t(F) + std::size_t(f)] = w[std::size_t(f) * T + t];

@@ -57,8 +57,8 @@ inline double mixture_nats(const system_distributions& all, std::string_view tex
 
 /// The nats of `text` from the teachers' distributions over it (`all`), under the parameters `p`.
 /// `positions`, when given, receives each position's distributions in cascade order and its byte.
-inline text_nats score_distributions(const system_distributions& all, std::string_view text,
-                                     const system_parameters& p, position_data* positions = nullptr) {
+inline text_nats score_distributions(const system_distributions& all, std::string_view text, const system_parameters& p,
+                                     position_data* positions = nullptr) {
   const auto T = all.size();
   text_nats n;
   n.teachers.assign(T, 0.0);

@@ -60,7 +60,8 @@ class fused_system {
   }
   /// The teacher the router sends `prompt` to (requires a router).
   std::size_t route(std::string_view prompt) {
-    if (!p_.router) throw usage_error("route", bundle_.path().string() + " has no router (fit one: bundle create --fit)");
+    if (!p_.router)
+      throw usage_error("route", bundle_.path().string() + " has no router (fit one: bundle create --fit)");
     return p_.router->route(features(prompt, p_.router->prefix_bytes));
   }
 

@@ -149,7 +149,8 @@ struct perceiver_kind {
       dev.mha_backward(dev.at(t + "b"), k, H, dev.at(t + "b"), k, H, p + "self", true, false, t + "self", dlat, dn, dn);
       dev.layer_norm_backward(dev.at(t + "l1"), dn, nullptr, k, H, p + "self_norm", dlat);
       dn = dev.zeroed("s.dn", kw);
-      dev.mha_backward(dev.at(t + "a"), k, H, dev.at("xn"), n, in, p + "cross", true, false, t + "cross", dlat, dn, dxn);
+      dev.mha_backward(dev.at(t + "a"), k, H, dev.at("xn"), n, in, p + "cross", true, false, t + "cross", dlat, dn,
+                       dxn);
       dev.layer_norm_backward(dev.at(t + "l0"), dn, nullptr, k, H, p + "cross_norm", dlat);
     }
     dev.add(dev.g("latents"), dlat, 1.0f, std::int64_t(kw));

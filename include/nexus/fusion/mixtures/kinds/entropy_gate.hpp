@@ -49,9 +49,7 @@ struct entropy_gate_mixture {
   }
   static ensemble_fit fit(const ensemble_data& d) { return fit_entropy_gate(d); }
   /// The gate over the `teachers` listed: the same temperature.
-  static std::vector<double> consulted(std::span<const double> p, std::span<const std::size_t>) {
-    return {tau(p)};
-  }
+  static std::vector<double> consulted(std::span<const double> p, std::span<const std::size_t>) { return {tau(p)}; }
   static double tau(std::span<const double> p) {
     if (p.size() != 1) throw usage_error("ensemble", "an entropy gate has one parameter, its temperature");
     return p[0];
