@@ -111,9 +111,8 @@ TEST_CASE("reference: three teachers mixed with explicit weights, one of them ze
 TEST_CASE("reference: a 3-teacher system mixes the consulted teachers with weights renormalised over them",
           "[fusion-ref]") {
   temp_dir d;
-  auto sys = load_bundle(
-      bundle_of(d, {{"llama", models() / "llama"}, {"gpt2", models() / "gpt2"}, {"qwen2", models() / "qwen2"}},
-                "three.nexus"));
+  auto sys = load_bundle(bundle_of(
+      d, {{"llama", models() / "llama"}, {"gpt2", models() / "gpt2"}, {"qwen2", models() / "qwen2"}}, "three.nexus"));
   REQUIRE(sys.teachers().size() == 3);
   const std::vector<double> w = {0.2, 0.3, 0.5};
   sys.set_mixture(mixture_kind::linear, w);
@@ -209,7 +208,8 @@ TEST_CASE("reference: the top-k taps are the k largest logits of a full sort, ru
   for (int i = 0; i < 24; ++i) ids.push_back(std::int32_t((i * 53 + 5) % std::int32_t(V)));
   auto c = m->new_cache(std::int64_t(ids.size()));
   const std::int64_t k = 6;
-  const auto r = m->forward(ids, c, {.all_logits = true, .taps = {.layers = {}, .final_norm = false, .top_k = k, .distribution = true}});
+  const auto r = m->forward(
+      ids, c, {.all_logits = true, .taps = {.layers = {}, .final_norm = false, .top_k = k, .distribution = true}});
   REQUIRE(r.taps.top_ids.size() == ids.size() * std::size_t(k));
   std::size_t compared = 0;
   for (std::size_t p = 0; p < ids.size(); ++p) {
