@@ -218,6 +218,7 @@ TEST_CASE("byte-level and canonical bits per byte of the CLI's score fixture, by
   double ll = 0;
   for (std::size_t i = 0; i < text.size(); ++i)
     ll += std::log(ref.distribution(text.substr(0, i))[std::uint8_t(text[i])]);
+  const double ll_text = ll;  // without the end of text (what a bundle's score reports)
   ll += std::log(ref.distribution(text)[fusion::end_of_text]);
   auto ids = tok.encode(text);
   ids.push_back(*tok.eos());
@@ -230,4 +231,6 @@ TEST_CASE("byte-level and canonical bits per byte of the CLI's score fixture, by
   // Pinned in tests/CMakeLists.txt (cli_score_bytes_values) to 5 decimals.
   CHECK(bpb == Approx(6.105981).margin(5e-6));
   CHECK(canonical_bpb == Approx(7.278293).margin(5e-6));
+  // cli_score_bundle_values: a bundle of this teacher alone, 4 decimals (the text report), without the end.
+  CHECK(-ll_text / (n * ln2) == Approx(5.6408).margin(5e-5));
 }
