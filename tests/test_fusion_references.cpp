@@ -97,7 +97,7 @@ TEST_CASE("reference: three teachers mixed with explicit weights, one of them ze
     for (std::size_t b = 0; b < 3; ++b) CHECK(out[b] == Approx(p[2][b]).epsilon(1e-12));
   }
   SECTION("fitting log-linear weights where a zero weight meets a zero probability stays finite") {
-    // Teacher 1 rules out outcome 2, which is observed: its fitted weight is 0 and the likelihood finite.
+    // Teacher 1 rules out outcome 2, which is observed: the fit must still end finite.
     ensemble_data d{3, 3, {}, {}};
     std::vector<double> row;
     for (const auto& q : p) row.insert(row.end(), q.begin(), q.end());
