@@ -15,7 +15,7 @@
 #include "nexus/fusion/bridges/bridge.hpp"
 #include "nexus/fusion/bridges/stitch.hpp"
 #include "nexus/fusion/features/extract.hpp"
-#include "nexus/fusion/mixtures/mixture.hpp"
+#include "nexus/fusion/mixtures/kinds.hpp"
 #include "nexus/fusion/system/cascade.hpp"
 #include "nexus/fusion/system/router.hpp"
 #include "nexus/fusion/system/system.hpp"
@@ -122,18 +122,18 @@ TEST_CASE("reference: a 3-teacher system mixes the consulted teachers with weigh
                                                   uniform_over({end_of_text})};
   // Two of three consulted: (w_o0 p_o0 + w_o1 p_o1) / (w_o0 + w_o1), a distribution.
   const double w0 = w[order[0]], w1 = w[order[1]];
-  const auto two = sys.mix_consulted(ordered, 2);
+  const auto two = sys.parameters().mix_consulted(ordered, 2);
   CHECK(two['a'] == Approx(w0 * 0.5 / (w0 + w1)).epsilon(1e-12));
   CHECK(two['b'] == Approx((w0 * 0.5 + w1 * 0.25) / (w0 + w1)).epsilon(1e-12));
   CHECK(two['e'] == Approx(w1 * 0.25 / (w0 + w1)).epsilon(1e-12));
   CHECK(two[end_of_text] == 0);
   CHECK(std::accumulate(two.begin(), two.end(), 0.0) == Approx(1.0).epsilon(1e-12));
   // All three: the mixture itself.
-  const auto three = sys.mix_consulted(ordered, 3);
+  const auto three = sys.parameters().mix_consulted(ordered, 3);
   CHECK(three[end_of_text] == Approx(w[order[2]]).epsilon(1e-12));
   CHECK(three['a'] == Approx(w0 * 0.5).epsilon(1e-12));
   // One: the first teacher alone.
-  CHECK(sys.mix_consulted(ordered, 1)['a'] == Approx(0.5).epsilon(1e-12));
+  CHECK(sys.parameters().mix_consulted(ordered, 1)['a'] == Approx(0.5).epsilon(1e-12));
 }
 
 // ---- the cascade (system/cascade.hpp) ---------------------------------------------------------
