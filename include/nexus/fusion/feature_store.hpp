@@ -218,7 +218,10 @@ class feature_store {
         const auto v = file.tensor(name);
         if (v.type != type || v.shape != shape) {
           std::string want;
-          for (auto d : shape) want += (want.empty() ? "" : ",") + std::to_string(d);
+          for (auto d : shape) {
+            if (!want.empty()) want += ',';
+            want += std::to_string(d);
+          }
           bad(name + " is not " + std::string(name_of(type)) + " [" + want + "]");
         }
         return std::span<const T>(reinterpret_cast<const T*>(v.data.data()), v.data.size() / sizeof(T));
