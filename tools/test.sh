@@ -2,8 +2,9 @@
 # README command two (and CI): set up, build, run every test, then each fuzzer for
 # ${NEXUS_FUZZ_SECONDS:-60} seconds from seeds taken from tests/data.
 #
-#   tools/test.sh --sanitize   instead: the tests built with ASan + UBSan (CUDA off, no fuzzers) in
-#                              ${NEXUS_BUILD_DIR:-build}-sanitize, and run there
+#   tools/test.sh --sanitize   instead: the tests of the parsers and the memory-heavy code
+#                              (nexus_sanitize_tests, tests/CMakeLists.txt) built with ASan + UBSan
+#                              (CUDA off, no fuzzers) in ${NEXUS_BUILD_DIR:-build}-sanitize, and run there
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Each phase is stamped with the seconds since the start and the CPU time (user + system) its
@@ -21,13 +22,13 @@ if [ "${1:-}" = "--sanitize" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DNEXUS_SANITIZE=ON \
     -DNEXUS_ENABLE_CUDA=OFF -DNEXUS_BUILD_TOOLS=OFF -DNEXUS_BUILD_EXAMPLES=OFF -DNEXUS_BUILD_BENCH=OFF >/dev/null
   stamp "sanitizer build"
-  cmake --build "$build" -j"$(nproc)" --target nexus_tests
+  cmake --build "$build" -j"$(nproc)" --target nexus_sanitize_tests
   stamp "sanitizer run"
-  # Any report ends the run with a non-zero status (-fno-sanitize-recover, halt_on_error). The [real]
+  # Any report ends a test with a non-zero status (-fno-sanitize-recover, halt_on_error). The [real]
   # models (minutes each under ASan) run in the plain mode only; the fixtures cover the same code.
   ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
-    "$build/tests/nexus_tests" "~[real]"
-  echo "sanitize: nexus_tests passed under ASan + UBSan"
+    ctest --test-dir "$build" --output-on-failure --no-tests=error -j"$(nproc)" -R '^sanitize: '
+  echo "sanitize: nexus_sanitize_tests passed under ASan + UBSan"
   stamp "sanitizer done"
   exit 0
 fi
