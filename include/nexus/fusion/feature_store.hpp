@@ -38,7 +38,11 @@ inline std::string shard_file_name(std::size_t index) {
   return buf;
 }
 inline std::string teacher_tensor(std::size_t t, const std::string& what) {
-  return "t" + std::to_string(t) + "." + what;
+  std::string name = "t";
+  name += std::to_string(t);
+  name += '.';
+  name += what;
+  return name;
 }
 
 /// Writes `bytes` to `path` so that no reader ever sees a partial file: a temporary file beside it,
