@@ -156,16 +156,18 @@ inline vf vset1(float a) { return _mm512_set1_ps(a); }
 inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
 inline void vstore(float* p, vf v) { _mm512_storeu_ps(p, v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-// _mm512_reduce_add_ps's order of additions (halves, quarters, then pairs), bit for bit, from
-// intrinsics that need no undefined vector: GCC's _mm512_reduce_add_ps extracts the halves with
-// _mm256_undefined_pd() as the unused merge source, which -Wuninitialized reports where it is inlined.
+// GCC's _mm512_reduce_add_ps, written out: the same additions in the same order and form (vector
+// operators, then one scalar addition, so the compiler treats them as it treats the intrinsic's),
+// but the halves extracted without the undefined merge source (_mm256_undefined_pd) that
+// -Wuninitialized reports wherever the intrinsic is inlined.
 inline float vsum(vf v) {
   const __m512d d = _mm512_castps_pd(v);
-  const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 1)),
-                                 _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 0)));
-  const __m128 q = _mm_add_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
-  const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));      // q0 + q2, q1 + q3
-  return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));  // (q0 + q2) + (q1 + q3)
+  const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 1));
+  const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 0));
+  const __m256 h = hi + lo;
+  const __m128 q = _mm256_extractf128_ps(h, 1) + _mm256_extractf128_ps(h, 0);
+  const __m128 p = q + _mm_movehl_ps(q, q);  // q0 + q2, q1 + q3
+  return p[0] + p[1];
 }
 inline void from_i8(__m128i q, vf* f) { f[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)); }
 inline void from_u8(__m128i q, vf* f) { f[0] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)); }
