@@ -27,7 +27,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   # Any report ends a test with a non-zero status (-fno-sanitize-recover, halt_on_error). The [real]
   # models (minutes each under ASan) run in the plain mode only; the fixtures cover the same code.
   ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
-    ctest --test-dir "$build" --output-on-failure --no-tests=error -j"$(nproc)" -R '^sanitize: '
+    ctest --test-dir "$build" --output-on-failure --no-tests=error -j"$(nproc)" -R '^sanitize:'
   echo "sanitize: nexus_sanitize_tests passed under ASan + UBSan"
   stamp "sanitizer done"
   exit 0
