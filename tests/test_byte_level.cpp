@@ -164,7 +164,7 @@ double canonical(const model& m, const tokenizer& tok, const std::string& text, 
   ids.insert(ids.end(), enc.begin(), enc.end());
   if (with_end) ids.push_back(*v.end_token());
   auto cache = m.new_cache(std::int64_t(ids.size()));
-  const auto out = m.forward(ids, cache, {.taps = {.distribution = true}});
+  const auto out = m.forward(ids, cache, {.taps = {.layers = {}, .distribution = true}});
   double ll = 0;
   const auto V = out.taps.logprobs.shape.at(1);
   for (std::size_t p = v.root().size(); p < ids.size(); ++p)

@@ -156,7 +156,19 @@ inline vf vset1(float a) { return _mm512_set1_ps(a); }
 inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
 inline void vstore(float* p, vf v) { _mm512_storeu_ps(p, v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-inline float vsum(vf v) { return _mm512_reduce_add_ps(v); }
+// GCC's _mm512_reduce_add_ps, written out: the same additions in the same order and form (vector
+// operators, then one scalar addition, so the compiler treats them as it treats the intrinsic's),
+// but the halves extracted without the undefined merge source (_mm256_undefined_pd) that
+// -Wuninitialized reports wherever the intrinsic is inlined.
+inline float vsum(vf v) {
+  const __m512d d = _mm512_castps_pd(v);
+  const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 1));
+  const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xFF, d, 0));
+  const __m256 h = hi + lo;
+  const __m128 q = _mm256_extractf128_ps(h, 1) + _mm256_extractf128_ps(h, 0);
+  const __m128 p = q + _mm_movehl_ps(q, q);  // q0 + q2, q1 + q3
+  return p[0] + p[1];
+}
 inline void from_i8(__m128i q, vf* f) { f[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)); }
 inline void from_u8(__m128i q, vf* f) { f[0] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)); }
 inline vf vload_f16(const std::byte* p) {

@@ -38,7 +38,11 @@ inline std::string shard_file_name(std::size_t index) {
   return buf;
 }
 inline std::string teacher_tensor(std::size_t t, const std::string& what) {
-  return "t" + std::to_string(t) + "." + what;
+  std::string name = "t";
+  name += std::to_string(t);
+  name += '.';
+  name += what;
+  return name;
 }
 
 /// Writes `bytes` to `path` so that no reader ever sees a partial file: a temporary file beside it,
@@ -218,7 +222,10 @@ class feature_store {
         const auto v = file.tensor(name);
         if (v.type != type || v.shape != shape) {
           std::string want;
-          for (auto d : shape) want += (want.empty() ? "" : ",") + std::to_string(d);
+          for (auto d : shape) {
+            if (!want.empty()) want += ',';
+            want += std::to_string(d);
+          }
           bad(name + " is not " + std::string(name_of(type)) + " [" + want + "]");
         }
         return std::span<const T>(reinterpret_cast<const T*>(v.data.data()), v.data.size() / sizeof(T));
