@@ -18,7 +18,7 @@
 #include <random>
 
 #include "nexus/backend/cpu/model.hpp"
-#include "nexus/fusion/bytes/byte_level.hpp"
+#include "nexus/fusion/bytes/score.hpp"
 #include "nexus/io/model_cache.hpp"
 #include "nexus/registry/open.hpp"
 #include "reference.hpp"
