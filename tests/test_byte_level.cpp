@@ -12,29 +12,11 @@
 #include "nexus/io/model_cache.hpp"
 #include "nexus/registry/open.hpp"
 #include "reference.hpp"
+#include "widened_llama.hpp"
 
 using namespace nexus;
 
 namespace {
-
-/// The tiny llama fixture with its vocabulary widened to `vocab` ids: random (seeded) embedding and
-/// head, so that a 3000-token tokenizer with byte fallback can be paired with a model.
-std::unique_ptr<model> widened_llama(std::int64_t vocab, std::uint32_t seed) {
-  const auto o = registry::open_checkpoint(test::data_dir() / "models" / "llama");
-  descriptor n = o.arch;
-  auto w = unpack_weights(o.bound, n);
-  const auto hidden = n.dims.hidden_size;
-  n.dims.vocab_size = vocab;
-  std::mt19937 rng(seed);
-  auto random = [&](float scale) {
-    tensor_f32 t{{vocab, hidden}, std::vector<float>(std::size_t(vocab * hidden))};
-    for (auto& x : t.data) x = scale * (float(rng() % 20001) / 10000.0f - 1.0f);
-    return t;
-  };
-  w["embed.tokens.weight"] = random(1.0f);
-  if (!n.embedding.tied) w["lm_head.weight"] = random(0.6f);
-  return make_cpu_model(n, std::move(w), {.threads = 1});
-}
 
 struct teacher {
   std::string name;
@@ -51,13 +33,13 @@ std::vector<teacher> teachers() {
   // tokenizer.json: SentencePiece-style with byte fallback (no prefix; ▁ prefix), byte-level BPE
   for (const auto* kind : {"gemma", "mistral_metaspace", "gpt2", "llama3"}) {
     auto tok = tokenizer::load(d / "tokenizers" / kind);
-    auto m = widened_llama(std::int64_t(tok.vocab_size()), 7);
+    auto m = test::widened_llama(std::int64_t(tok.vocab_size()), 7);
     add(std::string("tokenizer.json ") + kind, std::move(m), std::move(tok));
   }
   // GGUF vocabularies: byte fallback (llama) and byte-level (gpt2)
   for (const auto* kind : {"syn_llama", "syn_gpt2"}) {
     auto tok = tokenizer::load(d / "gguf_tokenizers" / kind / "tokenizer.gguf");
-    auto m = widened_llama(std::int64_t(tok.vocab_size()), 11);
+    auto m = test::widened_llama(std::int64_t(tok.vocab_size()), 11);
     add(std::string("gguf ") + kind, std::move(m), std::move(tok));
   }
   // a fixture model with its own tokenizer, from its folder and from its GGUF file
@@ -262,7 +244,7 @@ TEST_CASE("byte-level marginal differs from the canonical path where tokenizatio
   // On a random teacher the other tokenizations carry visible mass: the byte-level log-likelihood is
   // strictly above the canonical one (the two would be equal if the marginal ignored them).
   auto tok = tokenizer::load(test::data_dir() / "tokenizers" / "gemma");
-  const auto m = widened_llama(std::int64_t(tok.vocab_size()), 3);
+  const auto m = test::widened_llama(std::int64_t(tok.vocab_size()), 3);
   const std::string text = "Hello world, this is a test.";
   const auto s = fusion::score_bytes(*m, tok, text, true);
   CHECK(s.log_likelihood > canonical(*m, tok, text, true) + 0.01);
@@ -271,7 +253,7 @@ TEST_CASE("byte-level marginal differs from the canonical path where tokenizatio
 TEST_CASE("byte-level input errors are typed") {
   const auto d = test::data_dir();
   auto tok = tokenizer::load(d / "tokenizers" / "gemma");
-  const auto m = widened_llama(std::int64_t(tok.vocab_size()), 5);
+  const auto m = test::widened_llama(std::int64_t(tok.vocab_size()), 5);
   CHECK_THROWS_AS(fusion::score_bytes(*m, tok, "", false), usage_error);
   CHECK_THROWS_AS(fusion::score_bytes(*m, tok, "ab\xFF", false), usage_error);
   CHECK_THROWS_AS(fusion::score_bytes(*m, tok, "\xE4\xB8", false), usage_error);  // a truncated character
@@ -282,7 +264,7 @@ TEST_CASE("byte-level input errors are typed") {
   CHECK_THROWS_AS(b.push(0xC0), usage_error);
   // a tokenizer whose normalizer changes the text (NFC) cannot spell it byte for byte
   auto qwen = tokenizer::load(d / "tokenizers" / "qwen2");
-  const auto mq = widened_llama(std::int64_t(qwen.vocab_size()), 5);
+  const auto mq = test::widened_llama(std::int64_t(qwen.vocab_size()), 5);
   CHECK_THROWS_WITH(fusion::score_bytes(*mq, qwen, "cafe\xCC\x81", false), Catch::Contains("byte for byte"));
 }
 

@@ -22,28 +22,11 @@
 #include "nexus/io/model_cache.hpp"
 #include "nexus/registry/open.hpp"
 #include "reference.hpp"
+#include "widened_llama.hpp"
 
 using namespace nexus;
 
 namespace {
-
-/// The llama fixture with its vocabulary widened to `vocab` ids (random seeded embedding and head), to pair
-/// a larger tokenizer with a model.
-std::unique_ptr<model> widened_llama(std::int64_t vocab, std::uint32_t seed) {
-  const auto o = registry::open_checkpoint(test::data_dir() / "models" / "llama");
-  descriptor n = o.arch;
-  auto w = unpack_weights(o.bound, n);
-  n.dims.vocab_size = vocab;
-  std::mt19937 rng(seed);
-  auto random = [&](float scale) {
-    tensor_f32 t{{vocab, n.dims.hidden_size}, std::vector<float>(std::size_t(vocab * n.dims.hidden_size))};
-    for (auto& x : t.data) x = scale * (float(rng() % 20001) / 10000.0f - 1.0f);
-    return t;
-  };
-  w["embed.tokens.weight"] = random(1.0f);
-  if (!n.embedding.tied) w["lm_head.weight"] = random(0.6f);
-  return make_cpu_model(n, std::move(w), {.threads = 1});
-}
 
 /// Length of the UTF-8 sequence a lead byte starts (1 for anything else).
 std::size_t sequence_length(unsigned char lead) {
@@ -166,7 +149,7 @@ TEST_CASE("byte-level distributions equal an independent brute force over every 
   std::vector<teacher> teachers;
   for (const auto* kind : {"gemma", "llama3"}) {  // byte fallback with ▁-words; byte-level BPE
     auto tok = tokenizer::load(d / "tokenizers" / kind);
-    auto m = widened_llama(std::int64_t(tok.vocab_size()), 5);
+    auto m = test::widened_llama(std::int64_t(tok.vocab_size()), 5);
     teachers.push_back({kind, std::move(m), std::move(tok)});
   }
   teachers.push_back({"models/llama", load_cpu_model(d / "models" / "llama", {.threads = 1}),
