@@ -94,7 +94,46 @@ TEST_CASE("bundle: an embedded teacher is written once into the model cache and 
     f.put('\x5a');
   }
   CHECK_THROWS_AS(resolve_teacher(b, 0), bundle_error);
+  // An embedded tensor that is not the teacher the manifest names never takes the teacher's name.
+  fs::remove(p);
+  auto bad = raw;
+  bad[100] ^= 1;
+  write_bundle(d.path / "bad.nexus", m,
+               {{"teacher.0", nexus::dtype::u8, {std::int64_t(bad.size())}, std::as_bytes(std::span(bad))}});
+  try {
+    resolve_teacher(bundle_file(d.path / "bad.nexus"), 0);
+    FAIL("no error");
+  } catch (const bundle_error& e) {
+    CHECK(e.get_code() == bundle_error::code::teacher_mismatch);
+    CHECK_THAT(e.what(), Catch::Contains("embedded tensor 'teacher.0'") && Catch::Contains(m.teachers[0].sha256));
+  }
+  CHECK_FALSE(fs::exists(p));
+  CHECK_FALSE(fs::exists(p.string() + ".tmp"));
   ::unsetenv("NEXUS_MODELS");
+}
+
+TEST_CASE("sha256: a file's digest is cached by size and modification time, never for a file just written",
+          "[sha256]") {
+  temp_dir d;
+  const auto f = d.path / "w.bin", cache = d.path / "digests";
+  std::ofstream(f, std::ios::binary) << "first";
+  const auto first = nexus::sha256_file(f.string());
+  CHECK(nexus::sha256_file_cached(f, cache) == first);
+  CHECK_FALSE(fs::exists(cache));  // written just now: not cached
+  fs::last_write_time(f, fs::last_write_time(f) - std::chrono::hours(1));
+  CHECK(nexus::sha256_file_cached(f, cache) == first);
+  CHECK(std::distance(fs::directory_iterator(cache), fs::directory_iterator()) == 1);
+  // Same size, a different time: computed again.
+  std::ofstream(f, std::ios::binary) << "secnd";
+  fs::last_write_time(f, fs::last_write_time(f) - std::chrono::minutes(30));
+  CHECK(nexus::sha256_file_cached(f, cache) == nexus::sha256_file(f.string()));
+  CHECK(nexus::sha256_file_cached(f, cache) != first);
+  // A cache entry is trusted while size and time match (what makes loading a bundle cheap).
+  const auto e = fs::directory_iterator(cache)->path();
+  std::string line;
+  std::getline(std::ifstream(e), line);
+  std::ofstream(e) << line.substr(0, line.size() - 64) << std::string(64, 'a') << "\n";
+  CHECK(nexus::sha256_file_cached(f, cache) == std::string(64, 'a'));
 }
 
 TEST_CASE("bundle: missing and mismatched teachers are named errors", "[bundle]") {

@@ -2,6 +2,8 @@
 // through our tokenizer, generated ids, decoded text); sampling is reproducible with a seed.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include "nexus/generate/generate.hpp"
 #include "reference.hpp"
 
@@ -20,6 +22,7 @@ TEST_CASE("greedy generation from text equals transformers' generate") {
     const auto m = load_cpu_model(dir);
     generate_options opt;
     opt.max_new_tokens = std::int64_t(ref["greedy_ids"].size());
+    opt.stop_tokens = std::vector<std::int32_t>{};  // the references are pure greedy, EOS disabled
     std::string streamed;
     opt.on_text = [&](const std::string& s) { streamed += s; };
     const auto r = generate(*m, &tok, ref["prompt_ids"].get<std::vector<std::int32_t>>(), opt);
@@ -62,4 +65,71 @@ TEST_CASE("top-k 1 is greedy whatever the temperature; stop tokens end generatio
   CHECK(r.reason == generate_result::stop::token);
   CHECK(r.tokens.back() == greedy[3]);
   CHECK(r.tokens.size() <= 4);
+}
+
+TEST_CASE("generation ends at the model's own end tokens by default (generation_config.json eos_token_id)") {
+  const auto src = test::data_dir() / "models/llama";
+  const auto m = load_cpu_model(src);
+  const auto base = tokenizer::load(src);
+  CHECK(base.end_of_generation() == std::vector<std::int32_t>{2});  // eos, and generation_config.json's 2 once
+  const std::vector<std::int32_t> prompt{1, 5, 9};
+  const auto greedy = greedy_generate(*m, prompt, 8).tokens;
+  // A copy of the tokenizer whose generation_config.json lists a second end token: greedy[2].
+  const auto dir = fs::temp_directory_path() / "nexus_test_end_of_generation";
+  fs::create_directories(dir);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
+  auto write = [&](const std::string& body) { std::ofstream(dir / "generation_config.json") << body; };
+  write(R"({"eos_token_id": [2, )" + std::to_string(greedy[2]) + "]}");
+  const auto tok = tokenizer::load(dir);
+  CHECK(tok.end_of_generation() == std::vector<std::int32_t>{2, greedy[2]});
+  generate_options opt;
+  opt.max_new_tokens = 8;
+  auto r = generate(*m, &tok, prompt, opt);
+  CHECK(r.reason == generate_result::stop::token);
+  CHECK(r.tokens == std::vector<std::int32_t>(greedy.begin(), greedy.begin() + 3));
+  opt.stop_tokens = std::vector<std::int32_t>{};  // an empty list: no end token at all
+  CHECK(generate(*m, &tok, prompt, opt).tokens == greedy);
+  write(R"({"eos_token_id": 1000000})");
+  CHECK_THROWS_WITH(tokenizer::load(dir), Catch::Contains("generation_config.json") && Catch::Contains("1000000"));
+  write(R"({"eos_token_id": "x"})");
+  CHECK_THROWS_AS(tokenizer::load(dir), config_error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("stop strings end the text before them, and streaming never shows a piece of one") {
+  nexus::stop_scanner a({"ab"});
+  CHECK(a.push("xa") == "x");  // "a" could begin "ab": held back
+  CHECK(a.push("b") == "");
+  CHECK(a.stopped());
+  CHECK(a.text() == "x");
+  nexus::stop_scanner b({"abd", ""});  // an empty stop string never matches
+  CHECK(b.push("xa") == "x");
+  CHECK(b.push("b") == "");
+  CHECK(b.push("c") == "abc");  // "abc" begins no stop string: released
+  CHECK(b.push("ab") == "");
+  CHECK(b.flush() == "ab");  // the end: nothing is held
+  CHECK_FALSE(b.stopped());
+  CHECK(b.text() == "xabcab");
+  nexus::stop_scanner c({"\xC3\xA9!", "zz"});
+  CHECK(c.push("caf\xC3\xA9") == "caf");  // an é that could begin "é!" stays whole
+  CHECK(c.push("!z") == "");
+  CHECK(c.text() == "caf");
+  // Through generate(): the text and the streamed text both stop before the stop string.
+  const auto dir = test::data_dir() / "models/llama";
+  const auto m = load_cpu_model(dir);
+  const auto tok = tokenizer::load(dir);
+  generate_options opt;
+  opt.max_new_tokens = 12;
+  opt.stop_tokens = std::vector<std::int32_t>{};
+  const auto prompt = tok.encode("Hello", true);
+  const auto full = generate(*m, &tok, prompt, opt).text;
+  REQUIRE(full.size() >= 4);
+  opt.stop_strings = {full.substr(2, 2)};
+  std::string streamed;
+  opt.on_text = [&](const std::string& s) { streamed += s; };
+  const auto r = generate(*m, &tok, prompt, opt);
+  CHECK(r.reason == generate_result::stop::string);
+  CHECK(r.text == full.substr(0, full.find(full.substr(2, 2))));
+  CHECK(streamed == r.text);
 }

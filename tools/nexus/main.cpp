@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "command.hpp"
+#include "nexus/backend/cpu/blas.hpp"
 #include "commands/align.hpp"
 #include "commands/architectures.hpp"
 #include "commands/bench.hpp"
@@ -18,12 +19,14 @@
 #include "commands/parity.hpp"
 #include "commands/run.hpp"
 #include "commands/score.hpp"
+#include "commands/serve.hpp"
 #include "commands/train_bridge.hpp"
 
 int main(int argc, char** argv) {
   using namespace nexus::cli;
   CLI::App app{"Nexus: many transformer families through one set of universal blocks"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // none only with --version (checked after parsing)
+  app.set_version_flag("--version", std::string("nexus ") + NEXUS_VERSION);
 
   // In the order `nexus --help` lists them.
   inspect_command inspect;
@@ -37,9 +40,10 @@ int main(int argc, char** argv) {
   score_command score;
   align_command align;
   bundle_command bundle;
+  serve_command serve;
   architectures_command architectures;
-  command* const commands[] = {&inspect, &run,          &parity, &generate, &demo,   &bench,
-                               &extract, &train_bridge, &score,  &align,    &bundle, &architectures};
+  command* const commands[] = {&inspect,      &run,   &parity, &generate, &demo,  &bench,        &extract,
+                               &train_bridge, &score, &align,  &bundle,   &serve, &architectures};
   for (auto* c : commands) c->add(app);
 
   try {
@@ -49,9 +53,12 @@ int main(int argc, char** argv) {
     std::cerr << "nexus: " << e.what() << " (see nexus --help)\n";
     return 2;
   }
+  nexus::cpu::choose_openblas_kernels();  // before any model runs (backend/cpu/blas.hpp says why)
   try {
     for (auto* c : commands)
       if (c->given()) return c->run();
+    std::cerr << "nexus: a subcommand is required (see nexus --help)\n";
+    return 2;
   } catch (const nexus::usage_error& e) {
     fmt::print(stderr, "nexus: {}\n", e.what());
     return 2;

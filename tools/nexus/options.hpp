@@ -9,6 +9,7 @@
 
 #include "nexus/backend/cpu/model.hpp"
 #include "nexus/core/error.hpp"
+#include "nexus/io/model_cache.hpp"
 
 #if defined(NEXUS_WITH_CUDA)
 #include "nexus/backend/cuda/model.hpp"
@@ -22,6 +23,19 @@ struct device_args {
   std::string device = "cpu", precision;
   int threads = 0;  // CPU worker threads; 0: every core
 };
+
+/// A model argument: a path, a Hugging Face repository id or cache folder, or a file in the Nexus
+/// model cache (io/model_cache.hpp), replaced by the path it names.
+inline const CLI::Validator model_name(
+    [](std::string& name) {
+      try {
+        name = resolve_model(name).string();
+        return std::string();
+      } catch (const io_error& e) {
+        return std::string(e.what());
+      }
+    },
+    "MODEL", "model");
 
 /// `--threads`: the CPU backend's worker threads (run, parity, generate, demo).
 inline void add_worker_threads_option(CLI::App& cmd, int& threads) {

@@ -18,32 +18,55 @@ inline std::string format_duration(double s) {
                    : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
+/// The one progress bar of the command line. `delay_s`: drawn only once the task has run that long
+/// (quick tasks show nothing); `erase`: the line disappears when done instead of staying.
 class progress_line {
  public:
-  explicit progress_line(bool quiet) : on_(!quiet && ::isatty(STDERR_FILENO)) {}
+  explicit progress_line(bool quiet, double delay_s = 0, bool erase = false)
+      : on_(!quiet && ::isatty(STDERR_FILENO)), erase_(erase), delay_(delay_s) {}
   ~progress_line() { finish(); }
   bool on() const { return on_; }
   /// Draws "[#####.....]  42% | text" unless the last draw is under 100 ms old (the end is always drawn).
   void show(double fraction, const std::string& text) {
     if (!on_) return;
     const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - start_).count() < delay_) return;
     if (now - last_ < std::chrono::milliseconds(100) && fraction < 1) return;
     last_ = now;
     const int width = 24, filled = int(std::clamp(fraction, 0.0, 1.0) * width);
-    fmt::print(stderr, "\r[{}{}] {:3.0f}% | {}   ", std::string(filled, '#'), std::string(width - filled, '.'),
+    fmt::print(stderr, "\r\033[K[{}{}] {:3.0f}% | {}", std::string(filled, '#'), std::string(width - filled, '.'),
                100 * fraction, text);
+    std::fflush(stderr);
     drawn_ = true;
   }
   /// Ends the line (before the summary is printed).
   void finish() {
-    if (drawn_) fmt::print(stderr, "\n");
+    if (drawn_) fmt::print(stderr, "{}", erase_ ? "\r\033[K" : "\n");
     drawn_ = false;
   }
 
  private:
-  bool on_;
+  bool on_, erase_;
+  double delay_;
   bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+};
+
+/// Counted steps ("parity 3/30 gemma2") on a progress_line that appears after a second and is
+/// erased when done.
+class step_progress {
+ public:
+  step_progress(std::string label, std::size_t total)
+      : label_(std::move(label)), total_(total), line_(false, 1.0, true) {}
+  void update(std::size_t done, const std::string& what) {
+    line_.show(total_ ? double(done) / double(total_) : 1.0, fmt::format("{} {}/{} {}", label_, done, total_, what));
+  }
+
+ private:
+  std::string label_;
+  std::size_t total_;
+  progress_line line_;
 };
 
 }  // namespace nexus::cli

@@ -9,6 +9,7 @@
 
 #include "nexus/backend/cpu/model.hpp"
 #include "nexus/generate/sampling.hpp"
+#include "nexus/generate/stop_strings.hpp"
 #include "nexus/tokenizer/stream.hpp"
 
 namespace nexus {
@@ -16,15 +17,17 @@ namespace nexus {
 struct generate_options {
   std::int64_t max_new_tokens = 32;
   sampling_options sampling;
-  std::vector<std::int32_t> stop_tokens;            // e.g. the tokenizer's eos
-  std::vector<std::string> stop_strings;            // generation stops once the text contains one
+  // The tokens that end generation. Unset: the model's own (tokenizer::end_of_generation(): eos,
+  // generation_config.json's eos_token_id, GGUF eot/eom); an empty list: none.
+  std::optional<std::vector<std::int32_t>> stop_tokens;
+  std::vector<std::string> stop_strings;            // generation ends before the first one the text contains
   std::function<void(const std::string&)> on_text;  // streamed text, complete characters only
   bool keep_logits = false;                         // return the logits each token was chosen from
 };
 
 struct generate_result {
   std::vector<std::int32_t> tokens;        // new tokens (a stop token included when it ended generation)
-  std::string text;                        // their text, cut before a stop string
+  std::string text;                        // their text, cut before a stop string (generate/stop_strings.hpp)
   std::vector<std::vector<float>> logits;  // with keep_logits: the logits behind each token
   enum class stop { length, token, string } reason = stop::length;
   double prefill_seconds = 0, decode_seconds = 0;
@@ -41,6 +44,9 @@ inline generate_result generate(const model& m, const tokenizer* tok, std::span<
   if (prompt.empty()) throw usage_error("generate", "empty prompt");
   if (opt.max_new_tokens < 0) throw usage_error("--max-new-tokens", "must be ≥ 0");
   if (!opt.stop_strings.empty() && !tok) throw usage_error("generate", "stop strings need a tokenizer");
+  const std::vector<std::int32_t> stop_tokens = opt.stop_tokens ? *opt.stop_tokens
+                                                : tok           ? tok->end_of_generation()
+                                                                : std::vector<std::int32_t>{};
   generate_result r;
   r.prompt_tokens = std::int64_t(prompt.size());
   if (opt.max_new_tokens == 0) return r;
@@ -48,6 +54,7 @@ inline generate_result generate(const model& m, const tokenizer* tok, std::span<
   auto cache = m.new_cache(std::int64_t(prompt.size()) + opt.max_new_tokens);
   std::optional<stream_decoder> stream;
   if (tok) stream.emplace(*tok);
+  stop_scanner stops(opt.stop_strings);  // the text, cut before a stop string; streamed as it becomes safe
   using clock = std::chrono::steady_clock;
 
   auto t0 = clock::now();
@@ -58,37 +65,28 @@ inline generate_result generate(const model& m, const tokenizer* tok, std::span<
     const auto next = pick.next(out.logits.data);
     r.tokens.push_back(next);
     if (opt.keep_logits) r.logits.push_back(out.logits.data);
-    if (std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), next) != opt.stop_tokens.end()) {
+    if (std::find(stop_tokens.begin(), stop_tokens.end(), next) != stop_tokens.end()) {
       r.reason = generate_result::stop::token;
       break;
     }
     if (stream) {
-      std::string piece = stream->push(next);
-      if (!piece.empty()) {
-        const auto before = r.text.size();
-        r.text += piece;
-        // A stop string may straddle pieces: search the tail that could contain it.
-        for (const auto& s : opt.stop_strings) {
-          const auto from = before >= s.size() ? before - s.size() + 1 : 0;
-          if (const auto hit = r.text.find(s, from); hit != std::string::npos) {
-            if (opt.on_text && hit > before) opt.on_text(r.text.substr(before, hit - before));
-            r.text.resize(hit);
-            r.reason = generate_result::stop::string;
-            break;
-          }
-        }
-        if (r.reason == generate_result::stop::string) break;
-        if (opt.on_text) opt.on_text(piece);
+      const auto shown = stops.push(stream->push(next));
+      if (opt.on_text && !shown.empty()) opt.on_text(shown);
+      if (stops.stopped()) {
+        r.reason = generate_result::stop::string;
+        break;
       }
     }
     if (i + 1 < opt.max_new_tokens) out = m.forward(std::span(&r.tokens.back(), 1), cache, {.all_logits = false});
   }
   r.decode_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   if (stream && r.reason != generate_result::stop::string) {
-    const auto rest = stream->finish();
-    r.text += rest;
+    auto rest = stops.push(stream->finish());
+    if (!stops.stopped()) rest += stops.flush();
+    if (stops.stopped()) r.reason = generate_result::stop::string;
     if (opt.on_text && !rest.empty()) opt.on_text(rest);
   }
+  r.text = stops.text();
   return r;
 }
 

@@ -31,7 +31,9 @@ inline std::string architecture_table_markdown() {
   auto yn = [](bool b) { return std::string(b ? "yes" : "no"); };
   auto num = [](double v) { return v == 0 ? std::string("—") : fmt::format("{}", v); };
   for (const auto* f : families) {
-    const auto n = describe(nlohmann::json{{"model_type", f->model_type}}, "defaults");
+    auto config = nlohmann::json::parse(f->class_sizes);
+    config["model_type"] = f->model_type;
+    const auto n = describe(config, "defaults");
     const bool rope = n.position.kind == position_kind::rope;
     std::size_t inst = 0;
     std::string inst_text;

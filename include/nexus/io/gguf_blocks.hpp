@@ -100,6 +100,26 @@ struct block_q5_k {
   std::uint8_t qh[qk_k / 8];
   std::uint8_t qs[qk_k / 2];
 };
+struct block_iq4_nl {
+  static constexpr tensor_type type = tensor_type::iq4_nl;
+  static constexpr std::int64_t elements = 32;
+  std::uint16_t d;
+  std::uint8_t qs[16];  // indices into the non-linear table: element j low nibble, j + 16 high nibble
+};
+struct block_iq4_xs {
+  static constexpr tensor_type type = tensor_type::iq4_xs;
+  static constexpr std::int64_t elements = qk_k;
+  std::uint16_t d;
+  std::uint16_t scales_h;            // high 2 bits of the eight 6-bit sub-block scales
+  std::uint8_t scales_l[qk_k / 64];  // low 4 bits, two per byte
+  std::uint8_t qs[qk_k / 2];         // per 32 elements: 16 bytes as in IQ4_NL
+};
+struct block_mxfp4 {
+  static constexpr tensor_type type = tensor_type::mxfp4;
+  static constexpr std::int64_t elements = 32;
+  std::uint8_t e;       // E8M0 shared exponent
+  std::uint8_t qs[16];  // E2M1 values: element j low nibble, j + 16 high nibble
+};
 struct block_q6_k {
   static constexpr tensor_type type = tensor_type::q6_k;
   static constexpr std::int64_t elements = qk_k;
@@ -119,6 +139,7 @@ static_assert(matches_table<block_q4_0> && matches_table<block_q4_1> && matches_
 static_assert(matches_table<block_q8_0>);
 static_assert(matches_table<block_q2_k> && matches_table<block_q3_k> && matches_table<block_q4_k>);
 static_assert(matches_table<block_q5_k> && matches_table<block_q6_k>);
+static_assert(matches_table<block_iq4_nl> && matches_table<block_iq4_xs> && matches_table<block_mxfp4>);
 
 // ---- one block -> B::elements floats ----------------------------------------------------------------
 
@@ -257,6 +278,50 @@ inline void decode(const block_q6_k& b, float* y) {
 
 // ---- rows and tensors -------------------------------------------------------------------------------
 
+// IQ4_NL / IQ4_XS: 4-bit indices into a fixed non-linear table (ggml-common.h kvalues_iq4nl).
+inline constexpr std::int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                  1,    13,   25,  38,  53,  69,  89,  113};
+
+inline void decode(const block_iq4_nl& b, float* y) {
+  const float d = f16_to_float(b.d);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * float(kvalues_iq4nl[b.qs[j] & 15]);
+    y[j + 16] = d * float(kvalues_iq4nl[b.qs[j] >> 4]);
+  }
+}
+
+inline void decode(const block_iq4_xs& b, float* y) {
+  const float d = f16_to_float(b.d);
+  for (int ib = 0; ib < int(qk_k / 32); ++ib) {
+    const int ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | (((b.scales_h >> (2 * ib)) & 3) << 4);
+    const float dl = d * float(ls - 32);  // gguf-py: (d * scale) first, then times the table value
+    const std::uint8_t* qs = b.qs + 16 * ib;
+    for (int j = 0; j < 16; ++j) {
+      y[32 * ib + j] = dl * float(kvalues_iq4nl[qs[j] & 15]);
+      y[32 * ib + j + 16] = dl * float(kvalues_iq4nl[qs[j] >> 4]);
+    }
+  }
+}
+
+// MXFP4 (OCP microscaling): E2M1 values doubled to integers, and half the E8M0 scale (ggml-impl.h
+// ggml_e8m0_to_fp32_half): 2^(e - 128), subnormal for e < 2.
+inline constexpr std::int8_t kvalues_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+inline float e8m0_to_fp32_half(std::uint8_t e) {
+  const std::uint32_t bits = e < 2 ? std::uint32_t(0x00200000) << e : std::uint32_t(e - 1) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline void decode(const block_mxfp4& b, float* y) {
+  const float d = e8m0_to_fp32_half(b.e);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * float(kvalues_mxfp4[b.qs[j] & 15]);
+    y[j + 16] = d * float(kvalues_mxfp4[b.qs[j] >> 4]);
+  }
+}
+
 /// n_blocks consecutive blocks of B at src (any alignment) into dst.
 template <class B>
 void decode_blocks(const std::byte* src, float* dst, std::int64_t n_blocks) {
@@ -268,7 +333,7 @@ void decode_blocks(const std::byte* src, float* dst, std::int64_t n_blocks) {
 }
 
 inline constexpr std::string_view dequantizable_types =
-    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4";
 
 /// The one switch from a tensor type to its block struct: calls f(std::type_identity<block>{}) and
 /// returns true, or returns false for a type Nexus has no decoder for. can_dequantize and
@@ -289,16 +354,17 @@ constexpr bool visit_block(tensor_type t, F&& f) {
     case tensor_type::q4_k: f(std::type_identity<block_q4_k>{}); return true;
     case tensor_type::q5_k: f(std::type_identity<block_q5_k>{}); return true;
     case tensor_type::q6_k: f(std::type_identity<block_q6_k>{}); return true;
+    case tensor_type::iq4_nl: f(std::type_identity<block_iq4_nl>{}); return true;
+    case tensor_type::iq4_xs: f(std::type_identity<block_iq4_xs>{}); return true;
+    case tensor_type::mxfp4: f(std::type_identity<block_mxfp4>{}); return true;
     case tensor_type::q8_1:
     case tensor_type::q8_k:
     case tensor_type::iq2_xxs:
     case tensor_type::iq2_xs:
     case tensor_type::iq3_xxs:
     case tensor_type::iq1_s:
-    case tensor_type::iq4_nl:
     case tensor_type::iq3_s:
     case tensor_type::iq2_s:
-    case tensor_type::iq4_xs:
     case tensor_type::i8:
     case tensor_type::i16:
     case tensor_type::i32:
@@ -307,7 +373,6 @@ constexpr bool visit_block(tensor_type t, F&& f) {
     case tensor_type::iq1_m:
     case tensor_type::tq1_0:
     case tensor_type::tq2_0:
-    case tensor_type::mxfp4:
     case tensor_type::nvfp4:
     case tensor_type::q1_0: return false;
   }

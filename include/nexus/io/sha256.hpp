@@ -1,11 +1,21 @@
-// SHA-256 (FIPS 180-4) of bytes and of files: the identity of weights and corpus files in a feature store.
+// SHA-256 of bytes and of files (the identity of weights and corpus files in a feature store and a
+// bundle), computed by OpenSSL's libcrypto (EVP; docs/dependencies.md). sha256_file_cached() keeps
+// each file's digest beside its size and modification time, so loading a bundle does not read
+// hundreds of megabytes of teachers again when nothing changed.
 #pragma once
 
-#include <array>
+#include <openssl/evp.h>
+
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "nexus/core/error.hpp"
@@ -14,73 +24,33 @@ namespace nexus {
 
 class sha256 {
  public:
+  sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
+      throw std::runtime_error("sha256: OpenSSL could not start a SHA-256 digest");
+  }
   void update(std::span<const std::byte> data) {
-    for (const auto b : data) {
-      block_[fill_++] = std::uint8_t(b);
-      if (fill_ == 64) {
-        compress();
-        fill_ = 0;
-      }
-    }
-    length_ += data.size();
+    if (!data.empty() && EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1)
+      throw std::runtime_error("sha256: OpenSSL digest update failed");
   }
   void update(std::string_view s) { update(std::as_bytes(std::span(s.data(), s.size()))); }
 
   /// The digest as 64 lowercase hex digits; the object is spent afterwards.
   std::string hex() {
-    const std::uint64_t bits = length_ * 8;
-    block_[fill_++] = 0x80;
-    if (fill_ > 56) {
-      while (fill_ < 64) block_[fill_++] = 0;
-      compress();
-      fill_ = 0;
-    }
-    while (fill_ < 56) block_[fill_++] = 0;
-    for (int i = 7; i >= 0; --i) block_[fill_++] = std::uint8_t(bits >> (8 * i));
-    compress();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), md, &n) != 1 || n != 32)
+      throw std::runtime_error("sha256: OpenSSL digest final failed");
     static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (const auto w : h_)
-      for (int i = 28; i >= 0; i -= 4) out += digits[(w >> i) & 0xf];
+    std::string out(64, '0');
+    for (unsigned i = 0; i < 32; ++i) {
+      out[2 * i] = digits[md[i] >> 4];
+      out[2 * i + 1] = digits[md[i] & 15];
+    }
     return out;
   }
 
  private:
-  static std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-  void compress() {
-    static constexpr std::uint32_t k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-    std::uint32_t w[64];
-    for (int i = 0; i < 16; ++i)
-      w[i] = std::uint32_t(block_[4 * i]) << 24 | std::uint32_t(block_[4 * i + 1]) << 16 |
-             std::uint32_t(block_[4 * i + 2]) << 8 | std::uint32_t(block_[4 * i + 3]);
-    for (int i = 16; i < 64; ++i) {
-      const auto s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-      const auto s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    auto [a, b, c, d, e, f, g, h] = h_;
-    for (int i = 0; i < 64; ++i) {
-      const auto t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
-      const auto t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-      h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
-    }
-    const std::uint32_t add[8] = {a, b, c, d, e, f, g, h};
-    for (int i = 0; i < 8; ++i) h_[i] += add[i];
-  }
-
-  std::array<std::uint32_t, 8> h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::uint8_t block_[64]{};
-  std::size_t fill_ = 0;
-  std::uint64_t length_ = 0;
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
 
 inline std::string sha256_hex(std::span<const std::byte> data) {
@@ -89,7 +59,7 @@ inline std::string sha256_hex(std::span<const std::byte> data) {
   return h.hex();
 }
 
-/// SHA-256 of a file's contents, read in 1 MiB pieces.
+/// SHA-256 of a file's bytes.
 inline std::string sha256_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw io_error(path, "cannot open for hashing");
@@ -100,6 +70,38 @@ inline std::string sha256_file(const std::string& path) {
   std::fclose(f);
   if (bad) throw io_error(path, "read failed while hashing");
   return h.hex();
+}
+
+/// sha256_file() through a cache: `cache_dir`/<sha256 of the file's absolute path> holds
+/// "<size> <mtime ns> <digest>", used while the file's size and modification time are unchanged (a
+/// file changed within 2 s of its last write is never cached). A cache that cannot be read or
+/// written is ignored (the digest is computed).
+inline std::string sha256_file_cached(const std::filesystem::path& file, const std::filesystem::path& cache_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  const auto mtime = fs::last_write_time(file, ec);
+  if (ec) return sha256_file(file.string());  // names the file in its error
+  const std::string key = std::to_string(size) + " " + std::to_string(mtime.time_since_epoch().count());
+  const std::string abs = fs::absolute(file, ec).lexically_normal().string();
+  const auto entry = cache_dir / sha256_hex(std::as_bytes(std::span(abs.data(), abs.size())));
+  if (std::ifstream in(entry); in) {
+    std::string line;
+    std::getline(in, line);
+    if (line.size() == key.size() + 65 && line.compare(0, key.size(), key) == 0 && line[key.size()] == ' ')
+      return line.substr(key.size() + 1);
+  }
+  auto digest = sha256_file(file.string());
+  // A file modified within the clock's granularity of its last write could change again without
+  // changing its time ("racy git"): only digests of files untouched for 2 s are kept.
+  if (fs::file_time_type::clock::now() - mtime < std::chrono::seconds(2)) return digest;
+  fs::create_directories(cache_dir, ec);
+  const auto tmp = entry.string() + ".tmp";
+  if (std::ofstream out(tmp, std::ios::trunc); out && (out << key << ' ' << digest << '\n')) {
+    out.close();
+    fs::rename(tmp, entry, ec);
+  }
+  return digest;
 }
 
 }  // namespace nexus

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,25 @@ class config_reader {
   T require(const std::string& key) const {
     if (!j_.contains(key) || j_.at(key).is_null()) fail(key, "is required");
     return *field<T>(key);
+  }
+
+  /// A field that transformers writes under more than one name (a config class's attribute_map:
+  /// Qwen3-MoE's `num_experts` is saved as `num_local_experts` by transformers 5). Must be present
+  /// under at least one of `keys`, and the same under each; never defaulted (it sizes tensors).
+  template <class T>
+  T require_any(std::initializer_list<const char*> keys) const {
+    std::optional<T> value;
+    std::string names, first;
+    for (const char* key : keys) {
+      names += (names.empty() ? "'" : " or '") + std::string(key) + "'";
+      if (!j_.contains(key) || j_.at(key).is_null()) continue;
+      const T v = *field<T>(key);
+      if (value && *value != v) fail(key, "disagrees with '" + first + "' (both name the same setting)");
+      if (!value) first = key;
+      value = v;
+    }
+    if (!value) throw config_error(where_, "field " + names + " is required");
+    return *value;
   }
 
   /// A field nested in an object field, e.g. rope_scaling.factor: errors name the full path.

@@ -77,6 +77,9 @@ struct family {
   std::span<const prefix_rename> renames = {};
   std::span<const std::string_view> ignored_prefixes = {};  // weights of parts the decoder never reads
   const gguf_format* gguf = nullptr;                        // null: llama.cpp writes no GGUF for this family
+  // Sizes a config must state although the transformers class has defaults for them (JSON; the
+  // expert counts): never taken from here when loading, only to describe the class's defaults.
+  std::string_view class_sizes = "{}";
 };
 
 }  // namespace nexus

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "nexus/io/model_cache.hpp"
 #include "nexus/registry/binding.hpp"
 #include "nexus/registry/registry.hpp"
 
@@ -19,8 +20,10 @@ struct opened_checkpoint {
   binding bound;
 };
 
-/// `path`: a Hugging Face checkpoint folder or a .gguf file.
-inline opened_checkpoint open_checkpoint(const std::filesystem::path& path) {
+/// `name`: a Hugging Face checkpoint folder or a .gguf file, or a name io/model_cache.hpp resolves
+/// (a Hugging Face id in the local cache, a file in the Nexus model cache).
+inline opened_checkpoint open_checkpoint(const std::filesystem::path& name) {
+  const auto path = resolve_model(name.string());
   if (is_gguf_path(path)) {
     opened_checkpoint o{nullptr, {}, checkpoint(path), {}};
     const auto& f = *o.weights.gguf_file();

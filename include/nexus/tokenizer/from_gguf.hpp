@@ -359,6 +359,9 @@ inline tokenizer_parts gguf_parts(const gguf::file& f) {
   p.eos = named(eos);
   p.unk = named(unk);
   p.pad = named(pad);
+  // llama.cpp ends generation at eos, eot (end of turn) and eom (end of message)
+  for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"})
+    if (const auto id = named(token_id(key))) p.end_of_generation.push_back(*id);
 
   // A token spelled like a later one (after respelling) is shadowed, as in a Python dict: its id
   // encodes to nothing and decodes to nothing.

@@ -541,6 +541,7 @@ struct tokenizer_parts {
   std::vector<decoder> decoders;
   std::vector<std::int32_t> prefix, suffix;  // what the post-processor puts around a sequence
   std::optional<std::int32_t> bos, eos, unk, pad;
+  std::vector<std::int32_t> end_of_generation;  // besides eos: GGUF eot/eom, generation_config.json eos_token_id
 };
 
 }  // namespace tok

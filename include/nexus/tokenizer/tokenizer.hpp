@@ -20,6 +20,7 @@
 //     has no non-empty span.
 #pragma once
 
+#include "nexus/io/model_cache.hpp"
 #include "nexus/tokenizer/from_gguf.hpp"
 #include "nexus/tokenizer/parts.hpp"
 
@@ -59,9 +60,10 @@ class tokenizer {
 
   /// `dir`: a folder with tokenizer.json (and optionally tokenizer_config.json), the tokenizer.json
   /// file itself, or a `.gguf` file.
-  static tokenizer load(const std::filesystem::path& dir) {
+  static tokenizer load(const std::filesystem::path& name) {
     namespace fs = std::filesystem;
-    if (!fs::is_directory(dir)) {  // a GGUF file, by its magic (whatever its name)
+    const auto dir = resolve_model(name.string());  // a Hugging Face id or cache folder too
+    if (!fs::is_directory(dir)) {                   // a GGUF file, by its magic (whatever its name)
       char magic[4] = {};
       std::ifstream probe(dir, std::ios::binary);
       if (probe.read(magic, 4) && std::string_view(magic, 4) == "GGUF") return from_gguf(dir);
@@ -98,6 +100,7 @@ class tokenizer {
         throw config_error(config.string(), std::string("invalid JSON: ") + e.what());
       }
     }
+    t.read_generation_config(file.parent_path() / "generation_config.json");
     return t;
   }
 
@@ -165,6 +168,15 @@ class tokenizer {
   std::size_t vocab_size() const noexcept { return id_to_token_.size(); }
   std::optional<std::int32_t> bos() const noexcept { return bos_; }
   std::optional<std::int32_t> eos() const noexcept { return eos_; }
+  /// The tokens that end a generated answer: eos, then what the model's own metadata adds
+  /// (generation_config.json's eos_token_id, GGUF eot/eom), each once.
+  std::vector<std::int32_t> end_of_generation() const {
+    std::vector<std::int32_t> out;
+    if (eos_) out.push_back(*eos_);
+    for (const auto id : end_of_generation_)
+      if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+    return out;
+  }
   std::optional<std::int32_t> unk() const noexcept { return unk_id_; }
   std::optional<std::int32_t> pad() const noexcept { return pad_; }
   /// The token string of `id` as the vocabulary spells it (byte-level tokens in GPT-2's alphabet).
@@ -350,8 +362,38 @@ class tokenizer {
     bos_ = p.bos;
     eos_ = p.eos;
     pad_ = p.pad;
+    for (const auto id : p.end_of_generation) check_id(id, where, "end of generation");
+    end_of_generation_ = std::move(p.end_of_generation);
     if (p.unk) unk_id_ = p.unk;
     else unk_id_ = unk_;
+  }
+
+  /// generation_config.json's eos_token_id (a number or a list): the ends transformers' generate() uses.
+  void read_generation_config(const std::filesystem::path& path) {
+    if (!std::filesystem::exists(path)) return;
+    std::ifstream in(path);
+    tok::json c;
+    try {
+      c = tok::json::parse(in);
+    } catch (const tok::json::exception& e) {
+      throw config_error(path.string(), std::string("invalid JSON: ") + e.what());
+    }
+    if (!c.is_object() || !c.contains("eos_token_id") || c["eos_token_id"].is_null()) return;
+    const auto& v = c["eos_token_id"];
+    const auto add = [&](const tok::json& x) {
+      if (!x.is_number_integer())
+        throw config_error(path.string(), "field 'eos_token_id' must be a token id or a list of them, got " + x.dump());
+      const auto id = x.get<std::int64_t>();
+      if (id < 0 || std::size_t(id) >= id_to_token_.size())
+        throw config_error(path.string(), "field 'eos_token_id' " + std::to_string(id) + " is not a token id (" +
+                                              std::to_string(id_to_token_.size()) + " tokens)");
+      end_of_generation_.push_back(std::int32_t(id));
+    };
+    if (v.is_array()) {
+      for (const auto& x : v) add(x);
+    } else {
+      add(v);
+    }
   }
 
   void check_id(std::int32_t id, const std::string& where, const char* what) const {
@@ -603,6 +645,7 @@ class tokenizer {
   std::vector<tok::pre_tokenizer> pre_tokenizers_;
   std::vector<tok::decoder> decoders_;
   std::vector<std::int32_t> prefix_, suffix_;
+  std::vector<std::int32_t> end_of_generation_;
   std::optional<std::int32_t> unk_, bos_, eos_, pad_, unk_id_;  // unk_: the BPE model's unknown token
   bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
 };

@@ -243,7 +243,9 @@ class bench_command : public command {
  public:
   void add(CLI::App& app) override {
     sub_ = app.add_subcommand("bench", "CPU load time, prefill and decode tok/s, resident memory");
-    sub_->add_option("model", a_.model, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
+    sub_->add_option("model", a_.model, "checkpoint folder, .gguf file or Hugging Face id")
+        ->required()
+        ->transform(model_name);
     sub_->add_option("--prompt-tokens", a_.prompt_tokens,
                      "prompt lengths to prefill, comma-separated (default 128,512; with --ids: its length)")
         ->delimiter(',')

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../command.hpp"
+#include "../options.hpp"
 #include "../dev_examples.hpp"
 #include "../progress.hpp"
 #include "nexus/fusion/system/bundle.hpp"
@@ -145,9 +146,11 @@ class bundle_command : public command {
     sub_ = app.add_subcommand("bundle", "A .nexus bundle: one file for a fused system of teachers");
     sub_->require_subcommand(1);
     create_ = sub_->add_subcommand("create", "Create a bundle of teachers (by size and sha256)");
-    create_->add_option("--teacher", a_.teachers, ".gguf file or checkpoint folder (repeat for each teacher)")
+    create_
+        ->add_option("--teacher", a_.teachers,
+                     ".gguf file, checkpoint folder or Hugging Face id (repeat for each teacher)")
         ->required()
-        ->check(CLI::ExistingPath);
+        ->transform(model_name);
     create_->add_option("--name", a_.names, "a name per teacher (default: the file's stem)");
     create_->add_option("--budget", a_.budget, "most bytes of teacher weights resident at once (0: no limit)");
     create_->add_flag("--embed", a_.embed, "embed the teacher files in the bundle");

@@ -2,8 +2,6 @@
 // outputs transformers recorded for it, each generating a short continuation, then a summary.
 #pragma once
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <array>
@@ -14,6 +12,7 @@
 
 #include "../chat_prompt.hpp"
 #include "../command.hpp"
+#include "../progress.hpp"
 #include "../descriptor_table.hpp"
 #include "../dev_examples.hpp"
 #include "../options.hpp"
@@ -27,32 +26,6 @@
 #include "nexus/io/model_cache.hpp"
 
 namespace nexus::cli {
-
-/// A progress bar on stderr that appears only once its task has taken more than a second.
-class progress {
- public:
-  progress(std::string label, std::size_t total)
-      : label_(std::move(label)), total_(total), tty_(::isatty(STDERR_FILENO) != 0) {}
-  ~progress() {
-    if (drawn_) fmt::print(stderr, "\r\033[K");
-  }
-  void update(std::size_t done, const std::string& what) {
-    const auto elapsed = std::chrono::duration<double>(clock::now() - start_).count();
-    if (!tty_ || elapsed < 1.0) return;
-    const std::size_t width = 30, filled = total_ ? width * done / total_ : width;
-    fmt::print(stderr, "\r\033[K{} [{}{}] {}/{} {}", label_, std::string(filled, '#'), std::string(width - filled, '.'),
-               done, total_, what);
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-
- private:
-  using clock = std::chrono::steady_clock;
-  std::string label_;
-  std::size_t total_;
-  bool tty_, drawn_ = false;
-  clock::time_point start_ = clock::now();
-};
 
 /// The real models the demo runs, fetched by tools/fetch_models.sh into the model cache, with the
 /// references transformers recorded from the same files (tests/data/real, make_real_references.py).
@@ -120,7 +93,7 @@ inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu
     std::unique_ptr<model> m;
     std::optional<tokenizer> tok;
     {
-      progress bar("loading", 2);
+      step_progress bar("loading", 2);
       bar.update(0, t.file);
       m = load_cpu_model(path, cpu);
       bar.update(1, "tokenizer");
@@ -129,7 +102,7 @@ inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu
     demo_row row{t.name, src.arch.family};
     row.parameters = read.parameters;
     {
-      progress bar("parity", 1);
+      step_progress bar("parity", 1);
       bar.update(0, t.name);
       const auto rep = check_parity(*m, checkpoint(references / t.reference / "reference.safetensors"));
       failures += rep.ok() ? 0 : 1;
@@ -151,7 +124,6 @@ inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu
       if (chat_tpl) text = chat_prompt(*chat_tpl, *tok, prompt);
       generate_options opt;
       opt.max_new_tokens = 40;
-      if (tok->eos()) opt.stop_tokens.push_back(*tok->eos());
       const auto r = generate(*m, &*tok, tok->encode(text, !chat_tpl), opt);
       prefill += r.prefill_tokens_per_second() / double(t.prompts.size());
       decode += r.decode_tokens_per_second() / double(t.prompts.size());
@@ -189,7 +161,7 @@ inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
   o.prefix_bytes = 32;
   std::size_t dev_bytes = 0;
   for (const auto& e : dev) dev_bytes += e.prompt.size() + e.continuation.size();
-  progress bar("fit", dev.size());
+  step_progress bar("fit", dev.size());
   o.progress = [&](std::size_t done, std::size_t) { bar.update(done, "byte-level, both teachers"); };
   const auto f = sys.fit(dev, o);
   sys.save(bundle);
@@ -235,7 +207,7 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
 
   std::vector<model_summary> read;  // every folder, opened once: mapped weights and binding
   {
-    progress bar("reading", dirs.size());
+    step_progress bar("reading", dirs.size());
     for (std::size_t i = 0; i < dirs.size(); ++i) {
       bar.update(i, dirs[i].filename().string());
       read.push_back(summarize(dirs[i]));
@@ -257,7 +229,7 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
   const std::string prompt_text = "The quick brown fox";
   std::vector<std::string> generated;
   {
-    progress bar("parity", dirs.size());
+    step_progress bar("parity", dirs.size());
     for (std::size_t i = 0; i < dirs.size(); ++i) {
       bar.update(i, dirs[i].filename().string());
       auto& row = fixture_row(i);
@@ -303,7 +275,9 @@ class demo_command : public command {
   void add(CLI::App& app) override {
     sub_ = app.add_subcommand("demo",
                               "The main job: shipped models side by side, checked against transformers, generating");
-    sub_->add_option("--models", models_dir_, "folder of tiny checkpoint folders")->check(CLI::ExistingDirectory);
+    sub_->add_option("--models", models_dir_,
+                     "folder of tiny checkpoint folders (default: tests/data/models, or the installed copy)")
+        ->check(CLI::ExistingDirectory);
     sub_->add_option(
             "--references", real_refs_,
             "references of the real models (tests/data/real); the models come from ${NEXUS_MODELS:-~/.cache/nexus/models}, filled by tools/fetch_models.sh")
@@ -314,10 +288,32 @@ class demo_command : public command {
     add_worker_threads_option(*sub_, device_.threads);
   }
 
-  int run() override { return demo(models_dir_, no_real_ ? std::string() : real_refs_, device_); }
+  int run() override {
+    if (models_dir_.empty()) models_dir_ = demo_data("models");
+    if (real_refs_.empty() && !no_real_) real_refs_ = demo_data("real");
+    return demo(models_dir_, no_real_ ? std::string() : real_refs_, device_);
+  }
 
  private:
-  std::string models_dir_ = "tests/data/models", real_refs_ = "tests/data/real";
+  /// The demo's data folder `name`: tests/data/<name> under the current folder (a source tree), else
+  /// share/nexus/data/<name> beside the installed binary, else the source tree it was built from.
+  static std::string demo_data(const std::string& name) {
+    std::vector<fs::path> tried = {fs::path("tests/data") / name};
+    std::error_code ec;
+    if (const auto exe = fs::read_symlink("/proc/self/exe", ec); !ec)
+      tried.push_back(exe.parent_path().parent_path() / "share/nexus/data" / name);
+#ifdef NEXUS_SOURCE_DIR
+    tried.push_back(fs::path(NEXUS_SOURCE_DIR) / "tests/data" / name);
+#endif
+    std::string looked;
+    for (const auto& p : tried) {
+      if (fs::is_directory(p)) return p.string();
+      looked += (looked.empty() ? "" : ", ") + p.string();
+    }
+    throw usage_error("demo", "no demo data '" + name + "' (looked at " + looked + "); pass --models / --references");
+  }
+
+  std::string models_dir_, real_refs_;  // empty: found by demo_data
   bool no_real_ = false;
   device_args device_;
 };

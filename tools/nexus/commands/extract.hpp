@@ -75,9 +75,10 @@ class extract_command : public command {
     sub_ = app.add_subcommand(
         "extract",
         "Teachers' hidden states, token spans and top-k log-probabilities over a corpus, into a feature store");
-    sub_->add_option("--teacher", a_.teachers, "checkpoint folder or .gguf file (repeat for each teacher)")
+    sub_->add_option("--teacher", a_.teachers,
+                     "checkpoint folder, .gguf file or Hugging Face id (repeat for each teacher)")
         ->required()
-        ->check(CLI::ExistingPath);
+        ->transform(model_name);
     sub_->add_option("--corpus", a_.corpus, "text files, folders of them, or .jsonl files with a \"text\" field")
         ->required()
         ->check(CLI::ExistingPath);

@@ -42,7 +42,6 @@ inline int generate_text(const generate_args& a) {
   opt.max_new_tokens = a.max_new_tokens;
   opt.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
   opt.stop_strings = a.stop;
-  if (tok.eos()) opt.stop_tokens.push_back(*tok.eos());
   if (!a.no_stream)
     opt.on_text = [](const std::string& s) {
       fmt::print("{}", s);
@@ -62,7 +61,7 @@ inline int generate_text(const generate_args& a) {
 
 /// A .nexus bundle: greedy through the system (router, cascade or mixture), bytes at a time.
 inline int generate_bundle(const generate_args& a) {
-  auto sys = fusion::load_bundle(a.dir);
+  auto sys = fusion::load_bundle(a.dir, {.cpu = {.threads = a.device.threads}});
   const auto m = fusion::parse_system_mode(a.mode);
   const bool stream = !a.no_stream;
   const auto t0 = std::chrono::steady_clock::now();
@@ -90,9 +89,10 @@ class generate_command : public command {
  public:
   void add(CLI::App& app) override {
     sub_ = app.add_subcommand("generate", "Generate text from a prompt, streaming to stdout");
-    sub_->add_option("dir", a_.dir, "checkpoint folder with tokenizer.json, .gguf file, or .nexus bundle")
+    sub_->add_option("dir", a_.dir,
+                     "checkpoint folder with tokenizer.json, .gguf file, Hugging Face id, or .nexus bundle")
         ->required()
-        ->check(CLI::ExistingPath);
+        ->transform(model_name);
     sub_->add_option("--prompt", a_.prompt, "prompt text")->required();
     sub_->add_option("--max-new-tokens", a_.max_new_tokens, "tokens to generate at most")
         ->check(CLI::Range(0, 1 << 20));
@@ -111,7 +111,16 @@ class generate_command : public command {
     add_device_options(*sub_, a_.device);
   }
 
-  int run() override { return fs::path(a_.dir).extension() == ".nexus" ? generate_bundle(a_) : generate_text(a_); }
+  int run() override {
+    if (fs::path(a_.dir).extension() == ".nexus") {
+      refuse({"--max-new-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--chat", "--device", "--precision"},
+             "not for a .nexus bundle, which generates greedily, byte by byte, on the CPU (its options: --max-bytes, "
+             "--mode, --stop, --threads, --no-stream)");
+      return generate_bundle(a_);
+    }
+    refuse({"--max-bytes", "--mode"}, "only for a .nexus bundle");
+    return generate_text(a_);
+  }
 
  private:
   generate_args a_;

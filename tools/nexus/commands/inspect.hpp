@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../command.hpp"
+#include "../options.hpp"
 #include "../descriptor_table.hpp"
 #include "nexus/inspect/summary.hpp"
 
@@ -34,9 +35,10 @@ class inspect_command : public command {
  public:
   void add(CLI::App& app) override {
     sub_ = app.add_subcommand("inspect", "Descriptors of checkpoints side by side");
-    sub_->add_option("dirs", dirs_, "Hugging Face checkpoint folders (config.json + *.safetensors) or .gguf files")
+    sub_->add_option("dirs", dirs_,
+                     "Hugging Face checkpoint folders (config.json + *.safetensors), .gguf files or Hugging Face ids")
         ->required()
-        ->check(CLI::ExistingPath);
+        ->transform(model_name);
     sub_->add_flag("--check", check_,
                    "verify every expected tensor exists once with the right shape and none is unused");
     sub_->add_flag("--json", json_, "print JSON instead of a table");

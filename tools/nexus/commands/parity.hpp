@@ -20,7 +20,9 @@ class parity_command : public command {
   void add(CLI::App& app) override {
     sub_ = app.add_subcommand("parity", "Compare every layer and the logits with a reference file");
     add_device_options(*sub_, device_);
-    sub_->add_option("dir", dir_, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
+    sub_->add_option("dir", dir_, "checkpoint folder, .gguf file or Hugging Face id")
+        ->required()
+        ->transform(model_name);
     sub_->add_option(
             "--ref", ref_,
             "reference outputs (default DIR/outputs.safetensors, or NAME.outputs.safetensors beside NAME.gguf)")

@@ -37,7 +37,9 @@ class run_command : public command {
   void add(CLI::App& app) override {
     sub_ = app.add_subcommand("run", "Top-k next tokens at every position");
     add_device_options(*sub_, device_);
-    sub_->add_option("dir", dir_, "checkpoint folder or .gguf file")->required()->check(CLI::ExistingPath);
+    sub_->add_option("dir", dir_, "checkpoint folder, .gguf file or Hugging Face id")
+        ->required()
+        ->transform(model_name);
     sub_->add_option("--ids", ids_, "comma-separated token ids, e.g. 1,2,3")->required();
     sub_->add_option("--top", top_, "how many tokens per position")->check(CLI::Range(1, 1000));
   }

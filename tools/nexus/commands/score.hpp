@@ -137,8 +137,9 @@ class score_command : public command {
     sub_ = app.add_subcommand(
         "score",
         "Bits per byte of a text under a model or a .nexus bundle (byte-level and canonical), or of a stitched pair");
-    sub_->add_option("model", score_.model, "checkpoint folder, .gguf file or .nexus bundle (not with --stitch)")
-        ->check(CLI::ExistingPath);
+    sub_->add_option("model", score_.model,
+                     "checkpoint folder, .gguf file, Hugging Face id or .nexus bundle (not with --stitch)")
+        ->transform(model_name);
     sub_->add_option("--text", texts_, "UTF-8 text file (--stitch: several, .jsonl one document a line)")
         ->check(CLI::ExistingFile);
     sub_->add_flag("--end", score_.with_end, "also score the end of the text (the eos token / end-of-text outcome)");

@@ -110,14 +110,17 @@ class bundle_file {
 
 /// A teacher's size and sha256: of the file, or, for a checkpoint folder, the total bytes of its
 /// regular files and the sha256 of their listing ("<name> <sha256>\n" in name order), so a changed,
-/// added or removed file changes it.
+/// added or removed file changes it. Each file's digest is cached by its size and modification
+/// time in the model cache's `digests/` (io/sha256.hpp), so a bundle loads without re-reading its
+/// teachers when they have not changed.
 struct teacher_digest {
   std::uint64_t bytes = 0;
   std::string sha256;
 };
 inline teacher_digest digest_teacher(const std::filesystem::path& p) {
   namespace fs = std::filesystem;
-  if (!fs::is_directory(p)) return {fs::file_size(p), sha256_file(p.string())};
+  const auto cache = models_cache_dir() / "digests";
+  if (!fs::is_directory(p)) return {fs::file_size(p), sha256_file_cached(p, cache)};
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(p))
     if (e.is_regular_file()) files.push_back(e.path());
@@ -126,7 +129,7 @@ inline teacher_digest digest_teacher(const std::filesystem::path& p) {
   std::string listing;
   for (const auto& f : files) {
     d.bytes += fs::file_size(f);
-    listing += f.filename().string() + " " + sha256_file(f.string()) + "\n";
+    listing += f.filename().string() + " " + sha256_file_cached(f, cache) + "\n";
   }
   d.sha256 = sha256_hex(std::as_bytes(std::span(listing)));
   return d;
@@ -156,6 +159,14 @@ inline std::filesystem::path resolve_teacher(const bundle_file& b, std::size_t i
           std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
           out.write(reinterpret_cast<const char*>(v.data.data()), std::streamsize(v.data.size()));
           if (!out.flush()) throw io_error(tmp, "cannot write the embedded teacher");
+        }
+        // Checked before it takes its name: a bad bundle must not leave a wrong file under a good one.
+        if (const auto have = sha256_file(tmp); have != t.sha256 || v.data.size() != t.bytes) {
+          fs::remove(tmp);
+          throw bundle_error(bundle_error::code::teacher_mismatch, where,
+                             "the embedded tensor '" + t.source.value + "' has sha256 " + have + " (" +
+                                 std::to_string(v.data.size()) + " bytes), the manifest says " + t.sha256 + " (" +
+                                 std::to_string(t.bytes) + " bytes)");
         }
         fs::rename(tmp, p);
       }

@@ -29,18 +29,11 @@ inline system_mode parse_system_mode(const std::string& s) {
 
 struct system_generate_options {
   std::size_t max_bytes = 256;
-  std::vector<std::string> stop = {};                  // stop once the text ends with one of these (kept)
+  std::vector<std::string> stop = {};                  // ends before the first of these (generate/stop_strings.hpp)
   std::function<void(std::string_view)> on_text = {};  // streamed complete UTF-8 characters
   system_mode mode = system_mode::automatic;
   std::function<void(std::size_t teacher)> on_route = {};  // router mode: the teacher chosen, before it generates
 };
-
-/// Whether `out` ends with one of the stop strings.
-inline bool ends_with_stop(std::string_view out, const std::vector<std::string>& stop) {
-  for (const auto& st : stop)
-    if (!st.empty() && out.ends_with(st)) return true;
-  return false;
-}
 
 /// Greedy, byte by byte, from the teachers `used` (in that order; the cascade's order for the
 /// cascade), every one resident: the most likely outcome that keeps the text valid UTF-8 and that
@@ -71,6 +64,7 @@ inline std::string generate_bytes(teacher_set& teachers, const system_parameters
     push(static_cast<unsigned char>(prompt[i]));
   }
   std::string out, pending;  // pending: bytes of a character not yet complete
+  stop_scanner stops(opt.stop);
   while (out.size() + pending.size() < opt.max_bytes) {
     const auto d = cascade ? cascade_position(at, *p.thresholds, cascade_mix).p : mixture.mix(at);
     std::size_t best = end_of_text;
@@ -87,16 +81,18 @@ inline std::string generate_bytes(teacher_set& teachers, const system_parameters
     pending += char(best);
     if (utf8::valid(pending)) {
       out += pending;
-      if (opt.on_text) opt.on_text(pending);
+      const auto shown = stops.push(pending);
+      if (opt.on_text && !shown.empty()) opt.on_text(shown);
       pending.clear();
+      if (stops.stopped()) break;
     }
-    if (ends_with_stop(out, opt.stop)) break;
   }
-  return out;
+  if (const auto rest = stops.flush(); opt.on_text && !rest.empty()) opt.on_text(rest);
+  return stops.text();
 }
 
 /// Teacher `m` alone, greedy over its own tokens from the root context (as the byte-level view reads
-/// a text): the text up to and including a stop string, at most `max_bytes` (whole characters).
+/// a text): the text before a stop string, at most `max_bytes` (whole characters).
 inline std::string generate_alone(const model& m, const tokenizer& tok, std::string_view prompt,
                                   const system_generate_options& opt) {
   auto ids = root_context(tok, m.arch().dims.vocab_size);
@@ -104,15 +100,11 @@ inline std::string generate_alone(const model& m, const tokenizer& tok, std::str
   ids.insert(ids.end(), enc.begin(), enc.end());
   generate_options g;
   g.max_new_tokens = std::int64_t(opt.max_bytes);  // a token spells at least one byte
-  if (tok.eos()) g.stop_tokens = {*tok.eos()};
+  // stop tokens: the model's own end of generation (the default)
   g.stop_strings = opt.stop;
   const auto r = nexus::generate(m, &tok, ids, g);
-  std::string out = tok.decode(r.tokens, true);
-  std::size_t cut = out.size();
-  for (const auto& st : opt.stop)
-    if (const auto at = st.empty() ? std::string::npos : out.find(st); at != std::string::npos)
-      cut = std::min(cut, at + st.size());
-  out.resize(utf8::char_start(out, std::min(cut, opt.max_bytes)));
+  std::string out = r.text;  // cut before a stop string
+  out.resize(utf8::char_start(out, std::min(out.size(), opt.max_bytes)));
   if (!utf8::valid(out)) out.resize(out.size() - utf8::incomplete_tail(out));
   if (opt.on_text && !out.empty()) opt.on_text(out);
   return out;

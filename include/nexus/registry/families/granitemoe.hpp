@@ -28,13 +28,18 @@ inline descriptor parse_granitemoe(const config_reader& c) {
   auto n = parse_llama_like(c, {32000, 4096, 11008, 32, 32, std::nullopt, 2048});
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   parse_granite_multipliers(c, n);
-  n.moe = parse_moe_router(c, "num_local_experts", 8, 2, n.dims.intermediate_size);
+  n.moe = parse_moe_router(c, "num_local_experts", 2, n.dims.intermediate_size);
   if (n.moe.num_experts == 0) c.fail("num_local_experts", "must be positive");
   n.moe.order = router_order::topk_softmax;
   n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
   return finish(n, c);
 }
 
-inline constexpr family granitemoe_family{"granitemoe", parse_granitemoe, granitemoe_tensors, "model.", llama_ignored};
+inline constexpr family granitemoe_family{.model_type = "granitemoe",
+                                          .parse = parse_granitemoe,
+                                          .tensors = granitemoe_tensors,
+                                          .base_prefix = "model.",
+                                          .ignored_suffixes = llama_ignored,
+                                          .class_sizes = R"({"num_local_experts": 8})"};
 
 }  // namespace nexus::registry

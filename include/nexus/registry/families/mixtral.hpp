@@ -23,11 +23,13 @@ inline constexpr auto mixtral_tensors =
            }},
            hf_head);
 
-/// The router of the Mixtral-like families: experts, top-k, order; checked against each other.
-inline moe_desc parse_moe_router(const config_reader& c, const char* experts_key, std::int64_t experts_default,
-                                 std::int64_t top_k_default, std::int64_t expert_intermediate) {
+/// The router of the Mixtral-like families: experts, top-k, order; checked against each other. The
+/// expert count sizes tensors, so it is never defaulted; transformers' config classes map
+/// `num_local_experts` and `num_experts` onto each other, and either may be what a config holds.
+inline moe_desc parse_moe_router(const config_reader& c, const char* experts_key, std::int64_t top_k_default,
+                                 std::int64_t expert_intermediate) {
   moe_desc m;
-  m.num_experts = c.get<std::int64_t>(experts_key, experts_default);
+  m.num_experts = c.require_any<std::int64_t>({"num_experts", "num_local_experts"});
   m.top_k = c.get<std::int64_t>("num_experts_per_tok", top_k_default);
   m.expert_intermediate = expert_intermediate;
   if (m.num_experts < 0 || m.num_experts > 4096) c.fail(experts_key, "must be in [0, 4096]");
@@ -45,13 +47,18 @@ inline descriptor parse_mixtral(const config_reader& c) {
   // `getattr(config, "head_dim", None) or hidden_size // num_attention_heads`
   if (const auto hd = c.get<std::int64_t>("head_dim", 0); hd != 0) n.dims.head_dim = hd;
   n.attention.sliding_window = c.get<std::int64_t>("sliding_window", 0);
-  n.moe = parse_moe_router(c, "num_local_experts", 8, 2, n.dims.intermediate_size);
+  n.moe = parse_moe_router(c, "num_local_experts", 2, n.dims.intermediate_size);
   n.moe.norm_topk = true;  // `routing_weights /= routing_weights.sum(dim=-1, keepdim=True)`
   if (n.moe.num_experts == 0) c.fail("num_local_experts", "must be positive");
   n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
   return finish(n, c);
 }
 
-inline constexpr family mixtral_family{"mixtral", parse_mixtral, mixtral_tensors, "model.", llama_ignored};
+inline constexpr family mixtral_family{.model_type = "mixtral",
+                                       .parse = parse_mixtral,
+                                       .tensors = mixtral_tensors,
+                                       .base_prefix = "model.",
+                                       .ignored_suffixes = llama_ignored,
+                                       .class_sizes = R"({"num_local_experts": 8})"};
 
 }  // namespace nexus::registry

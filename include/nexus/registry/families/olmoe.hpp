@@ -16,13 +16,18 @@ inline descriptor parse_olmoe(const config_reader& c) {
   n.attention.qkv_bias = n.attention.o_bias = c.get<bool>("attention_bias", false);
   n.attention.qkv_clip = c.get<double>("clip_qkv", 0.0);
   if (n.attention.qkv_clip < 0) c.fail("clip_qkv", "must not be negative");
-  n.moe = parse_moe_router(c, "num_experts", 64, 8, n.dims.intermediate_size);
+  n.moe = parse_moe_router(c, "num_experts", 8, n.dims.intermediate_size);
   if (n.moe.num_experts == 0) c.fail("num_experts", "must be positive");
   n.moe.norm_topk = c.get<bool>("norm_topk_prob", false);
   n.position.scaling = parse_rope_scaling(c, n, rope_type_key::type_first);
   return finish(n, c);
 }
 
-inline constexpr family olmoe_family{"olmoe", parse_olmoe, olmoe_tensors, "model.", llama_ignored};
+inline constexpr family olmoe_family{.model_type = "olmoe",
+                                     .parse = parse_olmoe,
+                                     .tensors = olmoe_tensors,
+                                     .base_prefix = "model.",
+                                     .ignored_suffixes = llama_ignored,
+                                     .class_sizes = R"({"num_experts": 64})"};
 
 }  // namespace nexus::registry

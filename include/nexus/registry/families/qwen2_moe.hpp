@@ -45,11 +45,10 @@ inline std::vector<std::int64_t> parse_dense_layers(const config_reader& c, std:
   return dense;
 }
 
-/// What Qwen-2-MoE and Qwen-3-MoE share: the router, its layers, norm_topk_prob.
-inline void parse_qwen_moe(const config_reader& c, descriptor& n, std::int64_t experts, std::int64_t top_k,
-                           std::int64_t moe_intermediate) {
-  n.moe = parse_moe_router(c, "num_experts", experts, top_k,
-                           c.get<std::int64_t>("moe_intermediate_size", moe_intermediate));
+/// What Qwen-2-MoE and Qwen-3-MoE share: the router, its layers, norm_topk_prob. The expert count
+/// and size are required (they size tensors).
+inline void parse_qwen_moe(const config_reader& c, descriptor& n, std::int64_t top_k) {
+  n.moe = parse_moe_router(c, "num_experts", top_k, c.require<std::int64_t>("moe_intermediate_size"));
   n.moe.norm_topk = c.get<bool>("norm_topk_prob", false);
   n.moe.dense_layers = parse_dense_layers(c, n.dims.num_layers);
 }
@@ -61,12 +60,17 @@ inline descriptor parse_qwen2_moe(const config_reader& c) {
     c.unsupported("use_sliding_window", "true", "false (transformers' attention implementations disagree on it)");
   auto n = parse_qwen_like(c, std::nullopt, {151936, 2048, 5632, 24, 16, 16, 32768});
   n.attention.qkv_bias = c.get<bool>("qkv_bias", true);
-  parse_qwen_moe(c, n, 60, 4, 1408);
+  parse_qwen_moe(c, n, 4);
   n.moe.shared_intermediate = c.get<std::int64_t>("shared_expert_intermediate_size", 5632);
   n.moe.shared_gate = n.moe.shared_intermediate > 0;
   return finish(n, c);
 }
 
-inline constexpr family qwen2_moe_family{"qwen2_moe", parse_qwen2_moe, qwen2_moe_tensors, "model.", llama_ignored};
+inline constexpr family qwen2_moe_family{.model_type = "qwen2_moe",
+                                         .parse = parse_qwen2_moe,
+                                         .tensors = qwen2_moe_tensors,
+                                         .base_prefix = "model.",
+                                         .ignored_suffixes = llama_ignored,
+                                         .class_sizes = R"({"num_experts": 60, "moe_intermediate_size": 1408})"};
 
 }  // namespace nexus::registry
