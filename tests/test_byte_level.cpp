@@ -411,3 +411,45 @@ TEST_CASE("the byte-level teacher's batched forwards give the distributions of o
     }
   }
 }
+
+TEST_CASE("skipping bytes runs only the bases the next distribution needs, and gives the same distributions") {
+  // skip() simulates the bytes from the text alone and runs only the survivors and their ancestors:
+  // the distributions after it equal those of pushing every byte (a large tree runs as GEMMs, so to
+  // rounding), with fewer tokens run.
+  for (auto& t : teachers()) {
+    INFO(t.name);
+    for (const auto& text : texts) {
+      INFO(text);
+      if (!spells(t, text)) continue;
+      fusion::byte_level_teacher every(*t.m, t.tok, {.chunk_rows = 1, .capacity = 8});
+      fusion::byte_level_teacher skipping(*t.m, t.tok, {.capacity = 8});  // a tiny cache: slots dropped, grown
+      const std::size_t cut[] = {text.size() / 3, 2 * text.size() / 3};
+      std::size_t at = 0;
+      for (std::size_t i = 0; i <= text.size(); ++i) {
+        if (i == cut[0] || i == cut[1]) {  // skip to here in pieces: two chunks of 3 rows, then the rest
+          if (i > at) skipping.skip(std::string_view(text).substr(at, i - at), i == cut[0] ? 3 : 64);
+          at = i;
+        }
+        if (i >= cut[0] && i == at) {
+          for (std::size_t c = 0; c < 257; ++c) {
+            const double a = skipping.distribution()[c], b = every.distribution()[c];
+            INFO("byte " << i << " outcome " << c << ": " << a << " vs " << b);
+            REQUIRE(std::abs(a - b) <= 1e-5 * b + 1e-12);
+          }
+        }
+        if (i < text.size()) {
+          every.push(static_cast<unsigned char>(text[i]));
+          if (i >= cut[1]) skipping.push(static_cast<unsigned char>(text[i])), at = i + 1;
+        }
+      }
+      CHECK(skipping.stats().forward_tokens < every.stats().forward_tokens);
+    }
+  }
+  // What no tokenization covers is named, as by push().
+  auto t = std::move(teachers().front());
+  fusion::byte_level_teacher v(*t.m, t.tok);
+  CHECK_THROWS_AS(v.skip("\xC3("), usage_error);
+  CHECK(v.text().empty());  // nothing ran: the teacher is where it was
+  v.skip("Hi");
+  CHECK(v.text() == "Hi");
+}

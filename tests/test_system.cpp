@@ -4,6 +4,8 @@
 // escalating the share it was fitted for; the router recovers a linear rule and survives the bundle.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "reference.hpp"
@@ -141,6 +143,40 @@ TEST_CASE("system: a cascade runs from the cheapest teacher alone to the mixture
   REQUIRE(back.cascade_thresholds());
   CHECK(back.cascade_order() == order);
   CHECK(*back.score(dev).cascade_bits_per_byte == Approx(p.bits_per_byte).epsilon(1e-6));  // thresholds as F32
+}
+
+TEST_CASE("system: the cascade run reads a later teacher only where it is reached, with the same result", "[system]") {
+  temp_dir d;
+  auto sys = load_bundle(two_teacher_bundle(d));
+  const std::string dev = text + " " + text.substr(0, 30);
+  sys.fit(std::vector<dev_example>{{"", dev}}, {.kind = mixture_kind::linear});
+  const auto s = sys.score(dev);
+  const double to_bits = 1.0 / (std::log(2.0) * double(dev.size()));
+  // The fitted cascade (about half the positions escalate): the score's cascade, with fewer tokens run.
+  const auto r = run_cascade(sys.teachers(), sys.parameters(), dev);
+  REQUIRE(s.cascade_bits_per_byte);
+  CHECK(r.nats * to_bits == Approx(*s.cascade_bits_per_byte).epsilon(1e-6));
+  CHECK(double(r.escalated) / double(dev.size()) == Approx(*s.cascade_escalated).margin(1e-12));
+  CHECK(r.consulted[0] == dev.size());
+  CHECK(r.consulted[1] == r.escalated);
+  byte_level_teacher alone(sys.teachers().get(sys.cascade_order()[1]), sys.teachers().tok(sys.cascade_order()[1]));
+  for (const char c : dev) alone.push(static_cast<unsigned char>(c));
+  CHECK(r.forward_tokens[1] < alone.stats().forward_tokens);
+  // Confident everywhere: the second teacher never runs beyond what a fresh view runs (its root
+  // context); the cascade is the first teacher alone.
+  auto p = sys.parameters();
+  p.thresholds = std::vector<double>{std::numeric_limits<double>::infinity()};
+  const auto never = run_cascade(sys.teachers(), p, dev);
+  CHECK(never.consulted[1] == 0);
+  const byte_level_teacher fresh(sys.teachers().get(sys.cascade_order()[1]),
+                                 sys.teachers().tok(sys.cascade_order()[1]));
+  CHECK(never.forward_tokens[1] == fresh.stats().forward_tokens);
+  CHECK(never.nats * to_bits == Approx(s.teachers[sys.cascade_order()[0]].bits_per_byte).epsilon(1e-9));
+  // Never confident: every position reads both, and the cascade is the mixture of both.
+  p.thresholds = std::vector<double>{-1.0};
+  const auto always = run_cascade(sys.teachers(), p, dev);
+  CHECK(always.consulted[1] == dev.size());
+  CHECK(always.nats * to_bits == Approx(s.bits_per_byte).epsilon(1e-6));
 }
 
 TEST_CASE("system: the router's ridge recovers a linear rule from features to losses", "[system]") {

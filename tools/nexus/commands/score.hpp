@@ -27,11 +27,49 @@ struct score_args {
   std::string model, text_file;
   bool json = false, with_end = false;
   int threads = 0;
+  std::string mode;  // a bundle: empty (every mode) or cascade
 };
 
-/// A bundle: each teacher's and the mixture's byte-level bits per byte.
+/// A bundle's cascade alone, run as it saves work (fusion/system/score.hpp: run_cascade).
+inline int score_cascade(fusion::fused_system& sys, const score_args& a, const std::string& text) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = fusion::run_cascade(sys.teachers(), sys.parameters(), text);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double bpb = r.nats / (std::log(2.0) * double(text.size()));
+  const auto& order = sys.cascade_order();
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["bundle"] = a.model;
+    j["text"] = a.text_file;
+    j["bytes"] = text.size();
+    j["mode"] = "cascade";
+    j["bits_per_byte"] = bpb;
+    j["seconds"] = seconds;
+    j["bytes_per_second"] = double(text.size()) / seconds;
+    j["escalated_share"] = double(r.escalated) / double(text.size());
+    auto t = nlohmann::ordered_json::array();
+    for (std::size_t k = 0; k < order.size(); ++k)
+      t.push_back({{"name", sys.manifest().teachers[order[k]].name},
+                   {"bytes_read", r.consulted[k]},
+                   {"bytes_decided", r.decided[k]},
+                   {"forward_tokens", r.forward_tokens[k]},
+                   {"seconds", r.seconds[k]}});
+    j["teachers"] = std::move(t);
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("score {} --mode cascade: {} bytes, {:.4f} bits/byte, {:.1f} s ({:.1f}% of bytes escalated)\n", a.model,
+             text.size(), bpb, seconds, 100.0 * double(r.escalated) / double(text.size()));
+  for (std::size_t k = 0; k < order.size(); ++k)
+    fmt::print("  {:<24} read {} bytes, decided {}, {} tokens run, {:.1f} s\n", sys.manifest().teachers[order[k]].name,
+               r.consulted[k], r.decided[k], r.forward_tokens[k], r.seconds[k]);
+  return 0;
+}
+
+/// A bundle: each teacher's and the mixture's byte-level bits per byte (--mode cascade: the cascade alone).
 inline int score_bundle(const score_args& a, const std::string& text) {
   auto sys = fusion::load_bundle(a.model, {.cpu = {.threads = a.threads}});
+  if (a.mode == "cascade") return score_cascade(sys, a, text);
   const auto s = sys.score(text);
   if (a.json) {
     nlohmann::ordered_json j;
@@ -144,6 +182,10 @@ class score_command : public command {
         ->check(CLI::ExistingFile);
     sub_->add_flag("--end", score_.with_end, "also score the end of the text (the eos token / end-of-text outcome)");
     sub_->add_flag("--json", score_.json, "print one JSON object");
+    sub_->add_option("--mode", score_.mode,
+                     "a .nexus bundle: cascade (the cascade alone, a later teacher read only where reached); "
+                     "default: every mode")
+        ->check(CLI::IsMember({"cascade"}));
     add_threads_option(*sub_, score_.threads);
     sub_->add_option("--stitch", stitch_.stitch, "A:i,B:j with A and B checkpoint folders or .gguf files");
     sub_->add_option("--bridge", stitch_.bridge, "with --stitch: bridge file (nexus train-bridge)")
@@ -167,6 +209,8 @@ class score_command : public command {
     }
     if (score_.model.empty()) throw usage_error("score", "give a model, a .nexus bundle, or --stitch");
     if (texts_.size() != 1) throw usage_error("score", "give one --text file");
+    if (fs::path(score_.model).extension() != ".nexus") refuse({"--mode"}, "only for a .nexus bundle");
+    else refuse({"--end"}, "not for a .nexus bundle yet (its modes score the bytes)");
     score_.text_file = texts_[0];
     return score(score_);
   }

@@ -206,9 +206,23 @@ inline const kernel_table& kernels_for(cpu_isa isa) {
   return portable::table;
 }
 
+#if defined(NEXUS_CPU_BACKEND_COMPILED_ONCE)
+// Every block format × instruction set is a lot of code for one translation unit. A program of many
+// (the tests) compiles it once: NEXUS_CPU_BACKEND_COMPILED_ONCE defined everywhere, and in one TU
+// also NEXUS_CPU_BACKEND_DEFINE before the CPU backend's headers; the others call through the table.
+const kernel_table& compiled_kernels_for(cpu_isa isa);
+#if defined(NEXUS_CPU_BACKEND_DEFINE)
+const kernel_table& compiled_kernels_for(cpu_isa isa) { return kernels_for(isa); }
+#endif
+#endif
+
 /// The kernels of the active instruction set (isa.hpp: detected, capped by NEXUS_CPU_ISA).
 inline const kernel_table& kernels() {
+#if defined(NEXUS_CPU_BACKEND_COMPILED_ONCE)
+  static const kernel_table& k = compiled_kernels_for(active_isa());
+#else
   static const kernel_table& k = kernels_for(active_isa());
+#endif
   return k;
 }
 

@@ -414,11 +414,33 @@ struct cpu_options {
   weight_precision precision = weight_precision::stored;
 };
 
+/// The CPU model of instantiation `index` (every one of the list is compiled where this is).
+inline std::unique_ptr<model> make_cpu_instantiation(std::size_t index, descriptor n, stored_weights w,
+                                                     const cpu_options& opt) {
+  return cpu::dispatch(index, std::move(n), std::move(w), shared_thread_pool(opt.threads),
+                       std::make_index_sequence<supported_blocks.size()>{});
+}
+
+#if defined(NEXUS_CPU_BACKEND_COMPILED_ONCE)
+// The model of every instantiation compiled once too (cpu/kernels.hpp says how).
+std::unique_ptr<model> compiled_cpu_instantiation(std::size_t index, descriptor n, stored_weights w,
+                                                  const cpu_options& opt);
+#if defined(NEXUS_CPU_BACKEND_DEFINE)
+std::unique_ptr<model> compiled_cpu_instantiation(std::size_t index, descriptor n, stored_weights w,
+                                                  const cpu_options& opt) {
+  return make_cpu_instantiation(index, std::move(n), std::move(w), opt);
+}
+#endif
+#endif
+
 /// The CPU model for a descriptor and its weights in their stored format, through the instantiation list.
 inline std::unique_ptr<model> make_cpu_model(descriptor n, stored_weights w, const cpu_options& opt = {}) {
   const auto index = find_instantiation(traits_of(n));
-  return cpu::dispatch(index, std::move(n), std::move(w), shared_thread_pool(opt.threads),
-                       std::make_index_sequence<supported_blocks.size()>{});
+#if defined(NEXUS_CPU_BACKEND_COMPILED_ONCE)
+  return compiled_cpu_instantiation(index, std::move(n), std::move(w), opt);
+#else
+  return make_cpu_instantiation(index, std::move(n), std::move(w), opt);
+#endif
 }
 
 /// The CPU model for a descriptor and its fp32 weights.

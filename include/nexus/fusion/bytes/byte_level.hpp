@@ -142,18 +142,7 @@ class byte_level_teacher {
   void look_ahead(std::string_view upcoming) {
     ahead_.clear();
     ahead_text_.clear();
-    std::vector<base> sim;  // the live bases without their logits; origin: their index
-    for (std::size_t i = 0; i < live_.size(); ++i) {
-      base b;
-      b.tokens = live_[i].tokens;
-      b.slots = live_[i].slots;
-      b.end = live_[i].end;
-      b.lo = live_[i].lo;
-      b.hi = live_[i].hi;
-      b.pending = live_[i].pending;
-      b.origin = i;
-      sim.push_back(std::move(b));
-    }
+    std::vector<base> sim = sketch_live();
     const auto size = text_.size();
     std::string stream = stream_;
     std::vector<base> rows;  // every base born, in order: parents before children
@@ -195,6 +184,106 @@ class byte_level_teacher {
     ++stats_.forwards;
   }
 
+  /// Appends `bytes` without the distributions between them: only the bases the distribution after
+  /// the last byte needs — those live then, and their ancestors (mostly the canonical tokens of the
+  /// bytes) — are run, as token trees of up to `chunk` rows a forward. A cascade's later teachers
+  /// catch up this way over the bytes the earlier ones decided alone. The result equals pushing the
+  /// bytes one by one (up to GEMM rounding); a byte this teacher cannot follow is an error, as there.
+  void skip(std::string_view bytes, std::size_t chunk = 64) {
+    if (bytes.empty()) return;
+    ahead_.clear();
+    ahead_text_.clear();
+    std::vector<base> sim = sketch_live();
+    std::vector<base> rows;  // every base born, in order (parents first); origin: live_.size() + index
+    const auto text_size = text_.size(), stream_size = stream_.size();
+    try {
+      for (const char c : bytes) {
+        text_ += c;
+        if (!utf8_valid_prefix(text_))
+          throw usage_error("byte_level", "byte " + std::to_string(text_.size()) + " (" +
+                                              hex_byte(static_cast<unsigned char>(c)) +
+                                              ") makes the text invalid UTF-8");
+        std::vector<base> born;
+        extend(sim, stream_, static_cast<unsigned char>(c), born, false);
+        stream_ += c;
+        for (auto& b : born) {
+          b.origin = live_.size() + rows.size();
+          rows.push_back(b);
+          sim.push_back(std::move(b));
+        }
+        decide(sim);
+        if (sim.empty())
+          throw usage_error("byte_level",
+                            "no valid tokenization covers the text up to byte " + std::to_string(text_.size()));
+      }
+    } catch (...) {  // nothing ran yet: the teacher stays where it was
+      text_.resize(text_size);
+      stream_.resize(stream_size);
+      encodings_.erase(encodings_.upper_bound(text_size), encodings_.end());
+      throw;
+    }
+    // The rows needed: the survivors and their ancestors.
+    const auto L = live_.size();
+    std::vector<char> needed(rows.size(), 0);
+    for (const auto& b : sim)
+      for (auto o = b.origin; o >= L && !needed[o - L]; o = rows[o - L].parent) needed[o - L] = 1;
+    std::vector<base> run;                                        // the needed rows, in order
+    std::vector<std::size_t> slot(rows.size(), std::size_t(-1));  // row -> its index in run
+    for (std::size_t j = 0; j < rows.size(); ++j)
+      if (needed[j]) {
+        slot[j] = run.size();
+        run.push_back(std::move(rows[j]));
+        run.back().slots.clear();  // given when it runs, after its parent's
+      }
+    std::vector<char> keep(run.size(), 0);  // survivors keep their logits; ancestors drop them once used
+    for (const auto& b : sim)
+      if (b.origin >= L) keep[slot[b.origin - L]] = 1;
+    std::vector<std::vector<std::size_t>> children(run.size());
+    for (std::size_t k = 0; k < run.size(); ++k) {
+      if (run[k].parent < L) set_logp(run[k], live_[run[k].parent]);
+      else children[slot[run[k].parent - L]].push_back(k);
+    }
+    const auto parent_slots = [&](const base& b) -> const std::vector<std::int64_t>& {
+      return b.parent < L ? live_[b.parent].slots : run[slot[b.parent - L]].slots;
+    };
+    std::vector<std::int32_t> ids;
+    std::vector<std::span<const std::int64_t>> tree;
+    for (std::size_t at = 0; at < run.size(); at += chunk) {
+      const auto count = std::min(chunk, run.size() - at);
+      make_room(std::int64_t(count), run);
+      ids.clear();
+      tree.clear();
+      const std::int64_t first = cache_.size();
+      for (std::size_t j = at; j < at + count; ++j) {
+        run[j].slots = parent_slots(run[j]);
+        run[j].slots.push_back(first + std::int64_t(j - at));
+        ids.push_back(run[j].tokens.back());
+      }
+      for (std::size_t j = at; j < at + count; ++j) tree.emplace_back(run[j].slots.data(), run[j].slots.size() - 1);
+      const auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
+      const auto V = std::size_t(r.logits.shape.at(1));
+      for (std::size_t j = at; j < at + count; ++j) {
+        finish(run[j], r.logits.data.data() + (j - at) * V);
+        for (const auto k : children[j]) set_logp(run[k], run[j]);
+        if (!keep[j]) std::vector<float>().swap(run[j].logits);
+      }
+      stats_.forward_tokens += count;
+      stats_.bases_created += count;
+      ++stats_.forwards;
+    }
+    std::vector<base> next;  // the survivors, with what the sketch decided (ranges, pending checks)
+    for (auto& b : sim) {
+      base& full = b.origin < L ? live_[b.origin] : run[slot[b.origin - L]];
+      full.end = b.end;
+      full.lo = b.lo;
+      full.hi = b.hi;
+      full.pending = std::move(b.pending);
+      next.push_back(std::move(full));
+    }
+    live_ = std::move(next);
+    compute();
+  }
+
  private:
   struct check {              // a prefix of the base (its first `tokens` tokens after the root) still to be decided
     std::size_t tokens, end;  // end: offset in the token stream π·x
@@ -216,6 +305,29 @@ class byte_level_teacher {
     std::shared_ptr<const std::vector<float>> logits;  // of the whole look-ahead, [rows, vocab]
     std::size_t row = 0;
   };
+
+  /// The live bases without their logits (origin: their index in live_), for simulating what
+  /// bytes to come would do from the text alone.
+  std::vector<base> sketch_live() const {
+    std::vector<base> sim;
+    for (std::size_t i = 0; i < live_.size(); ++i) {
+      base b;
+      b.tokens = live_[i].tokens;
+      b.slots = live_[i].slots;
+      b.end = live_[i].end;
+      b.lo = live_[i].lo;
+      b.hi = live_[i].hi;
+      b.pending = live_[i].pending;
+      b.origin = i;
+      sim.push_back(std::move(b));
+    }
+    return sim;
+  }
+
+  /// log P(child's tokens | root) from its parent's: the parent's probability of the last token.
+  static void set_logp(base& child, const base& parent) {
+    child.logp = parent.logp + double(parent.logits[std::size_t(child.tokens.back())]) - parent.log_z;
+  }
 
   /// The base's log-normaliser and first-byte masses from the logits after its last token.
   void finish(base& b, const float* logits) {
@@ -330,7 +442,7 @@ class byte_level_teacher {
         child.tokens = b.tokens;
         child.tokens.push_back(id);
         child.slots = b.slots;  // its own is added when it runs
-        if (logits) child.logp = b.logp + double(b.logits[std::size_t(id)]) - b.log_z;
+        if (logits) set_logp(child, b);
         child.end = stream.size() + 1;
         child.lo = 0;
         child.hi = vocab_.sorted().size();

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +82,66 @@ inline text_nats score_distributions(const system_distributions& all, std::strin
     if (positions) positions->dists.push_back(ordered), positions->observed.push_back(c);
   }
   return n;
+}
+
+/// A cascade run as it saves work: its first teacher reads every byte; a later one reads a position
+/// only where the cascade reaches it, catching up over the bytes before by byte_level_teacher::skip
+/// (only the bases that position needs run). Equals score_distributions' cascade (to GEMM rounding).
+struct cascade_run {
+  double nats = 0;
+  std::size_t escalated = 0;           // positions that consulted more than the first teacher
+  std::vector<std::size_t> consulted;  // [teacher, in cascade order]: positions it was read at
+  std::vector<std::size_t> decided;    // [teacher, in cascade order]: positions where it was the last read
+  std::vector<std::size_t> forward_tokens;
+  std::vector<double> seconds;
+};
+
+inline cascade_run run_cascade(teacher_set& teachers, const system_parameters& p, std::string_view text) {
+  if (!p.thresholds) throw usage_error("cascade", "the system has no cascade (fit one: bundle create --fit)");
+  const auto T = p.order.size();
+  using clock = std::chrono::steady_clock;
+  byte_level_options opt;
+  opt.capacity = std::max<std::int64_t>(opt.capacity, std::int64_t(text.size()) + 16);
+  std::vector<std::unique_ptr<byte_level_teacher>> views;
+  for (const auto t : p.order)
+    views.push_back(std::make_unique<byte_level_teacher>(teachers.get(t), teachers.tok(t), opt));
+  cascade_run r;
+  r.consulted.assign(T, 0);
+  r.decided.assign(T, 0);
+  r.seconds.assign(T, 0.0);
+  std::vector<std::size_t> at(T, 0);  // bytes each view has read
+  std::vector<byte_distribution> ordered(T);
+  const auto mix = p.cascade_mixer();
+  auto timed = [&](std::size_t k, auto&& f) {
+    const auto t0 = clock::now();
+    f();
+    r.seconds[k] += std::chrono::duration<double>(clock::now() - t0).count();
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    ordered[0] = views[0]->distribution();
+    std::size_t consulted = 1;
+    byte_distribution d = ordered[0];
+    while (consulted < T && entropy(d) > (*p.thresholds)[consulted - 1]) {
+      const auto k = consulted++;
+      timed(k, [&] {
+        views[k]->skip(text.substr(at[k], i - at[k]));
+        at[k] = i;
+        ordered[k] = views[k]->distribution();
+      });
+      d = mix(ordered, consulted);
+    }
+    for (std::size_t k = 0; k < consulted; ++k) ++r.consulted[k];
+    ++r.decided[consulted - 1];
+    r.escalated += consulted > 1;
+    r.nats -= std::log(d[c]);
+    timed(0, [&] {  // the first teacher reads on, its next bases run ahead together
+      if (views[0]->looked_ahead().empty()) views[0]->look_ahead(text.substr(i, opt.lookahead));
+      views[0]->push(c);
+    });
+  }
+  for (const auto& v : views) r.forward_tokens.push_back(v->stats().forward_tokens);
+  return r;
 }
 
 struct teacher_score {
