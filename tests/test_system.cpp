@@ -34,6 +34,15 @@ fs::path two_teacher_bundle(const temp_dir& d, std::uint64_t budget = 0) {
 // ASCII: the fixtures' tokenizers are cut to their models' 256 ids, which leave out some bytes.
 const std::string text = "The quick brown fox, 12 times: naive cafe - ok.\nNext line.";
 
+/// Development text for the cascade tests, and the two-teacher system with a linear mixture, its
+/// cascade and router fitted on it.
+const std::string cascade_dev = text + " " + text.substr(0, 30);
+fused_system fitted_two_teachers(const temp_dir& d) {
+  auto sys = load_bundle(two_teacher_bundle(d));
+  sys.fit(std::vector<dev_example>{{"", cascade_dev}}, {.kind = mixture_kind::linear});
+  return sys;
+}
+
 }  // namespace
 
 TEST_CASE("system: mixtures are distributions; a fitted mixture is at least as good as the best teacher", "[system]") {
@@ -106,9 +115,8 @@ TEST_CASE("system: generation streams valid UTF-8, stops, and needs every teache
 
 TEST_CASE("system: a cascade runs from the cheapest teacher alone to the mixture as its share grows", "[system]") {
   temp_dir d;
-  auto sys = load_bundle(two_teacher_bundle(d));
-  const std::string dev = text + " " + text.substr(0, 30);
-  sys.fit(std::vector<dev_example>{{"", dev}}, {.kind = mixture_kind::linear});
+  auto sys = fitted_two_teachers(d);
+  const std::string& dev = cascade_dev;
   const auto all = sys.distributions(dev);
   position_data pd;
   const auto& order = sys.cascade_order();
@@ -147,9 +155,8 @@ TEST_CASE("system: a cascade runs from the cheapest teacher alone to the mixture
 
 TEST_CASE("system: the cascade run reads a later teacher only where it is reached, with the same result", "[system]") {
   temp_dir d;
-  auto sys = load_bundle(two_teacher_bundle(d));
-  const std::string dev = text + " " + text.substr(0, 30);
-  sys.fit(std::vector<dev_example>{{"", dev}}, {.kind = mixture_kind::linear});
+  auto sys = fitted_two_teachers(d);
+  const std::string& dev = cascade_dev;
   const auto s = sys.score(dev);
   const double to_bits = 1.0 / (std::log(2.0) * double(dev.size()));
   // The fitted cascade (about half the positions escalate): the score's cascade, with fewer tokens run.

@@ -150,15 +150,7 @@ class byte_level_teacher {
       for (const char c : upcoming) {
         text_ += c;
         if (!utf8_valid_prefix(text_)) break;
-        std::vector<base> born;
-        extend(sim, stream, static_cast<unsigned char>(c), born, false);
-        stream += c;
-        for (auto& b : born) {
-          b.origin = live_.size() + rows.size();
-          rows.push_back(b);
-          sim.push_back(std::move(b));
-        }
-        decide(sim);
+        sketch_byte(sim, stream, static_cast<unsigned char>(c), rows);
         if (sim.empty()) break;
         ahead_text_ += c;
         if (rows.size() * std::size_t(model_.arch().dims.vocab_size) * sizeof(float) >= opt_.lookahead_logits) break;
@@ -203,15 +195,7 @@ class byte_level_teacher {
           throw usage_error("byte_level", "byte " + std::to_string(text_.size()) + " (" +
                                               hex_byte(static_cast<unsigned char>(c)) +
                                               ") makes the text invalid UTF-8");
-        std::vector<base> born;
-        extend(sim, stream_, static_cast<unsigned char>(c), born, false);
-        stream_ += c;
-        for (auto& b : born) {
-          b.origin = live_.size() + rows.size();
-          rows.push_back(b);
-          sim.push_back(std::move(b));
-        }
-        decide(sim);
+        sketch_byte(sim, stream_, static_cast<unsigned char>(c), rows);
         if (sim.empty())
           throw usage_error("byte_level",
                             "no valid tokenization covers the text up to byte " + std::to_string(text_.size()));
@@ -322,6 +306,22 @@ class byte_level_teacher {
       sim.push_back(std::move(b));
     }
     return sim;
+  }
+
+  /// One byte of a sketch, from the text alone (nothing runs): the bases of `sim` extended by `c`
+  /// (text_ already ends with it; `stream`, π·x before it, gets it), the bases it creates appended to
+  /// `rows` and to `sim` (origin: live_.size() + their index in rows), then the checks the text now
+  /// decides applied to `sim`.
+  void sketch_byte(std::vector<base>& sim, std::string& stream, unsigned char c, std::vector<base>& rows) {
+    std::vector<base> born;
+    extend(sim, stream, c, born, false);
+    stream += char(c);
+    for (auto& b : born) {
+      b.origin = live_.size() + rows.size();
+      rows.push_back(b);
+      sim.push_back(std::move(b));
+    }
+    decide(sim);
   }
 
   /// log P(child's tokens | root) from its parent's: the parent's probability of the last token.
