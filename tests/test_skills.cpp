@@ -11,6 +11,7 @@
 
 #include "nexus/backend/cpu/model.hpp"
 #include "reference.hpp"
+#include "nexus/fusion/system/add_teacher.hpp"
 #include "nexus/fusion/system/system.hpp"
 #include "nexus/generate/generate.hpp"
 
@@ -96,4 +97,64 @@ TEST_CASE("skills: the fused system keeps each teacher's accuracy on its own ski
     CHECK(teacher_right >= rows.size() * 9 / 10);  // the teacher has its skill
     CHECK(double(fused_right) >= 0.99 * double(teacher_right));
   }
+}
+
+// A teacher added to a fitted bundle: only it reads the development examples (the others' reading comes
+// from the cache beside the bundle), and the refitted mixture, cascade and router are those of fitting
+// all three teachers from scratch.
+TEST_CASE("skills: a teacher added to a fitted bundle gives the parameters of fitting all from scratch",
+          "[skills-fused]") {
+  temp_dir d;
+  std::vector<dev_example> dev;
+  for (const auto& name : skill_names) {
+    const auto rows = read_jsonl(skills / name / "dev.jsonl");
+    for (std::size_t i = 0; i < 12; ++i) dev.push_back({rows[i]["prompt"], rows[i]["answer"]});
+  }
+  auto bundle_of = [&](std::size_t teachers, const char* file) {
+    bundle_manifest m;
+    for (std::size_t t = 0; t < teachers; ++t) {
+      const auto dir = skills / skill_names[t];
+      const auto dg = digest_teacher(dir);
+      m.teachers.push_back(
+          {skill_names[t], skill_names[t], dg.sha256, dg.bytes, {teacher_source::kind::path, dir.string()}});
+    }
+    const auto path = d.path / file;
+    write_bundle(path, m, {});
+    return path;
+  };
+  const system_fit_options opt{.kind = mixture_kind::linear, .prefix_bytes = 16};
+  const auto scratch = bundle_of(skill_names.size(), "scratch.nexus");
+  const auto grown = bundle_of(skill_names.size() - 1, "grown.nexus");
+  load_bundle(scratch).fit_into(scratch, dev, opt);
+  load_bundle(grown).fit_into(grown, dev, opt);
+  const auto last = skill_names.size() - 1;
+  // Another development text is refused before anything changes.
+  auto other = dev;
+  other.pop_back();
+  CHECK_THROWS_AS(add_teacher(grown, skills / skill_names[last], skill_names[last], opt, {}, &other),
+                  nexus::usage_error);
+  CHECK_THROWS_AS(add_teacher(grown, skills / skill_names[0], skill_names[0], opt), nexus::usage_error);  // its name
+  const auto added = add_teacher(grown, skills / skill_names[last], skill_names[last], opt, {}, &dev);
+  REQUIRE(added.uses.size() == skill_names.size());
+  for (std::size_t t = 0; t < last; ++t) CHECK(added.uses[t] == 0);  // the teachers already there never ran
+  CHECK(added.uses[last] > 0);
+  const auto a = load_bundle(grown), b = load_bundle(scratch);
+  CHECK(a.manifest().teachers == b.manifest().teachers);
+  REQUIRE(a.weights().size() == b.weights().size());
+  for (std::size_t k = 0; k < a.weights().size(); ++k) CHECK(a.weights()[k] == Approx(b.weights()[k]).margin(1e-6));
+  CHECK(a.cascade_order() == b.cascade_order());
+  REQUIRE(a.cascade_thresholds());
+  REQUIRE(b.cascade_thresholds());
+  CHECK(*a.cascade_thresholds() == *b.cascade_thresholds());
+  REQUIRE(a.router());
+  REQUIRE(b.router());
+  REQUIRE(a.router()->map.w.size() == b.router()->map.w.size());
+  for (std::size_t k = 0; k < a.router()->map.w.size(); ++k)
+    CHECK(a.router()->map.w[k] == Approx(b.router()->map.w[k]).margin(1e-6));
+  for (std::size_t k = 0; k < a.router()->map.b.size(); ++k)
+    CHECK(a.router()->map.b[k] == Approx(b.router()->map.b[k]).margin(1e-6));
+  // The cache now holds three teachers; one made for other teachers is refused by name.
+  CHECK(read_development(development_path(grown), b.teacher_digests()).teachers() == skill_names.size());
+  CHECK_THROWS_AS(read_development(development_path(grown), {b.teacher_digests()[0]}), nexus::bundle_error);
+  CHECK_THROWS_AS(read_development(d.path / "none.dev", {}), nexus::io_error);
 }

@@ -39,7 +39,7 @@ const std::string text = "The quick brown fox, 12 times: naive cafe - ok.\nNext 
 const std::string cascade_dev = text + " " + text.substr(0, 30);
 fused_system fitted_two_teachers(const temp_dir& d) {
   auto sys = load_bundle(two_teacher_bundle(d));
-  sys.fit(std::vector<dev_example>{{"", cascade_dev}}, {.kind = mixture_kind::linear});
+  sys.fit(std::vector<dev_example>{{"", cascade_dev}}, {.kind = mixture_kind::linear, .cascade_share = 0.5});
   return sys;
 }
 
@@ -160,30 +160,128 @@ TEST_CASE("system: the cascade run reads a later teacher only where it is reache
   const auto s = sys.score(dev);
   const double to_bits = 1.0 / (std::log(2.0) * double(dev.size()));
   // The fitted cascade (about half the positions escalate): the score's cascade, with fewer tokens run.
+  const auto& order = sys.cascade_order();
   const auto r = run_cascade(sys.teachers(), sys.parameters(), dev);
   REQUIRE(s.cascade_bits_per_byte);
   CHECK(r.nats * to_bits == Approx(*s.cascade_bits_per_byte).epsilon(1e-6));
   CHECK(double(r.escalated) / double(dev.size()) == Approx(*s.cascade_escalated).margin(1e-12));
-  CHECK(r.consulted[0] == dev.size());
-  CHECK(r.consulted[1] == r.escalated);
-  byte_level_teacher alone(sys.teachers().get(sys.cascade_order()[1]), sys.teachers().tok(sys.cascade_order()[1]));
+  CHECK(r.teachers[order[0]].bytes_read == dev.size());
+  CHECK(r.teachers[order[1]].bytes_read == r.escalated);
+  CHECK(r.teachers[order[1]].bytes_decided == r.escalated);
+  CHECK(r.teachers[order[0]].bytes_decided == dev.size() - r.escalated);
+  byte_level_teacher alone(sys.teachers().get(order[1]), sys.teachers().tok(order[1]));
   for (const char c : dev) alone.push(static_cast<unsigned char>(c));
-  CHECK(r.forward_tokens[1] < alone.stats().forward_tokens);
+  CHECK(r.teachers[order[1]].forward_tokens < alone.stats().forward_tokens);
   // Confident everywhere: the second teacher never runs beyond what a fresh view runs (its root
   // context); the cascade is the first teacher alone.
   auto p = sys.parameters();
   p.thresholds = std::vector<double>{std::numeric_limits<double>::infinity()};
   const auto never = run_cascade(sys.teachers(), p, dev);
-  CHECK(never.consulted[1] == 0);
-  const byte_level_teacher fresh(sys.teachers().get(sys.cascade_order()[1]),
-                                 sys.teachers().tok(sys.cascade_order()[1]));
-  CHECK(never.forward_tokens[1] == fresh.stats().forward_tokens);
-  CHECK(never.nats * to_bits == Approx(s.teachers[sys.cascade_order()[0]].bits_per_byte).epsilon(1e-9));
-  // Never confident: every position reads both, and the cascade is the mixture of both.
+  CHECK(never.teachers[order[1]].bytes_read == 0);
+  const byte_level_teacher fresh(sys.teachers().get(order[1]), sys.teachers().tok(order[1]));
+  CHECK(never.teachers[order[1]].forward_tokens == fresh.stats().forward_tokens);
+  CHECK(never.nats * to_bits == Approx(s.teachers[order[0]].bits_per_byte).epsilon(1e-9));
+  // Never confident: every position reads both, and the cascade is the mixture of both; with the
+  // mixture's weight all on the expensive teacher, exactly that teacher.
   p.thresholds = std::vector<double>{-1.0};
   const auto always = run_cascade(sys.teachers(), p, dev);
-  CHECK(always.consulted[1] == dev.size());
+  CHECK(always.teachers[order[1]].bytes_read == dev.size());
   CHECK(always.nats * to_bits == Approx(s.bits_per_byte).epsilon(1e-6));
+  p.weights.assign(2, 0.0);
+  p.weights[order[1]] = 1.0;
+  const auto expensive = run_cascade(sys.teachers(), p, dev);
+  CHECK(expensive.nats * to_bits == Approx(s.teachers[order[1]].bits_per_byte).epsilon(1e-6));
+}
+
+TEST_CASE("system: generation through the cascade is the lazy cascade that scores", "[system]") {
+  temp_dir d;
+  auto sys = fitted_two_teachers(d);
+  auto p = sys.parameters();
+  // Never confident: every byte reads both teachers, so the cascade generates what the mixture does.
+  p.thresholds = std::vector<double>{-1.0};
+  const std::vector<std::size_t> both = {0, 1};
+  const auto mixed = generate_bytes(sys.teachers(), p, both, false, "The quick", {.max_bytes = 12});
+  const auto cascaded = generate_bytes(sys.teachers(), p, p.order, true, "The quick", {.max_bytes = 12});
+  CHECK(cascaded == mixed);
+  CHECK(!mixed.empty());
+  // The fitted cascade generates valid UTF-8 and the same again (greedy).
+  const auto once = sys.generate("The quick", {.max_bytes = 12, .mode = system_mode::cascade});
+  CHECK(nexus::utf8::valid(once));
+  CHECK(sys.generate("The quick", {.max_bytes = 12, .mode = system_mode::cascade}) == once);
+}
+
+TEST_CASE("system: each mode alone computes only what it needs, with the all-modes score's values", "[system]") {
+  temp_dir d;
+  auto sys = fitted_two_teachers(d);
+  const std::string& dev = cascade_dev;
+  const auto s = sys.score(dev);
+  const double to_bits = 1.0 / (std::log(2.0) * double(dev.size()));
+  const auto mix = sys.run(system_mode::mixture, dev);
+  CHECK(mix.nats * to_bits == Approx(s.bits_per_byte).epsilon(1e-12));
+  for (const auto& t : mix.teachers) CHECK(t.bytes_read == dev.size());
+  // The router: a router whose bias prefers teacher 1 and whose weights are zero is constant, needs
+  // no features, and runs teacher 1 alone.
+  auto p = sys.parameters();
+  p.router = router_model{16, affine_map::zero(4, 2)};
+  p.router->map.b = {1.0, 0.5};
+  REQUIRE(p.router->constant());
+  const auto uses0 = sys.teachers().uses(0);
+  const auto routed = run_router(sys.teachers(), p, dev);
+  REQUIRE(routed.routed == std::size_t(1));
+  CHECK(sys.teachers().uses(0) == uses0);  // teacher 0 never asked for
+  CHECK(routed.teachers[0].bytes_read == 0);
+  CHECK(routed.teachers[1].bytes_decided == dev.size());
+  CHECK(routed.nats * to_bits == Approx(s.teachers[1].bits_per_byte).epsilon(1e-9));
+  temp_dir other;
+  CHECK_THROWS_AS(load_bundle(two_teacher_bundle(other)).run(system_mode::cascade, dev), nexus::usage_error);
+  CHECK_THROWS_AS(sys.run(system_mode::mixture, ""), nexus::usage_error);
+}
+
+TEST_CASE("system: the cascade's share is chosen by cross-validation across documents", "[system]") {
+  // Two teachers: the first sharp (p = 0.9 on the observed byte) at even positions and uniform at odd
+  // ones; the second sharp everywhere. Escalating the uncertain half recovers the second teacher's
+  // quality; less leaves uniform positions behind. The least share within tolerance is one half.
+  auto dist = [](bool sharp) {
+    byte_distribution d;
+    d.fill(sharp ? 0.1 / 256 : 1.0 / 257);
+    if (sharp) d['a'] = 0.9;
+    return d;
+  };
+  position_data pd;
+  for (int doc = 0; doc < 10; ++doc) {
+    pd.starts.push_back(pd.observed.size());
+    for (int i = 0; i < 40; ++i) pd.dists.push_back({dist(i % 2 == 0), dist(true)}), pd.observed.push_back('a');
+  }
+  const subset_mixer second_decides = [](std::span<const byte_distribution> o, std::size_t k) { return o[k - 1]; };
+  const auto c = choose_cascade_share(pd, default_cascade_shares(), 0.005, second_decides);
+  CHECK(c.folds == 5);
+  CHECK(c.mixture_bits_per_byte == Approx(-std::log2(0.9)).epsilon(1e-12));
+  REQUIRE(c.chosen < c.curve.size());
+  CHECK(c.curve[c.chosen].target_share == Approx(0.5));
+  CHECK(c.curve[c.chosen].escalated_share == Approx(0.5));
+  CHECK(c.curve[c.chosen - 1].bits_per_byte > c.mixture_bits_per_byte * 1.005);
+  // One document cannot be cross-validated.
+  const auto one = pd.documents_where([](std::size_t k) { return k == 0; });
+  CHECK_THROWS_AS(choose_cascade_share(one, default_cascade_shares(), 0.005, second_decides), nexus::usage_error);
+}
+
+TEST_CASE("system: a router that does not beat the best teacher held out becomes that teacher", "[system]") {
+  // Losses unrelated to the features, teacher 1 always better: routing cannot win held out.
+  std::vector<router_example> ex;
+  std::uint32_t seed = 11;
+  auto uniform = [&] { return float((seed = seed * 1664525u + 1013904223u) >> 8) / float(1u << 24); };
+  for (int i = 0; i < 40; ++i) {
+    std::vector<float> f(6);
+    for (auto& v : f) v = uniform();
+    ex.push_back({f, {2.0f + uniform(), 1.0f + uniform()}, 10});
+  }
+  const auto r = fit_router(ex, 16);
+  CHECK(r.folds == 5);
+  CHECK(r.constant);
+  CHECK(r.model.constant());
+  CHECK(r.model.constant_choice() == 1);
+  CHECK(r.model.route(ex[0].features) == 1);
+  CHECK(r.constant_loss < 2.0);
 }
 
 TEST_CASE("system: the router's ridge recovers a linear rule from features to losses", "[system]") {

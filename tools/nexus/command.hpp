@@ -25,10 +25,12 @@ class command {
   bool given() const { return sub_ != nullptr && static_cast<bool>(*sub_); }
 
  protected:
-  /// A flag this run would ignore is refused, by name: usage_error "--temperature: <why>".
-  void refuse(std::initializer_list<const char*> flags, const std::string& why) const {
+  /// A flag this run would ignore is refused, by name: usage_error "--temperature: <why>" (`in`: a
+  /// subcommand of this command's that holds the flags).
+  void refuse(std::initializer_list<const char*> flags, const std::string& why, const CLI::App* in = nullptr) const {
+    const CLI::App* app = in ? in : sub_;
     for (const char* f : flags)
-      if (sub_->count(f) > 0) throw usage_error(f, why);
+      if (app->count(f) > 0) throw usage_error(f, why);
   }
 
   CLI::App* sub_ = nullptr;

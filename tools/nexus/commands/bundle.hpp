@@ -1,5 +1,7 @@
-// `nexus bundle create|inspect|verify`: the .nexus bundle file (nexus/fusion/system/bundle.hpp); with
-// `create --fit DEV` the mixture, router and cascade are fitted on development text (fusion/system/system.hpp);
+// `nexus bundle create|add|inspect|verify`: the .nexus bundle file (nexus/fusion/system/bundle.hpp); with
+// `create --fit DEV` the mixture, router and cascade are fitted on development text (fusion/system/system.hpp)
+// and the teachers' reading of it cached beside the bundle, so that `add` reads only the new teacher
+// (fusion/system/add_teacher.hpp);
 // `nexus generate system.nexus` generates through a bundle (generate.hpp).
 #pragma once
 
@@ -15,6 +17,7 @@
 #include "../options.hpp"
 #include "../dev_examples.hpp"
 #include "../progress.hpp"
+#include "nexus/fusion/system/add_teacher.hpp"
 #include "nexus/fusion/system/bundle.hpp"
 #include "nexus/fusion/system/system.hpp"
 #include "nexus/fusion/teachers/teacher_set.hpp"
@@ -24,9 +27,10 @@ namespace nexus::cli {
 
 struct bundle_args {
   std::vector<std::string> teachers, names;
-  std::string file, out, budget = "0", fit, mixture = "linear";
+  std::string file, out, budget = "0", fit, mixture = "linear", cascade_share = "auto";
   std::int64_t prefix_bytes = 64;
-  double cascade_share = 0.5;
+  double cascade_tolerance = 0.005;
+  int threads = 0;
   bool embed = false, json = false, quiet = false;
 };
 
@@ -35,31 +39,96 @@ inline fusion::mixture_kind parse_mixture_kind(const std::string& s) {
   throw usage_error("--mixture", "'" + s + "' is not one of " + fusion::mixture_kind_names());
 }
 
-/// Fits the mixture, router and cascade of the bundle at `path` on `dev` and writes them into it.
-inline void fit_bundle(const std::string& path, const bundle_args& a) {
-  const auto examples = read_dev_examples(a.fit, a.prefix_bytes);
-  auto sys = fusion::load_bundle(path);
-  progress_line bar(a.quiet);
+/// --cascade-share: "auto" (chosen by cross-validation) or a share in [0, 1].
+inline std::optional<double> parse_cascade_share(const std::string& s) {
+  if (s == "auto") return std::nullopt;
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used == s.size() && v >= 0 && v <= 1) return v;
+  } catch (const std::exception&) {}
+  throw usage_error("--cascade-share", "'" + s + "' is not auto or a share in [0, 1]");
+}
+
+/// The fit's summary: mixture, cascade (with its cross-validated curve) and router.
+inline void print_fit(const fusion::fused_system& sys, const fusion::system_fit& f, const bundle_args& a) {
+  const double bits = -f.mixture.log_likelihood / (std::log(2.0) * double(f.positions));
+  fmt::print("fit on {} examples ({} bytes): {} mixture, weights {:.4f}, {:.4f} bits/byte\n", f.examples, f.positions,
+             fusion::name_of(sys.kind()), fmt::join(f.mixture.weights, ", "), bits);
+  if (const auto& c = f.cascade_selection) {
+    fmt::print(
+        "  cascade share chosen by {}-fold cross-validation across documents (the least within {:.2f}% of the "
+        "mixture's {:.4f} bits/byte held out):\n",
+        c->folds, 100 * c->tolerance, c->mixture_bits_per_byte);
+    for (std::size_t k = 0; k < c->curve.size(); ++k)
+      fmt::print("    share {:.2f}: {:5.1f}% escalated, {:.4f} bits/byte{}\n", c->curve[k].target_share,
+                 100 * c->curve[k].escalated_share, c->curve[k].bits_per_byte, k == c->chosen ? "  <- chosen" : "");
+  }
+  if (f.cascade)
+    fmt::print("  cascade: order {}, share {:.2f}, thresholds {:.3f} nats; {:.1f}% escalated, {:.4f} bits/byte\n",
+               fmt::join(sys.cascade_order(), " -> "), f.cascade->target_share, fmt::join(f.cascade->thresholds, ", "),
+               100 * f.cascade->escalated_share, f.cascade->bits_per_byte);
+  if (f.router)
+    fmt::print(
+        "  router: first {} bytes, ridge λ {:.3g}, held-out R² {:.3f}; {}-fold: routed {:.4f} vs best teacher "
+        "{:.4f} nats/byte{}\n",
+        a.prefix_bytes, f.router->lambda, f.router->heldout_r2, f.router->folds, f.router->routed_loss,
+        f.router->constant_loss,
+        f.router->constant
+            ? " -> constant: always '" + sys.manifest().teachers[f.router->model.constant_choice()].name + "'"
+            : "");
+}
+
+/// The fitting options the arguments give.
+inline fusion::system_fit_options fit_options(const bundle_args& a) {
   fusion::system_fit_options o;
   o.kind = parse_mixture_kind(a.mixture);
   o.prefix_bytes = a.prefix_bytes;
-  o.cascade_share = a.cascade_share;
+  o.cascade_share = parse_cascade_share(a.cascade_share);
+  o.cascade_tolerance = a.cascade_tolerance;
+  return o;
+}
+
+/// Fits the mixture, router and cascade of the bundle at `path` on `dev`, writes them into it and
+/// the development cache beside it.
+inline void fit_bundle(const std::string& path, const bundle_args& a) {
+  const auto examples = read_dev_examples(a.fit, a.prefix_bytes);
+  auto sys = fusion::load_bundle(path, {.cpu = {.threads = a.threads}});
+  progress_line bar(a.quiet);
+  auto o = fit_options(a);
   o.progress = [&](std::size_t done, std::size_t total) {
-    bar.show(double(done) / double(std::max<std::size_t>(total, 1)), fmt::format("fit: {}/{} examples", done, total));
+    bar.show(double(done) / double(std::max<std::size_t>(total, 1)),
+             fmt::format("fit: {}/{} (teacher, example)", done, total));
   };
-  const auto f = sys.fit(examples, o);
+  const auto f = sys.fit_into(path, examples, o);
   bar.finish();
-  sys.save(path);
-  const double bits = -f.mixture.log_likelihood / (std::log(2.0) * double(f.positions));
-  fmt::print("fit on {} examples ({} bytes): {} mixture, weights {:.4f}, {:.4f} bits/byte\n", f.examples, f.positions,
-             a.mixture, fmt::join(f.mixture.weights, ", "), bits);
-  if (f.cascade)
-    fmt::print("  cascade: order {}, thresholds {:.3f} nats; {:.1f}% escalated, {:.4f} bits/byte\n",
-               fmt::join(sys.cascade_order(), " -> "), fmt::join(f.cascade->thresholds, ", "),
-               100 * f.cascade->escalated_share, f.cascade->bits_per_byte);
-  if (f.router)
-    fmt::print("  router: first {} bytes, ridge λ {:.3g}, held-out R² {:.3f}\n", a.prefix_bytes, f.router->lambda,
-               f.router->heldout_r2);
+  print_fit(sys, f, a);
+}
+
+/// Adds a teacher to a fitted bundle: only it reads the development examples (the others' reading
+/// is cached beside the bundle); mixture, cascade and router refitted on all.
+inline int bundle_add(const bundle_args& a) {
+  if (a.teachers.size() != 1) throw usage_error("bundle add", "give one --teacher");
+  if (a.names.size() > 1) throw usage_error("bundle add", "give at most one --name");
+  const std::filesystem::path p = std::filesystem::absolute(a.teachers[0]);
+  (void)registry::open_checkpoint(p.string());  // a teacher Nexus cannot read is refused before anything is written
+  auto name = a.names.empty() ? p.stem().string() : a.names[0];
+  std::optional<std::vector<fusion::dev_example>> examples;
+  if (!a.fit.empty()) examples = read_dev_examples(a.fit, a.prefix_bytes);
+  auto o = fit_options(a);
+  progress_line bar(a.quiet);
+  o.progress = [&](std::size_t done, std::size_t total) {
+    bar.show(double(done) / double(std::max<std::size_t>(total, 1)),
+             fmt::format("{}: {}/{} examples", name, done, total));
+  };
+  const auto r = fusion::add_teacher(a.file, p, name, o, {.threads = a.threads}, examples ? &*examples : nullptr);
+  bar.finish();
+  const auto sys = fusion::load_bundle(a.file);
+  fmt::print("bundle {}: added '{}' ({} teachers); runs while adding:", a.file, name, r.uses.size());
+  for (std::size_t t = 0; t < r.uses.size(); ++t) fmt::print(" {} {}", sys.manifest().teachers[t].name, r.uses[t]);
+  fmt::print("\n");
+  print_fit(sys, r.fit, a);
+  return 0;
 }
 
 /// Creates a bundle of the given teachers (no fitted parameters yet: mixtures, routers and cascades
@@ -142,6 +211,20 @@ inline int bundle_verify(const bundle_args& a) {
 /// `nexus bundle` and its three subcommands, sharing one set of arguments.
 class bundle_command : public command {
  public:
+  /// The fitting options `create` and `add` share.
+  void add_fit_options(CLI::App* c) {
+    c->add_option("--mixture", a_.mixture, "with --fit: linear, log_linear, entropy_gate or fixed_share");
+    c->add_option("--prefix-bytes", a_.prefix_bytes, "with --fit: bytes of a prompt the router reads")
+        ->check(CLI::Range(1, 1 << 20));
+    c->add_option("--cascade-share", a_.cascade_share,
+                  "share of bytes the cascade escalates: auto (the least whose cross-validated bits per byte are "
+                  "within --cascade-tolerance of the mixture's) or a number in [0, 1]");
+    c->add_option("--cascade-tolerance", a_.cascade_tolerance, "relative, for --cascade-share auto (default 0.005)")
+        ->check(CLI::Range(0.0, 1.0));
+    c->add_flag("--quiet", a_.quiet, "no progress line");
+    add_threads_option(*c, a_.threads);
+  }
+
   void add(CLI::App& app) override {
     sub_ = app.add_subcommand("bundle", "A .nexus bundle: one file for a fused system of teachers");
     sub_->require_subcommand(1);
@@ -159,13 +242,21 @@ class bundle_command : public command {
                      "development text to fit the mixture, router and cascade on (.jsonl rows {prompt, answer} or "
                      "{text}; else documents separated by blank lines)")
         ->check(CLI::ExistingFile);
-    create_->add_option("--mixture", a_.mixture, "with --fit: linear, log_linear, entropy_gate or fixed_share");
-    create_->add_option("--prefix-bytes", a_.prefix_bytes, "with --fit: bytes of a prompt the router reads")
-        ->check(CLI::Range(1, 1 << 20));
-    create_->add_option("--cascade-share", a_.cascade_share, "with --fit: target share of escalations")
-        ->check(CLI::Range(0.0, 1.0));
-    create_->add_flag("--quiet", a_.quiet, "no progress line");
+    add_fit_options(create_);
     create_->add_option("-o,--out", a_.out, "the bundle file to write")->required();
+    add_ = sub_->add_subcommand("add",
+                                "Add a teacher to a fitted bundle: only it reads the development text (the others' "
+                                "reading is cached beside the bundle), then mixture, cascade and router are refitted");
+    add_->add_option("file", a_.file, "bundle file (fitted with bundle create --fit)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    add_->add_option("--teacher", a_.teachers, ".gguf file, checkpoint folder or Hugging Face id")
+        ->required()
+        ->transform(model_name);
+    add_->add_option("--name", a_.names, "its name (default: the file's stem)");
+    add_->add_option("--fit", a_.fit, "the development text the bundle was fitted on (checked against its cache)")
+        ->check(CLI::ExistingFile);
+    add_fit_options(add_);
     inspect_ = sub_->add_subcommand("inspect", "The manifest of a bundle");
     inspect_->add_option("file", a_.file, "bundle file")->required();
     inspect_->add_flag("--json", a_.json, "the manifest as JSON");
@@ -174,14 +265,24 @@ class bundle_command : public command {
   }
 
   int run() override {
-    if (*create_) return bundle_create(a_);
+    if (*create_) {
+      if (a_.fit.empty())
+        refuse({"--mixture", "--prefix-bytes", "--cascade-share", "--cascade-tolerance", "--quiet", "--threads"},
+               "only with --fit", create_);
+      return bundle_create(a_);
+    }
+    if (*add_) {
+      refuse({"--mixture", "--prefix-bytes"}, "bundle add keeps the bundle's mixture kind and the router's prefix",
+             add_);
+      return bundle_add(a_);
+    }
     if (*inspect_) return bundle_inspect(a_);
     return bundle_verify(a_);
   }
 
  private:
   bundle_args a_;
-  CLI::App *create_ = nullptr, *inspect_ = nullptr, *verify_ = nullptr;
+  CLI::App *create_ = nullptr, *add_ = nullptr, *inspect_ = nullptr, *verify_ = nullptr;
 };
 
 }  // namespace nexus::cli

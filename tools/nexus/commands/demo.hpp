@@ -161,15 +161,15 @@ inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
   o.prefix_bytes = 32;
   std::size_t dev_bytes = 0;
   for (const auto& e : dev) dev_bytes += e.prompt.size() + e.continuation.size();
-  step_progress bar("fit", dev.size());
-  o.progress = [&](std::size_t done, std::size_t) { bar.update(done, "byte-level, both teachers"); };
-  const auto f = sys.fit(dev, o);
-  sys.save(bundle);
+  step_progress bar("fit", dev.size() * m.teachers.size());
+  o.progress = [&](std::size_t done, std::size_t) { bar.update(done, "byte-level, one teacher at a time"); };
+  const auto f = sys.fit_into(bundle, dev, o);
   fmt::print(
-      "bundle {}: fitted on {} documents ({} bytes): linear weights {:.3f}, cascade threshold {:.3f} nats, "
-      "router from the first {} bytes\n",
+      "bundle {}: fitted on {} documents ({} bytes): linear weights {:.3f}, cascade threshold {:.3f} nats "
+      "(share {:.2f}, chosen by cross-validation), router from the first {} bytes{}\n",
       bundle.string(), f.examples, dev_bytes, fmt::join(sys.weights(), " / "),
-      fmt::join(*sys.cascade_thresholds(), ", "), o.prefix_bytes);
+      fmt::join(*sys.cascade_thresholds(), ", "), f.cascade ? f.cascade->target_share : 1.0, o.prefix_bytes,
+      f.router && f.router->constant ? " (constant: routing was not better held out)" : "");
   const auto s = sys.score(test);
   std::vector<std::vector<std::string>> rows;
   for (const auto& t : s.teachers) rows.push_back({t.name, fmt::format("{:.4f}", t.bits_per_byte)});

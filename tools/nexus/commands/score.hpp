@@ -1,6 +1,7 @@
 // `nexus score MODEL --text FILE [--end] [--json]`: bits per byte of a text under one teacher, byte-level
 // (nexus/fusion/bytes/byte_level.hpp: every tokenization marginalised) and under its canonical tokenization,
-// with the speed of each; under a .nexus bundle, each teacher's and each fused mode's; with --stitch, a
+// with the speed of each; under a .nexus bundle, each teacher's and each fused mode's (--mode: one mode
+// alone, as it saves work); with --stitch, a
 // stitched pair of teachers (score_stitch.hpp).
 #pragma once
 
@@ -27,49 +28,56 @@ struct score_args {
   std::string model, text_file;
   bool json = false, with_end = false;
   int threads = 0;
-  std::string mode;  // a bundle: empty (every mode) or cascade
+  std::string mode;  // a bundle: empty (every mode), mixture, cascade or router
 };
 
-/// A bundle's cascade alone, run as it saves work (fusion/system/score.hpp: run_cascade).
-inline int score_cascade(fusion::fused_system& sys, const score_args& a, const std::string& text) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto r = fusion::run_cascade(sys.teachers(), sys.parameters(), text);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+/// One mode of a bundle alone, computing only what it needs (fusion/system/score.hpp: run_mixture,
+/// run_cascade, run_router): its bits per byte and seconds, and per teacher the bytes it read and decided.
+inline int score_mode(fusion::fused_system& sys, const score_args& a, const std::string& text) {
+  const auto mode = fusion::parse_system_mode(a.mode);
+  const auto r = sys.run(mode, text);
   const double bpb = r.nats / (std::log(2.0) * double(text.size()));
-  const auto& order = sys.cascade_order();
+  const auto& names = sys.manifest().teachers;
   if (a.json) {
     nlohmann::ordered_json j;
     j["bundle"] = a.model;
     j["text"] = a.text_file;
     j["bytes"] = text.size();
-    j["mode"] = "cascade";
+    j["mode"] = a.mode;
     j["bits_per_byte"] = bpb;
-    j["seconds"] = seconds;
-    j["bytes_per_second"] = double(text.size()) / seconds;
-    j["escalated_share"] = double(r.escalated) / double(text.size());
+    j["seconds"] = r.seconds;
+    j["bytes_per_second"] = double(text.size()) / r.seconds;
+    if (mode == fusion::system_mode::cascade) {
+      j["order"] = sys.cascade_order();
+      j["escalated_share"] = double(r.escalated) / double(text.size());
+    }
+    if (r.routed) j["routed"] = names[*r.routed].name;
     auto t = nlohmann::ordered_json::array();
-    for (std::size_t k = 0; k < order.size(); ++k)
-      t.push_back({{"name", sys.manifest().teachers[order[k]].name},
-                   {"bytes_read", r.consulted[k]},
-                   {"bytes_decided", r.decided[k]},
-                   {"forward_tokens", r.forward_tokens[k]},
-                   {"seconds", r.seconds[k]}});
+    for (std::size_t k = 0; k < r.teachers.size(); ++k)
+      t.push_back({{"name", names[k].name},
+                   {"bytes_read", r.teachers[k].bytes_read},
+                   {"bytes_decided", r.teachers[k].bytes_decided},
+                   {"forward_tokens", r.teachers[k].forward_tokens},
+                   {"seconds", r.teachers[k].seconds}});
     j["teachers"] = std::move(t);
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("score {} --mode cascade: {} bytes, {:.4f} bits/byte, {:.1f} s ({:.1f}% of bytes escalated)\n", a.model,
-             text.size(), bpb, seconds, 100.0 * double(r.escalated) / double(text.size()));
-  for (std::size_t k = 0; k < order.size(); ++k)
-    fmt::print("  {:<24} read {} bytes, decided {}, {} tokens run, {:.1f} s\n", sys.manifest().teachers[order[k]].name,
-               r.consulted[k], r.decided[k], r.forward_tokens[k], r.seconds[k]);
+  fmt::print("score {} --mode {}: {} bytes, {:.4f} bits/byte, {:.1f} s", a.model, a.mode, text.size(), bpb, r.seconds);
+  if (mode == fusion::system_mode::cascade)
+    fmt::print(" ({:.1f}% of bytes escalated)", 100.0 * double(r.escalated) / double(text.size()));
+  if (r.routed) fmt::print(" (routed to {})", names[*r.routed].name);
+  fmt::print("\n");
+  for (std::size_t k = 0; k < r.teachers.size(); ++k)
+    fmt::print("  {:<24} read {} bytes, decided {}, {} tokens run, {:.1f} s\n", names[k].name, r.teachers[k].bytes_read,
+               r.teachers[k].bytes_decided, r.teachers[k].forward_tokens, r.teachers[k].seconds);
   return 0;
 }
 
-/// A bundle: each teacher's and the mixture's byte-level bits per byte (--mode cascade: the cascade alone).
+/// A bundle: each teacher's and every mode's byte-level bits per byte (--mode: that mode alone).
 inline int score_bundle(const score_args& a, const std::string& text) {
   auto sys = fusion::load_bundle(a.model, {.cpu = {.threads = a.threads}});
-  if (a.mode == "cascade") return score_cascade(sys, a, text);
+  if (!a.mode.empty()) return score_mode(sys, a, text);
   const auto s = sys.score(text);
   if (a.json) {
     nlohmann::ordered_json j;
@@ -183,9 +191,10 @@ class score_command : public command {
     sub_->add_flag("--end", score_.with_end, "also score the end of the text (the eos token / end-of-text outcome)");
     sub_->add_flag("--json", score_.json, "print one JSON object");
     sub_->add_option("--mode", score_.mode,
-                     "a .nexus bundle: cascade (the cascade alone, a later teacher read only where reached); "
-                     "default: every mode")
-        ->check(CLI::IsMember({"cascade"}));
+                     "a .nexus bundle: one mode alone, computing only what it needs: mixture (every teacher), "
+                     "cascade (a later teacher read only where reached), router (only the teacher it picks); "
+                     "default: every teacher and mode")
+        ->check(CLI::IsMember({"mixture", "cascade", "router"}));
     add_threads_option(*sub_, score_.threads);
     sub_->add_option("--stitch", stitch_.stitch, "A:i,B:j with A and B checkpoint folders or .gguf files");
     sub_->add_option("--bridge", stitch_.bridge, "with --stitch: bridge file (nexus train-bridge)")

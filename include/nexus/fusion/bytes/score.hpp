@@ -49,8 +49,10 @@ inline double canonical_log_likelihood(const model& m, const tokenizer& tok, std
   return ll;
 }
 
-/// Row i: P(next outcome | text[0, i)), for i = 0 .. text.size() (the last row follows the whole text).
-inline std::vector<byte_distribution> byte_distributions(const model& m, const tokenizer& tok, std::string_view text) {
+/// Row i: P(next outcome | text[0, i)), for i = 0 .. text.size() (the last row follows the whole text);
+/// `stats`, when given, receives the byte-level view's counts.
+inline std::vector<byte_distribution> byte_distributions(const model& m, const tokenizer& tok, std::string_view text,
+                                                         byte_level_stats* stats = nullptr) {
   if (!utf8::valid(text)) throw usage_error("score", "text is not valid UTF-8");
   byte_level_options opt;
   opt.capacity = std::max<std::int64_t>(opt.capacity, std::int64_t(text.size()) + 16);
@@ -63,6 +65,7 @@ inline std::vector<byte_distribution> byte_distributions(const model& m, const t
     t.push(static_cast<unsigned char>(text[i]));
     rows.push_back(t.distribution());
   }
+  if (stats) *stats = t.stats();
   return rows;
 }
 

@@ -1,8 +1,10 @@
 // A cascade of teachers, cheapest first: at each position the teachers consulted so far give a
 // distribution (the first alone, then the mixture of those consulted); where its entropy exceeds the
 // stage's threshold the next teacher is consulted too. Thresholds are chosen on development text for
-// a target share of escalations (a quantile of the entropies that reach the stage), and the curve of
-// quality against share is what a user picks the trade-off from.
+// a target share of escalations (a quantile of the entropies that reach the stage); the share itself
+// is chosen by cross-validation across development documents (choose_cascade_share: the least share
+// whose held-out bits per byte stay within a tolerance of the full mixture's), and that curve of
+// quality against share is what a user reads the trade-off from.
 #pragma once
 
 #include <algorithm>
@@ -23,6 +25,27 @@ namespace nexus::fusion {
 struct position_data {
   std::vector<std::vector<byte_distribution>> dists;  // [position][teacher]
   std::vector<std::int32_t> observed;                 // [position]
+  std::vector<std::size_t> starts = {};               // positions where a document starts (none: one document)
+
+  /// The positions of the documents `keep` says yes to (by document index), as their own data.
+  template <class Keep>
+  position_data documents_where(Keep&& keep) const {
+    position_data out;
+    const auto bounds = document_bounds();
+    for (std::size_t k = 0; k + 1 < bounds.size(); ++k) {
+      if (!keep(k)) continue;
+      out.starts.push_back(out.observed.size());
+      for (auto i = bounds[k]; i < bounds[k + 1]; ++i)
+        out.dists.push_back(dists[i]), out.observed.push_back(observed[i]);
+    }
+    return out;
+  }
+  /// Each document's first position, then the end.
+  std::vector<std::size_t> document_bounds() const {
+    std::vector<std::size_t> b = starts.empty() ? std::vector<std::size_t>{0} : starts;
+    b.push_back(observed.size());
+    return b;
+  }
 };
 
 /// Mixes the distributions of the first `consulted` teachers of the cascade's order.
@@ -103,6 +126,71 @@ inline cascade_point evaluate_cascade(const position_data& d, std::span<const do
   p.escalated_share = escalated / n;
   p.consulted_mean = consulted / n;
   return p;
+}
+
+/// The cascade's share chosen on development documents: the curve of held-out quality and cost
+/// against the share asked for, the full mixture's held-out quality, and the share chosen.
+struct cascade_choice {
+  std::vector<cascade_point> curve;   // cross-validated: thresholds fitted without the documents they are scored on
+  double mixture_bits_per_byte = 0;   // share 1 (every position reads every teacher), the same folds
+  double tolerance = 0;               // relative, on bits per byte
+  std::size_t folds = 0, chosen = 0;  // chosen: an index into curve
+};
+
+/// Shares tried by default: 0, 0.05, ..., 1.
+inline std::vector<double> default_cascade_shares() {
+  std::vector<double> s;
+  for (int k = 0; k <= 20; ++k) s.push_back(k / 20.0);
+  return s;
+}
+
+/// The least share of `shares` whose bits per byte, cross-validated over `folds` folds of documents
+/// (document k in fold k mod folds; thresholds fitted on the others), is within `tolerance` (relative)
+/// of the full mixture's: the cheapest cascade predicted to keep the mixture's quality on unseen text.
+inline cascade_choice choose_cascade_share(const position_data& d, std::span<const double> shares, double tolerance,
+                                           const subset_mixer& mix, std::size_t folds = 5) {
+  const auto documents = d.document_bounds().size() - 1;
+  if (documents < 2)
+    throw usage_error("cascade", "choosing the share by cross-validation needs at least 2 development documents, got " +
+                                     std::to_string(documents) + " (give the share instead)");
+  if (shares.empty()) throw usage_error("cascade", "no shares to choose from");
+  if (!(tolerance >= 0)) throw usage_error("cascade", "the tolerance must be at least 0");
+  cascade_choice c;
+  c.tolerance = tolerance;
+  c.folds = std::min(folds, documents);
+  std::vector<double> bits(shares.size() + 1, 0.0), escalated(shares.size() + 1, 0.0),
+      consulted(shares.size() + 1, 0.0);
+  double positions = 0;
+  for (std::size_t f = 0; f < c.folds; ++f) {
+    const auto train = d.documents_where([&](std::size_t k) { return k % c.folds != f; });
+    const auto test = d.documents_where([&](std::size_t k) { return k % c.folds == f; });
+    const double n = double(test.observed.size());
+    positions += n;
+    for (std::size_t s = 0; s <= shares.size(); ++s) {  // the last: share 1, the mixture
+      const auto p = evaluate_cascade(test, cascade_thresholds(train, s < shares.size() ? shares[s] : 1.0, mix), mix);
+      bits[s] += p.bits_per_byte * n, escalated[s] += p.escalated_share * n, consulted[s] += p.consulted_mean * n;
+    }
+  }
+  c.mixture_bits_per_byte = bits.back() / positions;
+  c.chosen = shares.size();
+  for (std::size_t s = 0; s < shares.size(); ++s) {
+    cascade_point p;
+    p.target_share = shares[s];
+    p.bits_per_byte = bits[s] / positions;
+    p.escalated_share = escalated[s] / positions;
+    p.consulted_mean = consulted[s] / positions;
+    c.curve.push_back(p);
+    if (p.bits_per_byte <= c.mixture_bits_per_byte * (1 + tolerance) &&
+        (c.chosen == shares.size() || shares[s] < shares[c.chosen]))
+      c.chosen = s;
+  }
+  if (c.chosen == shares.size()) {  // no share of the grid is close enough: every position reads every teacher
+    cascade_point p;
+    p.target_share = 1, p.bits_per_byte = c.mixture_bits_per_byte, p.escalated_share = 1;
+    p.consulted_mean = consulted.back() / positions;
+    c.curve.push_back(p);
+  }
+  return c;
 }
 
 /// Quality against share: thresholds chosen on `dev` for each target share, evaluated on `test`.

@@ -8,6 +8,11 @@
 //                   (after its final norm; root context included), d its width
 // The feature teacher is the cheapest of the bundle (fewest weight bytes, the first on ties): it
 // reads the prompt anyway when it is chosen and costs least when it is not.
+//
+// Fitting keeps the router only where it earns its place: routing is compared, by cross-validation
+// across the development examples, with always sending to the teacher best on the other folds; where
+// routing is not better, the router is that constant choice (zero weights), which needs no features
+// and so runs no teacher before the one it picks.
 #pragma once
 
 #include <algorithm>
@@ -72,6 +77,14 @@ struct router_model {
     const auto y = map.apply(features, 1);
     return {y.begin(), y.end()};
   }
+  /// Zero weights: the same teacher for every prompt (the bias's least), no features needed.
+  bool constant() const {
+    return std::all_of(map.w.begin(), map.w.end(), [](double w) { return w == 0; });
+  }
+  /// The constant router's teacher: the least bias.
+  std::size_t constant_choice() const {
+    return std::size_t(std::min_element(map.b.begin(), map.b.end()) - map.b.begin());
+  }
   /// The teacher of least predicted loss.
   std::size_t route(std::span<const float> features) const {
     const auto p = predict(features);
@@ -83,11 +96,16 @@ struct router_model {
 struct router_example {
   std::vector<float> features;
   std::vector<float> losses;  // nats per byte, one per teacher
+  double bytes = 1;           // of the continuation: the example's weight in the routed loss
 };
 
 struct router_fit {
   router_model model;
   double lambda = 0, heldout_r2 = 0;  // chosen on every fourth example, then refitted on all
+  std::size_t folds = 0;              // of the cross-validation below (examples: i in fold i mod folds)
+  double routed_loss = 0;             // nats per byte of the teachers routed to, held out
+  double constant_loss = 0;           // of the teacher best on the other folds, held out
+  bool constant = false;              // routing was not better: always the teacher best on every example
 };
 
 /// Ridge from features to losses: λ chosen on a held-out quarter of the examples (every fourth),
@@ -115,7 +133,43 @@ inline router_fit fit_router(const std::vector<router_example>& examples, std::i
   for (std::size_t k = 0; k < chosen.grid.size(); ++k)
     if (chosen.grid[k] == chosen.lambda) rel = default_ridge_grid()[k];
   const auto full = fit_ridge(all, heldout, {rel});
-  return {{prefix_bytes, full.map}, full.lambda, chosen.heldout_r2};
+  router_fit out{{prefix_bytes, full.map}, full.lambda, chosen.heldout_r2};
+  // Routing against the best constant teacher, each fold scored by what was fitted on the others.
+  const auto n = examples.size();
+  out.folds = std::min<std::size_t>(5, n / 2);
+  double bytes = 0;
+  auto mean_losses = [&](auto&& in) {
+    std::vector<double> m(std::size_t(T), 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+      if (in(i))
+        for (std::int64_t t = 0; t < T; ++t)
+          m[std::size_t(t)] += examples[i].bytes * examples[i].losses[std::size_t(t)];
+    return m;
+  };
+  for (std::size_t f = 0; f < out.folds; ++f) {
+    pair_statistics fit_part(F, T), held(F, T);
+    for (std::size_t i = 0; i < n; ++i)
+      (i % out.folds == f ? held : fit_part).add(examples[i].features, examples[i].losses, 1);
+    const router_model r{prefix_bytes, fit_ridge(fit_part, held, {rel}).map};
+    const auto m = mean_losses([&](std::size_t i) { return i % out.folds != f; });
+    const auto best = std::size_t(std::min_element(m.begin(), m.end()) - m.begin());
+    for (std::size_t i = f; i < n; i += out.folds) {
+      const auto& e = examples[i];
+      out.routed_loss += e.bytes * e.losses[r.route(e.features)];
+      out.constant_loss += e.bytes * e.losses[best];
+      bytes += e.bytes;
+    }
+  }
+  out.routed_loss /= bytes, out.constant_loss /= bytes;
+  if (!(out.routed_loss < out.constant_loss)) {
+    double total = 0;
+    for (const auto& e : examples) total += e.bytes;
+    const auto m = mean_losses([](std::size_t) { return true; });
+    out.model.map = affine_map::zero(F, T);
+    for (std::int64_t t = 0; t < T; ++t) out.model.map.b[std::size_t(t)] = m[std::size_t(t)] / total;
+    out.constant = true;
+  }
+  return out;
 }
 
 }  // namespace nexus::fusion

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nexus/fusion/bytes/score.hpp"
+#include "nexus/fusion/system/lazy_cascade.hpp"
 #include "nexus/fusion/system/parameters.hpp"
 #include "nexus/fusion/teachers/teacher_set.hpp"
 
@@ -84,63 +85,89 @@ inline text_nats score_distributions(const system_distributions& all, std::strin
   return n;
 }
 
-/// A cascade run as it saves work: its first teacher reads every byte; a later one reads a position
-/// only where the cascade reaches it, catching up over the bytes before by byte_level_teacher::skip
-/// (only the bases that position needs run). Equals score_distributions' cascade (to GEMM rounding).
-struct cascade_run {
-  double nats = 0;
-  std::size_t escalated = 0;           // positions that consulted more than the first teacher
-  std::vector<std::size_t> consulted;  // [teacher, in cascade order]: positions it was read at
-  std::vector<std::size_t> decided;    // [teacher, in cascade order]: positions where it was the last read
-  std::vector<std::size_t> forward_tokens;
-  std::vector<double> seconds;
+/// What one teacher did in a mode's run over a text.
+struct teacher_run {
+  std::size_t bytes_read = 0;     // positions where its distribution was read
+  std::size_t bytes_decided = 0;  // positions where it was the last teacher read (a mixture: every teacher, all)
+  std::size_t forward_tokens = 0;
+  double seconds = 0;  // its forwards (and, for the router's feature teacher, the routing)
 };
 
-inline cascade_run run_cascade(teacher_set& teachers, const system_parameters& p, std::string_view text) {
-  if (!p.thresholds) throw usage_error("cascade", "the system has no cascade (fit one: bundle create --fit)");
-  const auto T = p.order.size();
-  using clock = std::chrono::steady_clock;
-  byte_level_options opt;
-  opt.capacity = std::max<std::int64_t>(opt.capacity, std::int64_t(text.size()) + 16);
-  std::vector<std::unique_ptr<byte_level_teacher>> views;
-  for (const auto t : p.order)
-    views.push_back(std::make_unique<byte_level_teacher>(teachers.get(t), teachers.tok(t), opt));
-  cascade_run r;
-  r.consulted.assign(T, 0);
-  r.decided.assign(T, 0);
-  r.seconds.assign(T, 0.0);
-  std::vector<std::size_t> at(T, 0);  // bytes each view has read
-  std::vector<byte_distribution> ordered(T);
-  const auto mix = p.cascade_mixer();
-  auto timed = [&](std::size_t k, auto&& f) {
-    const auto t0 = clock::now();
-    f();
-    r.seconds[k] += std::chrono::duration<double>(clock::now() - t0).count();
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    ordered[0] = views[0]->distribution();
-    std::size_t consulted = 1;
-    byte_distribution d = ordered[0];
-    while (consulted < T && entropy(d) > (*p.thresholds)[consulted - 1]) {
-      const auto k = consulted++;
-      timed(k, [&] {
-        views[k]->skip(text.substr(at[k], i - at[k]));
-        at[k] = i;
-        ordered[k] = views[k]->distribution();
-      });
-      d = mix(ordered, consulted);
-    }
-    for (std::size_t k = 0; k < consulted; ++k) ++r.consulted[k];
-    ++r.decided[consulted - 1];
-    r.escalated += consulted > 1;
-    r.nats -= std::log(d[c]);
-    timed(0, [&] {  // the first teacher reads on, its next bases run ahead together
-      if (views[0]->looked_ahead().empty()) views[0]->look_ahead(text.substr(i, opt.lookahead));
-      views[0]->push(c);
-    });
+/// A fused system's mode run over a text, computing only what that mode needs.
+struct mode_run {
+  double nats = 0, seconds = 0;
+  std::size_t escalated = 0;          // cascade: positions that read more than the first teacher
+  std::optional<std::size_t> routed;  // router: the teacher chosen
+  std::vector<teacher_run> teachers;  // by teacher index (not cascade order)
+};
+
+namespace run_clock {
+using clock = std::chrono::steady_clock;
+inline double since(clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); }
+}  // namespace run_clock
+
+/// The teacher the router picks for `prompt`: a constant router needs no features (no forward at all);
+/// otherwise the feature teacher reads the prompt's first bytes (router.hpp).
+inline std::size_t route_prompt(teacher_set& teachers, const system_parameters& p, std::string_view prompt) {
+  if (!p.router) throw usage_error("route", "the system has no router (fit one: bundle create --fit)");
+  if (p.router->constant()) return p.router->constant_choice();
+  const auto f = p.feature_teacher;
+  return p.router->route(router_features_of(teachers.get(f), teachers.tok(f), prompt, p.router->prefix_bytes));
+}
+
+/// The mixture: every teacher reads every byte (one resident at a time), then they are mixed.
+inline mode_run run_mixture(teacher_set& teachers, const system_parameters& p, std::string_view text) {
+  const auto t0 = run_clock::clock::now();
+  mode_run r;
+  system_distributions all;
+  for (std::size_t t = 0; t < teachers.size(); ++t) {
+    const auto t1 = run_clock::clock::now();
+    byte_level_stats stats;
+    all.push_back(byte_distributions(teachers.get(t), teachers.tok(t), text, &stats));
+    r.teachers.push_back({text.size(), text.size(), stats.forward_tokens, run_clock::since(t1)});
   }
-  for (const auto& v : views) r.forward_tokens.push_back(v->stats().forward_tokens);
+  r.nats = mixture_nats(all, text, p.kind, p.weights);
+  r.seconds = run_clock::since(t0);
+  return r;
+}
+
+/// The router: routes once on the text's first bytes, then only the teacher it picks reads the text.
+inline mode_run run_router(teacher_set& teachers, const system_parameters& p, std::string_view text) {
+  const auto t0 = run_clock::clock::now();
+  mode_run r;
+  r.teachers.assign(teachers.size(), {});
+  const auto chosen = route_prompt(teachers, p, text);
+  if (!p.router->constant()) r.teachers[p.feature_teacher].seconds += run_clock::since(t0);
+  r.routed = chosen;
+  const auto t1 = run_clock::clock::now();
+  const auto& m = teachers.get(chosen);
+  const auto s = score_bytes(m, teachers.tok(chosen), text, false);
+  auto& c = r.teachers[chosen];
+  c.bytes_read = c.bytes_decided = text.size();
+  c.forward_tokens = s.stats.forward_tokens;
+  c.seconds += run_clock::since(t1);
+  r.nats = -s.log_likelihood;
+  r.seconds = run_clock::since(t0);
+  return r;
+}
+
+/// The cascade run as it saves work (lazy_cascade.hpp): a later teacher reads only where reached.
+inline mode_run run_cascade(teacher_set& teachers, const system_parameters& p, std::string_view text) {
+  const auto t0 = run_clock::clock::now();
+  lazy_cascade c(teachers, p, std::int64_t(text.size()));
+  mode_run r;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    r.nats -= std::log(c.step().p[b]);
+    c.push(b, text.substr(i));
+  }
+  r.escalated = c.escalated();
+  r.teachers.assign(p.order.size(), {});
+  for (std::size_t k = 0; k < p.order.size(); ++k) {
+    const auto& n = c.counts(k);
+    r.teachers[p.order[k]] = {n.bytes_read, n.bytes_decided, c.forward_tokens(k), n.seconds};
+  }
+  r.seconds = run_clock::since(t0);
   return r;
 }
 

@@ -6,6 +6,7 @@
 //
 //   auto sys = nexus::fusion::load_bundle("system.nexus", {.budget = 1ull << 30});
 //   auto s = sys.score(text);                  // bits per byte: each teacher, mixture, cascade, router
+//   auto c = sys.run(system_mode::cascade, text);  // one mode alone, computing only what it needs
 //   auto answer = sys.generate("12+34=", {.max_bytes = 16, .stop = {"\n"}});
 #pragma once
 
@@ -58,11 +59,31 @@ class fused_system {
     const auto f = p_.feature_teacher;
     return router_features_of(teachers_.get(f), teachers_.tok(f), prompt, prefix_bytes);
   }
-  /// The teacher the router sends `prompt` to (requires a router).
+  /// The teacher the router sends `prompt` to (requires a router; a constant one runs no teacher).
   std::size_t route(std::string_view prompt) {
     if (!p_.router)
       throw usage_error("route", bundle_.path().string() + " has no router (fit one: bundle create --fit)");
-    return p_.router->route(features(prompt, p_.router->prefix_bytes));
+    return route_prompt(teachers_, p_, prompt);
+  }
+
+  /// One mode over `text`, computing only what it needs (score.hpp): the mixture reads every teacher,
+  /// the cascade a later teacher only where reached, the router only the teacher it picks.
+  mode_run run(system_mode mode, std::string_view text) {
+    if (text.empty()) throw usage_error("score", "empty text");
+    if (!utf8::valid(text)) throw usage_error("score", "text is not valid UTF-8");
+    switch (mode) {
+      case system_mode::mixture: return run_mixture(teachers_, p_, text);
+      case system_mode::cascade:
+        if (!p_.thresholds)
+          throw usage_error("score", bundle_.path().string() + " has no cascade (fit one: bundle create --fit)");
+        return run_cascade(teachers_, p_, text);
+      case system_mode::router:
+        if (!p_.router)
+          throw usage_error("score", bundle_.path().string() + " has no router (fit one: bundle create --fit)");
+        return run_router(teachers_, p_, text);
+      case system_mode::automatic: return run(p_.router ? system_mode::router : system_mode::mixture, text);
+    }
+    throw usage_error("score", "unknown mode");
   }
 
   /// Bits per byte of `text` (valid UTF-8, not empty) under each teacher, the mixture, and the
@@ -89,12 +110,28 @@ class fused_system {
   development_set collect(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
     return collect_development(teachers_, p_, examples, opt);
   }
+  /// The sha256 of each teacher, in bundle order (what a development cache is checked against).
+  std::vector<std::string> teacher_digests() const {
+    std::vector<std::string> d;
+    for (const auto& t : manifest().teachers) d.push_back(t.sha256);
+    return d;
+  }
   /// Fits the mixture (kind `opt.kind`), the cascade and the router; the system keeps them (save() writes them).
   system_fit fit(const development_set& dev, const system_fit_options& opt = {}) {
     return fit_parameters(dev, p_, opt);
   }
   system_fit fit(const std::vector<dev_example>& examples, const system_fit_options& opt = {}) {
     return fit(collect(examples, opt), opt);
+  }
+  /// Fits on `examples` and writes the parameters into the bundle at `path` (this system's, or a copy
+  /// of it) and the development cache beside it (development.hpp), for a teacher added later.
+  system_fit fit_into(const std::filesystem::path& path, const std::vector<dev_example>& examples,
+                      const system_fit_options& opt = {}) {
+    const auto dev = collect(examples, opt);
+    auto f = fit(dev, opt);
+    save(path);
+    save_development(development_path(path), dev, teacher_digests());
+    return f;
   }
   /// Plain development documents: each split into its first `opt.prefix_bytes` bytes and the rest.
   system_fit fit(const std::vector<std::string>& documents, const system_fit_options& opt = {}) {

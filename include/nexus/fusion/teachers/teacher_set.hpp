@@ -125,6 +125,7 @@ class teacher_set {
   /// first until it fits. The reference stays valid until a later get() evicts it.
   const model& get(std::size_t i) {
     auto& t = teachers_.at(i);
+    ++t.uses;
     if (!t.loaded) {
       while (budget_ > 0 && resident_bytes() + t.info.weight_bytes > budget_) evict(lru_.front());
       t.loaded = loader_.load(t.info.path);
@@ -144,6 +145,8 @@ class teacher_set {
   }
   /// Loads so far (a teacher evicted and used again counts twice).
   std::size_t loads() const noexcept { return loads_; }
+  /// Calls of get(i) so far: every run of teacher i asks for its model first.
+  std::size_t uses(std::size_t i) const { return teachers_.at(i).uses; }
   void evict(std::size_t i) {
     teachers_.at(i).loaded.reset();
     lru_.erase(std::remove(lru_.begin(), lru_.end(), i), lru_.end());
@@ -162,6 +165,7 @@ class teacher_set {
     teacher_info info;
     std::unique_ptr<tokenizer> tok;
     std::unique_ptr<nexus::model> loaded;
+    std::size_t uses = 0;
   };
   std::vector<teacher> teachers_;
   std::vector<std::size_t> lru_;
