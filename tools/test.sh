@@ -21,7 +21,8 @@ if [ "${1:-}" = "--sanitize" ]; then
   # -O0: with the sanitizers, g++ compiles a heavy test file in less than half the time -O1 takes
   # (84 s against more than 190 s of CPU for test_extract.cpp); these tests run in about a minute either way.
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O0 -DNDEBUG" -DNEXUS_SANITIZE=ON \
-    -DNEXUS_ENABLE_CUDA=OFF -DNEXUS_BUILD_TOOLS=OFF -DNEXUS_BUILD_EXAMPLES=OFF -DNEXUS_BUILD_BENCH=OFF >/dev/null
+    -DNEXUS_ENABLE_CUDA=OFF -DNEXUS_BUILD_TOOLS=OFF -DNEXUS_BUILD_EXAMPLES=OFF -DNEXUS_BUILD_BENCH=OFF \
+    -DNEXUS_BUILD_PYTHON=OFF >/dev/null
   stamp "sanitizer build"
   cmake --build "$build" -j"$(nproc)" --target nexus_sanitize_tests
   stamp "sanitizer run"
@@ -40,11 +41,13 @@ bash tools/format.sh --check  # the sources follow .clang-format (tools/format.s
 build="${NEXUS_BUILD_DIR:-build}"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)")
 
-stamp "nexus serve, driven by the OpenAI client and curl"
-serve_venv="$build/venv-serve"
-[ -x "$serve_venv/bin/python" ] || python3 -m venv "$serve_venv"
-"$serve_venv/bin/pip" install -q --disable-pip-version-check -r tests/serve/requirements.txt
-"$serve_venv/bin/python" tests/serve/test_openai_api.py "$build/nexus"
+stamp "Python: nexus serve driven by the OpenAI client and curl; import nexus under pytest"
+venv="$build/venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/serve/requirements.txt -r tests/python/requirements.txt
+"$venv/bin/python" tests/serve/test_openai_api.py "$build/nexus"
+PYTHONPATH="$build/python" NEXUS_TEST_DATA="$PWD/tests/data" NEXUS_CLI="$build/nexus" \
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
 
 stamp "GPU proof script, dry run"
 # The GPU proof script's dry run (tools/gpu/README.md) on the build folder just built (nothing is rebuilt):
@@ -60,7 +63,7 @@ fuzz_build="${build}-fuzz"
 # The fuzzers only: the examples and benchmarks are built (with g++) by tools/build.sh above.
 CXX=clang++ cmake -S . -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNEXUS_BUILD_FUZZERS=ON \
   -DNEXUS_BUILD_TESTS=OFF -DNEXUS_BUILD_TOOLS=OFF -DNEXUS_BUILD_EXAMPLES=OFF -DNEXUS_BUILD_BENCH=OFF \
-  -DNEXUS_ENABLE_CUDA=OFF >/dev/null
+  -DNEXUS_BUILD_PYTHON=OFF -DNEXUS_ENABLE_CUDA=OFF >/dev/null
 cmake --build "$fuzz_build" -j"$(nproc)"
 stamp "fuzzer runs"
 seconds="${NEXUS_FUZZ_SECONDS:-60}"

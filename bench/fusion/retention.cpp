@@ -294,7 +294,8 @@ int main(int argc, char** argv) try {
       {"router_minus_best_dev_teacher_relative", lazy_router.bits("overall") / best_dev_teacher.bits("overall") - 1}};
   j["per_document"] = per_doc;
   const std::vector<double> shares = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
-  const auto curve = cascade_curve(cascade_data(devset, sys.cascade_order()), test_positions, shares, sys.consulted_mixer());
+  const auto curve =
+      cascade_curve(cascade_data(devset, sys.cascade_order()), test_positions, shares, sys.consulted_mixer());
   j["cascade_curve"] = nlohmann::ordered_json::array();
   for (const auto& p : curve)
     j["cascade_curve"].push_back(
