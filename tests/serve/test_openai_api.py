@@ -76,7 +76,31 @@ def model_server(tmp):
         again = client.completions.create(model="tiny-chat", prompt="Hello", max_tokens=12, temperature=0)
         check(again.choices[0].text == text, "greedy completions repeat")
 
+        # Log-probabilities (greedy): the chosen token is the most likely one, probabilities at most 1, the
+        # tokens spell the text, and the alternatives are in decreasing order.
+        lp = client.completions.create(model="tiny-chat", prompt="Hello", max_tokens=12, temperature=0,
+                                       logprobs=3).choices[0].logprobs
+        check(len(lp.tokens) == c.usage.completion_tokens == len(lp.token_logprobs) == len(lp.top_logprobs),
+              f"logprobs per token {lp}")
+        for v, top in zip(lp.token_logprobs, lp.top_logprobs):
+            values = list(top.values())
+            check(len(top) <= 3 and v <= 1e-9 and abs(v - max(values)) < 1e-6, f"chosen = most likely {v} {top}")
+            check(sum(2.718281828459045 ** x for x in values) <= 1 + 1e-6, f"probabilities {top}")
+            check(values == sorted(values, reverse=True), f"alternatives in order {top}")
+        check(lp.text_offset[0] == 0, "text offsets")
         msgs = [{"role": "user", "content": "Hi there"}]
+        lpc = client.chat.completions.create(model="tiny-chat", messages=msgs, max_tokens=10, temperature=0,
+                                             logprobs=True, top_logprobs=2).choices[0]
+        spelt = b"".join(bytes(t.bytes) for t in lpc.logprobs.content)
+        check(lpc.message.content.encode() in spelt or spelt.startswith(lpc.message.content.encode()),
+              f"chat logprobs spell the content {lpc}")
+        check(all(len(t.top_logprobs) <= 2 and t.logprob <= 1e-9 for t in lpc.logprobs.content), "chat top")
+        check(error_of(raw(base + "/v1/completions", json.dumps({"model": "tiny-chat", "prompt": "Hi",
+                                                                 "logprobs": 9}).encode(),
+                                          {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"}),
+                       400)["param"]
+              == "logprobs", "logprobs out of range")
+
         chat = client.chat.completions.create(model="tiny-chat", messages=msgs, max_tokens=10, temperature=0)
         content = chat.choices[0].message.content
         check(chat.choices[0].message.role == "assistant" and isinstance(content, str), f"chat {chat}")

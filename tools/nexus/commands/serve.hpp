@@ -66,11 +66,39 @@ class model_engine : public serve_engine {
     opt.sampling = {r.temperature, 0, r.top_p, r.seed};
     opt.stop_strings = r.stop;
     opt.on_text = on_text;
+    opt.keep_logits = r.logprobs.has_value();
     const auto g = generate(*model_, &tok_, prompt, opt);
-    return {g.text, g.reason == generate_result::stop::length ? "length" : "stop", std::int64_t(prompt.size()),
-            std::int64_t(g.tokens.size())};
+    serve::outcome o{g.text, g.reason == generate_result::stop::length ? "length" : "stop", std::int64_t(prompt.size()),
+                     std::int64_t(g.tokens.size())};
+    if (r.logprobs) o.logprobs = token_logprobs(g, *r.logprobs);
+    return o;
   }
 
+ private:
+  /// Each generated token's log-probability under the model (log-softmax of the logits it was chosen
+  /// from, before any sampling transform) and the `top` most likely tokens there.
+  std::vector<serve::token_logprob> token_logprobs(const generate_result& g, int top) const {
+    std::vector<serve::token_logprob> out;
+    for (std::size_t k = 0; k < g.tokens.size() && k < g.logits.size(); ++k) {
+      const auto& l = g.logits[k];
+      const float m = *std::max_element(l.begin(), l.end());
+      double z = 0;
+      for (const float v : l) z += std::exp(double(v) - double(m));
+      const double lse = double(m) + std::log(z);
+      auto text_of = [&](std::int32_t id) { return tok_.decode(std::span(&id, 1)); };
+      serve::token_logprob t{text_of(g.tokens[k]), double(l[std::size_t(g.tokens[k])]) - lse, {}};
+      std::vector<std::int32_t> ids(l.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(i);
+      const auto n = std::min<std::size_t>(std::size_t(top), ids.size());
+      std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(n), ids.end(),
+                        [&](auto a, auto b) { return l[std::size_t(a)] > l[std::size_t(b)]; });
+      for (std::size_t i = 0; i < n; ++i) t.top.push_back({text_of(ids[i]), double(l[std::size_t(ids[i])]) - lse});
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+ public:
  private:
   tokenizer tok_;
   std::unique_ptr<model> model_;
@@ -88,6 +116,7 @@ class bundle_engine : public serve_engine {
     if (r.chat) throw serve::bad_request("a fused system has no chat template: use /v1/completions", "messages");
     if (r.temperature != 0)
       throw serve::bad_request("a fused system generates greedily: send temperature 0", "temperature");
+    if (r.logprobs) throw serve::bad_request("a fused system has no token log-probabilities", "logprobs");
     std::size_t max_bytes = std::size_t(r.max_tokens);
     const auto out = sys_.generate(
         r.prompt,

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nexus/tokenizer/utf8.hpp"
+
 namespace nexus::serve {
 
 using json = nlohmann::ordered_json;
@@ -48,6 +50,7 @@ struct request {
   std::uint64_t seed = 0;
   std::vector<std::string> stop;
   bool stream = false;
+  std::optional<int> logprobs;  // the chosen tokens' log-probabilities, with this many alternatives each
 };
 
 struct limits {
@@ -132,8 +135,24 @@ inline request parse_request(const std::string& text, bool chat, const std::stri
   }
   if (const auto* v = field_of(body, "n"); v && !(v->is_number_integer() && v->get<std::int64_t>() == 1))
     throw bad_request("only n = 1 is supported", "n");
-  if (const auto* v = field_of(body, "logprobs"); v && !(v->is_boolean() && !v->get<bool>()))
-    throw bad_request("logprobs are not supported yet", "logprobs");
+  // logprobs: /v1/completions "logprobs": N (alternatives, 0-5); chat "logprobs": true and "top_logprobs": N (0-20).
+  if (const auto* v = field_of(body, "logprobs")) {
+    if (chat) {
+      if (!v->is_boolean()) throw bad_request("'logprobs' must be true or false", "logprobs");
+      if (v->get<bool>()) r.logprobs = 0;
+    } else {
+      if (!v->is_number_integer() || v->get<std::int64_t>() < 0 || v->get<std::int64_t>() > 5)
+        throw bad_request("'logprobs' must be an integer in [0, 5]", "logprobs");
+      r.logprobs = int(v->get<std::int64_t>());
+    }
+  }
+  if (const auto* v = field_of(body, "top_logprobs"); chat && v) {
+    if (!v->is_number_integer() || v->get<std::int64_t>() < 0 || v->get<std::int64_t>() > 20)
+      throw bad_request("'top_logprobs' must be an integer in [0, 20]", "top_logprobs");
+    if (!r.logprobs) throw bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+    r.logprobs = int(v->get<std::int64_t>());
+  }
+  if (r.logprobs && r.stream) throw bad_request("logprobs are not supported with streaming yet", "logprobs");
   return r;
 }
 
@@ -141,12 +160,68 @@ inline std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+/// One generated token's log-probability and the most likely alternatives at its position.
+struct token_logprob {
+  std::string text;  // the token's bytes (may be part of a character)
+  double logprob = 0;
+  std::vector<std::pair<std::string, double>> top;
+};
+
 /// What a generation produced, for the response.
 struct outcome {
   std::string text;
   std::string finish_reason = "stop";  // "stop" (a stop string or an end token) or "length"
   std::int64_t prompt_tokens = 0, completion_tokens = 0;
+  std::optional<std::vector<token_logprob>> logprobs;  // when asked for
 };
+
+/// `s` with every byte that does not begin a complete UTF-8 character replaced by U+FFFD (JSON strings
+/// must be valid UTF-8; a token may hold part of a character: its exact bytes go in "bytes").
+inline std::string printable(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto n = std::min(utf8::sequence_length(static_cast<unsigned char>(s[i])), s.size() - i);
+    if (n > 0 && utf8::valid(s.substr(i, n))) out.append(s.substr(i, n)), i += n;
+    else out += "\xEF\xBF\xBD", ++i;
+  }
+  return out;
+}
+
+inline json byte_values(std::string_view s) {
+  json b = json::array();
+  for (const char c : s) b.push_back(int(static_cast<unsigned char>(c)));
+  return b;
+}
+
+/// The "logprobs" of a choice: the completions form (tokens, token_logprobs, top_logprobs, text_offset)
+/// or the chat form (content: [{token, logprob, bytes, top_logprobs}]).
+inline json logprobs_json(const request& r, const std::vector<token_logprob>& lp) {
+  if (r.chat) {
+    json content = json::array();
+    for (const auto& t : lp) {
+      json top = json::array();
+      for (const auto& [text, v] : t.top)
+        top.push_back({{"token", printable(text)}, {"logprob", v}, {"bytes", byte_values(text)}});
+      content.push_back({{"token", printable(t.text)},
+                         {"logprob", t.logprob},
+                         {"bytes", byte_values(t.text)},
+                         {"top_logprobs", top}});
+    }
+    return {{"content", content}};
+  }
+  json tokens = json::array(), values = json::array(), tops = json::array(), offsets = json::array();
+  std::size_t at = 0;
+  for (const auto& t : lp) {
+    tokens.push_back(printable(t.text));
+    values.push_back(t.logprob);
+    json top = json::object();
+    for (const auto& [text, v] : t.top) top[printable(text)] = v;
+    tops.push_back(top);
+    offsets.push_back(at);
+    at += t.text.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
 
 inline json usage(const outcome& o) {
   return {{"prompt_tokens", o.prompt_tokens},
@@ -157,8 +232,9 @@ inline json usage(const outcome& o) {
 /// The whole response of a request that did not stream.
 inline json response(const request& r, const std::string& id, const std::string& model, const outcome& o) {
   json choice = {{"index", 0}};
-  if (r.chat) choice["message"] = {{"role", "assistant"}, {"content", o.text}};
-  else choice["text"] = o.text, choice["logprobs"] = nullptr;
+  const json lp = o.logprobs ? logprobs_json(r, *o.logprobs) : json(nullptr);
+  if (r.chat) choice["message"] = {{"role", "assistant"}, {"content", o.text}}, choice["logprobs"] = lp;
+  else choice["text"] = o.text, choice["logprobs"] = lp;
   choice["finish_reason"] = o.finish_reason;
   return {{"id", id},
           {"object", r.chat ? "chat.completion" : "text_completion"},
