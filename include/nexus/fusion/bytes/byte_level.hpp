@@ -145,12 +145,17 @@ class byte_level_teacher {
     std::vector<base> sim = sketch_live();
     const auto size = text_.size();
     std::string stream = stream_;
-    std::vector<base> rows;  // every base born, in order: parents before children
+    std::vector<base> rows;   // every base born, in order: parents before children
+    std::vector<char> alive;  // rows that survive the checks of the byte they are born at (push runs only those)
+    const auto L = live_.size();
     try {
       for (const char c : upcoming) {
         text_ += c;
         if (!utf8_valid_prefix(text_)) break;
         sketch_byte(sim, stream, static_cast<unsigned char>(c), rows);
+        alive.resize(rows.size(), 0);
+        for (const auto& b : sim)
+          if (b.origin >= L) alive[b.origin - L] = 1;
         if (sim.empty()) break;
         ahead_text_ += c;
         if (rows.size() * std::size_t(model_.arch().dims.vocab_size) * sizeof(float) >= opt_.lookahead_logits) break;
@@ -159,20 +164,26 @@ class byte_level_teacher {
     }
     text_.resize(size);
     encodings_.erase(encodings_.upper_bound(size), encodings_.end());
-    if (rows.empty()) return;
-    make_room(std::int64_t(rows.size()));
+    alive.resize(rows.size(), 0);
+    const auto count = std::size_t(std::count(alive.begin(), alive.end(), 1));
+    if (count == 0) return;
+    make_room(std::int64_t(count));
     std::vector<std::int32_t> ids;
-    for (auto& b : rows) {  // the slots: the parent's, then its own
-      b.slots = b.parent < live_.size() ? live_[b.parent].slots : rows[b.parent - live_.size()].slots;
+    for (std::size_t j = 0; j < rows.size(); ++j) {  // the slots: the parent's (alive too), then its own
+      if (!alive[j]) continue;
+      auto& b = rows[j];
+      b.slots = b.parent < L ? live_[b.parent].slots : rows[b.parent - L].slots;
       b.slots.push_back(cache_.size() + std::int64_t(ids.size()));
       ids.push_back(b.tokens.back());
     }
     std::vector<std::span<const std::int64_t>> tree;
-    for (const auto& b : rows) tree.emplace_back(b.slots.data(), b.slots.size() - 1);
+    for (std::size_t j = 0; j < rows.size(); ++j)
+      if (alive[j]) tree.emplace_back(rows[j].slots.data(), rows[j].slots.size() - 1);
     auto r = model_.forward(ids, cache_, {.all_logits = true, .tree = tree});
     const auto logits = std::make_shared<const std::vector<float>>(std::move(r.logits.data));
-    for (std::size_t j = 0; j < rows.size(); ++j) ahead_[rows[j].tokens] = {std::move(rows[j].slots), logits, j};
-    stats_.forward_tokens += rows.size();
+    for (std::size_t j = 0, row = 0; j < rows.size(); ++j)
+      if (alive[j]) ahead_[rows[j].tokens] = {std::move(rows[j].slots), logits, row++};
+    stats_.forward_tokens += count;
     ++stats_.forwards;
   }
 
@@ -422,6 +433,7 @@ class byte_level_teacher {
     std::vector<base> born;
     extend(live_, stream_, c, born, true);
     stream_ += char(c);
+    decide(born);  // valid covers only: what the text decides now removes a new base before it runs
     evaluate(born);
     for (auto& b : born) live_.push_back(std::move(b));
   }

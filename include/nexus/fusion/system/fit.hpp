@@ -19,10 +19,10 @@ namespace nexus::fusion {
 
 struct system_fit_options {
   mixture_kind kind = mixture_kind::linear;
-  std::int64_t prefix_bytes = 64;       // the router reads this many bytes of a prompt
-  std::optional<double> cascade_share;  // share of positions escalated at each stage; none: chosen by
-                                        // cross-validation (the least within cascade_tolerance of the mixture)
-  double cascade_tolerance = 0.005;     // relative, on held-out bits per byte
+  std::int64_t prefix_bytes = 64;                      // the router reads this many bytes of a prompt
+  std::optional<double> cascade_share = std::nullopt;  // share of positions escalated at each stage; none: chosen by
+      // cross-validation (the least within cascade_tolerance of the mixture)
+  double cascade_tolerance = 0.005;                                        // relative, on held-out bits per byte
   std::function<void(std::size_t done, std::size_t total)> progress = {};  // after each teacher's example
 };
 
