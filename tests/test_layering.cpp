@@ -2,7 +2,7 @@
 // include that runs upwards, sideways or in a cycle fails here:
 // * include/nexus: each folder includes only folders of a lower layer (or itself); inside a folder
 //   whose subfolders are stages (fusion: teachers → bytes → features → maps → bridges → mixtures →
-//   system), a stage includes only itself or earlier stages; siblings (backend/cpu, backend/cuda)
+//   system → evaluation), a stage includes only itself or earlier stages; siblings (backend/cpu, backend/cuda)
 //   include neither each other; every folder and subfolder must be given a place below.
 // * Outside the library (tools, bench, examples, kernels, tests): a file includes library headers,
 //   the charts (tools/chart: nexus::chart, a library of its own) and files of its own top folder;
@@ -46,7 +46,7 @@ const std::map<std::string, int> stage_of_subfolder{
     {"registry/families", 0},                        // one file per family, read by the registry
     {"backend/cpu", -1},      {"backend/cuda", -1},  // two backends of the same model
     {"fusion/teachers", 0},   {"fusion/bytes", 1},    {"fusion/features", 2}, {"fusion/maps", 3},
-    {"fusion/bridges", 4},    {"fusion/mixtures", 5}, {"fusion/system", 6},
+    {"fusion/bridges", 4},    {"fusion/mixtures", 5}, {"fusion/system", 6},   {"fusion/evaluation", 7},
 };
 
 /// Top folders outside the library whose files are checked, and what else each may include.

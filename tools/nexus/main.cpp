@@ -13,6 +13,7 @@
 #include "commands/bench.hpp"
 #include "commands/bundle.hpp"
 #include "commands/demo.hpp"
+#include "commands/eval.hpp"
 #include "commands/extract.hpp"
 #include "commands/generate.hpp"
 #include "commands/inspect.hpp"
@@ -38,12 +39,13 @@ int main(int argc, char** argv) {
   extract_command extract;
   train_bridge_command train_bridge;
   score_command score;
+  eval_command eval;
   align_command align;
   bundle_command bundle;
   serve_command serve;
   architectures_command architectures;
-  command* const commands[] = {&inspect,      &run,   &parity, &generate, &demo,  &bench,        &extract,
-                               &train_bridge, &score, &align,  &bundle,   &serve, &architectures};
+  command* const commands[] = {&inspect,      &run,   &parity, &generate, &demo,   &bench, &extract,
+                               &train_bridge, &score, &eval,   &align,    &bundle, &serve, &architectures};
   for (auto* c : commands) c->add(app);
 
   try {

@@ -177,9 +177,6 @@ py::dict score_model(loaded_model& m, const std::string& text) {
 
 py::dict score_system(loaded_system& s, const std::string& text, const std::optional<std::string>& mode) {
   std::lock_guard lock(s.busy);
-  const double to_bits = 1.0 / (std::log(2.0) * double(text.size()));
-  py::dict d;
-  const auto& names = s.sys->manifest().teachers;
   if (mode) {
     const auto m = nexus::fusion::parse_system_mode(*mode);
     nexus::fusion::mode_run r;
@@ -187,34 +184,22 @@ py::dict score_system(loaded_system& s, const std::string& text, const std::opti
       py::gil_scoped_release release;
       r = s.sys->run(m, text);
     }
-    d["mode"] = *mode;
-    d["bits_per_byte"] = r.nats * to_bits;
-    d["seconds"] = r.seconds;
-    if (r.routed) d["routed"] = names[*r.routed].name;
-    py::list t;
-    for (std::size_t k = 0; k < r.teachers.size(); ++k) {
-      py::dict x;
-      x["name"] = names[k].name;
-      x["bytes_read"] = r.teachers[k].bytes_read;
-      x["bytes_decided"] = r.teachers[k].bytes_decided;
-      x["forward_tokens"] = r.teachers[k].forward_tokens;
-      x["seconds"] = r.teachers[k].seconds;
-      t.append(x);
-    }
-    d["teachers"] = t;
-    return d;
+    // The same fields as `nexus score --mode --json` (fused_system::report), through Python's json.
+    py::dict j = py::module_::import("json").attr("loads")(s.sys->report(m, r, text.size()).dump());
+    j["mode"] = *mode;
+    return j;
   }
   nexus::fusion::system_score sc;
   {
     py::gil_scoped_release release;
     sc = s.sys->score(text);
   }
-  py::dict teachers;
+  py::dict d, teachers;
   for (const auto& t : sc.teachers) teachers[py::str(t.name)] = t.bits_per_byte;
   d["teachers"] = teachers;
   d["mixture"] = sc.bits_per_byte;
   if (sc.cascade_bits_per_byte) d["cascade"] = *sc.cascade_bits_per_byte;
-  if (sc.routed_teacher) d["routed"] = names[*sc.routed_teacher].name;
+  if (sc.routed_teacher) d["routed"] = s.sys->manifest().teachers[*sc.routed_teacher].name;
   d["seconds"] = sc.seconds;
   return d;
 }

@@ -131,9 +131,9 @@ inline int bundle_add(const bundle_args& a) {
   return 0;
 }
 
-/// Creates a bundle of the given teachers (no fitted parameters yet: mixtures, routers and cascades
-/// are added by the fitting steps), each recorded by size and sha256.
-inline int bundle_create(const bundle_args& a) {
+/// Writes a bundle of the given teachers at `a.out` (no fitted parameters yet: mixtures, routers and
+/// cascades are added by the fitting steps), each recorded by size and sha256; its manifest.
+inline fusion::bundle_manifest write_new_bundle(const bundle_args& a) {
   namespace fs = std::filesystem;
   if (!a.names.empty() && a.names.size() != a.teachers.size())
     throw usage_error("bundle create", std::to_string(a.names.size()) + " --name for " +
@@ -168,8 +168,14 @@ inline int bundle_create(const bundle_args& a) {
     m.teachers.push_back(std::move(t));
   }
   fusion::write_bundle(a.out, m, tensors);
+  return m;
+}
+
+/// `bundle create`: a new bundle, fitted with --fit.
+inline int bundle_create(const bundle_args& a) {
+  const auto m = write_new_bundle(a);
   if (!a.fit.empty()) fit_bundle(a.out, a);
-  fmt::print("bundle {}: {} teachers, {} bytes\n", a.out, m.teachers.size(), fs::file_size(a.out));
+  fmt::print("bundle {}: {} teachers, {} bytes\n", a.out, m.teachers.size(), std::filesystem::file_size(a.out));
   return 0;
 }
 

@@ -44,22 +44,7 @@ inline int score_mode(fusion::fused_system& sys, const score_args& a, const std:
     j["text"] = a.text_file;
     j["bytes"] = text.size();
     j["mode"] = a.mode;
-    j["bits_per_byte"] = bpb;
-    j["seconds"] = r.seconds;
-    j["bytes_per_second"] = double(text.size()) / r.seconds;
-    if (mode == fusion::system_mode::cascade) {
-      j["order"] = sys.cascade_order();
-      j["escalated_share"] = double(r.escalated) / double(text.size());
-    }
-    if (r.routed) j["routed"] = names[*r.routed].name;
-    auto t = nlohmann::ordered_json::array();
-    for (std::size_t k = 0; k < r.teachers.size(); ++k)
-      t.push_back({{"name", names[k].name},
-                   {"bytes_read", r.teachers[k].bytes_read},
-                   {"bytes_decided", r.teachers[k].bytes_decided},
-                   {"forward_tokens", r.teachers[k].forward_tokens},
-                   {"seconds", r.teachers[k].seconds}});
-    j["teachers"] = std::move(t);
+    j.update(sys.report(mode, r, text.size()));
     fmt::print("{}\n", j.dump(2));
     return 0;
   }

@@ -172,7 +172,7 @@ struct outcome {
   std::string text;
   std::string finish_reason = "stop";  // "stop" (a stop string or an end token) or "length"
   std::int64_t prompt_tokens = 0, completion_tokens = 0;
-  std::optional<std::vector<token_logprob>> logprobs;  // when asked for
+  std::optional<std::vector<token_logprob>> logprobs = std::nullopt;  // when asked for
 };
 
 /// `s` with every byte that does not begin a complete UTF-8 character replaced by U+FFFD (JSON strings

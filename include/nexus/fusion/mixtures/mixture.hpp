@@ -66,11 +66,6 @@ inline double entropy(std::span<const double> p) {
   return h;
 }
 
-namespace detail {
-inline void check_weights(std::span<const double> w, std::int64_t teachers) {
-  if (std::int64_t(w.size()) != teachers)
-    throw usage_error("ensemble", std::to_string(w.size()) + " weights for " + std::to_string(teachers) + " teachers");
-}
 /// The argument of the maximum of a unimodal `f` on [a, b] by golden-section search; records the
 /// trace, the iterations and the best value in `fit`.
 template <class F>
@@ -85,6 +80,12 @@ double golden_section_max(F&& f, double a, double b, int iterations, ensemble_fi
   }
   fit.log_likelihood = std::max(fc, fe);
   return fc > fe ? c : e;
+}
+
+namespace detail {
+inline void check_weights(std::span<const double> w, std::int64_t teachers) {
+  if (std::int64_t(w.size()) != teachers)
+    throw usage_error("ensemble", std::to_string(w.size()) + " weights for " + std::to_string(teachers) + " teachers");
 }
 /// The weights of the `teachers` listed, in that order, each divided by their sum (when it is positive).
 inline std::vector<double> renormalised(std::span<const double> w, std::span<const std::size_t> teachers) {

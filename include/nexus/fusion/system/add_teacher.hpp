@@ -30,13 +30,10 @@ inline added_teacher add_teacher(const std::filesystem::path& bundle, const std:
   development_set dev;
   {
     const bundle_file b(bundle);
-    std::vector<std::string> digests;
-    for (const auto& t : b.manifest().teachers) {
+    for (const auto& t : b.manifest().teachers)
       if (t.name == name)
         throw usage_error("bundle add", "'" + name + "' already names a teacher of " + bundle.string());
-      digests.push_back(t.sha256);
-    }
-    dev = read_development(development_path(bundle), digests);
+    dev = read_development(development_path(bundle), teacher_digests(b.manifest()));
     if (examples) {  // compared as whole texts: the split into prompt and rest is the cache's
       std::vector<std::string> given, cached;
       for (const auto& e : *examples)

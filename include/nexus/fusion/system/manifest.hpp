@@ -77,6 +77,13 @@ struct bundle_manifest {
   bool operator==(const bundle_manifest&) const = default;
 };
 
+/// The sha256 of each teacher, in bundle order (what a development cache is checked against).
+inline std::vector<std::string> teacher_digests(const bundle_manifest& m) {
+  std::vector<std::string> d;
+  for (const auto& t : m.teachers) d.push_back(t.sha256);
+  return d;
+}
+
 inline const char* name_of(teacher_source::kind k) {
   switch (k) {
     case teacher_source::kind::path: return "path";

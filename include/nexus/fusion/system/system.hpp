@@ -11,10 +11,13 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "nexus/fusion/system/fit.hpp"
 #include "nexus/fusion/system/generate.hpp"
@@ -73,17 +76,37 @@ class fused_system {
     if (!utf8::valid(text)) throw usage_error("score", "text is not valid UTF-8");
     switch (mode) {
       case system_mode::mixture: return run_mixture(teachers_, p_, text);
-      case system_mode::cascade:
-        if (!p_.thresholds)
-          throw usage_error("score", bundle_.path().string() + " has no cascade (fit one: bundle create --fit)");
-        return run_cascade(teachers_, p_, text);
-      case system_mode::router:
-        if (!p_.router)
-          throw usage_error("score", bundle_.path().string() + " has no router (fit one: bundle create --fit)");
-        return run_router(teachers_, p_, text);
+      case system_mode::cascade: return run_cascade(teachers_, p_, text);  // each says when the system lacks it
+      case system_mode::router: return run_router(teachers_, p_, text);
       case system_mode::automatic: return run(p_.router ? system_mode::router : system_mode::mixture, text);
     }
     throw usage_error("score", "unknown mode");
+  }
+
+  /// A mode's run over `bytes` bytes as JSON (what `nexus score --mode --json` prints and Python's
+  /// System.score(mode=) returns): bits_per_byte, seconds, bytes_per_second; for a cascade its order
+  /// and escalated share, for a router the teacher routed to; per teacher (by name) bytes read and
+  /// decided, tokens run and seconds.
+  nlohmann::ordered_json report(system_mode mode, const mode_run& r, std::size_t bytes) const {
+    const auto& names = manifest().teachers;
+    nlohmann::ordered_json j;
+    j["bits_per_byte"] = r.nats / (std::log(2.0) * double(bytes));
+    j["seconds"] = r.seconds;
+    j["bytes_per_second"] = double(bytes) / r.seconds;
+    if (mode == system_mode::cascade) {
+      j["order"] = p_.order;
+      j["escalated_share"] = double(r.escalated) / double(bytes);
+    }
+    if (r.routed) j["routed"] = names[*r.routed].name;
+    auto t = nlohmann::ordered_json::array();
+    for (std::size_t k = 0; k < r.teachers.size(); ++k)
+      t.push_back({{"name", names[k].name},
+                   {"bytes_read", r.teachers[k].bytes_read},
+                   {"bytes_decided", r.teachers[k].bytes_decided},
+                   {"forward_tokens", r.teachers[k].forward_tokens},
+                   {"seconds", r.teachers[k].seconds}});
+    j["teachers"] = std::move(t);
+    return j;
   }
 
   /// Bits per byte of `text` (valid UTF-8, not empty) under each teacher, the mixture, and the
@@ -111,11 +134,7 @@ class fused_system {
     return collect_development(teachers_, p_, examples, opt);
   }
   /// The sha256 of each teacher, in bundle order (what a development cache is checked against).
-  std::vector<std::string> teacher_digests() const {
-    std::vector<std::string> d;
-    for (const auto& t : manifest().teachers) d.push_back(t.sha256);
-    return d;
-  }
+  std::vector<std::string> teacher_digests() const { return fusion::teacher_digests(manifest()); }
   /// Fits the mixture (kind `opt.kind`), the cascade and the router; the system keeps them (save() writes them).
   system_fit fit(const development_set& dev, const system_fit_options& opt = {}) {
     return fit_parameters(dev, p_, opt);

@@ -36,7 +36,7 @@ inline ensemble_fit fit_entropy_gate(const ensemble_data& d, double lo = 1e-3, d
     return ll;
   };
   ensemble_fit f;
-  const double best = detail::golden_section_max(ll_at, std::log(lo), std::log(hi), iterations, f);
+  const double best = golden_section_max(ll_at, std::log(lo), std::log(hi), iterations, f);
   f.weights = {std::exp(best)};
   return f;
 }

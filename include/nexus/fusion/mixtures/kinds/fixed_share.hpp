@@ -66,7 +66,7 @@ inline ensemble_fit fit_fixed_share(const ensemble_data& d, double lo = 1e-6, do
     return ll;
   };
   ensemble_fit f;
-  const double best = detail::golden_section_max(ll_at, std::log(lo), std::log(hi), iterations, f);
+  const double best = golden_section_max(ll_at, std::log(lo), std::log(hi), iterations, f);
   f.weights = prior;
   f.weights.push_back(std::exp(best));
   return f;

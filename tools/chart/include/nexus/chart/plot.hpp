@@ -294,4 +294,63 @@ inline void line_chart(const std::filesystem::path& path, const line_chart_spec&
   c.save(path);
 }
 
+/// One row of an interval chart: a point and its interval, coloured by series.
+struct interval_row {
+  std::string label;
+  double point = 0, low = 0, high = 0;
+  std::size_t series = 0;  // series_colour(series)
+};
+
+struct interval_chart_spec {
+  std::string title, x_label;
+  std::vector<interval_row> rows;         // drawn top to bottom
+  std::vector<double> reference_lines;    // vertical lines (0, a margin), dashed grey
+  std::vector<std::string> series_names;  // the legend, by series
+};
+
+/// A forest plot: each row's interval as a bar with its point marked, against vertical reference lines.
+inline void interval_chart(const std::filesystem::path& path, const interval_chart_spec& s) {
+  if (s.rows.empty()) throw usage_error("plot", "interval chart '" + s.title + "' has no rows");
+  double x0 = INFINITY, x1 = -INFINITY;
+  for (const auto& r : s.rows)
+    for (const double v : {r.point, r.low, r.high})
+      if (std::isfinite(v)) x0 = std::min(x0, v), x1 = std::max(x1, v);
+  for (const double v : s.reference_lines) x0 = std::min(x0, v), x1 = std::max(x1, v);
+  if (!(x1 >= x0)) throw usage_error("plot", "interval chart '" + s.title + "' has no finite values");
+  if (x1 == x0) x0 -= 1, x1 += 1;
+  const double pad = (x1 - x0) * 0.05;
+  x0 -= pad, x1 += pad;
+  std::size_t name_len = 0;
+  for (const auto& r : s.rows) name_len = std::max(name_len, r.label.size());
+  const int left = 16 + int(name_len) * 6, top = 40, w = 640, row_h = 14, h = int(s.rows.size()) * row_h + 8;
+  const int legend_h = int(s.series_names.size()) * 14 + 10;
+  canvas c(left + w + 30, top + h + 40 + legend_h);
+  c.text(16, 12, s.title, black, 2);
+  auto px = [&](double x) { return left + int(std::lround((x - x0) / (x1 - x0) * (w - 1))); };
+  for (const double t : nice_ticks(x0, x1, 8)) {
+    c.line(px(t), top, px(t), top + h - 1, grey);
+    const auto label = tick_label(t);
+    c.text(px(t) - canvas::text_width(label) / 2, top + h + 6, label);
+  }
+  for (const double v : s.reference_lines)
+    for (int y = top; y < top + h; y += 6) c.line(px(v), y, px(v), std::min(y + 3, top + h - 1), dark_grey);
+  c.line(left, top + h - 1, left + w - 1, top + h - 1, black);
+  c.text(left + (w - canvas::text_width(s.x_label)) / 2, top + h + 20, s.x_label);
+  for (std::size_t i = 0; i < s.rows.size(); ++i) {
+    const auto& r = s.rows[i];
+    const int y = top + 4 + int(i) * row_h + row_h / 2;
+    c.text(left - 6 - canvas::text_width(r.label), y - 3, r.label);
+    if (!std::isfinite(r.point)) continue;
+    const auto col = series_colour(r.series);
+    if (std::isfinite(r.low) && std::isfinite(r.high)) c.line(px(r.low), y, px(r.high), y, col, 2);
+    c.fill(px(r.point) - 2, y - 2, 5, 5, col);
+  }
+  for (std::size_t k = 0; k < s.series_names.size(); ++k) {
+    const int ly = top + h + 38 + int(k) * 14;
+    c.fill(left, ly + 2, 16, 3, series_colour(k));
+    c.text(left + 22, ly, s.series_names[k]);
+  }
+  c.save(path);
+}
+
 }  // namespace nexus::chart
