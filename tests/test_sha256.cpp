@@ -4,9 +4,14 @@
 // constant, initial value or padding changes every one of them.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "nexus/io/sha256.hpp"
+#include "reference.hpp"
 
 namespace {
 
@@ -51,4 +56,29 @@ TEST_CASE("sha256: lengths at the padding's edges and several blocks (hashlib's 
       h.update(std::string_view(s).substr(at, step));
     CHECK(h.hex() == hex);
   }
+}
+
+TEST_CASE("log: the cached digest says where it came from, only above the threshold", "[log]") {
+  nexus::test::temp_dir d;
+  const auto file = d.path / "data.bin";
+  std::ofstream(file, std::ios::binary) << "some bytes";
+  std::filesystem::last_write_time(file, std::filesystem::file_time_type::clock::now() - std::chrono::hours(1));
+  std::vector<std::string> said;
+  nexus::log::set_sink([&](nexus::log::level l, std::string_view m) {
+    said.push_back(std::string(nexus::log::name_of(l)) + ": " + std::string(m));
+  });
+  const auto before = nexus::log::threshold();
+  (void)nexus::sha256_file_cached(file, d.path / "cache");  // warn: nothing said
+  CHECK(said.empty());
+  nexus::log::set_threshold(nexus::log::level::debug);
+  std::filesystem::remove_all(d.path / "cache");
+  (void)nexus::sha256_file_cached(file, d.path / "cache");
+  (void)nexus::sha256_file_cached(file, d.path / "cache");
+  nexus::log::set_threshold(before);
+  nexus::log::set_sink({});
+  REQUIRE(said.size() == 2);
+  CHECK_THAT(said[0], Catch::StartsWith("info: sha256 of ") && Catch::Contains("(10 bytes) computed"));
+  CHECK_THAT(said[1], Catch::StartsWith("debug: sha256 of ") && Catch::Contains(": cached"));
+  CHECK(nexus::log::parse_level("debug") == nexus::log::level::debug);
+  CHECK(!nexus::log::parse_level("loud"));
 }

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "command.hpp"
+#include "nexus/core/log.hpp"
 #include "nexus/backend/cpu/blas.hpp"
 #include "commands/align.hpp"
 #include "commands/architectures.hpp"
@@ -28,6 +29,15 @@ int main(int argc, char** argv) {
   CLI::App app{"Nexus: many transformer families through one set of universal blocks"};
   app.require_subcommand(0, 1);  // none only with --version (checked after parsing)
   app.set_version_flag("--version", std::string("nexus ") + NEXUS_VERSION);
+  // How much the library says on stderr beyond results (nexus/core/log.hpp): given before or after the
+  // subcommand; -v is info, -vv debug; --log-level wins over -v, and NEXUS_LOG_LEVEL stands in for it.
+  int verbosity = 0;
+  std::string log_level;
+  app.add_flag("-v,--verbose", verbosity, "say more on stderr: -v what is opened and loaded, -vv also caches");
+  app.add_option("--log-level", log_level, "error, warn (default), info or debug; NEXUS_LOG_LEVEL sets it too")
+      ->envname("NEXUS_LOG_LEVEL")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.fallthrough();
 
   // In the order `nexus --help` lists them.
   inspect_command inspect;
@@ -55,6 +65,8 @@ int main(int argc, char** argv) {
     std::cerr << "nexus: " << e.what() << " (see nexus --help)\n";
     return 2;
   }
+  if (!log_level.empty()) nexus::log::set_threshold(*nexus::log::parse_level(log_level));
+  else if (verbosity > 0) nexus::log::set_threshold(verbosity > 1 ? nexus::log::level::debug : nexus::log::level::info);
   nexus::cpu::choose_openblas_kernels();  // before any model runs (backend/cpu/blas.hpp says why)
   try {
     for (auto* c : commands)

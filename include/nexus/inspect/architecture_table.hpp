@@ -4,7 +4,10 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "nexus/arch/rope.hpp"
 #include "nexus/model/traits.hpp"
@@ -23,6 +26,35 @@ inline std::string moe_text(const descriptor& n) {
   return out;
 }
 
+/// A family's defaults (its transformers config class) as the descriptor Nexus reads from them.
+inline descriptor family_defaults(const family& f) {
+  auto config = nlohmann::json::parse(f.class_sizes);
+  config["model_type"] = f.model_type;
+  return describe(config, "defaults");
+}
+
+/// The instantiation a descriptor runs on, or none.
+inline std::optional<std::size_t> instantiation_of(const descriptor& n) {
+  try {
+    return find_instantiation(traits_of(n));
+  } catch (const unsupported_error&) {
+    return std::nullopt;
+  }
+}
+
+/// Every family: {"family", "instantiation" (index or null), "descriptor"} (the table's source, whole).
+inline nlohmann::ordered_json architecture_table_json() {
+  auto out = nlohmann::ordered_json::array();
+  for (const auto* f : families) {
+    const auto n = family_defaults(*f);
+    const auto inst = instantiation_of(n);
+    out.push_back({{"family", f->model_type},
+                   {"instantiation", inst ? nlohmann::ordered_json(*inst) : nlohmann::ordered_json(nullptr)},
+                   {"descriptor", reflect::to_json(n)}});
+  }
+  return out;
+}
+
 inline std::string architecture_table_markdown() {
   using reflect::to_string;
   std::string out =
@@ -31,18 +63,10 @@ inline std::string architecture_table_markdown() {
   auto yn = [](bool b) { return std::string(b ? "yes" : "no"); };
   auto num = [](double v) { return v == 0 ? std::string("—") : fmt::format("{}", v); };
   for (const auto* f : families) {
-    auto config = nlohmann::json::parse(f->class_sizes);
-    config["model_type"] = f->model_type;
-    const auto n = describe(config, "defaults");
+    const auto n = family_defaults(*f);
     const bool rope = n.position.kind == position_kind::rope;
-    std::size_t inst = 0;
-    std::string inst_text;
-    try {
-      inst = find_instantiation(traits_of(n));
-      inst_text = fmt::format("#{}", inst);
-    } catch (const unsupported_error&) {
-      inst_text = "none";
-    }
+    const auto inst = instantiation_of(n);
+    const auto inst_text = inst ? fmt::format("#{}", *inst) : std::string("none");
     out += fmt::format(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} | {} | {} |\n",
         f->model_type, to_string(n.norm.kind), yn(n.norm.unit_offset), to_string(n.norm.placement),

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "nexus/core/error.hpp"
+#include "nexus/core/log.hpp"
 
 namespace nexus {
 
@@ -82,12 +83,19 @@ inline std::filesystem::path resolve_model(std::string_view name) {
   if (slash != std::string::npos && slash > 0 && slash + 1 < id.size() &&
       id.find('/', slash + 1) == std::string::npos && id.find("..") == std::string::npos && !revision.empty()) {
     const auto repo = hf_hub_cache_dir() / ("models--" + id.substr(0, slash) + "--" + id.substr(slash + 1));
-    if (fs::is_directory(repo)) return hf_snapshot(repo, revision);
+    if (fs::is_directory(repo)) {
+      auto snap = hf_snapshot(repo, revision);
+      log::debug("model '{}' is {} (the Hugging Face cache)", name, snap.string());
+      return snap;
+    }
     looked += ", " + repo.string() + " (the Hugging Face cache; HF_HUB_CACHE or HF_HOME pick it)";
   }
   if (as_path.filename() == as_path && !name.starts_with(".")) {
     const auto cached = models_cache_dir() / as_path;
-    if (fs::exists(cached)) return cached;
+    if (fs::exists(cached)) {
+      log::debug("model '{}' is {} (the Nexus model cache)", name, cached.string());
+      return cached;
+    }
     looked += ", " + cached.string() + " (the Nexus model cache; NEXUS_MODELS picks it)";
   }
   throw io_error(std::string(name), "no such model: looked at " + looked);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "nexus/core/error.hpp"
+#include "nexus/core/log.hpp"
 
 namespace nexus {
 
@@ -88,10 +89,15 @@ inline std::string sha256_file_cached(const std::filesystem::path& file, const s
   if (std::ifstream in(entry); in) {
     std::string line;
     std::getline(in, line);
-    if (line.size() == key.size() + 65 && line.compare(0, key.size(), key) == 0 && line[key.size()] == ' ')
+    if (line.size() == key.size() + 65 && line.compare(0, key.size(), key) == 0 && line[key.size()] == ' ') {
+      log::debug("sha256 of {}: cached ({})", file.string(), entry.string());
       return line.substr(key.size() + 1);
+    }
   }
+  const auto t0 = std::chrono::steady_clock::now();
   auto digest = sha256_file(file.string());
+  log::info("sha256 of {} ({} bytes) computed in {:.2f} s", file.string(), size,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   // A file modified within the clock's granularity of its last write could change again without
   // changing its time ("racy git"): only digests of files untouched for 2 s are kept.
   if (fs::file_time_type::clock::now() - mtime < std::chrono::seconds(2)) return digest;

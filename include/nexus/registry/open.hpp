@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "nexus/io/model_cache.hpp"
+#include "nexus/core/log.hpp"
 #include "nexus/registry/binding.hpp"
 #include "nexus/registry/registry.hpp"
 
@@ -30,6 +31,7 @@ inline opened_checkpoint open_checkpoint(const std::filesystem::path& name) {
     o.fam = &gguf_family(f);
     o.arch = describe(f);
     o.bound = bind(*o.fam, o.arch, o.weights);
+    log::info("opened {} as {} (GGUF)", path.string(), o.arch.family);
     return o;
   }
   const auto& dir = path;
@@ -37,6 +39,7 @@ inline opened_checkpoint open_checkpoint(const std::filesystem::path& name) {
   const config_reader reader(config, (dir / "config.json").string());
   opened_checkpoint o{&find_family(reader), describe(config, reader.where()), checkpoint(dir), {}};
   o.bound = bind(*o.fam, o.arch, o.weights);
+  log::info("opened {} as {} (config.json and safetensors)", dir.string(), o.arch.family);
   return o;
 }
 

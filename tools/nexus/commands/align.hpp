@@ -28,7 +28,7 @@ namespace nexus::cli {
 struct align_args {
   std::string store, from, to, method = "all", out;
   std::vector<std::string> layers_from, layers_to;  // with all_layers: a subset of the stored layers
-  bool all_layers = false, quiet = false;
+  bool all_layers = false, quiet = false, json = false;
   double epsilon = 0.02;
   std::int64_t batch_rows = 4096;
   int threads = 2;  // pairs fitted at once
@@ -249,7 +249,8 @@ inline int align_store(const align_args& args) {
   if (!out) throw io_error(args.out, "cannot write the report");
   out << report.dump(2) << "\n";
   if (!out) throw io_error(args.out, "write failed");
-  fmt::print("align: {} pair(s), {} method(s) -> {}\n", froms.size() * tos.size(), methods.size(), args.out);
+  if (args.json) fmt::print("{}\n", report.dump(2));
+  else fmt::print("align: {} pair(s), {} method(s) -> {}\n", froms.size() * tos.size(), methods.size(), args.out);
   return 0;
 }
 
@@ -279,9 +280,13 @@ class align_command : public command {
     sub_->add_option("--batch-rows", a_.batch_rows, "rows read at a time")->check(CLI::Range(1, 1 << 24));
     sub_->add_option("--out", a_.out, "report (JSON)")->required();
     sub_->add_flag("--quiet", a_.quiet, "no line per pair");
+    sub_->add_flag("--json", a_.json, "print the report (what --out holds) instead of lines (implies --quiet)");
   }
 
-  int run() override { return align_store(a_); }
+  int run() override {
+    if (a_.json) a_.quiet = true;
+    return align_store(a_);
+  }
 
  private:
   align_args a_;

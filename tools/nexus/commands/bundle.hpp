@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "../command.hpp"
 #include "../options.hpp"
 #include "../dev_examples.hpp"
@@ -79,6 +81,39 @@ inline void print_fit(const fusion::fused_system& sys, const fusion::system_fit&
             : "");
 }
 
+/// The fit as JSON: what print_fit shows.
+inline nlohmann::ordered_json fit_json(const fusion::fused_system& sys, const fusion::system_fit& f) {
+  nlohmann::ordered_json j;
+  j["examples"] = f.examples;
+  j["bytes"] = f.positions;
+  j["mixture"] = {{"kind", fusion::name_of(sys.kind())},
+                  {"weights", f.mixture.weights},
+                  {"bits_per_byte", -f.mixture.log_likelihood / (std::log(2.0) * double(f.positions))}};
+  if (f.cascade) {
+    j["cascade"] = {{"order", sys.cascade_order()},
+                    {"share", f.cascade->target_share},
+                    {"thresholds", f.cascade->thresholds},
+                    {"escalated_share", f.cascade->escalated_share},
+                    {"bits_per_byte", f.cascade->bits_per_byte}};
+    if (const auto& c = f.cascade_selection) {
+      auto curve = nlohmann::ordered_json::array();
+      for (const auto& pt : c->curve)
+        curve.push_back(
+            {{"share", pt.target_share}, {"escalated_share", pt.escalated_share}, {"bits_per_byte", pt.bits_per_byte}});
+      j["cascade"]["selection"] = {
+          {"folds", c->folds}, {"tolerance", c->tolerance}, {"chosen", c->chosen}, {"curve", std::move(curve)}};
+    }
+  }
+  if (f.router)
+    j["router"] = {{"lambda", f.router->lambda},
+                   {"heldout_r2", f.router->heldout_r2},
+                   {"folds", f.router->folds},
+                   {"routed_nats_per_byte", f.router->routed_loss},
+                   {"best_teacher_nats_per_byte", f.router->constant_loss},
+                   {"constant", f.router->constant}};
+  return j;
+}
+
 /// The fitting options the arguments give.
 inline fusion::system_fit_options fit_options(const bundle_args& a) {
   fusion::system_fit_options o;
@@ -90,8 +125,8 @@ inline fusion::system_fit_options fit_options(const bundle_args& a) {
 }
 
 /// Fits the mixture, router and cascade of the bundle at `path` on `dev`, writes them into it and
-/// the development cache beside it.
-inline void fit_bundle(const std::string& path, const bundle_args& a) {
+/// the development cache beside it; prints the fit (as JSON with --json: the fit's object).
+inline nlohmann::ordered_json fit_bundle(const std::string& path, const bundle_args& a) {
   const auto examples = read_dev_examples(a.fit, a.prefix_bytes);
   auto sys = fusion::load_bundle(path, {.cpu = {.threads = a.threads}});
   progress_line bar(a.quiet);
@@ -102,7 +137,8 @@ inline void fit_bundle(const std::string& path, const bundle_args& a) {
   };
   const auto f = sys.fit_into(path, examples, o);
   bar.finish();
-  print_fit(sys, f, a);
+  if (!a.json) print_fit(sys, f, a);
+  return fit_json(sys, f);
 }
 
 /// Adds a teacher to a fitted bundle: only it reads the development examples (the others' reading
@@ -124,6 +160,17 @@ inline int bundle_add(const bundle_args& a) {
   const auto r = fusion::add_teacher(a.file, p, name, o, {.threads = a.threads}, examples ? &*examples : nullptr);
   bar.finish();
   const auto sys = fusion::load_bundle(a.file);
+  if (a.json) {
+    auto uses = nlohmann::ordered_json::object();
+    for (std::size_t t = 0; t < r.uses.size(); ++t) uses[sys.manifest().teachers[t].name] = r.uses[t];
+    fmt::print("{}\n", nlohmann::ordered_json{{"bundle", a.file},
+                                              {"added", name},
+                                              {"teachers", r.uses.size()},
+                                              {"runs_while_adding", std::move(uses)},
+                                              {"fit", fit_json(sys, r.fit)}}
+                           .dump(2));
+    return 0;
+  }
   fmt::print("bundle {}: added '{}' ({} teachers); runs while adding:", a.file, name, r.uses.size());
   for (std::size_t t = 0; t < r.uses.size(); ++t) fmt::print(" {} {}", sys.manifest().teachers[t].name, r.uses[t]);
   fmt::print("\n");
@@ -174,7 +221,16 @@ inline fusion::bundle_manifest write_new_bundle(const bundle_args& a) {
 /// `bundle create`: a new bundle, fitted with --fit.
 inline int bundle_create(const bundle_args& a) {
   const auto m = write_new_bundle(a);
-  if (!a.fit.empty()) fit_bundle(a.out, a);
+  nlohmann::ordered_json fit;  // null without --fit
+  if (!a.fit.empty()) fit = fit_bundle(a.out, a);
+  if (a.json) {
+    fmt::print("{}\n", nlohmann::ordered_json{{"bundle", a.out},
+                                              {"teachers", m.teachers.size()},
+                                              {"bytes", std::filesystem::file_size(a.out)},
+                                              {"fit", std::move(fit)}}
+                           .dump(2));
+    return 0;
+  }
   fmt::print("bundle {}: {} teachers, {} bytes\n", a.out, m.teachers.size(), std::filesystem::file_size(a.out));
   return 0;
 }
@@ -205,12 +261,18 @@ inline int bundle_inspect(const bundle_args& a) {
 /// Every teacher present with the recorded size and sha256, and readable by Nexus.
 inline int bundle_verify(const bundle_args& a) {
   const fusion::bundle_file b(a.file);
+  auto teachers = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < b.manifest().teachers.size(); ++i) {
     const auto p = fusion::resolve_teacher(b, i);
     const auto o = registry::open_checkpoint(p.string());
-    fmt::print("teacher {} '{}': {} ok ({})\n", i, b.manifest().teachers[i].name, p.string(), o.arch.family);
+    if (a.json)
+      teachers.push_back({{"name", b.manifest().teachers[i].name}, {"path", p.string()}, {"family", o.arch.family}});
+    else fmt::print("teacher {} '{}': {} ok ({})\n", i, b.manifest().teachers[i].name, p.string(), o.arch.family);
   }
-  fmt::print("bundle {}: ok\n", a.file);
+  if (a.json)
+    fmt::print("{}\n",
+               nlohmann::ordered_json{{"bundle", a.file}, {"ok", true}, {"teachers", std::move(teachers)}}.dump(2));
+  else fmt::print("bundle {}: ok\n", a.file);
   return 0;
 }
 
@@ -229,6 +291,7 @@ class bundle_command : public command {
         ->check(CLI::Range(0.0, 1.0));
     c->add_flag("--quiet", a_.quiet, "no progress line");
     add_threads_option(*c, a_.threads);
+    c->add_flag("--json", a_.json, "print one JSON object (the bundle, and the fit with --fit)");
   }
 
   void add(CLI::App& app) override {
@@ -268,6 +331,7 @@ class bundle_command : public command {
     inspect_->add_flag("--json", a_.json, "the manifest as JSON");
     verify_ = sub_->add_subcommand("verify", "Check that every teacher of a bundle is present, intact and readable");
     verify_->add_option("file", a_.file, "bundle file")->required();
+    verify_->add_flag("--json", a_.json, "print one JSON object");
   }
 
   int run() override {

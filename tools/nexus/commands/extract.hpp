@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "../command.hpp"
 #include "../options.hpp"
 #include "../progress.hpp"
@@ -19,7 +21,7 @@ struct extract_args {
   std::string layers = "-1", dtype = "bf16", out, shard_size = "64MiB", budget = "0";
   std::int64_t top_k = 0, context = 512, chunk_rows = 0;
   int threads = 0;
-  bool quiet = false;
+  bool quiet = false, json = false;
 };
 
 inline std::vector<std::string> split_commas(const std::string& s) {
@@ -61,6 +63,19 @@ inline int extract_store(const extract_args& a) {
     };
   const auto r = fusion::extract(o);
   line.finish();
+  if (a.json) {
+    fmt::print("{}\n", nlohmann::ordered_json{{"store", a.out},
+                                              {"complete", r.complete},
+                                              {"windows", r.windows},
+                                              {"shards", r.shards},
+                                              {"shards_resumed", r.shards_resumed},
+                                              {"shards_written", r.shards_written},
+                                              {"tokens_forwarded", r.tokens_forwarded},
+                                              {"seconds", r.seconds},
+                                              {"resident", r.resident}}
+                           .dump(2));
+    return r.complete ? 0 : 1;
+  }
   fmt::print(
       "extract {}: {} windows in {} shards ({} already there, {} written); {} tokens in {:.1f} s ({:.0f} tok/s)\n",
       a.out, r.windows, r.shards, r.shards_resumed, r.shards_written, r.tokens_forwarded, r.seconds,
@@ -96,6 +111,7 @@ class extract_command : public command {
     sub_->add_option("--chunk-rows", a_.chunk_rows, "tokens per forward step (0: the backend's choice)")
         ->check(CLI::Range(0, 1 << 20));
     sub_->add_flag("--quiet", a_.quiet, "no progress line even on a terminal");
+    sub_->add_flag("--json", a_.json, "print one JSON object at the end");
   }
 
   int run() override { return extract_store(a_); }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "../chat_prompt.hpp"
 #include "../command.hpp"
 #include "../options.hpp"
@@ -24,7 +26,7 @@ struct generate_args {
   int top_k = 0;
   std::uint64_t seed = 0;
   std::vector<std::string> stop;
-  bool no_stream = false, chat = false;
+  bool no_stream = false, chat = false, json = false;  // json: one object at the end, no streaming
   device_args device;
   std::size_t max_bytes = 256;  // a .nexus bundle
   std::string mode = "auto";    // a .nexus bundle: fusion::parse_system_mode
@@ -42,20 +44,33 @@ inline int generate_text(const generate_args& a) {
   opt.max_new_tokens = a.max_new_tokens;
   opt.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
   opt.stop_strings = a.stop;
-  if (!a.no_stream)
+  if (!a.no_stream && !a.json)
     opt.on_text = [](const std::string& s) {
       fmt::print("{}", s);
       std::fflush(stdout);
     };
   const auto r = generate(*m, &tok, prompt, opt);
+  const char* stopped = r.reason == generate_result::stop::length  ? "length"
+                        : r.reason == generate_result::stop::token ? "stop token"
+                                                                   : "stop string";
+  if (a.json) {
+    fmt::print("{}\n", nlohmann::ordered_json{{"model", a.dir},
+                                              {"prompt", a.prompt},
+                                              {"text", utf8::lossy(r.text)},
+                                              {"prompt_tokens", prompt.size()},
+                                              {"new_tokens", r.tokens.size()},
+                                              {"tokens", r.tokens},
+                                              {"prefill_tokens_per_second", r.prefill_tokens_per_second()},
+                                              {"decode_tokens_per_second", r.decode_tokens_per_second()},
+                                              {"stopped_by", stopped}}
+                           .dump(2));
+    return 0;
+  }
   if (a.no_stream) fmt::print("{}", r.text);
   fmt::print("\n");
   std::fflush(stdout);  // the text before the statistics on stderr
   fmt::print(stderr, "{} prompt tokens, {} new tokens; prefill {:.1f} tok/s, decode {:.1f} tok/s; stopped by {}\n",
-             prompt.size(), r.tokens.size(), r.prefill_tokens_per_second(), r.decode_tokens_per_second(),
-             r.reason == generate_result::stop::length  ? "length"
-             : r.reason == generate_result::stop::token ? "stop token"
-                                                        : "stop string");
+             prompt.size(), r.tokens.size(), r.prefill_tokens_per_second(), r.decode_tokens_per_second(), stopped);
   return 0;
 }
 
@@ -63,7 +78,7 @@ inline int generate_text(const generate_args& a) {
 inline int generate_bundle(const generate_args& a) {
   auto sys = fusion::load_bundle(a.dir, {.cpu = {.threads = a.device.threads}});
   const auto m = fusion::parse_system_mode(a.mode);
-  const bool stream = !a.no_stream;
+  const bool stream = !a.no_stream && !a.json;
   const auto t0 = std::chrono::steady_clock::now();
   std::string routed;
   fusion::system_generate_options o;
@@ -77,10 +92,17 @@ inline int generate_bundle(const generate_args& a) {
       std::fflush(stdout);
     };
   const auto out = sys.generate(a.prompt, o);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (a.json) {
+    nlohmann::ordered_json j{{"bundle", a.dir}, {"prompt", a.prompt},  {"mode", a.mode},
+                             {"text", out},     {"bytes", out.size()}, {"seconds", s}};
+    if (!routed.empty()) j["routed"] = routed;
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
   if (!stream) fmt::print("{}", out);
   fmt::print("\n");
   std::fflush(stdout);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(stderr, "{} bytes in {:.1f} s{}\n", out.size(), s, routed.empty() ? "" : " (routed to " + routed + ")");
   return 0;
 }
@@ -104,6 +126,7 @@ class generate_command : public command {
     sub_->add_option("--seed", a_.seed, "sampling seed");
     sub_->add_option("--stop", a_.stop, "stop once the text contains this (repeatable)");
     sub_->add_flag("--no-stream", a_.no_stream, "print the text at the end instead of streaming");
+    sub_->add_flag("--json", a_.json, "print one JSON object at the end (text, tokens, speeds, why it stopped)");
     sub_->add_option("--max-bytes", a_.max_bytes, "a .nexus bundle: bytes to generate at most")
         ->check(CLI::Range(0, 1 << 20));
     sub_->add_option("--mode", a_.mode, "a .nexus bundle: auto (the router if fitted), mixture, cascade, router");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "../command.hpp"
 #include "../options.hpp"
 #include "../table.hpp"
@@ -27,11 +29,28 @@ class parity_command : public command {
             "--ref", ref_,
             "reference outputs (default DIR/outputs.safetensors, or NAME.outputs.safetensors beside NAME.gguf)")
         ->check(CLI::ExistingFile);
+    sub_->add_flag("--json", json_,
+                   "print one JSON object: {model, reference, pass, rows: [{tensor, ok, max_abs, max_ref, nmse}]}");
   }
 
   int run() override {
     const checkpoint ref(ref_.empty() ? default_reference(dir_) : ref_);
     const auto rep = check_parity(*load_model(dir_, device_), ref);
+    if (json_) {
+      auto rows = nlohmann::ordered_json::array();
+      for (const auto& r : rep.rows)
+        rows.push_back({{"tensor", r.tensor},
+                        {"ok", r.ok},
+                        {"max_abs", r.stats.max_abs},
+                        {"max_ref", r.stats.max_ref},
+                        {"nmse", r.stats.nmse}});
+      fmt::print("{}\n", nlohmann::ordered_json{{"model", dir_},
+                                                {"reference", ref_.empty() ? default_reference(dir_) : ref_},
+                                                {"pass", rep.ok()},
+                                                {"rows", std::move(rows)}}
+                             .dump(2));
+      return rep.ok() ? 0 : 1;
+    }
     std::vector<std::vector<std::string>> rows;
     for (const auto& r : rep.rows) {
       if (r.tensor.ends_with(".greedy")) rows.push_back({r.tensor, "", "", "", r.ok ? "identical" : "DIFFER"});
@@ -55,6 +74,7 @@ class parity_command : public command {
 
   device_args device_;
   std::string dir_, ref_;
+  bool json_ = false;
 };
 
 }  // namespace nexus::cli

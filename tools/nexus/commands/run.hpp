@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "../command.hpp"
 #include "../options.hpp"
 
@@ -42,6 +44,7 @@ class run_command : public command {
         ->transform(model_name);
     sub_->add_option("--ids", ids_, "comma-separated token ids, e.g. 1,2,3")->required();
     sub_->add_option("--top", top_, "how many tokens per position")->check(CLI::Range(1, 1000));
+    sub_->add_flag("--json", json_, "print one JSON object: {model, positions: [{position, id, top: [{id, logit}]}]}");
   }
 
   int run() override {
@@ -51,16 +54,24 @@ class run_command : public command {
     const auto out = m->forward(ids, cache);
     const auto vocab = std::size_t(m->arch().dims.vocab_size);
     const auto k = std::min<std::size_t>(std::size_t(std::max(top_, 1)), vocab);
+    auto positions = nlohmann::ordered_json::array();
     for (std::size_t p = 0; p < ids.size(); ++p) {
       std::vector<std::size_t> order(vocab);
       std::iota(order.begin(), order.end(), 0);
       const float* row = out.logits.data.data() + p * vocab;
       std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(),
                         [&](auto a, auto b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+      if (json_) {
+        auto top = nlohmann::ordered_json::array();
+        for (std::size_t i = 0; i < k; ++i) top.push_back({{"id", order[i]}, {"logit", row[order[i]]}});
+        positions.push_back({{"position", p}, {"id", ids[p]}, {"top", std::move(top)}});
+        continue;
+      }
       std::string line = fmt::format("pos {:>4} id {:>6} ->", p, ids[p]);
       for (std::size_t i = 0; i < k; ++i) line += fmt::format(" {}:{:.4f}", order[i], row[order[i]]);
       fmt::print("{}\n", line);
     }
+    if (json_) fmt::print("{}\n", nlohmann::ordered_json{{"model", dir_}, {"positions", std::move(positions)}}.dump(2));
     return 0;
   }
 
@@ -68,6 +79,7 @@ class run_command : public command {
   device_args device_;
   std::string dir_, ids_;
   int top_ = 5;
+  bool json_ = false;
 };
 
 }  // namespace nexus::cli

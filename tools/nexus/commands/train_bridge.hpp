@@ -28,7 +28,7 @@ struct train_bridge_args {
   double lr = 1e-3, weight_decay = 0.01, clip = 1.0, min_lr_ratio = 0.1;
   std::uint64_t seed = 0;
   int threads = 0;
-  bool quiet = false;
+  bool quiet = false, json = false;
 };
 
 /// out.safetensors -> out (the stem beside it) for the curve files.
@@ -106,6 +106,8 @@ inline int train_bridge(const train_bridge_args& a) {
   const auto from = parse_store_layer(store, a.from), to = parse_store_layer(store, a.to);
   const auto obj = parse_objective(a.objective);
   if (a.init != "closed-form" && a.init != "zero") throw usage_error("--init", "'" + a.init + "': closed-form or zero");
+  if (const auto dir = std::filesystem::path(a.out).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir);  // the bridge, its checkpoint and curves go there
   const heldout_split split(store);
   if (!split.usable()) throw usage_error(a.store, "one window of one document: nothing to hold out");
 
@@ -164,6 +166,24 @@ inline int train_bridge(const train_bridge_args& a) {
 
   write_curves(a, r, closed, train_rows.rows, held_rows.rows);
   const auto stem = output_stem(a.out);
+  if (a.json) {
+    fmt::print("{}\n", nlohmann::ordered_json{{"from", a.from},
+                                              {"to", a.to},
+                                              {"kind", a.kind},
+                                              {"objective", a.objective},
+                                              {"train_pairs", train_rows.rows},
+                                              {"heldout_pairs", held_rows.rows},
+                                              {"heldout_at_start", r.initial_held_out},
+                                              {"best_heldout", r.best_held_out},
+                                              {"best_step", r.best_step},
+                                              {"steps", a.steps},
+                                              {"seconds", r.seconds},
+                                              {"closed_form", closed},
+                                              {"bridge", a.out},
+                                              {"curves", {stem + ".curve.json", stem + ".curve.png"}}}
+                           .dump(2));
+    return 0;
+  }
   fmt::print(
       "train-bridge {} -> {} ({} {}, {} train / {} held-out pairs): held-out {} {:.6g} at the start, best {:.6g} "
       "at step {} of {}; {:.1f} s\n",
@@ -210,6 +230,7 @@ class train_bridge_command : public command {
     add_threads_option(*sub_, a_.threads);
     sub_->add_option("--out", a_.out, "the bridge, .safetensors (curves beside it: OUT.curve.json, .png)")->required();
     sub_->add_flag("--quiet", a_.quiet, "no progress line even on a terminal");
+    sub_->add_flag("--json", a_.json, "print one JSON object at the end");
   }
 
   int run() override { return train_bridge(a_); }

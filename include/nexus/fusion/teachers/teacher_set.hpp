@@ -18,6 +18,7 @@
 #include "nexus/arch/tensors.hpp"
 #include "nexus/backend/cpu/model.hpp"
 #include "nexus/core/error.hpp"
+#include "nexus/core/log.hpp"
 #include "nexus/tokenizer/tokenizer.hpp"
 
 namespace nexus::fusion {
@@ -130,6 +131,7 @@ class teacher_set {
       while (budget_ > 0 && resident_bytes() + t.info.weight_bytes > budget_) evict(lru_.front());
       t.loaded = loader_.load(t.info.path);
       ++loads_;
+      log::info("teacher '{}' loaded ({}); {}", t.info.name, format_bytes(t.info.weight_bytes), report());
     }
     lru_.erase(std::remove(lru_.begin(), lru_.end(), i), lru_.end());
     lru_.push_back(i);
@@ -148,6 +150,8 @@ class teacher_set {
   /// Calls of get(i) so far: every run of teacher i asks for its model first.
   std::size_t uses(std::size_t i) const { return teachers_.at(i).uses; }
   void evict(std::size_t i) {
+    if (teachers_.at(i).loaded)
+      log::info("teacher '{}' evicted (budget {})", teachers_[i].info.name, format_bytes(budget_));
     teachers_.at(i).loaded.reset();
     lru_.erase(std::remove(lru_.begin(), lru_.end(), i), lru_.end());
   }
