@@ -28,6 +28,18 @@ void good_corpus(const fs::path& dir) {
   write(dir / "prose" / "test" / "b.txt", "another one\n");
 }
 
+/// The adder and facts skill teachers (tests/data/skills) as one system, unfitted.
+fused_system skill_system(const temp_dir& d) {
+  const fs::path skills = fs::path(NEXUS_TEST_DATA) / "skills";
+  bundle_manifest m;
+  for (const char* name : {"adder", "facts"}) {
+    const auto dg = digest_teacher(skills / name);
+    m.teachers.push_back({name, name, dg.sha256, dg.bytes, {teacher_source::kind::path, (skills / name).string()}});
+  }
+  write_bundle(d.path / "two.nexus", m, {});
+  return load_bundle(d.path / "two.nexus");
+}
+
 std::string error_of(const fs::path& dir) {
   try {
     (void)read_eval_corpus(dir);
@@ -158,14 +170,7 @@ TEST_CASE("summarise: verdicts per domain as constructed, oracle from the test d
 
 TEST_CASE("eval on the skill teachers: each is best on its own domain, the mixture never worse", "[eval][skills]") {
   temp_dir d;
-  const fs::path skills = fs::path(NEXUS_TEST_DATA) / "skills";
-  bundle_manifest m;
-  for (const char* name : {"adder", "facts"}) {
-    const auto dg = digest_teacher(skills / name);
-    m.teachers.push_back({name, name, dg.sha256, dg.bytes, {teacher_source::kind::path, (skills / name).string()}});
-  }
-  write_bundle(d.path / "two.nexus", m, {});
-  auto sys = load_bundle(d.path / "two.nexus");
+  auto sys = skill_system(d);
   const auto corpus = read_eval_corpus(fs::path(NEXUS_TEST_DATA) / "eval_corpus");
   const eval_options o;  // defaults, named (GCC 12 warns of a temporary's std::function members)
   const auto s = score_corpus(sys, corpus, o);
@@ -186,14 +191,7 @@ TEST_CASE("eval on the skill teachers: each is best on its own domain, the mixtu
 
 TEST_CASE("eval probes on the skill teachers: each answers its own skill best", "[eval][skills]") {
   temp_dir d;
-  const fs::path skills = fs::path(NEXUS_TEST_DATA) / "skills";
-  bundle_manifest m;
-  for (const char* name : {"adder", "facts"}) {
-    const auto dg = digest_teacher(skills / name);
-    m.teachers.push_back({name, name, dg.sha256, dg.bytes, {teacher_source::kind::path, (skills / name).string()}});
-  }
-  write_bundle(d.path / "two.nexus", m, {});
-  auto sys = load_bundle(d.path / "two.nexus");
+  auto sys = skill_system(d);
   const auto dir = fs::path(NEXUS_TEST_DATA) / "eval_corpus";
   const eval_options o;
   auto s = score_corpus(sys, read_eval_corpus(dir), o);

@@ -14,15 +14,8 @@ venv="${NEXUS_BENCH_VENV:-.venv-bench}"
 build="${NEXUS_BUILD_DIR:-build}"
 req=bench/cpu/requirements.txt
 
-stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$req" | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "bench: setting up $venv from $req (llama-cpp-python compiles llama.cpp: 10-20 minutes on 2 cores)" >&2
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DLLAMA_CURL=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    "$venv/bin/pip" install -q -r "$req"
-  echo "$want" >"$stamp"
-fi
+source bench/python_env.sh
+python_env "$venv" "$req" bench
 
 bash tools/setup.sh >&2
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -15,15 +15,8 @@ venv="${NEXUS_SERVE_BENCH_VENV:-.venv-serve-bench}"
 build="${NEXUS_BUILD_DIR:-build}"
 req=bench/serve/requirements.txt
 
-stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$req" | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "serve-bench: setting up $venv from $req (llama-cpp-python compiles llama.cpp: 10-20 minutes on 2 cores)" >&2
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DLLAMA_CURL=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    nice -n 19 "$venv/bin/pip" install -q -r "$req"
-  echo "$want" >"$stamp"
-fi
+source bench/python_env.sh
+python_env "$venv" "$req" serve-bench
 
 [ -x "$build/nexus" ] || { echo "serve-bench: no $build/nexus (build the nexus_cli target first)" >&2; exit 1; }
 bash tools/fetch_models.sh >/dev/null

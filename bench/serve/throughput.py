@@ -6,7 +6,7 @@ For each model and server: start the server (nexus: `nexus serve MODEL --port 0 
 line of its stdout; llama-cpp-python: `python -m llama_cpp.server ...` on a free port), wait until it answers,
 warm it up with one request, then for each client count C run C threads, each with its own official `openai`
 client, taking requests from one shared list (chat completions, temperature 0, max_tokens 64, a fixed rotation of
-varied prompts: every server gets the same requests) until the total for C is done (default max(8, 2*C)).
+varied prompts: every server gets the same requests) until the total for C is done (default max(16, 2*C)).
 Measured: wall seconds from the first request sent to the last answer, completion tokens from each response's
 `usage.completion_tokens`, tokens/s = completion tokens / wall seconds, requests/s, request latency (mean, p50,
 p95). Then the server is stopped (SIGTERM, SIGKILL after 10 s; always, in a finally).
@@ -46,6 +46,10 @@ MODELS = {  # name: file in the model cache (tools/fetch_models.sh)
     "smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf",
     "gemma3": "gemma-3-270m-q4_k_m.gguf",
 }
+# The route each model is asked through. gemma-3-270m-q4_k_m.gguf carries no chat template: `nexus serve` answers
+# chat on it with a 400 ("use /v1/completions") and llama-cpp-python falls back to a generic chat format whose
+# answer is an immediate end token, so both get the same plain prompts on /v1/completions instead.
+ENDPOINTS = {"smollm2": "chat", "gemma3": "completions"}
 SERVERS = ["nexus", "llama-cpp-python"]
 BATCHING = {
     "nexus": "none: --parallel requests are accepted at once and generate one at a time, in turn (docs/serve.md)",
@@ -214,6 +218,27 @@ class Server:
         return False
 
 
+def cpu_jiffies():
+    """The machine's CPU time so far, all cores together (/proc/stat's first line), in clock ticks."""
+    names = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
+    try:
+        return dict(zip(names, map(int, Path("/proc/stat").read_text().splitlines()[0].split()[1:9])))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_share(before, after):
+    """How the machine's CPU time went during a run: busy (anyone's user and system time, this run's servers and
+    clients and anything else), idle (cores with nothing to run) and steal (taken by the hypervisor)."""
+    if not before or not after:
+        return None
+    d = {k: after[k] - before[k] for k in before}
+    total = sum(d.values()) or 1
+    busy = d["user"] + d["nice"] + d["system"] + d["irq"] + d["softirq"]
+    return {"busy": round(busy / total, 3), "idle": round((d["idle"] + d["iowait"]) / total, 3),
+            "steal": round(d["steal"] / total, 3)}
+
+
 def percentile(xs, p):
     xs = sorted(xs)
     if not xs:
@@ -223,17 +248,23 @@ def percentile(xs, p):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def one_request(client, model_id, i, max_tokens, prompt=None):
+def one_request(client, model_id, endpoint, i, max_tokens, prompt=None):
+    prompt = prompt or PROMPTS[i % len(PROMPTS)]
     t0 = time.perf_counter()
-    r = client.chat.completions.create(model=model_id, temperature=0, max_tokens=max_tokens,
-                                       messages=[{"role": "user", "content": prompt or PROMPTS[i % len(PROMPTS)]}])
+    if endpoint == "chat":
+        r = client.chat.completions.create(model=model_id, temperature=0, max_tokens=max_tokens,
+                                           messages=[{"role": "user", "content": prompt}])
+        text = r.choices[0].message.content
+    else:
+        r = client.completions.create(model=model_id, temperature=0, max_tokens=max_tokens, prompt=prompt)
+        text = r.choices[0].text
     latency = time.perf_counter() - t0
     return {"i": i, "prompt": i % len(PROMPTS), "latency_s": latency,
             "completion_tokens": r.usage.completion_tokens, "prompt_tokens": r.usage.prompt_tokens,
-            "finish_reason": r.choices[0].finish_reason, "text": r.choices[0].message.content}
+            "finish_reason": r.choices[0].finish_reason, "text": text}
 
 
-def run_clients(port, model_id, clients, total, max_tokens):
+def run_clients(port, model_id, endpoint, clients, total, max_tokens):
     from openai import OpenAI
     base = f"http://127.0.0.1:{port}/v1"
     lock = threading.Lock()
@@ -251,7 +282,7 @@ def run_clients(port, model_id, clients, total, max_tokens):
                 i = next_i[0]
                 next_i[0] += 1
             try:
-                r = one_request(client, model_id, i, max_tokens)
+                r = one_request(client, model_id, endpoint, i, max_tokens)
             except Exception as e:  # noqa: BLE001 - reported, then the run fails
                 with lock:
                     errors.append(f"request {i}: {type(e).__name__}: {e}")
@@ -265,9 +296,11 @@ def run_clients(port, model_id, clients, total, max_tokens):
         t.start()
     start.wait()
     t0 = time.perf_counter()
+    j0 = cpu_jiffies()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    cpu = cpu_share(j0, cpu_jiffies())
     if errors:
         raise ServerError(f"{len(errors)} request(s) failed with {clients} clients: {errors[0]}")
     results.sort(key=lambda r: r["i"])
@@ -276,36 +309,37 @@ def run_clients(port, model_id, clients, total, max_tokens):
     return {
         "clients": clients, "requests": len(results), "wall_s": round(wall, 4),
         "completion_tokens": tokens, "prompt_tokens": sum(r["prompt_tokens"] for r in results),
-        "tokens_per_s": round(tokens / wall, 3), "requests_per_s": round(len(results) / wall, 4),
+        "tokens_per_s": round(tokens / wall, 3) if tokens else None, "requests_per_s": round(len(results) / wall, 4),
         "latency_mean_s": round(statistics.fmean(lat), 4), "latency_p50_s": round(percentile(lat, 50), 4),
         "latency_p95_s": round(percentile(lat, 95), 4),
         "finish_reasons": {k: sum(r["finish_reason"] == k for r in results)
                            for k in sorted({r["finish_reason"] for r in results})},
-        "loadavg_after": Path("/proc/loadavg").read_text().strip(),
+        "cpu_share": cpu, "loadavg_after": Path("/proc/loadavg").read_text().strip(),
         "per_request": [{k: (round(v, 4) if k == "latency_s" else v) for k, v in r.items() if k != "text"}
                         for r in results],
         "_texts": {r["prompt"]: r["text"] for r in results},
     }
 
 
-def bench_server(kind, model_path, a, logdir):
+def bench_server(kind, model_path, endpoint, a, logdir):
     entry = {"batching": BATCHING[kind], "runs": []}
     texts = {}
     with Server(kind, model_path, a.threads, a.nexus, sys.executable, logdir) as srv:
         entry.update(command=srv.command, model_id=srv.model_id, startup_s=round(srv.startup_s, 2))
         from openai import OpenAI
         client = OpenAI(base_url=f"http://127.0.0.1:{srv.port}/v1", api_key="unused", max_retries=0, timeout=600)
-        w = one_request(client, srv.model_id, -1, a.max_tokens, WARMUP_PROMPT)
+        w = one_request(client, srv.model_id, endpoint, -1, a.max_tokens, WARMUP_PROMPT)
         client.close()
         entry["warmup"] = {"latency_s": round(w["latency_s"], 4), "completion_tokens": w["completion_tokens"]}
         for c in a.clients:
             total = a.requests or max(a.min_requests, a.per_client * c)
-            run = run_clients(srv.port, srv.model_id, c, total, a.max_tokens)
+            run = run_clients(srv.port, srv.model_id, endpoint, c, total, a.max_tokens)
             for p, t in run.pop("_texts").items():
                 texts.setdefault(p, set()).add(t)
             log(f"{model_path.name} {kind} {c:2d} clients: {run['requests']} requests, "
-                f"{run['completion_tokens']} tokens in {run['wall_s']:.2f} s = {run['tokens_per_s']:.1f} tok/s, "
-                f"latency p50 {run['latency_p50_s']:.2f} s p95 {run['latency_p95_s']:.2f} s")
+                f"{run['completion_tokens']} tokens in {run['wall_s']:.2f} s = {run['tokens_per_s'] or 0:.1f} tok/s, "
+                f"latency p50 {run['latency_p50_s']:.2f} s p95 {run['latency_p95_s']:.2f} s; CPU "
+                f"{', '.join(f'{k} {v:.0%}' for k, v in (run['cpu_share'] or {}).items())}")
             entry["runs"].append(run)
     entry["peak_rss_bytes"] = getattr(srv, "peak_rss", None)
     entry["same_text_at_every_client_count"] = all(len(v) == 1 for v in texts.values())
@@ -405,7 +439,7 @@ def summarise(result):
             ratio = m.get("ratio_tokens_per_s", {}).get(str(c))
 
             def fmt(r, key="tokens_per_s"):
-                return f"{r[key]:.1f}" if r else "-"
+                return f"{r[key]:.1f}" if r and r[key] is not None else "-"
 
             def lat(r):
                 return f"{r['latency_p50_s']:.2f}/{r['latency_p95_s']:.2f}" if r else "-"
@@ -425,7 +459,7 @@ def main():
     ap.add_argument("--clients", default="1,4,16", help="concurrent client counts (default 1,4,16)")
     ap.add_argument("--requests", type=int, default=0,
                     help="total requests per client count (default: max(--min-requests, --per-client * C))")
-    ap.add_argument("--min-requests", type=int, default=8)
+    ap.add_argument("--min-requests", type=int, default=16)
     ap.add_argument("--per-client", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results",
@@ -443,6 +477,9 @@ def main():
     if "nexus" in servers and not os.access(a.nexus, os.X_OK):
         sys.exit(f"serve-bench: no nexus binary at {a.nexus} (build the nexus_cli target)")
 
+    # SIGTERM and SIGHUP end the run as Ctrl-C does: through the finally blocks that stop the servers.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     started = time.time()
     result = {
         "benchmark": "serve-throughput",
@@ -451,11 +488,15 @@ def main():
         "machine": machine_info(), "os": os_info(), **git_info(), "versions": versions(a.nexus),
         "settings": {"threads": a.threads, "clients": a.clients, "max_tokens": a.max_tokens, "temperature": 0,
                      "requests": {str(c): a.requests or max(a.min_requests, a.per_client * c) for c in a.clients},
-                     "endpoint": "/v1/chat/completions, non-streamed", "client": "official openai Python client, "
+                     "endpoint": {m: "/v1/chat/completions" if e == "chat" else "/v1/completions"
+                                  for m, e in ENDPOINTS.items()},
+                     "stream": False, "client": "official openai Python client, "
                      "one per thread", "n_ctx": 2048, "prompts": PROMPTS,
                      "warmup_prompt": WARMUP_PROMPT,
                      "tokens_per_s": "sum of usage.completion_tokens / wall seconds from the first request sent "
-                                     "to the last answer"},
+                                     "to the last answer",
+                     "cpu_share": "fractions of the machine's CPU time (all cores, /proc/stat) during each run: busy "
+                                  "(everything running, not only the server), idle, steal (hypervisor)"},
         "models": {},
     }
     a.out.mkdir(parents=True, exist_ok=True)
@@ -466,23 +507,27 @@ def main():
         path = a.models_dir / MODELS[name]
         if not path.is_file():
             sys.exit(f"serve-bench: no model file {path} (run tools/fetch_models.sh)")
-        entry = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path), "servers": {}}
+        endpoint = ENDPOINTS[name]
+        entry = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path),
+                 "endpoint": "/v1/chat/completions" if endpoint == "chat" else "/v1/completions", "servers": {}}
         # Alternate which server goes first from model to model, so that neither always runs on a warmer machine.
         order = servers if k % 2 == 0 else servers[::-1]
         entry["order"] = order
         for kind in order:
             try:
-                entry["servers"][kind] = bench_server(kind, path, a, logdir)
-            except ServerError as e:
-                log(f"ERROR {name} {kind}: {e}")
-                entry["servers"][kind] = {"batching": BATCHING[kind], "error": str(e)}
+                entry["servers"][kind] = bench_server(kind, path, endpoint, a, logdir)
+            except Exception as e:  # noqa: BLE001 - a failed server is reported and the others still run
+                msg = str(e) if isinstance(e, ServerError) else f"{type(e).__name__}: {e}"
+                log(f"ERROR {name} {kind}: {msg}")
+                entry["servers"][kind] = {"batching": BATCHING[kind], "error": msg}
                 failed.append(f"{name}/{kind}")
         sv = entry["servers"]
         if all(s in sv and "runs" in sv[s] for s in SERVERS):
             n = {r["clients"]: r for r in sv["nexus"]["runs"]}
             l_ = {r["clients"]: r for r in sv["llama-cpp-python"]["runs"]}
             entry["ratio_tokens_per_s"] = {str(c): round(n[c]["tokens_per_s"] / l_[c]["tokens_per_s"], 3)
-                                           for c in a.clients if c in n and c in l_}
+                                           for c in a.clients if c in n and c in l_
+                                           and n[c]["tokens_per_s"] and l_[c]["tokens_per_s"]}
             entry["ratio_requests_per_s"] = {str(c): round(n[c]["requests_per_s"] / l_[c]["requests_per_s"], 3)
                                              for c in a.clients if c in n and c in l_}
             tn, tl = sv["nexus"]["texts"], sv["llama-cpp-python"]["texts"]
@@ -521,7 +566,7 @@ def draw(result, path):
         tops = [0.0] * len(clients)
         for j, s in enumerate(SERVERS):
             runs = {r["clients"]: r for r in m["servers"].get(s, {}).get("runs", [])}
-            ys = [runs[c]["tokens_per_s"] if c in runs else 0 for c in clients]
+            ys = [(runs[c]["tokens_per_s"] or 0) if c in runs else 0 for c in clients]
             xs = [i + (j - 0.5) * width for i in range(len(clients))]
             rects = ax.bar(xs, ys, width, label=s, color=colors[s])
             for i, (r, y) in enumerate(zip(rects, ys)):
@@ -536,7 +581,7 @@ def draw(result, path):
                             fontweight="bold", xytext=(0, 14), textcoords="offset points")
         ax.set_xticks(range(len(clients)), [f"{c} client{'s' if c > 1 else ''}" for c in clients])
         ax.set_ylabel("completion tokens/s (higher is better)")
-        ax.set_title(f"{m['file']}\nratio nexus / llama-cpp-python in bold", fontsize=10)
+        ax.set_title(f"{m['file']} ({m['endpoint']})\nratio nexus / llama-cpp-python in bold", fontsize=10)
         ax.margins(y=0.22)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
@@ -544,7 +589,7 @@ def draw(result, path):
     s = result["settings"]
     fig.suptitle(f"Serving throughput, {result['date'][:10]}, commit {result['commit'][:10]}"
                  f"{' (dirty)' if result.get('dirty') else ''}; {mi.get('cpu_model', '?')}, {mi.get('nproc')} cores, "
-                 f"{s['threads']} threads per server; chat, max_tokens {s['max_tokens']}, temperature 0; "
+                 f"{s['threads']} threads per server; max_tokens {s['max_tokens']}, temperature 0; "
                  f"both servers generate one request at a time", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
