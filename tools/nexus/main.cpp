@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
@@ -58,6 +59,10 @@ int main(int argc, char** argv) {
                                &train_bridge, &score, &eval,   &align,    &bundle, &serve, &architectures};
   for (auto* c : commands) c->add(app);
 
+  if (const char* env = std::getenv("NEXUS_LOG_LEVEL"); env && *env && !nexus::log::parse_level(env)) {
+    fmt::print(stderr, "nexus: NEXUS_LOG_LEVEL: '{}' is not one of error, warn, info, debug\n", env);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -114,6 +114,9 @@ inline eval_scores score_corpus(fused_system& sys, const eval_corpus& corpus, co
   if (p.router) s.methods.push_back("router");
   s.methods.push_back(best_on_dev_method);
   s.methods.push_back(tempered_method);
+  if (std::find(s.methods.begin(), s.methods.end(), opt.default_method) == s.methods.end())
+    throw usage_error("eval", "the default method '" + opt.default_method +
+                                  "' is not one of this system's (fit a cascade or a router to use one)");
   for (std::size_t d = 0; d < corpus.test.size(); ++d) {
     s.nats.push_back(score_methods(sys, corpus.test[d].text, s.best_on_dev, s.temperature));
     s.documents.push_back(corpus.test[d]);
