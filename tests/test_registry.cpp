@@ -8,6 +8,7 @@
 #include "nexus/tokenizer/tokenizer.hpp"
 #include "reference.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -27,9 +28,11 @@ activation expected_activation(const std::string& hf_name) {
 
 double or_zero(const nlohmann::json& v) { return v.is_null() ? 0.0 : v.get<double>(); }
 
-void check_against_reference(const fs::path& dir) {
+/// The descriptor of `dir`'s config.json against the values transformers reported in `reference`'s
+/// reference.json (the same folder, or the 4.x original of a config transformers 5 saved again).
+void check_against_reference(const fs::path& dir, const fs::path& reference) {
   INFO("fixture " << dir.filename().string());
-  const auto ref = test::load_json(dir / "reference.json");
+  const auto ref = test::load_json(reference / "reference.json");
   const auto& v = ref["values"];
   const auto n = registry::describe(dir);
   // a wrapper's descriptor is its decoder's (gemma3 -> gemma3_text)
@@ -118,6 +121,8 @@ void check_against_reference(const fs::path& dir) {
   CHECK(reflect::to_string(n.norm.qk) == v.value("qk_norm", std::string("none")));
 }
 
+void check_against_reference(const fs::path& dir) { check_against_reference(dir, dir); }
+
 }  // namespace
 
 TEST_CASE("config cases: descriptor equals what transformers reports") {
@@ -130,6 +135,66 @@ TEST_CASE("fixture checkpoints: descriptor equals what transformers reports") {
   const auto dirs = test::reference_dirs("models");
   REQUIRE(dirs.size() >= 10);
   for (const auto& d : dirs) check_against_reference(d);
+}
+
+// Issue 26: the config of every case and tiny checkpoint as transformers 5 saves it (written by
+// tools/fixtures/make_v5_configs.py with transformers 5.24: rope_parameters, num_local_experts, ...) must give the
+// values transformers 4.57 reported for the original, and the same descriptor. No size may come from a default.
+// Where transformers 5 reads the original differently (transformers5.json: Cohere's and OLMo 3's default rope_theta
+// became 500000, also for OLMo 3's sliding layers; rope_type now wins over a legacy type beside it), its RoPE
+// settings are checked instead.
+TEST_CASE("every config as transformers 5 saves it describes what its 4.x original does") {
+  std::size_t count = 0;
+  std::vector<std::string> read_differently;
+  for (const char* kind : {"configs", "models"}) {
+    for (const auto& e : fs::directory_iterator(test::data_dir() / "configs_v5" / kind)) {
+      const auto name = e.path().filename().string(), original = (test::data_dir() / kind / name).string();
+      INFO(kind << "/" << name);
+      REQUIRE(fs::exists(fs::path(original) / "reference.json"));
+      const auto v4 = test::load_json(fs::path(original) / "reference.json")["values"];
+      const auto v5 = test::load_json(e.path() / "transformers5.json")["rope"];
+      const auto n = registry::describe(e.path());
+      // each kind of layer's (theta, type) as transformers 5 and 4.57 read them
+      using rope_pair = std::pair<nlohmann::json, nlohmann::json>;
+      rope_pair full5, sliding5, full4{v4["rope_theta"], v4["rope_type"]}, sliding4 = full4;
+      if (v4.contains("rope_local_theta")) sliding4 = {v4["rope_local_theta"], v4["rope_local_type"]};
+      if (v5.is_null()) {
+        CHECK(n.position.kind != position_kind::rope);
+        full5 = sliding5 = {nullptr, v4["rope_type"]};
+      } else {
+        REQUIRE(n.position.kind == position_kind::rope);
+        full5 = {v5["rope_theta"], v5["rope_type"]};
+        sliding5 = v5["sliding"].is_null() ? full5 : rope_pair{v5["sliding"]["rope_theta"], v5["sliding"]["rope_type"]};
+        for (const auto& [kind, want] :
+             {std::pair{layer_attention::full, full5}, {layer_attention::sliding, sliding5}}) {
+          const auto p = rope_for(n.position, kind);
+          CHECK(p.theta == want.first.get<double>());
+          const auto type = want.second.get<std::string>();
+          CHECK(reflect::to_string(p.scaling.type) == (type == "default" ? "none" : type));
+        }
+      }
+      if (full4 == full5 && sliding4 == sliding5) {
+        check_against_reference(e.path(), original);
+        CHECK(n == registry::describe(fs::path(original)));
+      } else {
+        read_differently.push_back(name);
+      }
+      ++count;
+    }
+  }
+  CHECK(count >= 130);
+  std::sort(read_differently.begin(), read_differently.end());
+  CHECK(read_differently == std::vector<std::string>{"cohere_custom", "cohere_defaults", "llama_rope_type_conflict",
+                                                     "olmo3", "olmo3_defaults", "olmo3_scaled"});
+  for (const auto* f : registry::families) {  // every family in both forms, as a case and as a checkpoint
+    INFO(f->model_type);
+    CHECK(fs::exists(test::data_dir() / "configs_v5/configs" / (std::string(f->model_type) + "_defaults")));
+    CHECK(fs::exists(test::data_dir() / "configs_v5/models" / f->model_type));
+  }
+  // the form the issue found: Qwen3-MoE's expert count under transformers 5's name only
+  const auto moe = registry::read_config(test::data_dir() / "configs_v5/configs/qwen3_moe_defaults");
+  CHECK(moe.contains("num_local_experts"));
+  CHECK_FALSE(moe.contains("num_experts"));
 }
 
 TEST_CASE("every registered family has config cases and a fixture checkpoint") {

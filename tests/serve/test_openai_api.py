@@ -4,7 +4,7 @@
 
 Starts the server on a free port with a tiny fixture model (given a chat template) and with a tiny
 bundle of two GGUF fixtures, then checks: the models list, completions, chat completions, streamed
-chat equal to the same request unstreamed, stop strings, 8 concurrent streams equal to the same
+chat equal to the same request unstreamed, log-probabilities (streamed ones equal to unstreamed), stop strings, 8 concurrent streams equal to the same
 requests made one at a time, a wrong API key (401), a malformed body (400), an oversized body (413),
 a prompt beyond the context (400), an unknown model (404), an unknown route (404), each a JSON
 error, and the server still healthy after all of them.
@@ -88,6 +88,8 @@ def model_server(tmp):
             check(sum(2.718281828459045 ** x for x in values) <= 1 + 1e-6, f"probabilities {top}")
             check(values == sorted(values, reverse=True), f"alternatives in order {top}")
         check(lp.text_offset[0] == 0, "text offsets")
+        check(lp.text_offset == sorted(lp.text_offset) and all(o <= len(text.encode()) for o in lp.text_offset),
+              f"text offsets inside the text (a special token adds nothing) {lp.tokens} {lp.text_offset} {text!r}")
         msgs = [{"role": "user", "content": "Hi there"}]
         lpc = client.chat.completions.create(model="tiny-chat", messages=msgs, max_tokens=10, temperature=0,
                                              logprobs=True, top_logprobs=2).choices[0]
@@ -95,6 +97,22 @@ def model_server(tmp):
         check(lpc.message.content.encode() in spelt or spelt.startswith(lpc.message.content.encode()),
               f"chat logprobs spell the content {lpc}")
         check(all(len(t.top_logprobs) <= 2 and t.logprob <= 1e-9 for t in lpc.logprobs.content), "chat top")
+        # Streamed, the chunks' log-probabilities joined are the unstreamed response's, token for token.
+        got = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+        for ch in client.completions.create(model="tiny-chat", prompt="Hello", max_tokens=12, temperature=0,
+                                            logprobs=3, stream=True):
+            if ch.choices and ch.choices[0].logprobs:
+                for key in got:
+                    got[key] += getattr(ch.choices[0].logprobs, key)
+        check(got == {key: getattr(lp, key) for key in got}, f"streamed logprobs {got} != {lp}")
+        content = []
+        for ch in client.chat.completions.create(model="tiny-chat", messages=msgs, max_tokens=10, temperature=0,
+                                                 logprobs=True, top_logprobs=2, stream=True):
+            if ch.choices and ch.choices[0].logprobs:
+                content += ch.choices[0].logprobs.content
+        check([(t.token, t.logprob, t.bytes, [(a.token, a.logprob) for a in t.top_logprobs]) for t in content]
+              == [(t.token, t.logprob, t.bytes, [(a.token, a.logprob) for a in t.top_logprobs])
+                  for t in lpc.logprobs.content] and content, f"streamed chat logprobs {content}")
         check(error_of(raw(base + "/v1/completions", json.dumps({"model": "tiny-chat", "prompt": "Hi",
                                                                  "logprobs": 9}).encode(),
                                           {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"}),

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,9 @@ struct generate_options {
   std::optional<std::vector<std::int32_t>> stop_tokens;
   std::vector<std::string> stop_strings;            // generation ends before the first one the text contains
   std::function<void(const std::string&)> on_text;  // streamed text, complete characters only
-  bool keep_logits = false;                         // return the logits each token was chosen from
+  // each new token and the logits it was chosen from, before any of its text goes to on_text
+  std::function<void(std::int32_t, std::span<const float>)> on_token;
+  bool keep_logits = false;  // return the logits each token was chosen from
 };
 
 struct generate_result {
@@ -65,6 +68,7 @@ inline generate_result generate(const model& m, const tokenizer* tok, std::span<
     const auto next = pick.next(out.logits.data);
     r.tokens.push_back(next);
     if (opt.keep_logits) r.logits.push_back(out.logits.data);
+    if (opt.on_token) opt.on_token(next, out.logits.data);
     if (std::find(stop_tokens.begin(), stop_tokens.end(), next) != stop_tokens.end()) {
       r.reason = generate_result::stop::token;
       break;

@@ -145,6 +145,35 @@ inline rope_scaling_desc parse_rope_scaling(const config_reader& c, const descri
   return parse_rope_scaling_object(c.sub("rope_scaling"), n, order, top_level_original);
 }
 
+/// transformers 5 nests rope_parameters by layer type where the two kinds of layer rotate
+/// differently ({"full_attention": {...}, "sliding_attention": {...}}).
+inline bool is_per_layer_type_rope(const nlohmann::json& rp) {
+  return rp.is_object() && (rp.contains("full_attention") || rp.contains("sliding_attention"));
+}
+
+/// rope_parameters per layer type (is_per_layer_type_rope): each object read like a flat rope_parameters (a
+/// missing type is default; a missing rope_theta keeps what `n` has) into the full-attention layers' settings
+/// (n.position) and the sliding ones' (n.position.sliding, set only where they differ from the full layers').
+inline void parse_per_layer_type_rope(const config_reader& c, descriptor& n) {
+  const auto rp = c.sub("rope_parameters");
+  for (const auto& [key, value] : rp.json().items())
+    if (key != "full_attention" && key != "sliding_attention")
+      rp.unsupported(key, value.dump().substr(0, 100), "full_attention, sliding_attention");
+  auto& p = n.position;
+  if (p.sliding.theta == 0) p.sliding = {p.theta, p.scaling};
+  const auto read = [&](const char* kind, double& theta, rope_scaling_desc& scaling) {
+    if (!rp.has(kind) || rp.is_null(kind)) return;
+    const auto one = rp.sub(kind);
+    theta = one.get<double>("rope_theta", theta);
+    scaling = one.has("rope_type") || one.has("type")
+                  ? parse_rope_scaling_object(one, n, rope_type_key::rope_type_first)
+                  : rope_scaling_desc{};
+    if (!(theta > 0)) one.fail("rope_theta", "must be positive");
+  };
+  read("full_attention", p.theta, p.scaling);
+  read("sliding_attention", p.sliding.theta, p.sliding.scaling);
+}
+
 /// layer_types ("full_attention"/"sliding_attention"), validated against the layer count.
 inline std::vector<layer_attention> parse_layer_types(const config_reader& c, std::int64_t layers) {
   const auto names = c.require<std::vector<std::string>>("layer_types");

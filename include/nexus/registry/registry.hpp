@@ -73,7 +73,8 @@ inline const family& find_family(const config_reader& c) {
 /// (`rope_scaling or rope_parameters`). The rewritten config carries `from_rope_parameters_key`, so that checks
 /// only the 4.x config classes made (OLMo's and Phi-3's rope_scaling validation) are not applied to it.
 /// Gemma 3's layers rotate differently by kind: transformers 5 writes one object per layer type
-/// there, which its family reads itself (parse_gemma3_rope); elsewhere that form is refused, as
+/// there, and for OLMo 3, which their families read themselves (parse_per_layer_type_rope); elsewhere that
+/// form is refused, as
 /// transformers' rotary embedding of those families cannot read it either.
 inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::string& where) {
   if (!config.is_object() || !config.contains("rope_parameters") || config["rope_parameters"].is_null()) return config;
@@ -83,7 +84,8 @@ inline nlohmann::json with_legacy_rope_keys(nlohmann::json config, const std::st
   const bool legacy =
       config.contains("rope_scaling") && config["rope_scaling"].is_object() && !config["rope_scaling"].empty();
   const auto rp = legacy ? config["rope_scaling"] : config["rope_parameters"];
-  const bool per_layer_type = rp.is_object() && (rp.contains("full_attention") || rp.contains("sliding_attention"));
+  const bool per_layer_type = is_per_layer_type_rope(rp);
+  if (per_layer_type && !legacy && type == olmo3_family.model_type) return config;  // read by parse_olmo3
   if (!rp.is_object() || per_layer_type)
     throw unsupported_error(
         where, "field 'rope_parameters' = " + config["rope_parameters"].dump().substr(0, 200) +

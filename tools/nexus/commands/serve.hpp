@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "../chat_prompt.hpp"
@@ -30,8 +31,11 @@ namespace nexus::cli {
 class serve_engine {
  public:
   virtual ~serve_engine() = default;
+  /// Streamed text and, when the request asks for them, the log-probabilities of the tokens generated
+  /// since the previous call (each token's exactly once; the outcome's logprobs hold them all).
+  using on_text_fn = std::function<void(const std::string&, std::span<const serve::token_logprob>)>;
   /// Runs `r`, passing streamed text to `on_text` (which may throw to abandon the request).
-  virtual serve::outcome run(const serve::request& r, const std::function<void(const std::string&)>& on_text) = 0;
+  virtual serve::outcome run(const serve::request& r, const on_text_fn& on_text) = 0;
 };
 
 class model_engine : public serve_engine {
@@ -45,7 +49,7 @@ class model_engine : public serve_engine {
     if (context_ <= 0) context_ = model_->arch().dims.max_positions > 0 ? model_->arch().dims.max_positions : 4096;
   }
 
-  serve::outcome run(const serve::request& r, const std::function<void(const std::string&)>& on_text) override {
+  serve::outcome run(const serve::request& r, const on_text_fn& on_text) override {
     std::vector<std::int32_t> prompt;
     if (r.chat) {
       if (!tpl_) throw serve::bad_request("this model has no chat template: use /v1/completions", "messages");
@@ -65,41 +69,42 @@ class model_engine : public serve_engine {
     opt.max_new_tokens = r.max_tokens;
     opt.sampling = {r.temperature, 0, r.top_p, r.seed};
     opt.stop_strings = r.stop;
-    opt.on_text = on_text;
-    opt.keep_logits = r.logprobs.has_value();
+    std::vector<serve::token_logprob> lp;
+    std::size_t given = 0;  // the tokens whose log-probabilities on_text has had
+    if (r.logprobs)
+      opt.on_token = [&](std::int32_t id, std::span<const float> l) {
+        lp.push_back(token_logprob(l, id, *r.logprobs));
+      };
+    opt.on_text = [&](const std::string& t) {
+      on_text(t, std::span<const serve::token_logprob>(lp).subspan(given));
+      given = lp.size();
+    };
     const auto g = generate(*model_, &tok_, prompt, opt);
     serve::outcome o{g.text, g.reason == generate_result::stop::length ? "length" : "stop", std::int64_t(prompt.size()),
                      std::int64_t(g.tokens.size())};
-    if (r.logprobs) o.logprobs = token_logprobs(g, *r.logprobs);
+    if (r.logprobs) o.logprobs = std::move(lp);
     return o;
   }
 
  private:
-  /// Each generated token's log-probability under the model (log-softmax of the logits it was chosen
-  /// from, before any sampling transform) and the `top` most likely tokens there.
-  std::vector<serve::token_logprob> token_logprobs(const generate_result& g, int top) const {
-    std::vector<serve::token_logprob> out;
-    for (std::size_t k = 0; k < g.tokens.size() && k < g.logits.size(); ++k) {
-      const auto& l = g.logits[k];
-      const float m = *std::max_element(l.begin(), l.end());
-      double z = 0;
-      for (const float v : l) z += std::exp(double(v) - double(m));
-      const double lse = double(m) + std::log(z);
-      auto text_of = [&](std::int32_t id) { return tok_.decode(std::span(&id, 1)); };
-      serve::token_logprob t{text_of(g.tokens[k]), double(l[std::size_t(g.tokens[k])]) - lse, {}};
-      std::vector<std::int32_t> ids(l.size());
-      for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(i);
-      const auto n = std::min<std::size_t>(std::size_t(top), ids.size());
-      std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(n), ids.end(),
-                        [&](auto a, auto b) { return l[std::size_t(a)] > l[std::size_t(b)]; });
-      for (std::size_t i = 0; i < n; ++i) t.top.push_back({text_of(ids[i]), double(l[std::size_t(ids[i])]) - lse});
-      out.push_back(std::move(t));
-    }
-    return out;
+  /// A generated token's log-probability under the model (log-softmax of the logits it was chosen from,
+  /// before any sampling transform) and the `top` most likely tokens there.
+  serve::token_logprob token_logprob(std::span<const float> l, std::int32_t chosen, int top) const {
+    const float m = *std::max_element(l.begin(), l.end());
+    double z = 0;
+    for (const float v : l) z += std::exp(double(v) - double(m));
+    const double lse = double(m) + std::log(z);
+    auto text_of = [&](std::int32_t id) { return tok_.decode(std::span(&id, 1)); };
+    serve::token_logprob t{text_of(chosen), double(l[std::size_t(chosen)]) - lse, {}, !tok_.is_special(chosen)};
+    std::vector<std::int32_t> ids(l.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(i);
+    const auto n = std::min<std::size_t>(std::size_t(top), ids.size());
+    std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(n), ids.end(),
+                      [&](auto a, auto b) { return l[std::size_t(a)] > l[std::size_t(b)]; });
+    for (std::size_t i = 0; i < n; ++i) t.top.push_back({text_of(ids[i]), double(l[std::size_t(ids[i])]) - lse});
+    return t;
   }
 
- public:
- private:
   tokenizer tok_;
   std::unique_ptr<model> model_;
   std::optional<chat::chat_template> tpl_;
@@ -112,7 +117,7 @@ class bundle_engine : public serve_engine {
   bundle_engine(const std::string& path, int threads)
       : sys_(fusion::load_bundle(path, {.cpu = {.threads = threads}})) {}
 
-  serve::outcome run(const serve::request& r, const std::function<void(const std::string&)>& on_text) override {
+  serve::outcome run(const serve::request& r, const on_text_fn& on_text) override {
     if (r.chat) throw serve::bad_request("a fused system has no chat template: use /v1/completions", "messages");
     if (r.temperature != 0)
       throw serve::bad_request("a fused system generates greedily: send temperature 0", "temperature");
@@ -120,7 +125,7 @@ class bundle_engine : public serve_engine {
     std::size_t max_bytes = std::size_t(r.max_tokens);
     const auto out = sys_.generate(
         r.prompt,
-        {.max_bytes = max_bytes, .stop = r.stop, .on_text = [&](std::string_view s) { on_text(std::string(s)); }});
+        {.max_bytes = max_bytes, .stop = r.stop, .on_text = [&](std::string_view s) { on_text(std::string(s), {}); }});
     return {out, out.size() >= max_bytes ? "length" : "stop", std::int64_t(r.prompt.size()), std::int64_t(out.size())};
   }
 
@@ -199,7 +204,7 @@ inline int serve_main(const serve_args& a) {
         const auto rid = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id++);
         if (!r.stream) {
           std::lock_guard lock(turn);
-          const auto o = engine->run(r, [](const std::string&) {});
+          const auto o = engine->run(r, [](const std::string&, std::span<const serve::token_logprob>) {});
           res.set_content(serve::response(r, rid, id, o).dump(), "application/json");
           return;
         }
@@ -211,10 +216,17 @@ inline int serve_main(const serve_args& a) {
           };
           try {
             std::lock_guard lock(turn);
-            send(serve::chunk(r, rid, id, "", std::nullopt, true));
-            const auto o =
-                engine->run(r, [&](const std::string& t) { send(serve::chunk(r, rid, id, t, std::nullopt)); });
-            send(serve::chunk(r, rid, id, "", o.finish_reason));
+            send(serve::chunk(r, rid, id, {}, std::nullopt, true));
+            std::size_t sent = 0, offset = 0;  // tokens whose log-probabilities went out, and their bytes
+            const auto piece = [&](const std::string& t, std::span<const serve::token_logprob> lp) {
+              send(serve::chunk(r, rid, id, {t, lp, offset}, std::nullopt));
+              sent += lp.size();
+              for (const auto& x : lp) offset += x.text_bytes();
+            };
+            const auto o = engine->run(r, piece);
+            const auto rest = o.logprobs ? std::span<const serve::token_logprob>(*o.logprobs).subspan(sent)
+                                         : std::span<const serve::token_logprob>{};
+            send(serve::chunk(r, rid, id, {"", rest, offset}, o.finish_reason));
             send("data: [DONE]\n\n");
           } catch (const client_gone&) {
             return false;

@@ -152,7 +152,6 @@ inline request parse_request(const std::string& text, bool chat, const std::stri
     if (!r.logprobs) throw bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
     r.logprobs = int(v->get<std::int64_t>());
   }
-  if (r.logprobs && r.stream) throw bad_request("logprobs are not supported with streaming yet", "logprobs");
   return r;
 }
 
@@ -165,6 +164,9 @@ struct token_logprob {
   std::string text;  // the token's bytes (may be part of a character)
   double logprob = 0;
   std::vector<std::pair<std::string, double>> top;
+  bool in_text = true;  // false for a special token: the completion's text leaves it out (text_offset skips it)
+
+  std::size_t text_bytes() const { return in_text ? text.size() : 0; }
 };
 
 /// What a generation produced, for the response.
@@ -193,9 +195,10 @@ inline json byte_values(std::string_view s) {
   return b;
 }
 
-/// The "logprobs" of a choice: the completions form (tokens, token_logprobs, top_logprobs, text_offset)
-/// or the chat form (content: [{token, logprob, bytes, top_logprobs}]).
-inline json logprobs_json(const request& r, const std::vector<token_logprob>& lp) {
+/// The "logprobs" of a choice: the completions form (tokens, token_logprobs, top_logprobs, text_offset,
+/// counted from `offset`: where these tokens start in the completion) or the chat form (content: [{token,
+/// logprob, bytes, top_logprobs}]).
+inline json logprobs_json(const request& r, std::span<const token_logprob> lp, std::size_t offset = 0) {
   if (r.chat) {
     json content = json::array();
     for (const auto& t : lp) {
@@ -210,7 +213,7 @@ inline json logprobs_json(const request& r, const std::vector<token_logprob>& lp
     return {{"content", content}};
   }
   json tokens = json::array(), values = json::array(), tops = json::array(), offsets = json::array();
-  std::size_t at = 0;
+  std::size_t at = offset;
   for (const auto& t : lp) {
     tokens.push_back(printable(t.text));
     values.push_back(t.logprob);
@@ -218,7 +221,7 @@ inline json logprobs_json(const request& r, const std::vector<token_logprob>& lp
     for (const auto& [text, v] : t.top) top[printable(text)] = v;
     tops.push_back(top);
     offsets.push_back(at);
-    at += t.text.size();
+    at += t.text_bytes();
   }
   return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
@@ -244,19 +247,28 @@ inline json response(const request& r, const std::string& id, const std::string&
           {"usage", usage(o)}};
 }
 
-/// One server-sent event of a streamed response: `text` so far new, or (with `finish`) the last one.
-inline std::string chunk(const request& r, const std::string& id, const std::string& model, const std::string& text,
+/// What one server-sent event carries: new text, and (when asked for) the log-probabilities of the tokens
+/// generated since the previous event; every token's are sent once, the text it held back included.
+struct stream_piece {
+  std::string text;
+  std::span<const token_logprob> logprobs = {};
+  std::size_t offset = 0;  // where these tokens start in the completion (the completions form's text_offset)
+};
+
+/// One server-sent event of a streamed response: a piece, or (with `finish`) the last one.
+inline std::string chunk(const request& r, const std::string& id, const std::string& model, const stream_piece& p,
                          const std::optional<std::string>& finish, bool first = false) {
   json choice = {{"index", 0}};
+  const json lp = r.logprobs && !first ? logprobs_json(r, p.logprobs, p.offset) : json(nullptr);
   if (r.chat) {
     json delta = json::object();
     if (first) delta["role"] = "assistant";
-    if (!text.empty()) delta["content"] = text;
+    if (!p.text.empty()) delta["content"] = p.text;
     choice["delta"] = std::move(delta);
   } else {
-    choice["text"] = text;
-    choice["logprobs"] = nullptr;
+    choice["text"] = p.text;
   }
+  choice["logprobs"] = lp;
   choice["finish_reason"] = finish ? json(*finish) : json(nullptr);
   const json c = {{"id", id},
                   {"object", r.chat ? "chat.completion.chunk" : "text_completion"},

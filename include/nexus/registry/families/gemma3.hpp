@@ -16,12 +16,6 @@ namespace nexus::registry {
 
 inline constexpr auto gemma3_text_tensors = concat(gemma2_tensors, hf_qk_norm);
 
-/// transformers 5 nests rope_parameters by layer type where the two kinds of layer rotate
-/// differently ({"full_attention": {...}, "sliding_attention": {...}}).
-inline bool is_per_layer_type_rope(const nlohmann::json& rp) {
-  return rp.is_object() && (rp.contains("full_attention") || rp.contains("sliding_attention"));
-}
-
 /// Gemma 3's RoPE: 4.x keys (rope_theta, rope_scaling, rope_local_base_freq), or transformers 5's
 /// rope_parameters per layer type, each object read like a flat rope_parameters (a missing type is
 /// default; a missing rope_theta falls back to the 4.x key, then to the class default).
@@ -41,20 +35,7 @@ inline void parse_gemma3_rope(const config_reader& c, descriptor& n) {
                   "one object per layer type: {\"full_attention\": {...}, \"sliding_attention\": {...}}");
   if (c.has("rope_scaling") && !c.is_null("rope_scaling"))
     c.fail("rope_scaling", "and rope_parameters are both set; keep one");
-  for (const auto& [key, value] : rp.json().items())
-    if (key != "full_attention" && key != "sliding_attention")
-      rp.unsupported(key, value.dump().substr(0, 100), "full_attention, sliding_attention");
-  const auto read = [&](const char* kind, double& theta, rope_scaling_desc& scaling) {
-    if (!rp.has(kind) || rp.is_null(kind)) return;
-    const auto one = rp.sub(kind);
-    theta = one.get<double>("rope_theta", theta);
-    scaling = one.has("rope_type") || one.has("type")
-                  ? parse_rope_scaling_object(one, n, rope_type_key::rope_type_first)
-                  : rope_scaling_desc{};
-    if (!(theta > 0)) one.fail("rope_theta", "must be positive");
-  };
-  read("full_attention", p.theta, p.scaling);
-  read("sliding_attention", p.sliding.theta, p.sliding.scaling);
+  parse_per_layer_type_rope(c, n);
 }
 
 inline descriptor parse_gemma3_text(const config_reader& c) {

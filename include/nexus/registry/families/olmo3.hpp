@@ -1,6 +1,7 @@
 // OLMo-3 (Olmo3Config / modeling_olmo3, 4.57): OLMo-2's block (RMS norms after attention and MLP,
 // full-width qk-norm) with sliding-window layers (layer_types; by default three of every four) that
-// rotate with default RoPE while the full-attention layers take rope_scaling.
+// rotate with default RoPE while the full-attention layers take rope_scaling; or, as transformers 5 saves it,
+// rope_parameters per layer type.
 #pragma once
 
 #include "nexus/registry/families/olmo2.hpp"
@@ -21,9 +22,18 @@ inline descriptor parse_olmo3(const config_reader& c) {
     for (std::int64_t i = 0; i < n.dims.num_layers; ++i)
       n.attention.layers.push_back((i + 1) % 4 ? layer_attention::sliding : layer_attention::full);
   }
-  n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
-  // rotary_embs["sliding_attention"] is built with rope_type="default": the same base, never scaled
-  if (n.position.scaling.type != rope_scaling::none) n.position.sliding = {n.position.theta, {}};
+  if (c.has("rope_parameters") && is_per_layer_type_rope(c.json().at("rope_parameters"))) {
+    // transformers 5's spelling: each kind of layer's settings as written (its conversion of a 4.x config gives the
+    // sliding layers the class's default base, 500000, where 4.x rotated them with rope_theta)
+    n.position.theta = 500'000.0;
+    parse_per_layer_type_rope(c, n);
+    auto& p = n.position;
+    if (p.sliding.theta == p.theta && p.sliding.scaling == p.scaling) p.sliding = {};  // one rope for every layer
+  } else {
+    n.position.scaling = parse_rope_scaling(c, n, rope_type_key::rope_type_first);
+    // rotary_embs["sliding_attention"] is built with rope_type="default": the same base, never scaled
+    if (n.position.scaling.type != rope_scaling::none) n.position.sliding = {n.position.theta, {}};
+  }
   return finish(n, c);
 }
 
