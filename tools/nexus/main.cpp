@@ -9,6 +9,8 @@
 
 #include "command.hpp"
 #include "nexus/core/log.hpp"
+#include "nexus/io/sha256.hpp"
+#include "progress.hpp"
 #include "nexus/backend/cpu/blas.hpp"
 #include "commands/align.hpp"
 #include "commands/architectures.hpp"
@@ -72,7 +74,8 @@ int main(int argc, char** argv) {
   }
   if (!log_level.empty()) nexus::log::set_threshold(*nexus::log::parse_level(log_level));
   else if (verbosity > 0) nexus::log::set_threshold(verbosity > 1 ? nexus::log::level::debug : nexus::log::level::info);
-  nexus::cpu::choose_openblas_kernels();  // before any model runs (backend/cpu/blas.hpp says why)
+  nexus::cpu::choose_openblas_kernels();                      // before any model runs (backend/cpu/blas.hpp says why)
+  nexus::hash_progress() = nexus::cli::hash_progress_line{};  // hashing a teacher shows progress on a terminal
   try {
     for (auto* c : commands)
       if (c->given()) return c->run();

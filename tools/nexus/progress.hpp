@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace nexus::cli {
@@ -67,6 +69,23 @@ class step_progress {
   std::string label_;
   std::size_t total_;
   progress_line line_;
+};
+
+/// The progress of hashing large files (io/sha256.hpp's hash_progress sink): a line that appears once a
+/// file has taken half a second and is erased when it is done.
+class hash_progress_line {
+ public:
+  void operator()(const std::string& path, std::uint64_t done, std::uint64_t total) {
+    if (path != path_ || !line_) line_.emplace(false, 0.5, true), path_ = path;
+    constexpr double mib = 1 << 20;
+    line_->show(total ? double(done) / double(total) : 1.0,
+                fmt::format("sha256 {} {:.0f}/{:.0f} MiB", path, double(done) / mib, double(total) / mib));
+    if (done >= total) line_.reset();
+  }
+
+ private:
+  std::string path_;
+  std::optional<progress_line> line_;
 };
 
 }  // namespace nexus::cli

@@ -6,11 +6,13 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -60,13 +62,30 @@ inline std::string sha256_hex(std::span<const std::byte> data) {
   return h.hex();
 }
 
+/// Where the progress of hashing a file goes: (path, bytes hashed, file size), called from the hashing thread
+/// after each MiB and once at the end. Empty by default; a program that draws progress (the `nexus` command
+/// line) sets it, as it sets the log sink.
+using hash_progress_sink = std::function<void(const std::string& path, std::uint64_t done, std::uint64_t total)>;
+inline hash_progress_sink& hash_progress() {
+  static hash_progress_sink sink;
+  return sink;
+}
+
 /// SHA-256 of a file's bytes.
 inline std::string sha256_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw io_error(path, "cannot open for hashing");
   sha256 h;
   std::vector<std::byte> buf(1 << 20);
-  while (const auto n = std::fread(buf.data(), 1, buf.size(), f)) h.update({buf.data(), n});
+  std::error_code ec;
+  const std::uint64_t total = std::filesystem::file_size(path, ec);
+  std::uint64_t done = 0;
+  const auto& progress = hash_progress();
+  while (const auto n = std::fread(buf.data(), 1, buf.size(), f)) {
+    h.update({buf.data(), n});
+    done += n;
+    if (progress) progress(path, done, std::max(total, done));
+  }
   const bool bad = std::ferror(f);
   std::fclose(f);
   if (bad) throw io_error(path, "read failed while hashing");
