@@ -54,7 +54,8 @@ inline constexpr std::array<real_teacher, 2> real_teachers{{
 }};
 
 struct demo_row {
-  std::string name, family, parity = "-", worst = "-", prefill = "-", decode = "-";
+  std::string name, family, parity = "-";
+  std::optional<double> worst, prefill, decode;  // max|Δ| of the logits, tok/s (none: not measured)
   std::int64_t parameters = 0;
 };
 
@@ -108,7 +109,7 @@ inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu
       const auto rep = check_parity(*m, checkpoint(references / t.reference / "reference.safetensors"));
       failures += rep.ok() ? 0 : 1;
       row.parity = rep.ok() ? "pass" : "FAIL";
-      row.worst = fmt::format("{:.1e}", rep.worst_logits());
+      row.worst = rep.worst_logits();
       fmt::print("{}\n", parity_line(t.name, rep));
     }
     std::optional<chat::chat_template> chat_tpl;
@@ -131,8 +132,8 @@ inline int demo_real_teachers(const fs::path& references, const cpu_options& cpu
       generated.push_back(chat_tpl ? fmt::format("user: {}\nassistant: {}", prompt, one_line(r.text))
                                    : fmt::format("{}|{}", prompt, one_line(r.text)));
     }
-    row.prefill = fmt::format("{:.0f}", prefill);
-    row.decode = fmt::format("{:.0f}", decode);
+    row.prefill = prefill;
+    row.decode = decode;
     summary.push_back(std::move(row));
   }
   fmt::print("\n== Real teachers generating (greedy, at most 40 tokens) ==\n");
@@ -222,9 +223,12 @@ class stdout_to_stderr {
   int saved_;
 };
 
-/// A number the summary holds as text ("-" where there is none), for JSON.
-inline nlohmann::ordered_json number_or_null(const std::string& s) {
-  return s == "-" ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(std::stod(s));
+/// A measured number as JSON (null where there is none) and as a table cell ("-").
+inline nlohmann::ordered_json number_or_null(const std::optional<double>& v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+}
+inline std::string cell(const std::optional<double>& v, const char* format) {
+  return v ? fmt::format(fmt::runtime(format), *v) : "-";
 }
 
 /// `nexus demo`: the real teachers first (skipped with `real_references` empty), then the tiny fixture of
@@ -280,7 +284,7 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
         const auto rep = check_parity(*m, checkpoint(ref_path));
         failures += rep.ok() ? 0 : 1;
         row.parity = rep.ok() ? "pass" : "FAIL";
-        row.worst = fmt::format("{:.1e}", rep.worst_logits());
+        row.worst = rep.worst_logits();
         fmt::print("{}\n", parity_line(row.name, rep));
       }
       if (generates) {
@@ -289,8 +293,8 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
         opt.max_new_tokens = 24;
         const auto r = generate(*m, &tok, tok.encode(prompt_text, true), opt);
         generated.push_back(fmt::format("{:<16} {}|{}", row.name, prompt_text, one_line(r.text)));
-        row.prefill = fmt::format("{:.0f}", r.prefill_tokens_per_second());
-        row.decode = fmt::format("{:.0f}", r.decode_tokens_per_second());
+        row.prefill = r.prefill_tokens_per_second();
+        row.decode = r.decode_tokens_per_second();
       }
     }
   }
@@ -302,7 +306,8 @@ inline int demo(const std::string& models_dir, const std::string& real_reference
   fmt::print("\n== Summary ==\n");
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : summary)
-    rows.push_back({s.name, s.family, human(s.parameters), s.parity, s.worst, s.prefill, s.decode});
+    rows.push_back({s.name, s.family, human(s.parameters), s.parity, cell(s.worst, "{:.1e}"), cell(s.prefill, "{:.0f}"),
+                    cell(s.decode, "{:.0f}")});
   print_table({"model", "family", "params", "parity", "max|Δ| logits", "prefill tok/s", "decode tok/s"}, rows);
   fmt::print("{} models, {} parity failures\n", summary.size(), failures);
   nlohmann::ordered_json fused = nullptr;
