@@ -59,6 +59,19 @@ inline int score_mode(fusion::fused_system& sys, const score_args& a, const std:
   return 0;
 }
 
+/// A teacher scoring its canonical tokenization, timed (the baseline of its byte-level view's cost).
+struct canonical_result {
+  double log_likelihood = 0, seconds = 0;
+  std::size_t tokens = 0;
+};
+inline canonical_result canonical_run(const model& m, const tokenizer& tok, std::string_view text, bool with_end) {
+  const auto t0 = std::chrono::steady_clock::now();
+  canonical_result r;
+  r.log_likelihood = fusion::canonical_log_likelihood(m, tok, text, with_end, &r.tokens);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
 /// A bundle: each teacher's and every mode's byte-level bits per byte (--mode: that mode alone).
 inline int score_bundle(const score_args& a, const std::string& text) {
   auto sys = fusion::load_bundle(a.model, {.cpu = {.threads = a.threads}});
@@ -70,8 +83,20 @@ inline int score_bundle(const score_args& a, const std::string& text) {
     j["text"] = a.text_file;
     j["bytes"] = s.bytes;
     auto t = nlohmann::ordered_json::array();
-    for (const auto& x : s.teachers)
-      t.push_back({{"name", x.name}, {"bits_per_byte", x.bits_per_byte}, {"seconds", x.seconds}});
+    for (std::size_t k = 0; k < s.teachers.size(); ++k) {  // beside each, the same teacher scoring its canonical tokens
+      const auto& x = s.teachers[k];
+      const auto c = canonical_run(sys.teachers().get(k), sys.teachers().tok(k), text, false);
+      t.push_back({{"name", x.name},
+                   {"bits_per_byte", x.bits_per_byte},
+                   {"seconds", x.seconds},
+                   {"forward_tokens", x.forward_tokens},
+                   {"canonical_tokens", c.tokens},
+                   {"canonical_seconds", c.seconds},
+                   {"forward_tokens_per_canonical_token",
+                    double(x.forward_tokens) / double(std::max<std::size_t>(c.tokens, 1))},
+                   {"seconds_per_canonical_second", x.seconds / c.seconds},
+                   {"pruned_mass_bound", 0.0}});  // nothing is pruned: every valid cover is summed
+    }
     j["teachers"] = std::move(t);
     j["mixture"] = {{"kind", s.mixture}, {"weights", sys.weights()}, {"bits_per_byte", s.bits_per_byte}};
     if (s.cascade_bits_per_byte)
@@ -81,7 +106,8 @@ inline int score_bundle(const score_args& a, const std::string& text) {
     if (s.routed_teacher)
       j["router"] = {{"teacher", sys.manifest().teachers[*s.routed_teacher].name},
                      {"bits_per_byte", s.teachers[*s.routed_teacher].bits_per_byte}};
-    j["seconds"] = s.seconds;
+    j["seconds"] = s.seconds;  // the system's: every teacher's byte-level view and the modes (not the canonical runs)
+    j["bytes_per_second"] = double(s.bytes) / s.seconds;
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -106,14 +132,12 @@ inline int score(const score_args& a) {
   ss << in.rdbuf();
   const std::string text = ss.str();
   if (std::filesystem::path(a.model).extension() == ".nexus") return score_bundle(a, text);
-  using clock = std::chrono::steady_clock;
   const auto m = load_cpu_model(a.model, {.threads = a.threads});
   const auto tok = tokenizer::load(a.model);
 
-  auto t0 = clock::now();
-  std::size_t tokens = 0;
-  const double canonical = fusion::canonical_log_likelihood(*m, tok, text, a.with_end, &tokens);
-  const double canonical_s = std::chrono::duration<double>(clock::now() - t0).count();
+  const auto c = canonical_run(*m, tok, text, a.with_end);
+  const double canonical = c.log_likelihood, canonical_s = c.seconds;
+  const std::size_t tokens = c.tokens;
   const auto b = fusion::score_bytes(*m, tok, text, a.with_end);
 
   const double n = double(text.size()), ln2 = std::log(2.0);
@@ -127,16 +151,20 @@ inline int score(const score_args& a) {
     j["bytes"] = text.size();
     j["with_end_of_text"] = a.with_end;
     j["threads"] = a.threads;
-    j["byte_level"] = {{"log_likelihood", b.log_likelihood},
-                       {"bits_per_byte", bpb},
-                       {"seconds", b.seconds},
-                       {"bytes_per_second", n / b.seconds},
-                       {"forward_tokens", st.forward_tokens},
-                       {"forward_tokens_per_second", double(st.forward_tokens) / b.seconds},
-                       {"bases_created", st.bases_created},
-                       {"cover_max", st.max_live},
-                       {"cover_mean", double(st.live_sum) / double(st.bytes + 1)},
-                       {"range_mean", double(st.range_sum) / double(st.bytes + 1)}};
+    j["byte_level"] = {
+        {"log_likelihood", b.log_likelihood},
+        {"bits_per_byte", bpb},
+        {"seconds", b.seconds},
+        {"bytes_per_second", n / b.seconds},
+        {"forward_tokens", st.forward_tokens},
+        {"forward_tokens_per_second", double(st.forward_tokens) / b.seconds},
+        {"bases_created", st.bases_created},
+        {"cover_max", st.max_live},
+        {"cover_mean", double(st.live_sum) / double(st.bytes + 1)},
+        {"range_mean", double(st.range_sum) / double(st.bytes + 1)},
+        {"forward_tokens_per_canonical_token", double(st.forward_tokens) / double(std::max<std::size_t>(tokens, 1))},
+        {"seconds_per_canonical_second", b.seconds / canonical_s},
+        {"pruned_mass_bound", 0.0}};  // nothing is pruned: every valid cover is summed
     j["canonical"] = {{"log_likelihood", canonical},
                       {"bits_per_byte", canonical_bpb},
                       {"tokens", tokens},

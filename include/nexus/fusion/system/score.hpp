@@ -22,14 +22,17 @@ namespace nexus::fusion {
 using system_distributions = std::vector<std::vector<byte_distribution>>;
 
 /// Every teacher's byte-level distributions over `text`, one teacher resident at a time; with
-/// `seconds`, each teacher's time appended.
+/// `seconds` and `stats`, each teacher's time and byte-level counts appended.
 inline system_distributions teacher_distributions(teacher_set& teachers, std::string_view text,
-                                                  std::vector<double>* seconds = nullptr) {
+                                                  std::vector<double>* seconds = nullptr,
+                                                  std::vector<byte_level_stats>* stats = nullptr) {
   system_distributions all;
   for (std::size_t t = 0; t < teachers.size(); ++t) {
     const auto t0 = std::chrono::steady_clock::now();
-    all.push_back(byte_distributions(teachers.get(t), teachers.tok(t), text));
+    byte_level_stats st;
+    all.push_back(byte_distributions(teachers.get(t), teachers.tok(t), text, &st));
     if (seconds) seconds->push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (stats) stats->push_back(st);
   }
   return all;
 }
@@ -174,6 +177,7 @@ inline mode_run run_cascade(teacher_set& teachers, const system_parameters& p, s
 struct teacher_score {
   std::string name;
   double bits_per_byte = 0, seconds = 0;
+  std::size_t forward_tokens = 0;  // tokens run through the model for its byte-level view
 };
 
 struct system_score {

@@ -54,8 +54,9 @@ class fused_system {
   subset_mixer consulted_mixer() const { return p_.cascade_mixer(); }
 
   /// Every teacher's byte-level distributions over `text`, one teacher resident at a time: [teacher][position].
-  system_distributions distributions(std::string_view text, std::vector<double>* seconds = nullptr) {
-    return teacher_distributions(teachers_, text, seconds);
+  system_distributions distributions(std::string_view text, std::vector<double>* seconds = nullptr,
+                                     std::vector<byte_level_stats>* stats = nullptr) {
+    return teacher_distributions(teachers_, text, seconds, stats);
   }
   /// The router's features of `prompt` (router.hpp), read by the feature teacher.
   std::vector<float> features(std::string_view prompt, std::int64_t prefix_bytes) {
@@ -115,13 +116,14 @@ class fused_system {
     if (text.empty()) throw usage_error("score", "empty text");
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<double> secs;
-    const auto n = score_distributions(distributions(text, &secs), text, p_);
+    std::vector<byte_level_stats> stats;
+    const auto n = score_distributions(distributions(text, &secs, &stats), text, p_);
     const double to_bits = 1.0 / (std::log(2.0) * double(text.size()));
     system_score s;
     s.bytes = text.size();
     s.mixture = name_of(p_.kind);
     for (std::size_t t = 0; t < teachers_.size(); ++t)
-      s.teachers.push_back({manifest().teachers[t].name, n.teachers[t] * to_bits, secs[t]});
+      s.teachers.push_back({manifest().teachers[t].name, n.teachers[t] * to_bits, secs[t], stats[t].forward_tokens});
     s.bits_per_byte = n.mixture * to_bits;
     if (n.cascade) s.cascade_bits_per_byte = *n.cascade * to_bits, s.cascade_escalated = n.escalated / double(s.bytes);
     if (p_.router) s.routed_teacher = route(text);
