@@ -55,7 +55,7 @@ inline constexpr std::array<real_teacher, 2> real_teachers{{
 
 struct demo_row {
   std::string name, family, parity = "-";
-  std::optional<double> worst, prefill, decode;  // max|Δ| of the logits, tok/s (none: not measured)
+  std::optional<double> worst = std::nullopt, prefill = std::nullopt, decode = std::nullopt;  // max|Δ| logits, tok/s
   std::int64_t parameters = 0;
 };
 
