@@ -153,7 +153,7 @@ inline bool is_per_layer_type_rope(const nlohmann::json& rp) {
 
 /// rope_parameters per layer type (is_per_layer_type_rope): each object read like a flat rope_parameters (a
 /// missing type is default; a missing rope_theta keeps what `n` has) into the full-attention layers' settings
-/// (n.position) and the sliding ones' (n.position.sliding, set only where they differ from the full layers').
+/// (n.position) and the sliding ones' (n.position.sliding, which starts as the full layers' where unset).
 inline void parse_per_layer_type_rope(const config_reader& c, descriptor& n) {
   const auto rp = c.sub("rope_parameters");
   for (const auto& [key, value] : rp.json().items())
