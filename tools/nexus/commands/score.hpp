@@ -72,6 +72,14 @@ inline canonical_result canonical_run(const model& m, const tokenizer& tok, std:
   return r;
 }
 
+/// A byte-level view's cost against the same teacher's canonical run: the JSON fields of `nexus score`.
+inline nlohmann::ordered_json cost_against_canonical(std::size_t forward_tokens, double seconds,
+                                                     const canonical_result& c) {
+  return {{"forward_tokens_per_canonical_token", double(forward_tokens) / double(std::max<std::size_t>(c.tokens, 1))},
+          {"seconds_per_canonical_second", seconds / c.seconds},
+          {"pruned_mass_bound", 0.0}};  // nothing is pruned: every valid cover is summed
+}
+
 /// A bundle: each teacher's and every mode's byte-level bits per byte (--mode: that mode alone).
 inline int score_bundle(const score_args& a, const std::string& text) {
   auto sys = fusion::load_bundle(a.model, {.cpu = {.threads = a.threads}});
@@ -86,16 +94,14 @@ inline int score_bundle(const score_args& a, const std::string& text) {
     for (std::size_t k = 0; k < s.teachers.size(); ++k) {  // beside each, the same teacher scoring its canonical tokens
       const auto& x = s.teachers[k];
       const auto c = canonical_run(sys.teachers().get(k), sys.teachers().tok(k), text, false);
-      t.push_back({{"name", x.name},
-                   {"bits_per_byte", x.bits_per_byte},
-                   {"seconds", x.seconds},
-                   {"forward_tokens", x.forward_tokens},
-                   {"canonical_tokens", c.tokens},
-                   {"canonical_seconds", c.seconds},
-                   {"forward_tokens_per_canonical_token",
-                    double(x.forward_tokens) / double(std::max<std::size_t>(c.tokens, 1))},
-                   {"seconds_per_canonical_second", x.seconds / c.seconds},
-                   {"pruned_mass_bound", 0.0}});  // nothing is pruned: every valid cover is summed
+      nlohmann::ordered_json one = {{"name", x.name},
+                                    {"bits_per_byte", x.bits_per_byte},
+                                    {"seconds", x.seconds},
+                                    {"forward_tokens", x.forward_tokens},
+                                    {"canonical_tokens", c.tokens},
+                                    {"canonical_seconds", c.seconds}};
+      one.update(cost_against_canonical(x.forward_tokens, x.seconds, c));
+      t.push_back(std::move(one));
     }
     j["teachers"] = std::move(t);
     j["mixture"] = {{"kind", s.mixture}, {"weights", sys.weights()}, {"bits_per_byte", s.bits_per_byte}};
@@ -136,13 +142,11 @@ inline int score(const score_args& a) {
   const auto tok = tokenizer::load(a.model);
 
   const auto c = canonical_run(*m, tok, text, a.with_end);
-  const double canonical = c.log_likelihood, canonical_s = c.seconds;
-  const std::size_t tokens = c.tokens;
   const auto b = fusion::score_bytes(*m, tok, text, a.with_end);
 
   const double n = double(text.size()), ln2 = std::log(2.0);
-  const double bpb = -b.log_likelihood / (n * ln2), canonical_bpb = -canonical / (n * ln2);
-  const double gain = canonical != 0 ? (b.log_likelihood - canonical) / std::abs(canonical) : 0;
+  const double bpb = -b.log_likelihood / (n * ln2), canonical_bpb = -c.log_likelihood / (n * ln2);
+  const double gain = c.log_likelihood != 0 ? (b.log_likelihood - c.log_likelihood) / std::abs(c.log_likelihood) : 0;
   const auto& st = b.stats;
   if (a.json) {
     nlohmann::ordered_json j;
@@ -151,31 +155,28 @@ inline int score(const score_args& a) {
     j["bytes"] = text.size();
     j["with_end_of_text"] = a.with_end;
     j["threads"] = a.threads;
-    j["byte_level"] = {
-        {"log_likelihood", b.log_likelihood},
-        {"bits_per_byte", bpb},
-        {"seconds", b.seconds},
-        {"bytes_per_second", n / b.seconds},
-        {"forward_tokens", st.forward_tokens},
-        {"forward_tokens_per_second", double(st.forward_tokens) / b.seconds},
-        {"bases_created", st.bases_created},
-        {"cover_max", st.max_live},
-        {"cover_mean", double(st.live_sum) / double(st.bytes + 1)},
-        {"range_mean", double(st.range_sum) / double(st.bytes + 1)},
-        {"forward_tokens_per_canonical_token", double(st.forward_tokens) / double(std::max<std::size_t>(tokens, 1))},
-        {"seconds_per_canonical_second", b.seconds / canonical_s},
-        {"pruned_mass_bound", 0.0}};  // nothing is pruned: every valid cover is summed
-    j["canonical"] = {{"log_likelihood", canonical},
+    j["byte_level"] = {{"log_likelihood", b.log_likelihood},
+                       {"bits_per_byte", bpb},
+                       {"seconds", b.seconds},
+                       {"bytes_per_second", n / b.seconds},
+                       {"forward_tokens", st.forward_tokens},
+                       {"forward_tokens_per_second", double(st.forward_tokens) / b.seconds},
+                       {"bases_created", st.bases_created},
+                       {"cover_max", st.max_live},
+                       {"cover_mean", double(st.live_sum) / double(st.bytes + 1)},
+                       {"range_mean", double(st.range_sum) / double(st.bytes + 1)}};
+    j["byte_level"].update(cost_against_canonical(st.forward_tokens, b.seconds, c));
+    j["canonical"] = {{"log_likelihood", c.log_likelihood},
                       {"bits_per_byte", canonical_bpb},
-                      {"tokens", tokens},
-                      {"seconds", canonical_s},
-                      {"tokens_per_second", double(tokens) / canonical_s},
-                      {"bytes_per_second", n / canonical_s}};
+                      {"tokens", c.tokens},
+                      {"seconds", c.seconds},
+                      {"tokens_per_second", double(c.tokens) / c.seconds},
+                      {"bytes_per_second", n / c.seconds}};
     j["byte_level_minus_canonical_relative"] = gain;
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("score {}: {} bytes, {} canonical tokens{}\n", a.model, text.size(), tokens,
+  fmt::print("score {}: {} bytes, {} canonical tokens{}\n", a.model, text.size(), c.tokens,
              a.with_end ? " (with the end of text)" : "");
   fmt::print(
       "  byte-level  {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} bytes/s  {:.1f} forward tok/s  "
@@ -183,8 +184,8 @@ inline int score(const score_args& a) {
       bpb, b.log_likelihood, b.seconds, n / b.seconds, double(st.forward_tokens) / b.seconds, st.max_live,
       double(st.live_sum) / double(st.bytes + 1));
   fmt::print("  canonical   {:.4f} bits/byte  log-likelihood {:.3f}  {:.1f} s  {:.1f} tok/s\n", canonical_bpb,
-             canonical, canonical_s, double(tokens) / canonical_s);
-  fmt::print("  byte-level − canonical: {:+.3f} nats ({:+.3f}% of |canonical|)\n", b.log_likelihood - canonical,
+             c.log_likelihood, c.seconds, double(c.tokens) / c.seconds);
+  fmt::print("  byte-level − canonical: {:+.3f} nats ({:+.3f}% of |canonical|)\n", b.log_likelihood - c.log_likelihood,
              100 * gain);
   return 0;
 }
